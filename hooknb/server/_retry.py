@@ -1,0 +1,260 @@
+"""Logic Apps retry policies for the outbound subscribe/unsubscribe calls.
+
+Semantics follow the Logic Apps exception-handling doc (reference §2.7):
+
+* ``{"type": "none"}`` - one attempt, no retries.
+* ``{"type": "fixed", "count": n, "interval": "PT5S"}`` - ``n`` retries, each after ``interval``.
+* ``{"type": "exponential", "count", "interval", "minimumInterval", "maximumInterval"}`` -
+  retry ``k`` waits a random time in
+  ``[max(2**(k-2) * interval, minimumInterval), min(2**(k-1) * interval, maximumInterval)]``
+  (the first retry's lower bound is ``max(0, minimumInterval)``).
+* absent or ``{"type": "default"}`` - the Logic Apps default policy, see :data:`DEFAULT_POLICY`.
+
+Deliberate differences from Logic Apps: the 5-second floor on intervals is *not* enforced, so
+a notebook (or a test) can retry after ``PT0.1S``; intervals are still capped at one day.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import random
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Any
+
+__all__ = [
+    "DEFAULT_POLICY",
+    "MAX_COUNT",
+    "RetryPolicy",
+    "exponential_range",
+    "is_retryable_status",
+    "normalize_retry_policy",
+    "parse_retry_after",
+]
+
+MAX_COUNT = 90
+ONE_DAY = 86400.0
+
+_DURATION_RE = re.compile(
+    r"P(?!$)"
+    r"(?:(?P<weeks>\d+(?:[.,]\d+)?)W)?"
+    r"(?:(?P<days>\d+(?:[.,]\d+)?)D)?"
+    r"(?:T(?!$)"
+    r"(?:(?P<hours>\d+(?:[.,]\d+)?)H)?"
+    r"(?:(?P<minutes>\d+(?:[.,]\d+)?)M)?"
+    r"(?:(?P<seconds>\d+(?:[.,]\d+)?)S)?"
+    r")?",
+    re.IGNORECASE,
+)
+_UNIT_SECONDS = {"weeks": 604800, "days": 86400, "hours": 3600, "minutes": 60, "seconds": 1}
+
+
+# TODO(wdl): use hooknb.wdl.durations.parse_duration
+def _parse_duration(text: str) -> float:
+    """Parse an ISO 8601 duration (``PT7.5S``, ``P1D``, ``PT1H30M``) into seconds.
+
+    Years and months are refused: their length depends on the calendar, which makes no sense
+    for a retry interval.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"expected an ISO 8601 duration string like 'PT5S', got {text!r}")
+    match = _DURATION_RE.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"{text!r} is not an ISO 8601 duration like 'PT5S' or 'PT0.5S' or 'P1D'")
+    total = 0.0
+    for unit, seconds in _UNIT_SECONDS.items():
+        value = match.group(unit)
+        if value is not None:
+            total += float(value.replace(",", ".")) * seconds
+    return total
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """A validated retry policy; all intervals in seconds."""
+
+    type: str  # "none" | "fixed" | "exponential" ("default" is resolved to exponential)
+    count: int = 0
+    interval: float = 0.0
+    minimum_interval: float = 0.0
+    maximum_interval: float = ONE_DAY
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any] | None, where: str = "retryPolicy") -> RetryPolicy:
+        """Build a policy from the (raw or normalized) JSON object; ValueError names the field."""
+        norm = normalize_retry_policy(obj, where)
+        kind = norm["type"]
+        if kind == "default":
+            return DEFAULT_POLICY
+        if kind == "none":
+            return cls("none")
+        interval = _parse_duration(norm["interval"])
+        if kind == "fixed":
+            return cls("fixed", norm["count"], interval)
+        return cls(
+            "exponential",
+            norm["count"],
+            interval,
+            _parse_duration(norm["minimumInterval"]),
+            _parse_duration(norm["maximumInterval"]),
+        )
+
+    @property
+    def retry_after_cap(self) -> float:
+        """The longest wait a server's ``Retry-After`` may impose."""
+        if self.type == "exponential":
+            return self.maximum_interval
+        return ONE_DAY
+
+    def delay(self, retry: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait before retry number ``retry`` (1-based)."""
+        if self.type == "none" or retry < 1:
+            return 0.0
+        if self.type == "fixed":
+            return self.interval
+        low, high = exponential_range(
+            retry, self.interval, self.minimum_interval, self.maximum_interval
+        )
+        if low >= high:
+            return low
+        return (rng or random).uniform(low, high)
+
+
+def exponential_range(
+    retry: int, interval: float, minimum: float, maximum: float
+) -> tuple[float, float]:
+    """The ``[low, high]`` range Logic Apps draws retry ``retry``'s delay from (reference §2.7).
+
+    When the table's bounds cross (``minimumInterval`` above ``2**(k-1) * interval``, or
+    ``2**(k-2) * interval`` above ``maximumInterval``) the range collapses to the bound that is
+    still inside ``[minimum, maximum]``.
+    """
+    lower_base = 0.0 if retry <= 1 else math.ldexp(interval, retry - 2)
+    upper_base = math.ldexp(interval, retry - 1)
+    low = max(lower_base, minimum)
+    high = min(upper_base, maximum)
+    if low > high:
+        low = high = min(low, maximum)
+    return low, high
+
+
+# Logic Apps' default policy. CONFLICT in the reference (§2.7): the prose says "up to 4 retries at
+# exponentially increasing intervals, which scale by 7.5 seconds but are capped between 5 and 45
+# seconds", while the JSON illustration shows interval PT7S and maximumInterval PT1H. We follow
+# the prose (it is the normative statement; the JSON is labelled an illustration): retries wait
+# 5-7.5 s, 7.5-15 s, 15-30 s, 30-45 s.
+DEFAULT_POLICY = RetryPolicy("exponential", 4, 7.5, 5.0, 45.0)
+DEFAULT_POLICY_JSON: dict[str, Any] = {
+    "type": "exponential",
+    "count": 4,
+    "interval": "PT7.5S",
+    "minimumInterval": "PT5S",
+    "maximumInterval": "PT45S",
+}
+
+_TYPES = ("default", "none", "fixed", "exponential")
+_FIELDS = {
+    "default": {"type"},
+    "none": {"type"},
+    "fixed": {"type", "count", "interval"},
+    "exponential": {"type", "count", "interval", "minimumInterval", "maximumInterval"},
+}
+
+
+def _interval(obj: Mapping[str, Any], key: str, where: str, default: str | None = None) -> str:
+    raw = obj.get(key, default)
+    if raw is None:
+        raise ValueError(f"{where}.{key}: missing; give an ISO 8601 duration like 'PT5S'")
+    try:
+        seconds = _parse_duration(raw)
+    except ValueError as exc:
+        raise ValueError(f"{where}.{key}: {exc}") from None
+    if seconds > ONE_DAY:
+        raise ValueError(f"{where}.{key}: {raw!r} is longer than one day (P1D), the maximum")
+    return raw.strip().upper()
+
+
+def _count(obj: Mapping[str, Any], where: str) -> int:
+    raw = obj.get("count")
+    if raw is None:
+        raise ValueError(f"{where}.count: missing; give the number of retries (1 to {MAX_COUNT})")
+    # Expressions often produce strings; "3" is as good as 3, but True is not a count.
+    if isinstance(raw, str) and raw.strip().isdigit():
+        raw = int(raw.strip())
+    if isinstance(raw, float) and raw.is_integer():
+        raw = int(raw)
+    if not isinstance(raw, int) or isinstance(raw, bool):
+        raise ValueError(f"{where}.count: {raw!r} is not a whole number")
+    if not 1 <= raw <= MAX_COUNT:
+        raise ValueError(f"{where}.count: {raw} is out of range; it must be 1 to {MAX_COUNT}")
+    return raw
+
+
+def normalize_retry_policy(obj: Mapping[str, Any] | None, where: str = "retryPolicy") -> dict:
+    """Validate a ``retryPolicy`` object and return it with its type lower-cased.
+
+    Absent means ``{"type": "default"}``. Exponential policies get their optional bounds filled
+    in (``minimumInterval`` PT5S, ``maximumInterval`` P1D, the documented defaults).
+    """
+    if obj is None:
+        return {"type": "default"}
+    if not isinstance(obj, Mapping):
+        raise ValueError(f"{where}: expected an object like {{'type': 'fixed', ...}}, got {obj!r}")
+    raw_type = obj.get("type", "default")
+    kind = raw_type.strip().lower() if isinstance(raw_type, str) else None
+    if kind not in _TYPES:
+        raise ValueError(f"{where}.type: {raw_type!r} is not one of {', '.join(_TYPES)}")
+    unknown = sorted(set(obj) - _FIELDS[kind])
+    if unknown:
+        allowed = ", ".join(sorted(_FIELDS[kind]))
+        raise ValueError(
+            f"{where}: unexpected field(s) {', '.join(unknown)} for type {kind!r} "
+            f"(allowed: {allowed})"
+        )
+    if kind in ("default", "none"):
+        return {"type": kind}
+    out: dict[str, Any] = {
+        "type": kind,
+        "count": _count(obj, where),
+        "interval": _interval(obj, "interval", where),
+    }
+    if kind == "exponential":
+        out["minimumInterval"] = _interval(obj, "minimumInterval", where, "PT5S")
+        out["maximumInterval"] = _interval(obj, "maximumInterval", where, "P1D")
+        if _parse_duration(out["minimumInterval"]) > _parse_duration(out["maximumInterval"]):
+            raise ValueError(
+                f"{where}.minimumInterval: {out['minimumInterval']!r} is longer than "
+                f"maximumInterval {out['maximumInterval']!r}"
+            )
+    return out
+
+
+def is_retryable_status(status: int) -> bool:
+    """Logic Apps retries 408, 429 and every 5xx (reference §2.7)."""
+    return status in (408, 429) or 500 <= status <= 599
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait per ``Retry-After`` (delta-seconds or HTTP-date); None if unusable."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # RFC 9110 HTTP-dates are GMT even when they forget to say so
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
