@@ -1,5 +1,80 @@
-"""hooknb: Azure Logic Apps-style HTTP Webhook triggers and actions for Jupyter."""
+"""hooknb: Azure Logic Apps-style HTTP Webhook triggers and actions for Jupyter.
+
+```python
+import hooknb
+
+@hooknb.workflow(trigger=hooknb.HttpWebhookTrigger(subscribe={...}, unsubscribe={...}))
+async def orders(run):
+    reply = await run.webhook("Approval", subscribe={...}, timeout="PT10M")
+    return reply.body
+
+orders.enable()
+```
+
+The same package is imported by the Jupyter server (as a server extension) and by kernels (as
+a library and IPython extension). Names are imported lazily so that neither side pays for the
+other's modules.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 
-__all__ = ["__version__"]
+if TYPE_CHECKING:
+    from .kernel.client import Hub, connect
+    from .kernel.engine import Action, HttpWebhookTrigger, Run, Workflow, workflow
+    from .kernel.errors import ActionFailed, ActionTimedOut, HookNBError, HubRequestError
+    from .kernel.outputs import Outputs
+
+__all__ = [
+    "Action",
+    "ActionFailed",
+    "ActionTimedOut",
+    "HookNBError",
+    "HttpWebhookTrigger",
+    "Hub",
+    "HubRequestError",
+    "Outputs",
+    "Run",
+    "Workflow",
+    "__version__",
+    "connect",
+    "workflow",
+]
+
+_LAZY = {
+    "connect": "hooknb.kernel.client",
+    "Hub": "hooknb.kernel.client",
+    "workflow": "hooknb.kernel.engine",
+    "Workflow": "hooknb.kernel.engine",
+    "Run": "hooknb.kernel.engine",
+    "Action": "hooknb.kernel.engine",
+    "HttpWebhookTrigger": "hooknb.kernel.engine",
+    "Outputs": "hooknb.kernel.outputs",
+    "HookNBError": "hooknb.kernel.errors",
+    "HubRequestError": "hooknb.kernel.errors",
+    "ActionFailed": "hooknb.kernel.errors",
+    "ActionTimedOut": "hooknb.kernel.errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hooknb' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    from .server.app import HookNB
+
+    return [{"module": "hooknb", "app": HookNB}]

@@ -1,0 +1,7 @@
+"""``python -m hooknb`` is the ``hooknb`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

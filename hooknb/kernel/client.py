@@ -1,0 +1,409 @@
+"""The kernel's connection to the hub: HTTP requests, the push channel, acks and run reports.
+
+Everything here runs on the engine loop (see :mod:`hooknb.kernel.aio`). The push channel is a
+server-sent-event stream that the hub writes to as callbacks arrive; it reconnects by itself
+(backing off up to 2 s) when the server restarts, and the hub then resends whatever was not
+acknowledged. Acknowledgements and run progress go back in small batches on ``api/sync``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import time
+import weakref
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import httpx
+
+from .aio import engine_loop, run_sync
+from .discovery import HubAddress, find_hub
+from .errors import HubRequestError
+
+if TYPE_CHECKING:
+    from .engine import Run, Workflow
+
+T = TypeVar("T")
+log = logging.getLogger("hooknb.kernel")
+
+_RECONNECT_MAX_DELAY = 2.0
+_REQUEST_RETRY_SECONDS = 60.0
+
+
+class Hub:
+    """A connection from this process to a hooknb hub (a Jupyter server or an embedded one).
+
+    Get one with :func:`hooknb.connect`. It keeps the workflows defined in this process and
+    the runs they started, receives callbacks over a push channel, and reports progress.
+    """
+
+    def __init__(
+        self,
+        address: HubAddress,
+        *,
+        embedded: Any = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self.address = address
+        self.url = address.url
+        self.embedded = embedded
+        self.client_id = f"{os.getpid()}-{secrets.token_hex(6)}"
+        self.loop = loop or engine_loop()
+        self.workflows: dict[str, Workflow] = {}
+        self._runs: dict[str, Run] = {}
+        self._runs_by_workflow: dict[str, list[Run]] = {}
+        self._wait_futures: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._pending_acks: set[int] = set()
+        self._pending_reports: dict[str, dict[str, Any]] = {}
+        self._generation = 0
+        self._synced_generation = 0
+        self._flush_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._sync_needed: asyncio.Event | None = None
+        self._connected: asyncio.Event | None = None
+        self._http: httpx.AsyncClient | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._started = False
+        self._closed = False
+
+    def __repr__(self) -> str:
+        kind = "embedded hub" if self.embedded else "hub"
+        return f"<hooknb {kind} {self.url} ({self.address.source}), client {self.client_id}>"
+
+    # -- running on the engine loop --------------------------------------------------------
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run a coroutine of this hub's API on its loop and wait for it (sync callers)."""
+        return run_sync(coro, self.loop, timeout)
+
+    def _ensure_started(self) -> None:
+        if self._started:
+            return
+        if self._closed:
+            raise HubRequestError("this hooknb hub connection is closed")
+        self._started = True
+        self._sync_needed = asyncio.Event()
+        self._connected = asyncio.Event()
+        headers = {"User-Agent": "hooknb-kernel"}
+        if self.address.token:
+            headers["Authorization"] = f"token {self.address.token}"
+        self._http = httpx.AsyncClient(
+            base_url=self.url,
+            headers=headers,
+            timeout=httpx.Timeout(30.0),
+            trust_env=False,  # loopback to our own server: never through a proxy
+        )
+        self._tasks = [
+            self.loop.create_task(self._channel_loop(), name="hooknb-channel"),
+            self.loop.create_task(self._sync_loop(), name="hooknb-sync"),
+        ]
+
+    async def wait_connected(self, timeout: float = 30.0) -> None:
+        """Wait until the push channel is open (so no callback can be missed from here on)."""
+        self._ensure_started()
+        assert self._connected is not None
+        await asyncio.wait_for(self._connected.wait(), timeout)
+
+    async def aclose(self) -> None:
+        """Stop the channel and send what is still pending."""
+        if self._closed:
+            return
+        if self._started:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.flush(), 5)
+        self._closed = True
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._http is not None:
+            await self._http.aclose()
+        if self.embedded is not None:
+            self.embedded.stop()
+
+    def close(self) -> None:
+        """Close the connection (and stop an embedded hub)."""
+        if not self._closed:
+            self.call(self.aclose())
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        params: dict[str, str] | None = None,
+        idempotent: bool | None = None,
+        timeout: float | None = 30.0,
+    ) -> Any:
+        """Call the hub's API; retry while the server is restarting; raise HubRequestError."""
+        self._ensure_started()
+        assert self._http is not None
+        if idempotent is None:
+            idempotent = method in ("GET", "PUT", "DELETE")
+        give_up = time.monotonic() + _REQUEST_RETRY_SECONDS
+        delay = 0.05
+        while True:
+            try:
+                response = await self._http.request(
+                    method,
+                    path,
+                    json=body,
+                    params=params,
+                    timeout=httpx.Timeout(timeout, connect=10.0),
+                )
+            except httpx.TransportError as exc:
+                # A request that never reached the server is always safe to send again.
+                retryable = idempotent or isinstance(exc, httpx.ConnectError)
+                if not retryable or time.monotonic() > give_up:
+                    raise HubRequestError(f"hooknb hub at {self.url} unreachable: {exc!r}") from exc
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _RECONNECT_MAX_DELAY)
+                continue
+            if response.status_code >= 400:
+                raise _request_error(response)
+            if not response.content:
+                return None
+            return response.json()
+
+    # -- push channel ----------------------------------------------------------------------
+
+    async def _channel_loop(self) -> None:
+        assert self._http is not None and self._connected is not None
+        delay = 0.05
+        while not self._closed:
+            try:
+                async with self._http.stream(
+                    "GET",
+                    "hooknb/api/channel",
+                    params={"client": self.client_id},
+                    timeout=httpx.Timeout(10.0, read=60.0),
+                ) as response:
+                    if response.status_code != 200:
+                        await response.aread()
+                        raise _request_error(response)
+                    delay = 0.05
+                    await self._read_events(response)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.debug("hooknb channel to %s interrupted: %r", self.url, exc)
+            self._connected.clear()
+            if self._closed:
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _RECONNECT_MAX_DELAY)
+
+    async def _read_events(self, response: httpx.Response) -> None:
+        assert self._connected is not None
+        data: list[str] = []
+        event_type = "message"
+        async for line in response.aiter_lines():
+            if line == "":
+                if data:
+                    text = "\n".join(data)
+                    if event_type == "hello":
+                        self._connected.set()
+                    else:
+                        self._dispatch(json.loads(text))
+                data = []
+                event_type = "message"
+            elif line.startswith("data:"):
+                data.append(line[5:].lstrip(" "))
+            elif line.startswith("event:"):
+                event_type = line[6:].strip()
+
+    def _dispatch(self, event: dict[str, Any]) -> None:
+        try:
+            kind = event.get("kind")
+            if kind == "trigger":
+                self._on_trigger(event)
+            elif kind == "wait":
+                self._on_wait_event(event)
+            elif kind == "run":
+                self._on_run_event(event)
+            else:
+                self.ack(event["seq"])
+        except Exception:
+            log.exception("hooknb could not handle a delivery: %r", event.get("seq"))
+
+    def _on_trigger(self, event: dict[str, Any]) -> None:
+        from .engine import Run
+        from .outputs import Outputs
+
+        run_id = event["run"]
+        if run_id in self._runs:
+            self.ack(event["seq"])
+            return
+        workflow = self.workflows.get(event.get("workflow", ""))
+        if workflow is None:
+            # Not ours any more (redefined elsewhere); leave it for the kernel that runs it.
+            return
+        run = Run(workflow, run_id, Outputs.from_callback(event["callback"]))
+        self._pending_acks.add(event["seq"])
+        self.adopt_run(run)
+
+    def _on_wait_event(self, event: dict[str, Any]) -> None:
+        future = self._wait_futures.get(event.get("wait", ""))
+        if future is not None and not future.done():
+            future.set_result(event)
+        self.ack(event["seq"])
+
+    def _on_run_event(self, event: dict[str, Any]) -> None:
+        run = self._runs.get(event.get("run", ""))
+        if run is not None and event.get("event") == "cancel":
+            run.cancel()
+        self.ack(event["seq"])
+
+    # -- runs and waits --------------------------------------------------------------------
+
+    def adopt_run(self, run: Run) -> None:
+        """Register a run created in this process and start it on the engine loop."""
+        self._runs[run.id] = run
+        self._runs_by_workflow.setdefault(run.workflow.name, []).append(run)
+        run._start()
+        run.workflow._changed(run)
+
+    def runs_of(self, workflow: str) -> list[Run]:
+        return list(self._runs_by_workflow.get(workflow, []))
+
+    def get_run(self, run_id: str) -> Run | None:
+        return self._runs.get(run_id)
+
+    def expect_wait(self, wait_id: str) -> asyncio.Future[dict[str, Any]]:
+        """A future resolved by the wait's outcome event (callback, timedout, cancelled)."""
+        future = self.loop.create_future()
+        self._wait_futures[wait_id] = future
+        future.add_done_callback(lambda _: self._wait_futures.pop(wait_id, None))
+        return future
+
+    # -- acks and reports ------------------------------------------------------------------
+
+    def ack(self, seq: int) -> None:
+        self._pending_acks.add(seq)
+        self._request_sync()
+
+    def report(self, run: Run) -> None:
+        """Queue the run's current state for the hub (coalesced: only the latest is sent)."""
+        self._pending_reports[run.id] = run.to_report()
+        self._request_sync()
+
+    def _request_sync(self) -> None:
+        self._generation += 1
+        if self._sync_needed is not None:
+            self._sync_needed.set()
+
+    async def flush(self) -> None:
+        """Wait until every ack and report queued so far has reached the hub."""
+        self._ensure_started()
+        if self._synced_generation >= self._generation:
+            return
+        future = self.loop.create_future()
+        self._flush_waiters.append((self._generation, future))
+        assert self._sync_needed is not None
+        self._sync_needed.set()
+        await future
+
+    async def _sync_loop(self) -> None:
+        assert self._sync_needed is not None
+        while not self._closed:
+            await self._sync_needed.wait()
+            self._sync_needed.clear()
+            generation = self._generation
+            acks = sorted(self._pending_acks)
+            reports = list(self._pending_reports.values())
+            self._pending_acks.clear()
+            self._pending_reports.clear()
+            if acks or reports:
+                try:
+                    await self.request(
+                        "POST",
+                        "hooknb/api/sync",
+                        {"client": self.client_id, "acks": acks, "runs": reports},
+                        idempotent=True,
+                    )
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("hooknb could not report to the hub, will retry: %s", exc)
+                    self._pending_acks.update(acks)
+                    for report in reports:
+                        self._pending_reports.setdefault(report["id"], report)
+                    await asyncio.sleep(0.5)
+                    self._sync_needed.set()
+                    continue
+            self._synced_generation = generation
+            still_waiting = []
+            for wanted, future in self._flush_waiters:
+                if wanted <= generation:
+                    if not future.done():
+                        future.set_result(None)
+                else:
+                    still_waiting.append((wanted, future))
+            self._flush_waiters = still_waiting
+
+
+def _request_error(response: httpx.Response) -> HubRequestError:
+    try:
+        body = response.json()
+        message = body.get("error") or body.get("message") or response.reason_phrase
+    except ValueError:
+        body = None
+        message = response.text[:200] or response.reason_phrase
+    if response.status_code == 403:
+        message = f"{message} (is the Jupyter token right? set HOOKNB_TOKEN)"
+    return HubRequestError(f"hub answered {response.status_code}: {message}", response.status_code, body)
+
+
+# -- the default connection ---------------------------------------------------------------
+
+_default: Hub | None = None
+_hubs: weakref.WeakSet[Hub] = weakref.WeakSet()
+
+
+def connect(
+    url: str | None = None,
+    token: str | None = None,
+    *,
+    embedded: bool | None = None,
+    store: str | None = None,
+) -> Hub:
+    """Connect to a hooknb hub and make it the default for workflows in this process.
+
+    Explicit ``url``/``token``; else ``HOOKNB_URL``/``HOOKNB_TOKEN``; else the Jupyter server
+    that started this kernel; else an embedded hub on 127.0.0.1 (the same server side, in
+    this process), whose state goes to ``store`` (default: ``HOOKNB_STORE`` or
+    ``<jupyter data dir>/hooknb/embedded.sqlite``). ``embedded=True`` forces one.
+
+    Calling it again with the same arguments returns the same connection.
+    """
+    global _default
+    address = None if embedded else find_hub(url, token)
+    if _default is not None and not _default._closed:
+        same_embedded = address is None and _default.embedded is not None and store is None
+        same_server = address is not None and _default.address == address
+        if same_embedded or same_server:
+            return _default
+    if address is None:
+        from ..server.embedded import EmbeddedServer
+
+        server = EmbeddedServer(store=store).start()
+        hub = Hub(HubAddress(server.url, server.token, "embedded"), embedded=server)
+    else:
+        hub = Hub(address)
+    _default = hub
+    _hubs.add(hub)
+    return hub
+
+
+def default_hub() -> Hub:
+    """The default connection, connecting with :func:`connect`'s defaults if needed."""
+    if _default is None or _default._closed:
+        return connect()
+    return _default
+

@@ -1,0 +1,144 @@
+"""The embedded hub: the same Jupyter server and extension, started inside this process.
+
+Scripts, papermill and plain Python have no Jupyter server to host callback routes, so
+hooknb starts one on 127.0.0.1 in a background thread with only the hooknb extension loaded.
+The kernel side still talks to it over HTTP with a token: one code path, embedded or not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import os
+import secrets
+import socket
+import threading
+from pathlib import Path
+from typing import Any
+
+from jupyter_core.paths import jupyter_data_dir
+from jupyter_server.serverapp import ServerApp
+from traitlets.config import Config
+
+
+class _EmbeddedServerApp(ServerApp):
+    """A ServerApp that lives in a thread of someone else's process."""
+
+    def init_signal(self) -> None:
+        # Signal handlers belong to the host process (and only the main thread may set them).
+        pass
+
+    def write_server_info_file(self) -> None:
+        # Not a server for `jupyter server list` or for kernels to discover.
+        pass
+
+    def write_browser_open_files(self) -> None:
+        pass
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free right now on ``host``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def default_embedded_store() -> str:
+    return os.environ.get("HOOKNB_STORE") or str(
+        Path(jupyter_data_dir()) / "hooknb" / "embedded.sqlite"
+    )
+
+
+class EmbeddedServer:
+    """A Jupyter server with the hooknb extension, running on its own thread and loop."""
+
+    def __init__(
+        self,
+        *,
+        store: str | None = None,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        public_url: str | None = None,
+        extra_config: dict[str, Any] | None = None,
+    ) -> None:
+        self.store = store or default_embedded_store()
+        self.host = host
+        self.port = port or free_port(host)
+        self.token = secrets.token_hex(24)
+        self.url = f"http://{host}:{self.port}/"
+        self.public_url = public_url
+        self.extra_config = extra_config or {}
+        self.app: _EmbeddedServerApp | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stopped = threading.Event()
+
+    def start(self, timeout: float = 60.0) -> EmbeddedServer:
+        """Start the server and return once it accepts requests."""
+        ready = threading.Event()
+        failure: list[BaseException] = []
+        self._thread = threading.Thread(
+            target=self._serve, args=(ready, failure), name="hooknb-embedded-hub", daemon=True
+        )
+        self._thread.start()
+        if not ready.wait(timeout):
+            raise RuntimeError(f"the embedded hooknb hub did not start within {timeout} s")
+        if failure:
+            raise RuntimeError(f"the embedded hooknb hub failed to start: {failure[0]}") from failure[0]
+        atexit.register(self.stop)
+        return self
+
+    def _config(self) -> Config:
+        config = Config()
+        config.ServerApp.ip = self.host
+        config.ServerApp.port = self.port
+        config.ServerApp.port_retries = 0
+        config.ServerApp.open_browser = False
+        config.ServerApp.allow_root = True
+        config.ServerApp.root_dir = os.getcwd()
+        config.ServerApp.log_level = "WARN"
+        config.ServerApp.jpserver_extensions = {"hooknb": True}
+        config.ServerApp.no_browser_open_file = True
+        config.IdentityProvider.token = self.token
+        config.HookNB.store_path = self.store
+        if self.public_url:
+            config.HookNB.public_url = self.public_url
+        for section, values in self.extra_config.items():
+            for key, value in values.items():
+                config[section][key] = value
+        return config
+
+    def _serve(self, ready: threading.Event, failure: list[BaseException]) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        self._loop = loop
+        try:
+            app = _EmbeddedServerApp(config=self._config())
+            app.initialize(argv=[], find_extensions=False)
+            app.start_app()
+            self.app = app
+        except BaseException as exc:  # noqa: BLE001 - reported to the starting thread
+            failure.append(exc)
+            ready.set()
+            loop.close()
+            return
+        loop.call_soon(ready.set)
+        try:
+            app.start_ioloop()
+        finally:
+            self._stopped.set()
+            with contextlib.suppress(Exception):
+                loop.close()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop the server (pending work stays in the store for the next start)."""
+        app = self.app
+        if app is None or self._stopped.is_set():
+            return
+        app.stop()
+        self._stopped.wait(timeout)
+        if self._thread is not None:
+            self._thread.join(timeout)
+        with contextlib.suppress(ValueError):
+            atexit.unregister(self.stop)

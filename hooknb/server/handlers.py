@@ -1,0 +1,478 @@
+"""HTTP routes: the public callback route and the Jupyter-authenticated API.
+
+The callback route is a plain tornado handler: its only credential is the signed capability in
+its URL, so Jupyter's login, XSRF, Origin and Host checks (made for browsers holding a Jupyter
+session) do not apply to it, and skipping them keeps the hot path short. Every API method is
+``@web.authenticated``, so the routes also work with
+``ServerApp.allow_unauthenticated_access=False``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from jupyter_server.auth.decorator import allow_unauthenticated
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+from tornado import web
+from tornado.iostream import StreamClosedError
+
+from .._version import __version__
+from .hub import Hub, HubError, InboundRequest
+
+API_VERSION = 1
+KEEPALIVE_SECONDS = 15.0
+_CALLBACK_ID_PATTERN = r"[A-Za-z0-9_-]{16,64}"
+
+
+def _json_error(handler: web.RequestHandler, status: int, message: str, **extra: Any) -> None:
+    handler.set_status(status)
+    handler.set_header("Content-Type", "application/json")
+    handler.finish(json.dumps({"error": message, **extra}))
+
+
+@web.stream_request_body
+class CallbackHandler(web.RequestHandler):
+    """``POST <base>hooknb/callback/<id>?sig=<signature>``: a webhook callback, public."""
+
+    hub: Hub
+
+    def initialize(self, hub: Hub) -> None:
+        self.hub = hub
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._too_large = False
+
+    def check_xsrf_cookie(self) -> None:
+        # No browser session is involved: the signed URL is the credential.
+        return None
+
+    def prepare(self) -> None:
+        if self.request.method != "POST":
+            self.set_header("Allow", "POST")
+            _json_error(self, 405, "callback URLs accept POST only")
+            return
+        callback_id = self.path_kwargs["callback_id"]
+        signature = self.get_query_argument("sig", "")
+        if not self.hub.signer.verify(callback_id, signature):
+            # Unknown id and bad signature look the same to the sender.
+            _json_error(self, 404, "not found")
+            return
+        limit = self.hub.max_body_size
+        declared = self.request.headers.get("Content-Length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            _json_error(self, 413, f"body larger than the limit of {limit} bytes")
+            return
+        # Chunked bodies are counted in data_received; leave the connection a little slack so
+        # that the sender gets a 413 rather than a reset.
+        self.request.connection.set_max_body_size(limit + 65536)  # type: ignore[union-attr]
+
+    def data_received(self, chunk: bytes) -> None:
+        if self._too_large:
+            return
+        self._size += len(chunk)
+        if self._size > self.hub.max_body_size:
+            self._too_large = True
+            self._chunks = []
+            return
+        self._chunks.append(chunk)
+
+    @allow_unauthenticated
+    async def post(self, callback_id: str) -> None:
+        if self._too_large:
+            _json_error(self, 413, f"body larger than the limit of {self.hub.max_body_size} bytes")
+            return
+        await self.hub.ready()
+        request = self.request
+        queries: dict[str, Any] = {}
+        for name, values in request.query_arguments.items():
+            if name == "sig":
+                continue
+            decoded = [v.decode("utf-8", "replace") for v in values]
+            queries[name] = decoded[0] if len(decoded) == 1 else decoded
+        inbound = InboundRequest(
+            method=request.method or "POST",
+            headers=list(request.headers.get_all()),
+            queries=queries,
+            content_type=request.headers.get("Content-Type"),
+            body=b"".join(self._chunks),
+            received=time.time(),
+        )
+        status, answer = await self.hub.ingest(callback_id, inbound)
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(answer))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        # Never a traceback or an HTML page to an outside sender.
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"error": self._reason}))
+
+    def _request_summary(self) -> str:
+        # tornado's own access-log line must not carry the signature either.
+        return f"{self.request.method} {self.request.path} ({self.request.remote_ip})"
+
+
+class HookNBAPIHandler(APIHandler):
+    """Base for the kernel-facing API: JSON in and out, errors as ``{"error": ...}``."""
+
+    hub: Hub
+
+    def initialize(self, hub: Hub, **kwargs: Any) -> None:
+        self.hub = hub
+        super().initialize(**kwargs)
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()
+        await self.hub.ready()
+
+    def json_body(self) -> dict[str, Any]:
+        if not self.request.body:
+            return {}
+        try:
+            value = json.loads(self.request.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise HubError(400, f"request body is not valid JSON: {exc}") from None
+        if not isinstance(value, dict):
+            raise HubError(400, "request body must be a JSON object")
+        return value
+
+    def reply(self, value: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(json.dumps(value))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        self.set_header("Content-Type", "application/json")
+        if isinstance(exc, web.HTTPError):
+            message = exc.log_message or self._reason
+        else:
+            message = self._reason
+        self.finish(json.dumps({"error": message}))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, HubError):
+            return
+        super().log_exception(typ, value, tb)
+
+    def _handle_request_exception(self, e: BaseException) -> None:
+        if isinstance(e, HubError):
+            if not self._finished:
+                self.set_status(e.status)
+                self.finish(json.dumps(e.to_json()))
+            return
+        super()._handle_request_exception(e)
+
+
+def _required(body: Mapping[str, Any], name: str, kind: type = str) -> Any:
+    value = body.get(name)
+    if not isinstance(value, kind) or (kind is str and not value):
+        raise HubError(400, f"{name!r} is required ({kind.__name__})")
+    return value
+
+
+def _headers_list(value: Any) -> list[tuple[str, str]]:
+    if value is None:
+        return []
+    if isinstance(value, Mapping):
+        pairs = list(value.items())
+    elif isinstance(value, list):
+        pairs = [tuple(pair) for pair in value if isinstance(pair, list | tuple) and len(pair) == 2]
+    else:
+        raise HubError(400, "headers must be an object or a list of [name, value] pairs")
+    return [(str(name), str(val)) for name, val in pairs]
+
+
+class VersionHandler(HookNBAPIHandler):
+    @web.authenticated
+    def get(self) -> None:
+        self.reply({"version": __version__, "api": API_VERSION})
+
+
+class StatusHandler(HookNBAPIHandler):
+    @web.authenticated
+    def get(self) -> None:
+        self.reply({"version": __version__, "api": API_VERSION, **self.hub.status()})
+
+
+class ChannelHandler(HookNBAPIHandler):
+    """``GET api/channel?client=<id>``: a server-sent-event stream of deliveries for a kernel."""
+
+    _channel: Any = None
+
+    @web.authenticated
+    async def get(self) -> None:
+        client = self.get_query_argument("client", "")
+        channel = self.hub.open_channel(client)
+        self._channel = channel
+        self.set_header("Content-Type", "text/event-stream")
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header("X-Accel-Buffering", "no")
+        hello = {"client": client, "version": __version__, "api": API_VERSION}
+        try:
+            self.write(f"event: hello\ndata: {json.dumps(hello)}\n\n")
+            await self.flush()
+            while not channel.closed:
+                try:
+                    event = await asyncio.wait_for(channel.queue.get(), KEEPALIVE_SECONDS)
+                except TimeoutError:
+                    self.write(": keepalive\n\n")
+                    await self.flush()
+                    continue
+                # Write everything that is queued in one flush: under load this turns many
+                # small writes into few large ones.
+                parts = []
+                while event is not None:
+                    parts.append(f"id: {event['seq']}\ndata: {json.dumps(event)}\n\n")
+                    if channel.queue.empty():
+                        break
+                    event = channel.queue.get_nowait()
+                if parts:
+                    self.write("".join(parts))
+                    await self.flush()
+                if event is None:
+                    break
+        except StreamClosedError:
+            pass
+        finally:
+            self.hub.close_channel(channel)
+        if not self._finished:
+            self.finish()
+
+    def on_connection_close(self) -> None:
+        if self._channel is not None:
+            self.hub.close_channel(self._channel)
+
+
+class SyncHandler(HookNBAPIHandler):
+    """``POST api/sync``: acknowledge deliveries and report run progress, in one commit."""
+
+    @web.authenticated
+    async def post(self) -> None:
+        body = self.json_body()
+        client = _required(body, "client")
+        acks = body.get("acks") or []
+        runs = body.get("runs") or []
+        if not isinstance(acks, list) or not all(isinstance(a, int) for a in acks):
+            raise HubError(400, "'acks' must be a list of delivery sequence numbers")
+        if not isinstance(runs, list):
+            raise HubError(400, "'runs' must be a list of run reports")
+        self.reply(await self.hub.sync(client, acks, runs))
+
+
+class WorkflowsHandler(HookNBAPIHandler):
+    @web.authenticated
+    def get(self) -> None:
+        self.reply({"workflows": self.hub.workflows()})
+
+
+class WorkflowHandler(HookNBAPIHandler):
+    """``PUT api/workflows/<name>``: this kernel runs the workflow (attach)."""
+
+    @web.authenticated
+    def get(self, name: str) -> None:
+        self.reply(self.hub.workflow(name))
+
+    @web.authenticated
+    async def put(self, name: str) -> None:
+        body = self.json_body()
+        trigger_name = body.get("trigger")
+        if trigger_name is not None and not isinstance(trigger_name, str):
+            raise HubError(400, "'trigger' must be the trigger's name")
+        self.reply(await self.hub.attach(name, _required(body, "client"), trigger_name=trigger_name))
+
+
+class TriggerHandler(HookNBAPIHandler):
+    """``PUT`` enables (subscribes) and ``DELETE`` disables (unsubscribes) a workflow's trigger."""
+
+    @web.authenticated
+    async def put(self, name: str) -> None:
+        body = self.json_body()
+        client = _required(body, "client")
+        subscribe = _required(body, "subscribe", dict)
+        self.reply(await self.hub.enable_trigger(name, client, subscribe, body.get("unsubscribe")))
+
+    @web.authenticated
+    async def delete(self, name: str) -> None:
+        self.reply(await self.hub.disable_trigger(name))
+
+
+class WorkflowRunsHandler(HookNBAPIHandler):
+    """``POST api/workflows/<name>/runs``: start a manual run."""
+
+    @web.authenticated
+    async def post(self, name: str) -> None:
+        body = self.json_body()
+        client = _required(body, "client")
+        payload = body.get("body")
+        if payload is None:
+            raw, content_type = b"", None
+        elif isinstance(payload, Mapping) and set(payload) == {"encoding", "data"}:
+            raw, content_type = _decode_body(payload), body.get("contentType")
+        else:
+            raw, content_type = json.dumps(payload).encode(), "application/json"
+        queries = body.get("queries") or {}
+        if not isinstance(queries, Mapping):
+            raise HubError(400, "'queries' must be an object")
+        value = await self.hub.start_run(
+            name,
+            client,
+            headers=_headers_list(body.get("headers")),
+            body=raw,
+            content_type=body.get("contentType", content_type),
+            queries=queries,
+        )
+        self.reply(value, status=201)
+
+
+def _decode_body(payload: Mapping[str, Any]) -> bytes:
+    import base64
+    import binascii
+
+    data = payload.get("data")
+    if not isinstance(data, str):
+        raise HubError(400, "body.data must be a string")
+    if payload.get("encoding") == "base64":
+        try:
+            return base64.b64decode(data, validate=True)
+        except binascii.Error:
+            raise HubError(400, "body.data is not valid base64") from None
+    return data.encode("utf-8")
+
+
+class RunsHandler(HookNBAPIHandler):
+    @web.authenticated
+    def get(self) -> None:
+        try:
+            limit = int(self.get_query_argument("limit", "100"))
+        except ValueError:
+            raise HubError(400, "'limit' must be an integer") from None
+        self.reply(
+            {
+                "runs": self.hub.runs(
+                    workflow=self.get_query_argument("workflow", None),
+                    status=self.get_query_argument("status", None),
+                    limit=limit,
+                    before=self.get_query_argument("before", None),
+                )
+            }
+        )
+
+
+class RunHandler(HookNBAPIHandler):
+    @web.authenticated
+    def get(self, run_id: str) -> None:
+        self.reply(self.hub.run(run_id))
+
+
+class RunCancelHandler(HookNBAPIHandler):
+    @web.authenticated
+    async def post(self, run_id: str) -> None:
+        self.reply(await self.hub.cancel_run(run_id), status=202)
+
+
+class RunResubmitHandler(HookNBAPIHandler):
+    @web.authenticated
+    async def post(self, run_id: str) -> None:
+        self.reply(await self.hub.resubmit(run_id), status=202)
+
+
+class RunWaitsHandler(HookNBAPIHandler):
+    """``POST api/runs/<id>/waits``: open an HttpWebhook action step (callback URL + deadline)."""
+
+    @web.authenticated
+    async def post(self, run_id: str) -> None:
+        body = self.json_body()
+        timeout = body.get("timeout")
+        if timeout is not None and not isinstance(timeout, int | float):
+            raise HubError(400, "'timeout' must be a number of seconds")
+        value = await self.hub.open_wait(
+            run_id, _required(body, "step"), _required(body, "client"), timeout=timeout
+        )
+        self.reply(value, status=201)
+
+
+class WaitsHandler(HookNBAPIHandler):
+    @web.authenticated
+    def get(self) -> None:
+        self.reply(
+            {
+                "waits": self.hub.waits(
+                    run_id=self.get_query_argument("run", None),
+                    state=self.get_query_argument("state", None),
+                )
+            }
+        )
+
+
+class WaitHandler(HookNBAPIHandler):
+    @web.authenticated
+    def get(self, wait_id: str) -> None:
+        self.reply(self.hub.wait(wait_id))
+
+
+class WaitSubscribeHandler(HookNBAPIHandler):
+    @web.authenticated
+    async def post(self, wait_id: str) -> None:
+        body = self.json_body()
+        value = await self.hub.subscribe_wait(
+            wait_id,
+            _required(body, "subscribe", dict),
+            body.get("unsubscribe"),
+            unsubscribe_later=bool(body.get("unsubscribeLater")),
+        )
+        self.reply(value)
+
+
+class WaitUnsubscribeHandler(HookNBAPIHandler):
+    @web.authenticated
+    async def put(self, wait_id: str) -> None:
+        body = self.json_body()
+        self.reply(await self.hub.set_wait_unsubscribe(wait_id, body.get("unsubscribe")))
+
+
+class WaitCancelHandler(HookNBAPIHandler):
+    @web.authenticated
+    async def post(self, wait_id: str) -> None:
+        body = self.json_body()
+        self.reply(await self.hub.cancel_wait(wait_id, notify=bool(body.get("notify", True))))
+
+
+class CallbacksHandler(HookNBAPIHandler):
+    @web.authenticated
+    def get(self) -> None:
+        self.reply({"callbacks": self.hub.callbacks(target=self.get_query_argument("target", None))})
+
+
+def handlers(base_url: str, hub: Hub) -> list[tuple[str, type[web.RequestHandler], dict[str, Any]]]:
+    """The routes, under the server's ``base_url``."""
+    name = r"(?P<name>[^/]+)"
+    run = r"(?P<run_id>[0-9a-f]{8,40})"
+    wait = rf"(?P<wait_id>{_CALLBACK_ID_PATTERN})"
+    routes: list[tuple[str, type[web.RequestHandler]]] = [
+        (rf"hooknb/callback/(?P<callback_id>{_CALLBACK_ID_PATTERN})", CallbackHandler),
+        ("hooknb/api/version", VersionHandler),
+        ("hooknb/api/status", StatusHandler),
+        ("hooknb/api/channel", ChannelHandler),
+        ("hooknb/api/sync", SyncHandler),
+        ("hooknb/api/workflows", WorkflowsHandler),
+        (rf"hooknb/api/workflows/{name}", WorkflowHandler),
+        (rf"hooknb/api/workflows/{name}/trigger", TriggerHandler),
+        (rf"hooknb/api/workflows/{name}/runs", WorkflowRunsHandler),
+        ("hooknb/api/runs", RunsHandler),
+        (rf"hooknb/api/runs/{run}", RunHandler),
+        (rf"hooknb/api/runs/{run}/cancel", RunCancelHandler),
+        (rf"hooknb/api/runs/{run}/resubmit", RunResubmitHandler),
+        (rf"hooknb/api/runs/{run}/waits", RunWaitsHandler),
+        ("hooknb/api/waits", WaitsHandler),
+        (rf"hooknb/api/waits/{wait}", WaitHandler),
+        (rf"hooknb/api/waits/{wait}/subscribe", WaitSubscribeHandler),
+        (rf"hooknb/api/waits/{wait}/unsubscribe", WaitUnsubscribeHandler),
+        (rf"hooknb/api/waits/{wait}/cancel", WaitCancelHandler),
+        ("hooknb/api/callbacks", CallbacksHandler),
+    ]
+    return [(url_path_join(base_url, pattern), cls, {"hub": hub}) for pattern, cls in routes]

@@ -1,0 +1,1493 @@
+"""The server-side core: callbacks in, runs and waits, subscriptions, deliveries to kernels.
+
+The HTTP handlers are thin; everything with state goes through :class:`Hub`. Each operation
+is one writer-thread function (``_op_*``) that reads and changes rows inside a group-commit
+transaction and returns an :class:`Effects` value; after the commit the hub applies the
+effects on the event loop: push deliveries to connected kernels, start outbound calls, arm
+deadlines. Nothing is announced before it is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import secrets
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .deadlines import DeadlineScheduler
+from .outbound import OutboundCaller, OutboundError, normalize_request
+from .signing import Signer, fingerprint, new_callback_id
+from .store import Store
+
+OPEN_WAIT_STATES = ("open", "subscribing", "waiting")
+# How a finished wait is named to a sender that calls its URL again (HTTP 409 body).
+WAIT_OUTCOME = {
+    "completed": "Succeeded",
+    "timedout": "TimedOut",
+    "cancelled": "Cancelled",
+    "failed": "Failed",
+}
+RUN_STATUSES = ("Queued", "Running", "Waiting", "Succeeded", "Failed", "Cancelled", "TimedOut")
+TERMINAL_RUN_STATUSES = frozenset({"Succeeded", "Failed", "Cancelled", "TimedOut"})
+
+log = logging.getLogger("hooknb.server")
+
+
+class HubError(Exception):
+    """A request to the hub that cannot be honoured; ``status`` is the HTTP status to answer."""
+
+    def __init__(self, status: int, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.extra = extra
+
+    def to_json(self) -> dict[str, Any]:
+        return {"error": self.message, **self.extra}
+
+
+@dataclass(frozen=True)
+class InboundRequest:
+    """A request received on a callback URL, as stored: byte-exact body, ordered headers."""
+
+    method: str
+    headers: list[tuple[str, str]]
+    queries: dict[str, Any]
+    content_type: str | None
+    body: bytes
+    received: float
+
+
+@dataclass
+class Effects:
+    """What to do on the event loop once a writer op has committed."""
+
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
+    owners_to_kick: set[str] = field(default_factory=set)
+    deadlines: list[tuple[float, str]] = field(default_factory=list)
+    attach: tuple[str, str] | None = None
+    acked: tuple[str, set[int]] | None = None
+
+
+@dataclass
+class Outcome:
+    """The result of a writer op: a JSON-able value plus effects to apply."""
+
+    value: Any = None
+    status: int = 200
+    effects: Effects = field(default_factory=Effects)
+
+
+def new_run_id() -> str:
+    """Run ids sort by creation time (microseconds, hex) and carry a random tail."""
+    return f"{time.time_ns() // 1000:014x}{secrets.token_hex(3)}"
+
+
+def encode_body(body: bytes) -> dict[str, str]:
+    """A body for JSON transport: UTF-8 text when it is, base64 otherwise."""
+    try:
+        return {"encoding": "utf-8", "data": body.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"encoding": "base64", "data": base64.b64encode(body).decode("ascii")}
+
+
+def callback_json(
+    callback_id: int,
+    received: float,
+    method: str,
+    headers: list[tuple[str, str]] | list[list[str]],
+    queries: Mapping[str, Any],
+    content_type: str | None,
+    body: bytes,
+) -> dict[str, Any]:
+    """The wire form of a stored callback request (channel events and the API)."""
+    return {
+        "id": callback_id,
+        "received": received,
+        "method": method,
+        "headers": [list(pair) for pair in headers],
+        "queries": dict(queries),
+        "contentType": content_type,
+        "body": encode_body(body),
+    }
+
+
+def _callback_from_row(row: sqlite3.Row | tuple[Any, ...]) -> dict[str, Any]:
+    callback_id, received, method, headers, query, content_type, body = row
+    return callback_json(
+        callback_id,
+        received,
+        method,
+        json.loads(headers),
+        json.loads(query),
+        content_type,
+        bytes(body),
+    )
+
+
+_CALLBACK_COLUMNS = "c.id, c.received, c.method, c.headers, c.query, c.content_type, c.body"
+
+
+class Channel:
+    """One kernel's push channel: events queued here are written to its open stream."""
+
+    def __init__(self, client: str) -> None:
+        self.client = client
+        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self._sent: set[int] = set()
+        self.closed = False
+
+    def send(self, event: dict[str, Any]) -> None:
+        # The same delivery can be found both by the catch-up read at connect time and by the
+        # live push of a commit that resolved just after; send it once per connection.
+        seq = event["seq"]
+        if self.closed or seq in self._sent:
+            return
+        self._sent.add(seq)
+        self.queue.put_nowait(event)
+
+    def acked(self, seqs: Iterable[int]) -> None:
+        self._sent.difference_update(seqs)
+
+    def close(self) -> None:
+        self.closed = True
+        self.queue.put_nowait(None)
+
+
+class Hub:
+    """Owns callbacks, runs, waits, subscriptions, deadlines and deliveries for one server."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        public_base: str | Callable[[], str],
+        default_action_timeout: float,
+        outbound: OutboundCaller,
+        max_body_size: int,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.store = store
+        # A callable because the server's port may only be final after extensions load.
+        self._public_base = public_base if callable(public_base) else (lambda: public_base)
+        self.default_action_timeout = default_action_timeout
+        self.outbound = outbound
+        self.max_body_size = max_body_size
+        self.log = logger or log
+        self.signer: Signer = store.write_sync(Signer.load_or_create)
+        self._channels: dict[str, Channel] = {}
+        self._workflow_client: dict[str, str] = dict(
+            store.reader.execute("SELECT name, client FROM workflows WHERE client IS NOT NULL")
+        )
+        self._deadlines = DeadlineScheduler(self._on_deadlines)
+        self._owner_tasks: dict[str, asyncio.Task[None]] = {}
+        self._outbox_waiters: dict[int, list[asyncio.Future[dict[str, Any]]]] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+        self._ready = asyncio.Event()
+        self._stopping = False
+        self.started = time.time()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Arm every open wait's deadline and resume outbound calls left pending by a restart."""
+        reader = self.store.reader
+        entries = [
+            (deadline, wait_id)
+            for wait_id, deadline in reader.execute(
+                "SELECT id, deadline FROM waits "
+                "WHERE state IN ('open', 'subscribing', 'waiting') AND deadline IS NOT NULL"
+            )
+        ]
+        self._deadlines.start(entries)
+        owners = [row[0] for row in reader.execute("SELECT DISTINCT owner FROM outbox WHERE state = 'pending'")]
+        for owner in owners:
+            self._kick_owner(owner)
+        self._ready.set()
+        self.log.info(
+            "hooknb hub ready: %d open waits, %d owners with pending calls, store %s",
+            len(entries),
+            len(owners),
+            self.store.path,
+        )
+
+    async def ready(self) -> None:
+        await self._ready.wait()
+
+    async def stop(self) -> None:
+        """Stop timers, channels and calls; pending calls stay in the outbox for next start."""
+        self._stopping = True
+        self._deadlines.stop()
+        for channel in list(self._channels.values()):
+            channel.close()
+        tasks = [*self._owner_tasks.values(), *self._background]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        await self.outbound.aclose()
+
+    # -- URLs ------------------------------------------------------------------------------
+
+    @property
+    def public_base(self) -> str:
+        base = self._public_base()
+        return base if base.endswith("/") else base + "/"
+
+    def callback_url(self, callback_id: str, key_type: str = "primary") -> str:
+        return (
+            f"{self.public_base}hooknb/callback/{callback_id}"
+            f"?sig={self.signer.sign(callback_id, key_type)}"
+        )
+
+    # -- applying effects ------------------------------------------------------------------
+
+    async def _write(self, op: Any) -> Outcome:
+        outcome: Outcome = await self.store.write(op)
+        self._apply(outcome.effects)
+        return outcome
+
+    def _apply(self, effects: Effects) -> None:
+        if effects.attach is not None:
+            workflow, client = effects.attach
+            self._workflow_client[workflow] = client
+        if effects.acked is not None:
+            client, seqs = effects.acked
+            channel = self._channels.get(client)
+            if channel is not None:
+                channel.acked(seqs)
+        for event in effects.deliveries:
+            client = self._route_client(event.pop("_route"))
+            channel = self._channels.get(client) if client else None
+            if channel is not None:
+                channel.send(event)
+        for deadline, wait_id in effects.deadlines:
+            self._deadlines.add(deadline, wait_id)
+        for owner in effects.owners_to_kick:
+            self._kick_owner(owner)
+
+    def _route_client(self, route: str) -> str | None:
+        kind, _, name = route.partition(":")
+        if kind == "client":
+            return name
+        return self._workflow_client.get(name)
+
+    # -- the public callback route ---------------------------------------------------------
+
+    async def ingest(self, callback_id: str, request: InboundRequest) -> tuple[int, dict[str, Any]]:
+        """Store a request received on a (signature-checked) callback URL; return the answer."""
+        fp = fingerprint(request.body, request.headers)
+
+        def op(conn: sqlite3.Connection) -> Outcome:
+            wait = conn.execute(
+                "SELECT run_id, workflow, step, client, state, fingerprint FROM waits WHERE id = ?",
+                (callback_id,),
+            ).fetchone()
+            if wait is not None:
+                return self._op_wait_callback(conn, callback_id, wait, request, fp)
+            trigger = conn.execute(
+                "SELECT name, trigger_state FROM workflows WHERE trigger_id = ?", (callback_id,)
+            ).fetchone()
+            if trigger is not None:
+                return self._op_trigger_callback(conn, trigger, request)
+            return Outcome({"error": "not found"}, status=404)
+
+        outcome = await self._write(op)
+        return outcome.status, outcome.value
+
+    def _op_wait_callback(
+        self,
+        conn: sqlite3.Connection,
+        wait_id: str,
+        wait: tuple[Any, ...],
+        request: InboundRequest,
+        fp: str,
+    ) -> Outcome:
+        run_id, workflow, step, client, state, old_fp = wait
+        answer = {"run": run_id, "workflow": workflow, "action": step}
+        if state in OPEN_WAIT_STATES:
+            callback_id = _insert_callback(conn, "wait", wait_id, run_id, request)
+            conn.execute(
+                "UPDATE waits SET state = 'completed', callback = ?, fingerprint = ?, ended = ? "
+                "WHERE id = ?",
+                (callback_id, fp, request.received, wait_id),
+            )
+            effects = Effects()
+            callback = callback_json(
+                callback_id,
+                request.received,
+                request.method,
+                request.headers,
+                request.queries,
+                request.content_type,
+                request.body,
+            )
+            effects.deliveries.append(
+                _insert_delivery(
+                    conn,
+                    f"client:{client}",
+                    "wait",
+                    event="callback",
+                    run_id=run_id,
+                    wait_id=wait_id,
+                    callback_id=callback_id,
+                    extra={"step": step, "workflow": workflow, "callback": callback},
+                )
+            )
+            self._op_queue_wait_unsubscribe(conn, wait_id, effects)
+            return Outcome({**answer, "status": "Accepted"}, status=202, effects=effects)
+        if state == "completed" and old_fp == fp:
+            # The sender retried a callback we already took: same answer, no second resume.
+            return Outcome({**answer, "status": "Accepted", "duplicate": True}, status=202)
+        final = WAIT_OUTCOME.get(state, state)
+        return Outcome(
+            {
+                "error": f"this callback URL's action has already finished ({final})",
+                "state": final,
+                **answer,
+            },
+            status=409,
+        )
+
+    def _op_trigger_callback(
+        self, conn: sqlite3.Connection, trigger: tuple[Any, ...], request: InboundRequest
+    ) -> Outcome:
+        name, trigger_state = trigger
+        if trigger_state not in ("enabled", "enabling"):
+            return Outcome(
+                {
+                    "error": f"the trigger of workflow {name!r} is disabled",
+                    "state": "Disabled",
+                    "workflow": name,
+                },
+                status=409,
+            )
+        run_id = new_run_id()
+        callback_id = _insert_callback(conn, "trigger", name, run_id, request)
+        conn.execute(
+            "INSERT INTO runs (id, workflow, status, trigger_callback, created) "
+            "VALUES (?, ?, 'Queued', ?, ?)",
+            (run_id, name, callback_id, request.received),
+        )
+        effects = Effects()
+        callback = callback_json(
+            callback_id,
+            request.received,
+            request.method,
+            request.headers,
+            request.queries,
+            request.content_type,
+            request.body,
+        )
+        effects.deliveries.append(
+            _insert_delivery(
+                conn,
+                f"workflow:{name}",
+                "trigger",
+                run_id=run_id,
+                callback_id=callback_id,
+                extra={"workflow": name, "callback": callback},
+            )
+        )
+        return Outcome(
+            {"run": run_id, "workflow": name, "status": "Accepted"}, status=202, effects=effects
+        )
+
+    # -- workflows and triggers ------------------------------------------------------------
+
+    async def attach(
+        self, name: str, client: str, *, trigger_name: str | None = None
+    ) -> dict[str, Any]:
+        """Make ``client`` the kernel that runs workflow ``name`` (creating it if new).
+
+        With ``trigger_name``, the workflow has an HttpWebhook trigger and gets a stable
+        trigger callback URL. Trigger runs that arrived while no kernel ran the workflow are
+        delivered to ``client`` from now on.
+        """
+        _check_name(name, "workflow name")
+        now = time.time()
+
+        def op(conn: sqlite3.Connection) -> Outcome:
+            row = conn.execute(
+                "SELECT trigger_id FROM workflows WHERE name = ?", (name,)
+            ).fetchone()
+            if row is None:
+                trigger_id = new_callback_id() if trigger_name else None
+                conn.execute(
+                    "INSERT INTO workflows (name, client, trigger_id, trigger_name, trigger_state,"
+                    " created, updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        name,
+                        client,
+                        trigger_id,
+                        trigger_name,
+                        "disabled" if trigger_name else "none",
+                        now,
+                        now,
+                    ),
+                )
+            else:
+                trigger_id = row[0]
+                if trigger_name and trigger_id is None:
+                    trigger_id = new_callback_id()
+                    conn.execute(
+                        "UPDATE workflows SET trigger_id = ?, trigger_state = 'disabled' "
+                        "WHERE name = ?",
+                        (trigger_id, name),
+                    )
+                conn.execute(
+                    "UPDATE workflows SET client = ?, updated = ?,"
+                    " trigger_name = COALESCE(?, trigger_name) WHERE name = ?",
+                    (client, now, trigger_name, name),
+                )
+            effects = Effects(attach=(name, client))
+            return Outcome(self._workflow_json(conn, name), effects=effects)
+
+        outcome = await self._write(op)
+        self._catch_up(client, [f"workflow:{name}"])
+        return outcome.value
+
+    async def enable_trigger(
+        self, name: str, client: str, subscribe: Mapping[str, Any], unsubscribe: Any
+    ) -> dict[str, Any]:
+        """Subscribe the workflow's trigger (or keep the existing subscription if unchanged)."""
+        subscribe_request = _normalize("subscribe", subscribe)
+        unsubscribe_request = _normalize_optional("unsubscribe", unsubscribe)
+        subscribe_json = json.dumps(subscribe_request, sort_keys=True)
+        unsubscribe_json = json.dumps(unsubscribe_request, sort_keys=True)
+        now = time.time()
+
+        def op(conn: sqlite3.Connection) -> Outcome:
+            row = conn.execute(
+                "SELECT trigger_id, trigger_state, subscribe, unsubscribe, subscription,"
+                " trigger_name FROM workflows WHERE name = ?",
+                (name,),
+            ).fetchone()
+            if row is None or row[0] is None:
+                raise HubError(404, f"workflow {name!r} has no HttpWebhook trigger; attach it first")
+            _, state, old_subscribe, old_unsubscribe, _subscription, trigger_name = row
+            effects = Effects()
+            owner = f"trigger:{name}"
+            same = old_subscribe == subscribe_json and old_unsubscribe == unsubscribe_json
+            if state in ("enabled", "enabling") and same:
+                last = _last_outbox(conn, owner, "subscribe")
+                return Outcome({"outbox": last}, effects=effects)
+            if state in ("enabled", "enabling") and old_unsubscribe not in (None, "null"):
+                # The inputs changed: the old subscription goes before the new one is made.
+                _insert_outbox(
+                    conn,
+                    owner,
+                    "unsubscribe",
+                    json.loads(old_unsubscribe),
+                    _trigger_headers(name, trigger_name),
+                )
+            conn.execute(
+                "UPDATE workflows SET trigger_state = 'enabling', subscribe = ?, unsubscribe = ?,"
+                " client = ?, last_error = NULL, updated = ? WHERE name = ?",
+                (subscribe_json, unsubscribe_json, client, now, name),
+            )
+            outbox_id = _insert_outbox(
+                conn, owner, "subscribe", subscribe_request, _trigger_headers(name, trigger_name)
+            )
+            effects.owners_to_kick.add(owner)
+            effects.attach = (name, client)
+            return Outcome({"outbox": outbox_id}, effects=effects)
+
+        outcome = await self._write(op)
+        if outcome.value["outbox"] is not None:
+            await self._outbox_result(outcome.value["outbox"])
+        return self.workflow(name)
+
+    async def disable_trigger(self, name: str) -> dict[str, Any]:
+        """Unsubscribe the workflow's trigger; its callback URL answers 409 until re-enabled."""
+        now = time.time()
+
+        def op(conn: sqlite3.Connection) -> Outcome:
+            row = conn.execute(
+                "SELECT trigger_id, trigger_state, unsubscribe, trigger_name FROM workflows"
+                " WHERE name = ?",
+                (name,),
+            ).fetchone()
+            if row is None or row[0] is None:
+                raise HubError(404, f"workflow {name!r} has no HttpWebhook trigger")
+            _, state, unsubscribe, trigger_name = row
+            effects = Effects()
+            outbox_id = None
+            if state in ("enabled", "enabling"):
+                conn.execute(
+                    "UPDATE workflows SET trigger_state = 'disabled', updated = ? WHERE name = ?",
+                    (now, name),
+                )
+                if unsubscribe not in (None, "null"):
+                    owner = f"trigger:{name}"
+                    outbox_id = _insert_outbox(
+                        conn,
+                        owner,
+                        "unsubscribe",
+                        json.loads(unsubscribe),
+                        _trigger_headers(name, trigger_name),
+                    )
+                    effects.owners_to_kick.add(owner)
+            return Outcome({"outbox": outbox_id}, effects=effects)
+
+        outcome = await self._write(op)
+        if outcome.value["outbox"] is not None:
+            await self._outbox_result(outcome.value["outbox"])
+        return self.workflow(name)
+
+    def workflow(self, name: str) -> dict[str, Any]:
+        """The workflow's record as the API shows it."""
+        value = self._workflow_json(self.store.reader, name)
+        if value is None:
+            raise HubError(404, f"no workflow named {name!r}")
+        return value
+
+    def workflows(self) -> list[dict[str, Any]]:
+        names = [row[0] for row in self.store.reader.execute("SELECT name FROM workflows ORDER BY name")]
+        return [self._workflow_json(self.store.reader, name) for name in names]
+
+    def _workflow_json(self, conn: sqlite3.Connection, name: str) -> dict[str, Any] | None:
+        row = conn.execute(
+            "SELECT name, client, trigger_id, trigger_name, trigger_state, subscription,"
+            " last_error, key_type, created, updated FROM workflows WHERE name = ?",
+            (name,),
+        ).fetchone()
+        if row is None:
+            return None
+        (name, client, trigger_id, trigger_name, state, subscription, error, key_type, created, updated) = row
+        calls = _outbox_json(conn, f"trigger:{name}", limit=10)
+        return {
+            "name": name,
+            "client": client,
+            "trigger": None
+            if trigger_id is None
+            else {
+                "name": trigger_name,
+                "state": {
+                    "none": "None",
+                    "disabled": "Disabled",
+                    "enabling": "Enabling",
+                    "enabled": "Enabled",
+                }.get(state, state),
+                "callbackUrl": self.callback_url(trigger_id, key_type),
+                "subscription": json.loads(subscription) if subscription else None,
+                "error": error,
+                "calls": calls,
+            },
+            "created": created,
+            "updated": updated,
+        }
+
+    # -- runs ------------------------------------------------------------------------------
+
+    async def start_run(
+        self,
+        workflow: str,
+        client: str,
+        *,
+        headers: list[tuple[str, str]] | None = None,
+        body: bytes = b"",
+        content_type: str | None = None,
+        queries: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A manual run ("Run trigger"): its trigger inputs are stored like a callback."""
+        _check_name(workflow, "workflow name")
+        now = time.time()
+        request = InboundRequest(
+            method="POST",
+            headers=list(headers or []),
+            queries=dict(queries or {}),
+            content_type=content_type,
+            body=body,
+            received=now,
+        )
+
+        def op(conn: sqlite3.Connection) -> Outcome:
+            if conn.execute("SELECT 1 FROM workflows WHERE name = ?", (workflow,)).fetchone() is None:
+                conn.execute(
+                    "INSERT INTO workflows (name, client, created, updated) VALUES (?, ?, ?, ?)",
+                    (workflow, client, now, now),
+                )
+            run_id = new_run_id()
+            callback_id = _insert_callback(conn, "manual", workflow, run_id, request)
+            conn.execute(
+                "INSERT INTO runs (id, workflow, client, status, trigger_callback, created, started)"
+                " VALUES (?, ?, ?, 'Running', ?, ?, ?)",
+                (run_id, workflow, client, callback_id, now, now),
+            )
+            callback = callback_json(
+                callback_id, now, "POST", request.headers, request.queries, content_type, body
+            )
+            return Outcome({"run": run_id, "workflow": workflow, "callback": callback})
+
+        return (await self._write(op)).value
+
+    async def resubmit(self, run_id: str) -> dict[str, Any]:
+        """A new run of the same workflow with the trigger inputs of ``run_id`` (Logic Apps' resubmit)."""
+
+        def op(conn: sqlite3.Connection) -> Outcome:
+            row = conn.execute(
+                "SELECT r.workflow, " + _CALLBACK_COLUMNS + " FROM runs r"
+                " JOIN callbacks c ON c.id = r.trigger_callback WHERE r.id = ?",
+                (run_id,),
+            ).fetchone()
+            if row is None:
+                raise HubError(404, f"no run {run_id!r} with stored trigger inputs")
+            workflow = row[0]
+            old = row[1:]
+            new_run = new_run_id()
+            now = time.time()
+            request = InboundRequest(
+                method=old[2],
+                headers=[tuple(pair) for pair in json.loads(old[3])],
+                queries=json.loads(old[4]),
+                content_type=old[5],
+                body=bytes(old[6]),
+                received=now,
+            )
+            callback_id = _insert_callback(conn, "resubmit", workflow, new_run, request)
+            conn.execute(
+                "INSERT INTO runs (id, workflow, status, trigger_callback, created) "
+                "VALUES (?, ?, 'Queued', ?, ?)",
+                (new_run, workflow, callback_id, now),
+            )
+            effects = Effects()
+            callback = callback_json(
+                callback_id, now, request.method, request.headers, request.queries,
+                request.content_type, request.body,
+            )
+            effects.deliveries.append(
+                _insert_delivery(
+                    conn, f"workflow:{workflow}", "trigger", run_id=new_run,
+                    callback_id=callback_id,
+                    extra={"workflow": workflow, "callback": callback, "resubmittedFrom": run_id},
+                )
+            )
+            return Outcome({"run": new_run, "workflow": workflow}, status=202, effects=effects)
+
+        return (await self._write(op)).value
+
+    async def cancel_run(self, run_id: str) -> dict[str, Any]:
+        """Cancel a run from outside its kernel: open waits end Cancelled (and unsubscribe)."""
+        now = time.time()
+
+        def op(conn: sqlite3.Connection) -> Outcome:
+            row = conn.execute("SELECT status, client FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise HubError(404, f"no run {run_id!r}")
+            status, client = row
+            effects = Effects()
+            if status in TERMINAL_RUN_STATUSES:
+                raise HubError(409, f"run {run_id!r} has already ended ({status})", state=status)
+            if status == "Queued":
+                conn.execute("DELETE FROM deliveries WHERE run_id = ? AND kind = 'trigger'", (run_id,))
+                conn.execute(
+                    "UPDATE runs SET status = 'Cancelled', ended = ? WHERE id = ?", (now, run_id)
+                )
+                return Outcome({"run": run_id, "status": "Cancelled"}, effects=effects)
+            waits = conn.execute(
+                "SELECT id FROM waits WHERE run_id = ? AND state IN ('open', 'subscribing', 'waiting')",
+                (run_id,),
+            ).fetchall()
+            for (wait_id,) in waits:
+                self._op_end_wait(conn, wait_id, "cancelled", now, effects, notify=True)
+            if not waits:
+                effects.deliveries.append(
+                    _insert_delivery(conn, f"client:{client}", "run", event="cancel", run_id=run_id)
+                )
+            return Outcome({"run": run_id, "status": "Cancelling"}, status=202, effects=effects)
+
+        return (await self._write(op)).value
+
+    async def sync(
+        self, client: str, acks: Iterable[int], runs: Iterable[Mapping[str, Any]]
+    ) -> dict[str, Any]:
+        """Acknowledge deliveries and record run progress reported by a kernel, atomically."""
+        seqs = {int(seq) for seq in acks}
+        reports = [_run_report(report) for report in runs]
+
+        def op(conn: sqlite3.Connection) -> Outcome:
+            if seqs:
+                conn.executemany("DELETE FROM deliveries WHERE seq = ?", [(s,) for s in seqs])
+            for report in reports:
+                conn.execute(
+                    "UPDATE runs SET status = ?, client = ?, started = COALESCE(?, started),"
+                    " ended = ?, doc = ? WHERE id = ?",
+                    (
+                        report["status"],
+                        client,
+                        report["started"],
+                        report["ended"],
+                        report["doc"],
+                        report["id"],
+                    ),
+                )
+            return Outcome({"acked": len(seqs), "runs": len(reports)}, effects=Effects(acked=(client, seqs)))
+
+        return (await self._write(op)).value
+
+    def runs(
+        self,
+        *,
+        workflow: str | None = None,
+        status: str | None = None,
+        limit: int = 100,
+        before: str | None = None,
+    ) -> list[dict[str, Any]]:
+        clauses, params = [], []
+        if workflow:
+            clauses.append("workflow = ?")
+            params.append(workflow)
+        if status:
+            clauses.append("status = ?")
+            params.append(status)
+        if before:
+            clauses.append("id < ?")
+            params.append(before)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self.store.reader.execute(
+            "SELECT id, workflow, client, status, created, started, ended, doc, trigger_callback"
+            f" FROM runs {where} ORDER BY id DESC LIMIT ?",
+            (*params, max(1, min(int(limit), 1000))),
+        ).fetchall()
+        return [self._run_json(row) for row in rows]
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        row = self.store.reader.execute(
+            "SELECT id, workflow, client, status, created, started, ended, doc, trigger_callback"
+            " FROM runs WHERE id = ?",
+            (run_id,),
+        ).fetchone()
+        if row is None:
+            raise HubError(404, f"no run {run_id!r}")
+        value = self._run_json(row)
+        value["waits"] = self.waits(run_id=run_id)
+        trigger_callback = row[8]
+        if trigger_callback is not None:
+            value["trigger"] = self.callback(trigger_callback)
+        return value
+
+    def _run_json(self, row: tuple[Any, ...]) -> dict[str, Any]:
+        run_id, workflow, client, status, created, started, ended, doc, _ = row
+        value = {
+            "id": run_id,
+            "workflow": workflow,
+            "client": client,
+            "status": status,
+            "created": created,
+            "started": started,
+            "ended": ended,
+        }
+        if doc:
+            value.update(json.loads(doc))
+        return value
+
+    def callback(self, callback_id: int) -> dict[str, Any] | None:
+        row = self.store.reader.execute(
+            f"SELECT {_CALLBACK_COLUMNS} FROM callbacks c WHERE c.id = ?", (callback_id,)
+        ).fetchone()
+        return None if row is None else _callback_from_row(row)
+
+    def callbacks(self, *, target: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        where, params = ("WHERE c.target = ?", [target]) if target else ("", [])
+        rows = self.store.reader.execute(
+            f"SELECT {_CALLBACK_COLUMNS}, c.kind, c.target, c.run_id FROM callbacks c {where}"
+            " ORDER BY c.id DESC LIMIT ?",
+            (*params, max(1, min(int(limit), 1000))),
+        ).fetchall()
+        result = []
+        for row in rows:
+            value = _callback_from_row(row[:7])
+            value.update({"kind": row[7], "target": row[8], "run": row[9]})
+            result.append(value)
+        return result
+
+    # -- waits (the HttpWebhook action) ----------------------------------------------------
+
+    async def open_wait(
+        self, run_id: str, step: str, client: str, *, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """Create the callback URL and deadline for one HttpWebhook action step of a run."""
+        _check_name(step, "action name")
+        timeout = self.default_action_timeout if timeout is None else float(timeout)
+        if not 0 < timeout <= 366 * 86400:
+            raise HubError(400, "timeout must be between 0 and 366 days")
+        now = time.time()
+        deadline = now + timeout
+        wait_id = new_callback_id()
+
+        def op(conn: sqlite3.Connection) -> Outcome:
+            row = conn.execute("SELECT workflow, status FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise HubError(404, f"no run {run_id!r}")
+            workflow, status = row
+            if status in TERMINAL_RUN_STATUSES:
+                raise HubError(409, f"run {run_id!r} has already ended ({status})", state=status)
+            conn.execute(
+                "INSERT INTO waits (id, run_id, workflow, step, client, state, deadline, created)"
+                " VALUES (?, ?, ?, ?, ?, 'open', ?, ?)",
+                (wait_id, run_id, workflow, step, client, deadline, now),
+            )
+            conn.execute(
+                "UPDATE runs SET status = 'Waiting', client = ? WHERE id = ? AND status != 'Waiting'",
+                (client, run_id),
+            )
+            effects = Effects(deadlines=[(deadline, wait_id)])
+            return Outcome(
+                {
+                    "id": wait_id,
+                    "run": run_id,
+                    "step": step,
+                    "callbackUrl": self.callback_url(wait_id),
+                    "deadline": deadline,
+                },
+                status=201,
+                effects=effects,
+            )
+
+        return (await self._write(op)).value
+
+    async def subscribe_wait(
+        self,
+        wait_id: str,
+        subscribe: Mapping[str, Any],
+        unsubscribe: Any = None,
+        *,
+        unsubscribe_later: bool = False,
+    ) -> dict[str, Any]:
+        """Make the step's subscribe call (once; repeating the request returns the outcome).
+
+        ``unsubscribe`` is the evaluated unsubscribe request, or ``unsubscribe_later=True``
+        when the kernel can only compute it from the subscribe response (``action()`` in a
+        Logic Apps template, or a Python callable) and will send it with
+        :meth:`set_wait_unsubscribe`.
+        """
+        subscribe_request = _normalize("subscribe", subscribe)
+        unsubscribe_request = _normalize_optional("unsubscribe", unsubscribe)
+
+        def op(conn: sqlite3.Connection) -> Outcome:
+            row = conn.execute(
+                "SELECT run_id, workflow, step, state FROM waits WHERE id = ?", (wait_id,)
+            ).fetchone()
+            if row is None:
+                raise HubError(404, f"no wait {wait_id!r}")
+            run_id, workflow, step, state = row
+            owner = f"wait:{wait_id}"
+            if state != "open":
+                return Outcome({"outbox": _last_outbox(conn, owner, "subscribe")})
+            if unsubscribe_request is not None:
+                unsub_state = "ready"
+            else:
+                unsub_state = "pending" if unsubscribe_later else "none"
+            conn.execute(
+                "UPDATE waits SET state = 'subscribing', unsubscribe = ?, unsub_state = ?"
+                " WHERE id = ?",
+                (
+                    None if unsubscribe_request is None else json.dumps(unsubscribe_request),
+                    unsub_state,
+                    wait_id,
+                ),
+            )
+            outbox_id = _insert_outbox(
+                conn, owner, "subscribe", subscribe_request, _wait_headers(run_id, workflow, step)
+            )
+            return Outcome({"outbox": outbox_id}, effects=Effects(owners_to_kick={owner}))
+
+        outcome = await self._write(op)
+        if outcome.value["outbox"] is not None:
+            await self._outbox_result(outcome.value["outbox"])
+        return self.wait(wait_id)
+
+    async def set_wait_unsubscribe(self, wait_id: str, unsubscribe: Any) -> dict[str, Any]:
+        """Provide an unsubscribe request computed from the subscribe response."""
+        request = _normalize_optional("unsubscribe", unsubscribe)
+
+        def op(conn: sqlite3.Connection) -> Outcome:
+            row = conn.execute("SELECT unsub_state FROM waits WHERE id = ?", (wait_id,)).fetchone()
+            if row is None:
+                raise HubError(404, f"no wait {wait_id!r}")
+            if row[0] != "pending":
+                raise HubError(409, "this wait's unsubscribe request is already set", state=row[0])
+            conn.execute(
+                "UPDATE waits SET unsubscribe = ?, unsub_state = ? WHERE id = ?",
+                (
+                    None if request is None else json.dumps(request),
+                    "ready" if request is not None else "none",
+                    wait_id,
+                ),
+            )
+            effects = Effects()
+            self._op_queue_wait_unsubscribe(conn, wait_id, effects)
+            return Outcome(None, effects=effects)
+
+        await self._write(op)
+        return self.wait(wait_id)
+
+    async def cancel_wait(self, wait_id: str, *, notify: bool = False) -> dict[str, Any]:
+        """End an open wait as Cancelled (its unsubscribe call follows).
+
+        ``notify`` sends a ``cancelled`` event to the kernel; a kernel cancelling its own step
+        does not need one.
+        """
+        now = time.time()
+
+        def op(conn: sqlite3.Connection) -> Outcome:
+            if conn.execute("SELECT 1 FROM waits WHERE id = ?", (wait_id,)).fetchone() is None:
+                raise HubError(404, f"no wait {wait_id!r}")
+            effects = Effects()
+            self._op_end_wait(conn, wait_id, "cancelled", now, effects, notify=notify)
+            return Outcome(None, effects=effects)
+
+        await self._write(op)
+        return self.wait(wait_id)
+
+    def _on_deadlines(self, wait_ids: list[str]) -> None:
+        if self._stopping:
+            return
+        now = time.time()
+
+        def op(conn: sqlite3.Connection) -> Outcome:
+            effects = Effects()
+            for wait_id in wait_ids:
+                self._op_end_wait(conn, wait_id, "timedout", now, effects, notify=True)
+            return Outcome(None, effects=effects)
+
+        self._spawn(self._write(op))
+
+    def _op_end_wait(
+        self,
+        conn: sqlite3.Connection,
+        wait_id: str,
+        state: str,
+        now: float,
+        effects: Effects,
+        *,
+        notify: bool,
+    ) -> bool:
+        """Move an open wait to a final state; the conditional update decides races."""
+        changed = conn.execute(
+            "UPDATE waits SET state = ?, ended = ? WHERE id = ? AND state IN ('open', 'subscribing', 'waiting')",
+            (state, now, wait_id),
+        ).rowcount
+        if not changed:
+            return False
+        if notify:
+            run_id, workflow, step, client = conn.execute(
+                "SELECT run_id, workflow, step, client FROM waits WHERE id = ?", (wait_id,)
+            ).fetchone()
+            event = {"timedout": "timedout", "cancelled": "cancelled"}[state]
+            effects.deliveries.append(
+                _insert_delivery(
+                    conn,
+                    f"client:{client}",
+                    "wait",
+                    event=event,
+                    run_id=run_id,
+                    wait_id=wait_id,
+                    extra={"step": step, "workflow": workflow},
+                )
+            )
+        self._op_queue_wait_unsubscribe(conn, wait_id, effects)
+        return True
+
+    def _op_queue_wait_unsubscribe(
+        self, conn: sqlite3.Connection, wait_id: str, effects: Effects
+    ) -> None:
+        row = conn.execute(
+            "SELECT state, unsubscribe, unsub_state, run_id, workflow, step FROM waits WHERE id = ?",
+            (wait_id,),
+        ).fetchone()
+        state, unsubscribe, unsub_state, run_id, workflow, step = row
+        if state in OPEN_WAIT_STATES or unsub_state != "ready" or unsubscribe is None:
+            return
+        owner = f"wait:{wait_id}"
+        _insert_outbox(
+            conn,
+            owner,
+            "unsubscribe",
+            json.loads(unsubscribe),
+            _wait_headers(run_id, workflow, step),
+        )
+        conn.execute("UPDATE waits SET unsub_state = 'queued' WHERE id = ?", (wait_id,))
+        effects.owners_to_kick.add(owner)
+
+    def wait(self, wait_id: str) -> dict[str, Any]:
+        row = self.store.reader.execute(
+            f"SELECT {_WAIT_COLUMNS} FROM waits WHERE id = ?", (wait_id,)
+        ).fetchone()
+        if row is None:
+            raise HubError(404, f"no wait {wait_id!r}")
+        return self._wait_json(row)
+
+    def waits(
+        self, *, run_id: str | None = None, state: str | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        clauses, params = [], []
+        if run_id:
+            clauses.append("run_id = ?")
+            params.append(run_id)
+        if state == "open":
+            clauses.append("state IN ('open', 'subscribing', 'waiting')")
+        elif state:
+            clauses.append("state = ?")
+            params.append(state)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self.store.reader.execute(
+            f"SELECT {_WAIT_COLUMNS} FROM waits {where} ORDER BY created LIMIT ?",
+            (*params, max(1, min(int(limit), 10000))),
+        ).fetchall()
+        return [self._wait_json(row) for row in rows]
+
+    def _wait_json(self, row: tuple[Any, ...]) -> dict[str, Any]:
+        (wait_id, run_id, workflow, step, client, state, deadline, unsub_state, subscription,
+         callback_id, key_type, error, created, ended) = row
+        return {
+            "id": wait_id,
+            "run": run_id,
+            "workflow": workflow,
+            "step": step,
+            "client": client,
+            "state": state,
+            "outcome": WAIT_OUTCOME.get(state),
+            "callbackUrl": self.callback_url(wait_id, key_type),
+            "deadline": deadline,
+            "subscription": json.loads(subscription) if subscription else None,
+            "unsubscribe": unsub_state,
+            "callback": None if callback_id is None else self.callback(callback_id),
+            "error": error,
+            "calls": _outbox_json(self.store.reader, f"wait:{wait_id}"),
+            "created": created,
+            "ended": ended,
+        }
+
+    # -- outbound calls --------------------------------------------------------------------
+
+    def _kick_owner(self, owner: str) -> None:
+        """Process an owner's pending calls in order (subscribe before unsubscribe)."""
+        if self._stopping:
+            return
+        task = self._owner_tasks.get(owner)
+        if task is not None and not task.done():
+            return
+        self._owner_tasks[owner] = asyncio.get_running_loop().create_task(self._run_owner(owner))
+
+    async def _run_owner(self, owner: str) -> None:
+        try:
+            while True:
+                row = self.store.reader.execute(
+                    "SELECT id, purpose, request, headers FROM outbox"
+                    " WHERE owner = ? AND state = 'pending' ORDER BY id LIMIT 1",
+                    (owner,),
+                ).fetchone()
+                if row is None:
+                    return
+                await self._perform(owner, *row)
+        finally:
+            if self._owner_tasks.get(owner) is asyncio.current_task():
+                del self._owner_tasks[owner]
+
+    async def _perform(
+        self, owner: str, outbox_id: int, purpose: str, request_json: str, headers_json: str
+    ) -> None:
+        request = json.loads(request_json)
+        headers = json.loads(headers_json)
+        kind, _, ident = owner.partition(":")
+        skip_reason = None
+        if purpose == "unsubscribe":
+            previous = self.store.reader.execute(
+                "SELECT state FROM outbox WHERE owner = ? AND purpose = 'subscribe' AND id < ?"
+                " ORDER BY id DESC LIMIT 1",
+                (owner, outbox_id),
+            ).fetchone()
+            if previous is None or previous[0] != "done":
+                skip_reason = "the subscribe call did not succeed, so there is nothing to unsubscribe"
+        result: dict[str, Any]
+        if skip_reason:
+            result = {"state": "skipped", "error": skip_reason, "response": None, "attempts": []}
+        else:
+            try:
+                outcome = await self.outbound.call(request, extra_headers=headers, what=purpose)
+            except OutboundError as exc:
+                result = {
+                    "state": "failed",
+                    "error": str(exc),
+                    "response": exc.response.to_json() if exc.response else None,
+                    "attempts": [_attempt_json(a) for a in exc.attempts],
+                }
+            else:
+                result = {
+                    "state": "done",
+                    "error": None,
+                    "response": outcome.response.to_json(),
+                    "attempts": [_attempt_json(a) for a in outcome.attempts],
+                }
+        level = logging.INFO if result["state"] != "failed" else logging.WARNING
+        self.log.log(level, "hooknb %s for %s %s: %s", purpose, kind, ident, result["error"] or "ok")
+        now = time.time()
+
+        def op(conn: sqlite3.Connection) -> Outcome:
+            conn.execute(
+                "UPDATE outbox SET state = ?, attempts = ?, response = ?, error = ?, finished = ?"
+                " WHERE id = ?",
+                (
+                    result["state"],
+                    json.dumps(result["attempts"]),
+                    json.dumps(result["response"]),
+                    result["error"],
+                    now,
+                    outbox_id,
+                ),
+            )
+            effects = Effects()
+            if kind == "wait":
+                self._op_wait_call_done(conn, ident, purpose, result, now, effects)
+            else:
+                self._op_trigger_call_done(conn, ident, purpose, result, now)
+            return Outcome(result, effects=effects)
+
+        await self._write(op)
+        for future in self._outbox_waiters.pop(outbox_id, []):
+            if not future.done():
+                future.set_result(result)
+
+    def _op_wait_call_done(
+        self,
+        conn: sqlite3.Connection,
+        wait_id: str,
+        purpose: str,
+        result: dict[str, Any],
+        now: float,
+        effects: Effects,
+    ) -> None:
+        if purpose == "subscribe":
+            if result["state"] == "done":
+                conn.execute(
+                    "UPDATE waits SET subscription = ?,"
+                    " state = CASE state WHEN 'subscribing' THEN 'waiting' ELSE state END"
+                    " WHERE id = ?",
+                    (json.dumps(result["response"]), wait_id),
+                )
+                # A wait that ended while its subscribe call was in flight unsubscribes now.
+                self._op_queue_wait_unsubscribe(conn, wait_id, effects)
+            else:
+                conn.execute(
+                    "UPDATE waits SET state = 'failed', error = ?, ended = ?"
+                    " WHERE id = ? AND state = 'subscribing'",
+                    (result["error"], now, wait_id),
+                )
+        else:
+            conn.execute(
+                "UPDATE waits SET unsub_state = ?, error = COALESCE(?, error) WHERE id = ?",
+                (
+                    {"done": "done", "skipped": "skipped"}.get(result["state"], "failed"),
+                    result["error"] if result["state"] == "failed" else None,
+                    wait_id,
+                ),
+            )
+
+    def _op_trigger_call_done(
+        self,
+        conn: sqlite3.Connection,
+        name: str,
+        purpose: str,
+        result: dict[str, Any],
+        now: float,
+    ) -> None:
+        if purpose == "subscribe":
+            if result["state"] == "done":
+                conn.execute(
+                    "UPDATE workflows SET trigger_state = CASE trigger_state WHEN 'enabling'"
+                    " THEN 'enabled' ELSE trigger_state END, subscription = ?, updated = ?"
+                    " WHERE name = ?",
+                    (json.dumps(result["response"]), now, name),
+                )
+            else:
+                conn.execute(
+                    "UPDATE workflows SET trigger_state = CASE trigger_state WHEN 'enabling'"
+                    " THEN 'disabled' ELSE trigger_state END, last_error = ?, updated = ?"
+                    " WHERE name = ?",
+                    (result["error"], now, name),
+                )
+        elif result["state"] == "failed":
+            conn.execute(
+                "UPDATE workflows SET last_error = ?, updated = ? WHERE name = ?",
+                (f"unsubscribe failed: {result['error']}", now, name),
+            )
+
+    async def _outbox_result(self, outbox_id: int) -> dict[str, Any]:
+        row = self.store.reader.execute(
+            "SELECT state, error, response, attempts FROM outbox WHERE id = ?", (outbox_id,)
+        ).fetchone()
+        if row is not None and row[0] != "pending":
+            return {"state": row[0], "error": row[1]}
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._outbox_waiters.setdefault(outbox_id, []).append(future)
+        return await future
+
+    # -- push channels ---------------------------------------------------------------------
+
+    def open_channel(self, client: str) -> Channel:
+        """Register a kernel's push channel and queue everything it has not acknowledged."""
+        _check_name(client, "client id")
+        old = self._channels.get(client)
+        if old is not None:
+            old.close()
+        channel = Channel(client)
+        self._channels[client] = channel
+        routes = [f"client:{client}"] + [
+            f"workflow:{name}" for name, owner in self._workflow_client.items() if owner == client
+        ]
+        self._catch_up(client, routes)
+        return channel
+
+    def close_channel(self, channel: Channel) -> None:
+        channel.close()
+        if self._channels.get(channel.client) is channel:
+            del self._channels[channel.client]
+
+    def _catch_up(self, client: str, routes: list[str]) -> None:
+        channel = self._channels.get(client)
+        if channel is None:
+            return
+        placeholders = ", ".join("?" for _ in routes)
+        cursor = self.store.reader.execute(
+            "SELECT d.seq, d.kind, d.event, d.run_id, d.wait_id, d.data, "
+            + _CALLBACK_COLUMNS
+            + f" FROM deliveries d LEFT JOIN callbacks c ON c.id = d.callback"
+            f" WHERE d.route IN ({placeholders}) ORDER BY d.seq",
+            routes,
+        )
+        for row in cursor:
+            seq, kind, event, run_id, wait_id, data = row[:6]
+            value: dict[str, Any] = {"seq": seq, "kind": kind, "run": run_id}
+            if event:
+                value["event"] = event
+            if wait_id:
+                value["wait"] = wait_id
+            if data:
+                value.update(json.loads(data))
+            if row[6] is not None:
+                value["callback"] = _callback_from_row(row[6:])
+            channel.send(value)
+
+    # -- status ----------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        reader = self.store.reader
+        count = lambda sql: reader.execute(sql).fetchone()[0]  # noqa: E731
+        return {
+            "publicBase": self.public_base,
+            "store": str(self.store.path),
+            "started": self.started,
+            "workflows": count("SELECT COUNT(*) FROM workflows"),
+            "enabledTriggers": count("SELECT COUNT(*) FROM workflows WHERE trigger_state = 'enabled'"),
+            "runs": count("SELECT COUNT(*) FROM runs"),
+            "openWaits": count("SELECT COUNT(*) FROM waits WHERE state IN ('open', 'subscribing', 'waiting')"),
+            "pendingDeliveries": count("SELECT COUNT(*) FROM deliveries"),
+            "pendingCalls": count("SELECT COUNT(*) FROM outbox WHERE state = 'pending'"),
+            "connectedKernels": len(self._channels),
+        }
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        task.add_done_callback(_log_task_failure)
+
+
+_WAIT_COLUMNS = (
+    "id, run_id, workflow, step, client, state, deadline, unsub_state, subscription, callback,"
+    " key_type, error, created, ended"
+)
+
+
+def _log_task_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("hooknb background task failed", exc_info=task.exception())
+
+
+def _check_name(value: str, what: str) -> None:
+    if not isinstance(value, str) or not value or len(value) > 200 or any(ord(c) < 32 for c in value):
+        raise HubError(400, f"{what} must be 1-200 printable characters")
+
+
+def _normalize(field_name: str, spec: Any) -> dict[str, Any]:
+    if not isinstance(spec, Mapping):
+        raise HubError(400, f"{field_name} must be an object with method and uri")
+    try:
+        return normalize_request(spec, what=field_name)
+    except ValueError as exc:
+        raise HubError(400, str(exc)) from None
+
+
+def _normalize_optional(field_name: str, spec: Any) -> dict[str, Any] | None:
+    # `{}` is the common real-world "no unsubscribe" (Logic Apps definitions use it).
+    if spec is None or (isinstance(spec, Mapping) and not spec):
+        return None
+    return _normalize(field_name, spec)
+
+
+def _insert_callback(
+    conn: sqlite3.Connection, kind: str, target: str, run_id: str | None, request: InboundRequest
+) -> int:
+    cursor = conn.execute(
+        "INSERT INTO callbacks (kind, target, run_id, received, method, headers, query,"
+        " content_type, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            kind,
+            target,
+            run_id,
+            request.received,
+            request.method,
+            json.dumps(request.headers),
+            json.dumps(request.queries),
+            request.content_type,
+            request.body,
+        ),
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def _insert_delivery(
+    conn: sqlite3.Connection,
+    route: str,
+    kind: str,
+    *,
+    event: str | None = None,
+    run_id: str | None = None,
+    wait_id: str | None = None,
+    callback_id: int | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Insert a delivery row and return the event to push (the callback is not stored twice)."""
+    extra = dict(extra or {})
+    stored = {k: v for k, v in extra.items() if k != "callback"}
+    cursor = conn.execute(
+        "INSERT INTO deliveries (route, kind, event, run_id, wait_id, callback, data, created)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            route,
+            kind,
+            event,
+            run_id,
+            wait_id,
+            callback_id,
+            json.dumps(stored) if stored else None,
+            time.time(),
+        ),
+    )
+    value: dict[str, Any] = {"seq": cursor.lastrowid, "kind": kind, "run": run_id, "_route": route}
+    if event:
+        value["event"] = event
+    if wait_id:
+        value["wait"] = wait_id
+    value.update(extra)
+    return value
+
+
+def _insert_outbox(
+    conn: sqlite3.Connection,
+    owner: str,
+    purpose: str,
+    request: Mapping[str, Any],
+    headers: Mapping[str, str],
+) -> int:
+    cursor = conn.execute(
+        "INSERT INTO outbox (owner, purpose, request, headers, state, created)"
+        " VALUES (?, ?, ?, ?, 'pending', ?)",
+        (owner, purpose, json.dumps(request), json.dumps(dict(headers)), time.time()),
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def _last_outbox(conn: sqlite3.Connection, owner: str, purpose: str) -> int | None:
+    row = conn.execute(
+        "SELECT id FROM outbox WHERE owner = ? AND purpose = ? ORDER BY id DESC LIMIT 1",
+        (owner, purpose),
+    ).fetchone()
+    return None if row is None else row[0]
+
+
+def _outbox_json(conn: sqlite3.Connection, owner: str, limit: int = 20) -> list[dict[str, Any]]:
+    from .outbound import redact
+
+    rows = conn.execute(
+        "SELECT id, purpose, request, state, attempts, response, error, created, finished"
+        " FROM outbox WHERE owner = ? ORDER BY id DESC LIMIT ?",
+        (owner, limit),
+    ).fetchall()
+    calls = []
+    for outbox_id, purpose, request, state, attempts, response, error, created, finished in reversed(rows):
+        calls.append(
+            {
+                "id": outbox_id,
+                "purpose": purpose,
+                "request": redact(json.loads(request)),
+                "state": state,
+                "attempts": json.loads(attempts) if attempts else [],
+                "response": json.loads(response) if response else None,
+                "error": error,
+                "created": created,
+                "finished": finished,
+            }
+        )
+    return calls
+
+
+def _attempt_json(attempt: Any) -> dict[str, Any]:
+    return {
+        "started": attempt.started_at,
+        "duration": attempt.duration,
+        "statusCode": attempt.status_code,
+        "error": attempt.error,
+    }
+
+
+def _trigger_headers(workflow: str, trigger_name: str | None) -> dict[str, str]:
+    return {
+        "x-ms-workflow-name": workflow,
+        "x-ms-workflow-operation-name": trigger_name or "HTTP_Webhook",
+    }
+
+
+def _wait_headers(run_id: str, workflow: str, step: str) -> dict[str, str]:
+    # Logic Apps documents these two on unsubscribe so a service can tell subscribers apart;
+    # it sends them (and more x-ms-* headers) on subscribe too.
+    return {
+        "x-ms-client-tracking-id": run_id,
+        "x-ms-workflow-operation-name": step,
+        "x-ms-workflow-name": workflow,
+        "x-ms-workflow-run-id": run_id,
+    }
+
+
+def _run_report(report: Mapping[str, Any]) -> dict[str, Any]:
+    if not isinstance(report, Mapping):
+        raise HubError(400, "each run report must be an object")
+    run_id = report.get("id")
+    status = report.get("status")
+    if not isinstance(run_id, str) or status not in RUN_STATUSES:
+        raise HubError(400, f"run report needs an id and a status in {', '.join(RUN_STATUSES)}")
+    doc = {k: v for k, v in report.items() if k not in ("id", "status", "started", "ended")}
+    with contextlib.suppress(TypeError, ValueError):
+        return {
+            "id": run_id,
+            "status": status,
+            "started": _opt_float(report.get("started")),
+            "ended": _opt_float(report.get("ended")),
+            "doc": json.dumps(doc),
+        }
+    raise HubError(400, "run report has invalid times")
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else float(value)

@@ -1,0 +1,118 @@
+"""Callback-URL capabilities: random ids signed with server keys kept in the store.
+
+A callback URL is ``<public base>hooknb/callback/<id>?sig=<signature>``: the id is 128 random
+bits, the signature an HMAC-SHA256 of the id under one of the server's two access keys
+(primary and secondary, as Logic Apps has). The Jupyter token never appears in a callback URL,
+and a URL grants nothing but posting to its own callback.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import sqlite3
+from collections.abc import Mapping
+
+KEY_TYPES = ("primary", "secondary")
+_SIGNED_PREFIX = b"hooknb-callback-v1:"
+
+
+def new_callback_id() -> str:
+    """An unguessable callback id (128 random bits, URL-safe)."""
+    return secrets.token_urlsafe(16)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+class Signer:
+    """Signs and verifies callback ids with the store's access keys."""
+
+    def __init__(self, keys: Mapping[str, bytes]) -> None:
+        self._keys = dict(keys)
+
+    @classmethod
+    def load_or_create(cls, conn: sqlite3.Connection) -> Signer:
+        """Read the keys from the ``meta`` table, creating missing ones (writer connection)."""
+        keys: dict[str, bytes] = {}
+        for key_type in KEY_TYPES:
+            name = f"key:{key_type}"
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (name,)).fetchone()
+            if row is None:
+                value = secrets.token_bytes(32)
+                conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (name, value))
+            else:
+                value = bytes(row[0])
+            keys[key_type] = value
+        return cls(keys)
+
+    @staticmethod
+    def regenerate(conn: sqlite3.Connection, key_type: str) -> bytes:
+        """Replace one access key (writer connection); URLs signed with the old one stop working."""
+        if key_type not in KEY_TYPES:
+            raise ValueError(f"key type must be one of {', '.join(KEY_TYPES)}, got {key_type!r}")
+        value = secrets.token_bytes(32)
+        conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (f"key:{key_type}", value)
+        )
+        return value
+
+    def replace_key(self, key_type: str, value: bytes) -> None:
+        """Use a regenerated key from now on."""
+        self._keys[key_type] = value
+
+    def sign(self, callback_id: str, key_type: str = "primary") -> str:
+        """The signature of ``callback_id`` under the given access key."""
+        digest = hmac.new(self._keys[key_type], _SIGNED_PREFIX + callback_id.encode(), "sha256")
+        return _b64(digest.digest())
+
+    def verify(self, callback_id: str, signature: str) -> bool:
+        """Whether ``signature`` is valid for ``callback_id`` under either access key.
+
+        Both keys are always checked, with constant-time comparisons, so timing does not tell
+        which key (if any) matched.
+        """
+        if not signature or len(signature) > 128:
+            return False
+        given = signature.encode("ascii", "replace")
+        matched = False
+        for key_type in KEY_TYPES:
+            expected = self.sign(callback_id, key_type).encode("ascii")
+            matched |= hmac.compare_digest(expected, given)
+        return matched
+
+
+def fingerprint(body: bytes, headers: list[tuple[str, str]]) -> str:
+    """Identity of a callback request for duplicate detection: body plus end-to-end headers.
+
+    Transport headers that a retrying sender or a proxy may change (``Host``,
+    ``Content-Length``, ``Date``, ``X-Forwarded-*`` ...) are left out.
+    """
+    digest = hashlib.sha256()
+    digest.update(hashlib.sha256(body).digest())
+    for name, value in sorted((n.lower(), v) for n, v in headers):
+        if name in _HOP_HEADERS or name.startswith("x-forwarded-"):
+            continue
+        digest.update(name.encode("latin-1", "replace") + b"\x00")
+        digest.update(value.encode("latin-1", "replace") + b"\x00")
+    return digest.hexdigest()
+
+
+_HOP_HEADERS = frozenset(
+    {
+        "host",
+        "connection",
+        "keep-alive",
+        "content-length",
+        "transfer-encoding",
+        "te",
+        "date",
+        "accept-encoding",
+        "forwarded",
+        "via",
+        "x-real-ip",
+    }
+)

@@ -1,0 +1,326 @@
+"""The durable state: one SQLite database in WAL mode, written by one thread with group commit.
+
+Every state change goes through :meth:`Store.write`, which runs a small function against the
+writer connection inside a transaction shared with whatever other writes are queued at that
+moment, and resolves the caller's future only after ``COMMIT`` returned. With
+``synchronous=FULL`` that means the change is on disk before an HTTP handler answers, while
+concurrent requests share one fsync. A single writer also serialises every state transition,
+which is what makes "exactly one outcome" races (callback vs. timeout vs. cancel) easy to get
+right: each transition is a conditional ``UPDATE`` whose row count says who won.
+
+Reads for listings use a second connection on the event-loop thread; WAL lets them run
+alongside the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import os
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value BLOB
+);
+-- One row per workflow name known to this server. A workflow with an HttpWebhook trigger has a
+-- stable trigger callback id; `client` is the kernel currently running it.
+CREATE TABLE IF NOT EXISTS workflows (
+    name          TEXT PRIMARY KEY,
+    client        TEXT,
+    trigger_id    TEXT UNIQUE,
+    trigger_name  TEXT,
+    trigger_state TEXT NOT NULL DEFAULT 'none',
+    subscribe     TEXT,
+    unsubscribe   TEXT,
+    subscription  TEXT,
+    last_error    TEXT,
+    key_type      TEXT NOT NULL DEFAULT 'primary',
+    created       REAL NOT NULL,
+    updated       REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id               TEXT PRIMARY KEY,
+    workflow         TEXT NOT NULL,
+    client           TEXT,
+    status           TEXT NOT NULL,
+    trigger_callback INTEGER,
+    created          REAL NOT NULL,
+    started          REAL,
+    ended            REAL,
+    doc              TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_by_workflow ON runs (workflow, created);
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status);
+-- One row per HttpWebhook action step that paused a run.
+CREATE TABLE IF NOT EXISTS waits (
+    id           TEXT PRIMARY KEY,
+    run_id       TEXT NOT NULL,
+    workflow     TEXT NOT NULL,
+    step         TEXT NOT NULL,
+    client       TEXT,
+    state        TEXT NOT NULL,
+    deadline     REAL,
+    unsubscribe  TEXT,
+    unsub_state  TEXT NOT NULL DEFAULT 'none',
+    subscription TEXT,
+    callback     INTEGER,
+    fingerprint  TEXT,
+    key_type     TEXT NOT NULL DEFAULT 'primary',
+    error        TEXT,
+    created      REAL NOT NULL,
+    ended        REAL
+);
+CREATE INDEX IF NOT EXISTS waits_by_run ON waits (run_id);
+CREATE INDEX IF NOT EXISTS waits_open ON waits (deadline) WHERE state IN ('open', 'subscribing', 'waiting');
+-- Every request received on a callback URL (and every manual trigger), byte-exact.
+CREATE TABLE IF NOT EXISTS callbacks (
+    id           INTEGER PRIMARY KEY,
+    kind         TEXT NOT NULL,
+    target       TEXT NOT NULL,
+    run_id       TEXT,
+    received     REAL NOT NULL,
+    method       TEXT NOT NULL,
+    headers      TEXT NOT NULL,
+    query        TEXT NOT NULL,
+    content_type TEXT,
+    body         BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS callbacks_by_target ON callbacks (target, id);
+-- What the kernel side has not yet acknowledged. `route` is 'workflow:<name>' for trigger runs
+-- (whichever kernel runs the workflow takes them) or 'client:<id>' for events of one kernel's runs.
+CREATE TABLE IF NOT EXISTS deliveries (
+    seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+    route    TEXT NOT NULL,
+    kind     TEXT NOT NULL,
+    event    TEXT,
+    run_id   TEXT,
+    wait_id  TEXT,
+    callback INTEGER,
+    data     TEXT,
+    created  REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deliveries_by_route ON deliveries (route, seq);
+-- Outbound subscribe/unsubscribe calls, so that they survive a restart and can be shown.
+CREATE TABLE IF NOT EXISTS outbox (
+    id        INTEGER PRIMARY KEY,
+    owner     TEXT NOT NULL,
+    purpose   TEXT NOT NULL,
+    request   TEXT NOT NULL,
+    headers   TEXT NOT NULL,
+    state     TEXT NOT NULL,
+    attempts  TEXT,
+    response  TEXT,
+    error     TEXT,
+    created   REAL NOT NULL,
+    finished  REAL
+);
+CREATE INDEX IF NOT EXISTS outbox_by_owner ON outbox (owner, id);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (state) WHERE state = 'pending';
+"""
+
+# A writer op gets the connection and returns a value; it runs inside a SAVEPOINT so that one
+# failing op does not undo the others committed in the same batch.
+WriteOp = Callable[[sqlite3.Connection], T]
+
+_STOP = object()
+_MAX_BATCH = 1024
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened or used."""
+
+
+class Store:
+    """SQLite state with a single writer thread and group commit.
+
+    ``durable=True`` (the default) uses ``synchronous=FULL``: a commit is fsynced before any
+    writer future resolves. ``durable=False`` uses ``synchronous=NORMAL``, which survives a
+    process crash but not a power loss; it exists for benchmarks that want to show the cost.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, durable: bool = True) -> None:
+        self.path = Path(path)
+        self.durable = durable
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._lock_file: Any = None
+        self._reader: sqlite3.Connection | None = None
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def open(self) -> Store:
+        """Create the file (mode 0600) and schema, take the lock, start the writer thread."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._take_lock()
+        if not self.path.exists():
+            # Created by us first so that SQLite (and its -wal/-shm siblings, which copy the
+            # main file's mode) never exist world-readable: the store holds signing keys.
+            fd = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
+            os.close(fd)
+        os.chmod(self.path, 0o600)
+        ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._thread = threading.Thread(
+            target=self._run_writer, args=(ready,), name="hooknb-store-writer", daemon=True
+        )
+        self._thread.start()
+        ready.result()
+        self._reader = self._connect(check_same_thread=False)
+        return self
+
+    def close(self) -> None:
+        """Finish queued writes, stop the writer and release the lock."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join(timeout=30)
+        if self._reader is not None:
+            self._reader.close()
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    def _take_lock(self) -> None:
+        import fcntl
+
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        handle = open(lock_path, "a+")  # noqa: SIM115 - held for the store's lifetime
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise StoreError(
+                f"the hooknb store {self.path} is in use by another process (another Jupyter "
+                "server or embedded hub). Give each one its own store with "
+                "c.HookNB.store_path or HOOKNB_STORE."
+            ) from None
+        self._lock_file = handle
+
+    def _connect(self, *, check_same_thread: bool = True) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path,
+            isolation_level=None,
+            check_same_thread=check_same_thread,
+            timeout=30,
+            cached_statements=256,
+        )
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={'FULL' if self.durable else 'NORMAL'}")
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def write(self, op: WriteOp[T]) -> asyncio.Future[T]:
+        """Queue ``op``; the returned future resolves (on the calling loop) after COMMIT."""
+        if self._closed:
+            raise StoreError("the hooknb store is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put((op, loop, future))
+        return future
+
+    def write_sync(self, op: WriteOp[T]) -> T:
+        """Run ``op`` in the writer and block until it is committed (start-up and tests)."""
+        if self._closed:
+            raise StoreError("the hooknb store is closed")
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._queue.put((op, None, future))
+        return future.result()
+
+    def _run_writer(self, ready: concurrent.futures.Future[None]) -> None:
+        try:
+            conn = self._connect()
+            conn.executescript(_SCHEMA)
+            conn.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+                (SCHEMA_VERSION,),
+            )
+        except Exception as exc:
+            ready.set_exception(StoreError(f"cannot open the hooknb store {self.path}: {exc}"))
+            return
+        ready.set_result(None)
+        stopping = False
+        while not stopping:
+            batch = [self._queue.get()]
+            while len(batch) < _MAX_BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            if _STOP in batch:
+                stopping = True
+                batch = [item for item in batch if item is not _STOP]
+            if batch:
+                self._run_batch(conn, batch)
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.close()
+
+    def _run_batch(self, conn: sqlite3.Connection, batch: list[Any]) -> None:
+        outcomes: list[tuple[Any, Any, Any, BaseException | None]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for op, loop, future in batch:
+                conn.execute("SAVEPOINT op")
+                try:
+                    result = op(conn)
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                    outcomes.append((loop, future, None, exc))
+                else:
+                    conn.execute("RELEASE op")
+                    outcomes.append((loop, future, result, None))
+            conn.execute("COMMIT")
+        except Exception as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            failure = StoreError(f"hooknb store write failed: {exc}")
+            outcomes = [(loop, future, None, failure) for _, loop, future in batch]
+        by_loop: dict[Any, list[tuple[Any, Any, BaseException | None]]] = {}
+        for loop, future, result, exc in outcomes:
+            if loop is None:
+                if exc is None:
+                    future.set_result(result)
+                else:
+                    future.set_exception(exc)
+            else:
+                by_loop.setdefault(loop, []).append((future, result, exc))
+        for loop, resolved in by_loop.items():
+            # One wake-up of the event loop per batch, not one per request.
+            with contextlib.suppress(RuntimeError):  # loop already closed at shutdown
+                loop.call_soon_threadsafe(_resolve_all, resolved)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @property
+    def reader(self) -> sqlite3.Connection:
+        """The read connection; use it only from the server's event-loop thread."""
+        if self._reader is None:
+            raise StoreError("the hooknb store is not open")
+        return self._reader
+
+
+def _resolve_all(resolved: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for future, result, exc in resolved:
+        if future.done():
+            continue
+        if exc is None:
+            future.set_result(result)
+        else:
+            future.set_exception(exc)
