@@ -1,0 +1,142 @@
+"""The Workflow Definition Language (WDL) expression language of Azure Logic Apps.
+
+Evaluate JSON string values the way Logic Apps does::
+
+    >>> from hooknb.wdl import Context, evaluate
+    >>> evaluate("@concat('a', 'b')")
+    'ab'
+    >>> evaluate("n=@{add(1, 2)}")
+    'n=3'
+    >>> evaluate("@{listCallbackUrl()}", Context(callback_url="https://h/cb"))
+    'https://h/cb'
+
+String values (MicrosoftDocs/azure-docs logic-apps-workflow-definition-language.md):
+
+* ``"@expr"`` is a whole-value expression: its result may be any JSON value.
+* ``"...@{expr}..."`` interpolates: the result is always a string. null becomes
+  ``""``, booleans ``True``/``False`` (as Logic Apps renders them, see
+  Azure/logicapps#414), objects and arrays compact JSON.
+* ``"@@..."`` escapes a leading ``@``; ``"@@{"`` anywhere is a literal ``@{``;
+  any other ``@`` (``"a@b.com"``, ``" @"``) is plain text.
+
+Functions follow the "Reference guide to functions in expressions"
+(MicrosoftDocs/azure-docs ``articles/logic-apps/expression-functions-reference.md``).
+Names are case-insensitive. Not implemented: ``xml``, ``xpath`` and the
+form-data / multipart functions (``formDataValue``, ``formDataMultiValues``,
+``multipartBody`` and their ``trigger...`` forms).
+
+Limits, as Logic Apps publishes them: 8,192 characters per expression
+(:data:`MAX_EXPRESSION_LENGTH`), 131,072 characters for a string a function
+or an interpolation produces (:data:`MAX_RESULT_LENGTH`), 100,000 items from
+``range()``; plus :data:`MAX_NESTING_DEPTH` levels of nesting. Every failure
+raises :class:`ExpressionError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from ._evaluator import Template
+from ._functions import FUNCTIONS
+from ._functions_core import MAX_RESULT_LENGTH
+from ._lexer import MAX_EXPRESSION_LENGTH, MAX_NESTING_DEPTH, ExpressionError
+from .context import Context
+
+__all__ = [
+    "MAX_EXPRESSION_LENGTH",
+    "MAX_NESTING_DEPTH",
+    "MAX_RESULT_LENGTH",
+    "Context",
+    "ExpressionError",
+    "Template",
+    "evaluate",
+    "evaluate_template",
+    "function_names",
+    "parse",
+    "referenced_functions",
+]
+
+
+@lru_cache(maxsize=4096)
+def parse(value: str) -> Template:
+    """Parse one string value into a :class:`Template` (cached; templates are immutable).
+
+    Syntax errors, unknown functions and wrong argument counts are reported
+    here, before anything is evaluated.
+
+    Raises:
+        ExpressionError: if the value is not valid WDL.
+    """
+    return Template(value)
+
+
+def evaluate(value: str, context: Context | None = None) -> Any:
+    """Evaluate one JSON string value as Logic Apps would.
+
+    >>> evaluate("@add(1, 2)"), evaluate("plain"), evaluate("@@x")
+    (3, 'plain', '@x')
+
+    Raises:
+        ExpressionError: on any parse or evaluation failure.
+    """
+    return parse(value).evaluate(context)
+
+
+def evaluate_template(value: Any, context: Context | None = None) -> Any:
+    """Evaluate every string in a JSON-like structure; return a new structure.
+
+    Dict keys are not evaluated. Numbers, booleans and null pass through.
+    An error names where the failing string sits, in ``ExpressionError.path``.
+
+    Raises:
+        ExpressionError: on any parse or evaluation failure.
+    """
+    try:
+        return _walk(value, context, ())
+    except RecursionError:
+        raise ExpressionError("the template is nested too deeply to evaluate") from None
+
+
+def _walk(value: Any, context: Context | None, path: tuple[str | int, ...]) -> Any:
+    if isinstance(value, str):
+        try:
+            return parse(value).evaluate(context)
+        except ExpressionError as exc:
+            raise exc.with_path(path) from exc
+    if isinstance(value, Mapping):
+        return {key: _walk(item, context, (*path, key)) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_walk(item, context, (*path, index)) for index, item in enumerate(value)]
+    return value
+
+
+def referenced_functions(value: Any) -> set[str]:
+    """Lower-cased names of every function called anywhere in a JSON-like template.
+
+    >>> sorted(referenced_functions({"body": {"url": "@{listCallbackUrl()}", "n": "@add(1, 2)"}}))
+    ['add', 'listcallbackurl']
+
+    Raises:
+        ExpressionError: if a string in it is not valid WDL.
+    """
+    found: set[str] = set()
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            try:
+                found |= parse(item).functions
+            except ExpressionError as exc:
+                raise exc.with_path(path) from exc
+        elif isinstance(item, Mapping):
+            stack.extend((v, (*path, k)) for k, v in item.items())
+        elif isinstance(item, list | tuple):
+            stack.extend((v, (*path, i)) for i, v in enumerate(item))
+    return found
+
+
+def function_names() -> list[str]:
+    """Every supported function, in its documented spelling, sorted case-insensitively."""
+    return sorted({spec.name for spec in FUNCTIONS.values()}, key=str.lower)

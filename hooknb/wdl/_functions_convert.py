@@ -1,0 +1,182 @@
+"""Conversion functions: string, json, bool, base64, data URIs, URI components, binary.
+
+Binary content is ``bytes``. A whole-value expression such as
+``"@base64ToBinary('aGVsbG8=')"`` evaluates to ``bytes``; in a string context
+(``@{...}``, ``string()``, ``concat()``) binary content reads as its UTF-8 text,
+and inside JSON text it is the ``{"$content-type", "$content"}`` object Logic
+Apps uses.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import json
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote, unquote, unquote_to_bytes
+
+from ._functions_core import (
+    Invocation,
+    arg_str,
+    describe,
+    function,
+    to_text,
+)
+
+
+@function("string", 1)
+def _string(call: Invocation, args: list[Any]) -> str:
+    return to_text(args[0])
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+@function("json", 1)
+def _json(call: Invocation, args: list[Any]) -> Any:
+    value = args[0]
+    if value is None:
+        return {}  # "If the string is null, the function returns an empty object."
+    if isinstance(value, list | dict):
+        return value
+    if isinstance(value, Mapping):
+        return dict(value.items())
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    if not isinstance(value, str):
+        call.fail(f"argument 1 must be a string holding JSON, got {describe(value)}", 0)
+    try:
+        return json.loads(value, parse_constant=_reject_constant)
+    except ValueError as exc:
+        detail = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+        where = f" at character {exc.pos}" if isinstance(exc, json.JSONDecodeError) else ""
+        call.fail(f"argument 1 is not valid JSON: {detail}{where}", 0)
+
+
+@function("bool", 1)
+def _bool(call: Invocation, args: list[Any]) -> bool:
+    value = args[0]
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float | Decimal):
+        return value != 0  # bool(1), bool(-1) -> true; bool(0) -> false (reference table)
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in ("true", "false"):
+            return word == "true"
+    call.fail(
+        f"argument 1 must be a boolean, a number, or the string 'true' or 'false', "
+        f"got {describe(value)}",
+        0,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Base64
+
+
+def _b64decode(call: Invocation, text: str) -> bytes:
+    # .NET Convert.FromBase64String ignores white space but nothing else.
+    cleaned = "".join(text.split())
+    try:
+        return base64.b64decode(cleaned, validate=True)
+    except (binascii.Error, ValueError):
+        call.fail(f"{describe(text)} is not valid base64", 0)
+
+
+@function("base64", 1)
+def _base64(call: Invocation, args: list[Any]) -> str:
+    value = args[0]
+    data = value if isinstance(value, bytes) else to_text(value).encode("utf-8")
+    return base64.b64encode(data).decode("ascii")
+
+
+@function("base64ToString", 1, aliases=("decodeBase64",))
+def _base64_to_string(call: Invocation, args: list[Any]) -> str:
+    # decodeBase64() is the deprecated name of base64ToString() (reference).
+    return _b64decode(call, arg_str(call, args, 0)).decode("utf-8", errors="replace")
+
+
+@function("base64ToBinary", 1)
+def _base64_to_binary(call: Invocation, args: list[Any]) -> bytes:
+    return _b64decode(call, arg_str(call, args, 0))
+
+
+@function("binary", 1)
+def _binary(call: Invocation, args: list[Any]) -> bytes:
+    value = args[0]
+    if isinstance(value, bytes):
+        return value
+    return to_text(value).encode("utf-8")
+
+
+# ---------------------------------------------------------------------------
+# Data URIs (RFC 2397)
+
+
+@function("dataUri", 1)
+def _data_uri(call: Invocation, args: list[Any]) -> str:
+    value = args[0]
+    if isinstance(value, bytes):
+        return "data:application/octet-stream;base64," + base64.b64encode(value).decode("ascii")
+    encoded = base64.b64encode(to_text(value).encode("utf-8")).decode("ascii")
+    return "data:text/plain;charset=utf-8;base64," + encoded
+
+
+def _parse_data_uri(call: Invocation, args: list[Any]) -> tuple[bytes, str]:
+    """(content, charset) of a ``data:`` URI."""
+    text = arg_str(call, args, 0).strip()
+    if text[:5].lower() != "data:" or "," not in text:
+        call.fail(f"{describe(text)} is not a data URI (data:[<type>][;base64],<data>)", 0)
+    header, _, payload = text[5:].partition(",")
+    params = [p.strip() for p in header.split(";")]
+    charset = "utf-8"
+    for param in params[1:]:
+        name, _, value = param.partition("=")
+        if name.lower() == "charset" and value:
+            charset = value.strip('"')
+    if params and params[-1].lower() == "base64":
+        return _b64decode(call, unquote(payload)), charset
+    return unquote_to_bytes(payload), charset
+
+
+@function("dataUriToBinary", 1, aliases=("decodeDataUri",))
+def _data_uri_to_binary(call: Invocation, args: list[Any]) -> bytes:
+    # decodeDataUri() "works the same way" (reference).
+    return _parse_data_uri(call, args)[0]
+
+
+@function("dataUriToString", 1)
+def _data_uri_to_string(call: Invocation, args: list[Any]) -> str:
+    data, charset = _parse_data_uri(call, args)
+    try:
+        codecs.lookup(charset)
+    except LookupError:
+        call.fail(f"unknown charset {charset!r} in the data URI", 0)
+    return data.decode(charset, errors="replace")
+
+
+# ---------------------------------------------------------------------------
+# URI components. Like .NET Uri.EscapeDataString, everything except the RFC 3986
+# unreserved characters (letters, digits, - _ . ~) is percent-encoded as UTF-8.
+
+
+@function("uriComponent", 1, aliases=("encodeUriComponent",))
+def _uri_component(call: Invocation, args: list[Any]) -> str:
+    value = args[0]
+    data = value if isinstance(value, bytes) else to_text(value).encode("utf-8")
+    return quote(data, safe="")
+
+
+@function("uriComponentToString", 1, aliases=("decodeUriComponent",))
+def _uri_component_to_string(call: Invocation, args: list[Any]) -> str:
+    return unquote(arg_str(call, args, 0), errors="replace")
+
+
+@function("uriComponentToBinary", 1)
+def _uri_component_to_binary(call: Invocation, args: list[Any]) -> bytes:
+    return unquote_to_bytes(arg_str(call, args, 0))
