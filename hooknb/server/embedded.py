@@ -98,8 +98,8 @@ class EmbeddedServer:
         config.ServerApp.allow_root = True
         config.ServerApp.root_dir = os.getcwd()
         config.ServerApp.log_level = "WARN"
+        config.HookNB.log_level = "WARN"
         config.ServerApp.jpserver_extensions = {"hooknb": True}
-        config.ServerApp.no_browser_open_file = True
         config.IdentityProvider.token = self.token
         config.HookNB.store_path = self.store
         if self.public_url:

@@ -1,0 +1,86 @@
+"""Embedded mode: plain Python processes (no Jupyter server) and the `hooknb demo` command."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from processes import isolated_env
+
+SCRIPT = """
+import sys
+import hooknb
+from hooknb.demo import DemoService
+
+with DemoService(auto_approve_after=0.2) as service:
+    hub = hooknb.connect()
+    assert hub.embedded is not None, hub
+
+    @hooknb.workflow
+    async def expense(run):
+        reply = await run.webhook(
+            "Approval",
+            subscribe={"method": "POST", "uri": service.url + "approvals",
+                       "body": {"callbackUrl": "@{listCallbackUrl()}",
+                                "subject": "@{concat('Expense ', string(triggerBody()['amount']))}"}},
+            unsubscribe=lambda sub: {"method": "DELETE", "uri": service.url + "approvals/" + sub.body["id"]},
+            timeout="PT1M")
+        return reply.body["decision"]
+
+    run = expense.start(body={"amount": 42})   # returns at once; the run goes on in the background
+    print("started", run.status)
+    run.wait(timeout=30)
+    print("ended", run.status, run.result)
+    import httpx
+    print("subject", httpx.get(service.url + "approvals", trust_env=False).json()[0]["subject"])
+    print("runs on the hub", len(hub.call(hub.request("GET", "hooknb/api/runs"))["runs"]))
+    hub.close()
+"""
+
+
+def test_a_plain_python_process_runs_workflows_on_an_embedded_hub(tmp_path: Path) -> None:
+    env = isolated_env(tmp_path, HOOKNB_STORE=str(tmp_path / "embedded.sqlite"))
+    for attempt in (1, 2):
+        done = subprocess.run(
+            [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        assert lines[0] == "started Running"
+        assert lines[1] == "ended Succeeded Approved"
+        assert lines[2] == "subject Expense 42"
+        # the store outlives the process: the second process sees both runs
+        assert lines[3] == f"runs on the hub {attempt}"
+
+
+def test_hooknb_demo_command(tmp_path: Path) -> None:
+    env = isolated_env(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "hooknb", "demo", "--approve-after", "0.2"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    for expected in (
+        "trigger Enabled",
+        "started by the trigger callback",
+        "step 'Approval': Waiting",
+        "step 'Approval': Succeeded",
+        'run Succeeded: {"order": 1042, "decision": "Approved"}',
+        "hooknb unsubscribed the finished step: DELETE",
+        "POST   /topics/orders/unsubscribe",
+    ):
+        assert expected in out, expected
+    rejected = subprocess.run(
+        [sys.executable, "-m", "hooknb", "demo", "--approve-after", "0", "--reject"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert rejected.returncode == 0, rejected.stdout + rejected.stderr
+    assert '"decision": "Rejected"' in rejected.stdout

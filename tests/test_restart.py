@@ -1,0 +1,124 @@
+"""A Jupyter server killed with SIGKILL and restarted loses nothing (real processes)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from processes import Kernel, ServerProcess
+
+WORKFLOWS = """
+import hooknb
+BASE = {base!r}
+
+def topic(name):
+    return hooknb.HttpWebhookTrigger(
+        subscribe={{"method": "POST", "uri": BASE + f"topics/{{name}}/subscriptions",
+                   "body": {{"callbackUrl": "@{{listCallbackUrl()}}"}}}},
+        unsubscribe={{"method": "POST", "uri": BASE + f"topics/{{name}}/unsubscribe",
+                     "body": {{"callbackUrl": "@{{listCallbackUrl()}}"}}}})
+
+@hooknb.workflow(trigger=topic("orders"))
+async def orders(run):
+    reply = await run.webhook(
+        "Approval",
+        subscribe={{"method": "POST", "uri": BASE + "approvals",
+                   "body": {{"callbackUrl": "@{{listCallbackUrl()}}",
+                            "subject": "order " + str(run.trigger.body["id"])}}}},
+        unsubscribe=lambda sub: {{"method": "DELETE", "uri": BASE + "approvals/" + sub.body["id"]}},
+        timeout=run.trigger.body.get("timeout", "PT5M"))
+    return reply.body["decision"]
+
+@hooknb.workflow(trigger=topic("later"))
+async def later(run):
+    return run.trigger.body["n"]
+"""
+
+
+@pytest.fixture
+def demo() -> Iterator[Any]:
+    from hooknb.demo import DemoService
+
+    with DemoService() as service:
+        yield service
+
+
+def wait_for(predicate: Any, timeout: float = 30, what: str = "condition") -> Any:
+    give_up = time.monotonic() + timeout
+    while time.monotonic() < give_up:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_waits_and_queued_callbacks_survive_kill_9(tmp_path: Path, demo: Any) -> None:
+    server = ServerProcess(tmp_path).start()
+    env = dict(server.env, HOOKNB_URL=server.url, HOOKNB_TOKEN=server.token)
+    kernel = Kernel(env)
+    leaving = Kernel(env)
+    try:
+        kernel.run(WORKFLOWS.format(base=demo.url) + "\norders.enable()")
+        leaving.run(WORKFLOWS.format(base=demo.url) + "\nlater.enable()")
+        leaving.shutdown()  # the kernel running `later` goes away; its trigger stays subscribed
+        http = httpx.Client(trust_env=False, timeout=30)
+        # two runs pause on their approvals; one of them will time out after the restart
+        for body in ({"id": 1}, {"id": 2, "timeout": "PT4S"}):
+            published = http.post(f"{demo.url}topics/orders/events", json=body).json()
+            assert published["deliveries"][0]["status"] == 202
+        for n in range(3):  # queued: no kernel runs `later` now
+            published = http.post(f"{demo.url}topics/later/events", json={"n": n}).json()
+            assert published["deliveries"][0]["status"] == 202
+        kernel.run(
+            "import asyncio\n"
+            "while len(orders.runs) < 2 or any(r.status != 'Waiting' for r in orders.runs):\n"
+            "    await asyncio.sleep(0.05)\n",
+            timeout=30,
+        )
+
+        server.kill()
+        server.start()
+
+        approvals = http.get(f"{demo.url}approvals").json()
+        first = next(a for a in approvals if a["subject"] == "order 1")
+        decided = http.post(
+            f"{demo.url}approvals/{first['id']}/decision", json={"decision": "approve"}
+        ).json()
+        assert decided["callback"]["status"] == 202  # the URL handed out before the crash works
+        out = kernel.run(
+            "r1, r2 = sorted(orders.runs, key=lambda r: r.trigger.body['id'])\n"
+            "r1.wait(timeout=30); r2.wait(timeout=30)\n"
+            "print(r1.status, r1.result, r2.status, r2.actions['Approval'].status)",
+            timeout=60,
+        )
+        assert out.split() == ["Succeeded", "Approved", "TimedOut", "TimedOut"]
+        # the deadline was enforced by the restarted server, which also unsubscribed
+        wait_for(
+            lambda: {a["status"] for a in http.get(f"{demo.url}approvals").json()}
+            == {"Approved", "Withdrawn"},
+            what="the timed-out approval to be withdrawn",
+        )
+
+        # a new kernel enabling `later` gets the three queued callbacks as runs
+        again = Kernel(env)
+        try:
+            out = again.run(
+                WORKFLOWS.format(base=demo.url)
+                + "\nlater.enable()\nimport asyncio\n"
+                "while len(later.runs) < 3:\n    await asyncio.sleep(0.05)\n"
+                "print(sorted([(await r).result for r in later.runs]))",
+                timeout=60,
+            )
+            assert out.strip() == "[0, 1, 2]"
+        finally:
+            again.shutdown()
+        runs = server.api("GET", "runs")["runs"]
+        assert sorted(r["status"] for r in runs) == ["Succeeded"] * 4 + ["TimedOut"]
+    finally:
+        kernel.shutdown()
+        server.stop()
