@@ -89,7 +89,9 @@ def hub(
     jp_asyncio_loop.run_until_complete(connection.aclose())
 
 
-async def until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+async def until(
+    predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition"
+) -> Any:
     """Wait (bounded) for ``predicate()`` to become truthy; for observing other processes."""
     loop = asyncio.get_running_loop()
     give_up = loop.time() + timeout

@@ -34,7 +34,9 @@ def isolated_env(root: Path, **extra: str) -> dict[str, str]:
 class ServerProcess:
     """``jupyter server`` with hooknb in strict-auth mode, on a fixed port so it can restart."""
 
-    def __init__(self, root: Path, *, base_url: str = "/user/alice/", extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, root: Path, *, base_url: str = "/user/alice/", extra_args: tuple[str, ...] = ()
+    ) -> None:
         self.root = root
         self.port = free_port()
         self.token = "t" + os.urandom(12).hex()
@@ -91,7 +93,12 @@ class ServerProcess:
 
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
         response = httpx.request(
-            method, f"{self.url}hooknb/api/{path}", headers=self.auth, trust_env=False, timeout=30, **kwargs
+            method,
+            f"{self.url}hooknb/api/{path}",
+            headers=self.auth,
+            trust_env=False,
+            timeout=30,
+            **kwargs,
         )
         response.raise_for_status()
         return response.json()

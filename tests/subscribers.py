@@ -6,6 +6,7 @@ Each runs a tornado app on 127.0.0.1 on its own thread and records what it recei
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 from collections.abc import Awaitable, Callable
@@ -52,10 +53,8 @@ class Recorder:
         class Handler(tornado.web.RequestHandler):
             async def _any(self, path: str) -> None:
                 body: Any = self.request.body.decode("utf-8", "replace")
-                try:
+                with contextlib.suppress(ValueError):
                     body = json.loads(body) if body else None
-                except ValueError:
-                    pass
                 entry = {
                     "method": self.request.method,
                     "path": "/" + path,
@@ -97,7 +96,9 @@ async def _ok(recorder: Recorder, request: dict[str, Any]) -> tuple[int, Any, di
 def calls_back_during_subscribe(payload: Any) -> Responder:
     """A subscriber that POSTs to the callback URL before answering the subscribe request."""
 
-    async def respond(recorder: Recorder, request: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
+    async def respond(
+        recorder: Recorder, request: dict[str, Any]
+    ) -> tuple[int, Any, dict[str, str]]:
         body = request["body"]
         if request["method"] == "POST" and isinstance(body, dict) and "callbackUrl" in body:
             async with httpx.AsyncClient(trust_env=False) as client:
@@ -112,7 +113,9 @@ def calls_back_during_subscribe(payload: Any) -> Responder:
 def failing(status: int, times: int, retry_after: str = "0") -> Responder:
     """Answer ``status`` (with Retry-After) to the first ``times`` requests, then 200."""
 
-    async def respond(recorder: Recorder, request: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
+    async def respond(
+        recorder: Recorder, request: dict[str, Any]
+    ) -> tuple[int, Any, dict[str, str]]:
         if len(recorder.requests) <= times:
             return status, {"error": "try later"}, {"Retry-After": retry_after}
         return 200, {"id": "finally"}, {}

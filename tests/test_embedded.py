@@ -21,10 +21,17 @@ with DemoService(auto_approve_after=0.2) as service:
     async def expense(run):
         reply = await run.webhook(
             "Approval",
-            subscribe={"method": "POST", "uri": service.url + "approvals",
-                       "body": {"callbackUrl": "@{listCallbackUrl()}",
-                                "subject": "@{concat('Expense ', string(triggerBody()['amount']))}"}},
-            unsubscribe=lambda sub: {"method": "DELETE", "uri": service.url + "approvals/" + sub.body["id"]},
+            subscribe={
+                "method": "POST",
+                "uri": service.url + "approvals",
+                "body": {
+                    "callbackUrl": "@{listCallbackUrl()}",
+                    "subject": "@{concat('Expense ', string(triggerBody()['amount']))}",
+                },
+            },
+            unsubscribe=lambda sub: {
+                "method": "DELETE", "uri": service.url + "approvals/" + sub.body["id"]
+            },
             timeout="PT1M")
         return reply.body["decision"]
 

@@ -51,7 +51,11 @@ async def started_runs(workflow: hooknb.Workflow, count: int, timeout: float = 1
 
 async def waiting(run: Any, action: str, timeout: float = 10) -> Any:
     return await until(
-        lambda: action in run.actions and run.actions[action].status == "Waiting" and run.actions[action],
+        lambda: (
+            action in run.actions
+            and run.actions[action].status == "Waiting"
+            and run.actions[action]
+        ),
         timeout,
         f"{action} to wait",
     )
@@ -98,7 +102,9 @@ async def test_trigger_subscribe_callbacks_runs_disable(
     assert all(run.result["topic"] == "orders" for run in runs)
 
     # the server has the runs, reported by the kernel side
-    listed = json.loads((await jp_fetch("hooknb", "api", "runs", params={"workflow": "orders"})).body)
+    listed = json.loads(
+        (await jp_fetch("hooknb", "api", "runs", params={"workflow": "orders"})).body
+    )
     assert {r["status"] for r in listed["runs"]} == {"Succeeded"}
     assert {r["id"] for r in listed["runs"]} == {run.id for run in runs}
 
@@ -120,7 +126,10 @@ async def test_action_pauses_and_resumes_with_exact_outputs(
     @hooknb.workflow(hub=hub)
     async def approve(run: Any) -> Any:
         reply = await run.webhook(
-            "Approval", subscribe=approval(demo, "Order 7"), unsubscribe=withdraw(demo), timeout="PT1M"
+            "Approval",
+            subscribe=approval(demo, "Order 7"),
+            unsubscribe=withdraw(demo),
+            timeout="PT1M",
         )
         return reply
 
@@ -157,10 +166,14 @@ async def test_action_pauses_and_resumes_with_exact_outputs(
     assert unsubscribe["headers"]["x-ms-workflow-operation-name"] == "Approval"
 
 
-async def test_timeout_unsubscribes_and_ends_timed_out(hub: Any, demo: Any) -> None:
+async def test_timeout_unsubscribes_and_ends_timed_out(
+    hub: Any, demo: Any, http: httpx.AsyncClient
+) -> None:
     @hooknb.workflow(hub=hub)
     async def slow(run: Any) -> Any:
-        await run.webhook("Approval", subscribe=approval(demo), unsubscribe=withdraw(demo), timeout="PT0.5S")
+        await run.webhook(
+            "Approval", subscribe=approval(demo), unsubscribe=withdraw(demo), timeout="PT0.5S"
+        )
 
     run = await slow.start_async()
     await asyncio.wait_for(run._await(), 10)
@@ -168,7 +181,7 @@ async def test_timeout_unsubscribes_and_ends_timed_out(hub: Any, demo: Any) -> N
     assert run.actions["Approval"].status == "TimedOut"
     assert "timed out" in run.error
     await until(lambda: requests_of(demo, "unsubscribe"), what="unsubscribe on timeout")
-    items = httpx.get(f"{demo.url}approvals", trust_env=False).json()
+    items = (await http.get(f"{demo.url}approvals")).json()
     assert items[0]["status"] == "Withdrawn"
 
 
@@ -227,7 +240,9 @@ async def test_duplicate_and_racing_callbacks_resume_once(hub: Any, demo: Any) -
 
     run = await once.start_async()
     action = await waiting(run, "Step")
-    async with httpx.AsyncClient(trust_env=False, limits=httpx.Limits(max_connections=100)) as client:
+    async with httpx.AsyncClient(
+        trust_env=False, limits=httpx.Limits(max_connections=100)
+    ) as client:
         answers = await asyncio.gather(
             *(client.post(action.callback_url, json={"n": n}) for n in range(100))
         )
@@ -252,7 +267,11 @@ async def test_callback_during_subscribe_is_kept_and_delivered(hub: Any) -> None
         async def early(run: Any) -> Any:
             reply = await run.webhook(
                 "Step",
-                subscribe={"method": "POST", "uri": f"{service.url}sub", "body": {"callbackUrl": "@{listCallbackUrl()}"}},
+                subscribe={
+                    "method": "POST",
+                    "uri": f"{service.url}sub",
+                    "body": {"callbackUrl": "@{listCallbackUrl()}"},
+                },
                 unsubscribe={"method": "POST", "uri": f"{service.url}unsub"},
             )
             return reply.body
@@ -260,7 +279,9 @@ async def test_callback_during_subscribe_is_kept_and_delivered(hub: Any) -> None
         run = await (await early.start_async())._await()
         assert run.status == "Succeeded" and run.result == {"early": True}
         assert service.requests[0]["early_callback_status"] == 202
-        await until(lambda: service.calls("POST", "/unsub"), what="unsubscribe after early callback")
+        await until(
+            lambda: service.calls("POST", "/unsub"), what="unsubscribe after early callback"
+        )
 
 
 async def test_failing_subscribe_retries_then_fails_the_action(hub: Any, jp_fetch: Any) -> None:
@@ -281,7 +302,9 @@ async def test_failing_subscribe_retries_then_fails_the_action(hub: Any, jp_fetc
         assert run.status == "Failed"
         assert "ActionFailed" in run.error and "503" in run.error
         assert len(service.calls("POST", "/sub")) == 3  # first try + 2 retries
-        wait = json.loads((await jp_fetch("hooknb", "api", "waits", run.actions["Step"].wait_id)).body)
+        wait = json.loads(
+            (await jp_fetch("hooknb", "api", "waits", run.actions["Step"].wait_id)).body
+        )
         assert wait["outcome"] == "Failed"
         assert len(wait["calls"][0]["attempts"]) == 3
 
@@ -293,7 +316,11 @@ async def test_subscribe_recovers_within_the_retry_policy(hub: Any) -> None:
         async def flaky(run: Any) -> Any:
             reply = await run.webhook(
                 "Step",
-                subscribe={"method": "POST", "uri": f"{service.url}sub", "body": {"cb": "@{listCallbackUrl()}"}},
+                subscribe={
+                    "method": "POST",
+                    "uri": f"{service.url}sub",
+                    "body": {"cb": "@{listCallbackUrl()}"},
+                },
                 timeout=0.5,
             )
             return reply
@@ -336,7 +363,10 @@ async def test_unsubscribe_template_can_use_the_subscribe_result(hub: Any) -> No
             await run.webhook(
                 "Step",
                 subscribe={"method": "POST", "uri": f"{service.url}sub"},
-                unsubscribe={"method": "DELETE", "uri": f"{service.url}sub/@{{action().outputs.body.id}}"},
+                unsubscribe={
+                    "method": "DELETE",
+                    "uri": f"{service.url}sub/@{{action().outputs.body.id}}",
+                },
                 timeout=0.2,
             )
 
@@ -365,7 +395,9 @@ async def test_trigger_callbacks_wait_for_a_kernel(
 
     second = Hub(HubAddress(server_url, server_token, "test"), loop=asyncio.get_running_loop())
     try:
-        again = hooknb.Workflow(later.fn, name="later", trigger=topic_trigger(demo, "later"), hub=second)
+        again = hooknb.Workflow(
+            later.fn, name="later", trigger=topic_trigger(demo, "later"), hub=second
+        )
         await again.enable_async()
         runs = await started_runs(again, 3)
         for run in runs:
@@ -380,7 +412,9 @@ async def test_enabling_a_workflow_whose_subscribe_fails_raises(hub: Any) -> Non
     with Recorder(failing(400, times=10)) as service:
 
         @hooknb.workflow(
-            trigger=hooknb.HttpWebhookTrigger(subscribe={"method": "POST", "uri": f"{service.url}s"}),
+            trigger=hooknb.HttpWebhookTrigger(
+                subscribe={"method": "POST", "uri": f"{service.url}s"}
+            ),
             hub=hub,
         )
         async def refused(run: Any) -> None:

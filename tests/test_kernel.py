@@ -90,7 +90,12 @@ async def test_a_kernel_started_by_the_server_finds_it(
         "sessions",
         method="POST",
         body=json.dumps(
-            {"path": "d.ipynb", "type": "notebook", "name": "d.ipynb", "kernel": {"name": "python3"}}
+            {
+                "path": "d.ipynb",
+                "type": "notebook",
+                "name": "d.ipynb",
+                "kernel": {"name": "python3"},
+            }
         ),
     )
     kernel_id = json.loads(response.body)["kernel"]["id"]

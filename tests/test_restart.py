@@ -99,8 +99,10 @@ def test_waits_and_queued_callbacks_survive_kill_9(tmp_path: Path, demo: Any) ->
         assert out.split() == ["Succeeded", "Approved", "TimedOut", "TimedOut"]
         # the deadline was enforced by the restarted server, which also unsubscribed
         wait_for(
-            lambda: {a["status"] for a in http.get(f"{demo.url}approvals").json()}
-            == {"Approved", "Withdrawn"},
+            lambda: (
+                {a["status"] for a in http.get(f"{demo.url}approvals").json()}
+                == {"Approved", "Withdrawn"}
+            ),
             what="the timed-out approval to be withdrawn",
         )
 
@@ -108,8 +110,7 @@ def test_waits_and_queued_callbacks_survive_kill_9(tmp_path: Path, demo: Any) ->
         again = Kernel(env)
         try:
             out = again.run(
-                WORKFLOWS.format(base=demo.url)
-                + "\nlater.enable()\nimport asyncio\n"
+                WORKFLOWS.format(base=demo.url) + "\nlater.enable()\nimport asyncio\n"
                 "while len(later.runs) < 3:\n    await asyncio.sleep(0.05)\n"
                 "print(sorted([(await r).result for r in later.runs]))",
                 timeout=60,

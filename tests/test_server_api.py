@@ -1,4 +1,4 @@
-"""The server extension's routes on a real Jupyter server (strict auth): auth, statuses, bad input."""
+"""The extension's routes on a real Jupyter server in strict-auth mode: auth, statuses, input."""
 
 from __future__ import annotations
 
@@ -132,7 +132,10 @@ async def test_bad_json_and_missing_fields_are_400(jp_fetch: Any) -> None:
     assert code == 400
 
     code, body = await api_error(
-        jp_fetch, "sync", method="POST", body={"client": "c", "runs": [{"id": "r", "status": "Nope"}]}
+        jp_fetch,
+        "sync",
+        method="POST",
+        body={"client": "c", "runs": [{"id": "r", "status": "Nope"}]},
     )
     assert code == 400 and "status" in body["error"]
 
@@ -167,7 +170,12 @@ async def test_unknown_things_are_404(jp_fetch: Any) -> None:
     assert (await api_error(jp_fetch, "workflows", "nope"))[0] == 404
     assert (await api_error(jp_fetch, "waits", "AAAAAAAAAAAAAAAAAAAAAA"))[0] == 404
     code, body = await api_error(
-        jp_fetch, "runs", "0123456789abcdef", "waits", method="POST", body={"step": "s", "client": "c"}
+        jp_fetch,
+        "runs",
+        "0123456789abcdef",
+        "waits",
+        method="POST",
+        body={"step": "s", "client": "c"},
     )
     assert code == 404 and "no run" in body["error"]
 
@@ -176,7 +184,9 @@ async def test_unknown_things_are_404(jp_fetch: Any) -> None:
 
 
 async def _trigger_url(jp_fetch: Any) -> str:
-    record = await api(jp_fetch, "workflows", "t", method="PUT", body={"client": "c", "trigger": "T"})
+    record = await api(
+        jp_fetch, "workflows", "t", method="PUT", body={"client": "c", "trigger": "T"}
+    )
     return record["trigger"]["callbackUrl"]
 
 
@@ -206,7 +216,9 @@ async def test_callback_route_statuses(jp_fetch: Any, server_url: str) -> None:
             assert response.headers["Content-Type"] == "application/json"
         # a foreign Origin or Host must not matter on the callback route
         response = await client.post(
-            url, json={}, headers={"Origin": "https://hooks.example.org", "Host": "hooks.example.org"}
+            url,
+            json={},
+            headers={"Origin": "https://hooks.example.org", "Host": "hooks.example.org"},
         )
         assert response.status_code == 409
 

@@ -357,7 +357,9 @@ def _request_error(response: httpx.Response) -> HubRequestError:
         message = response.text[:200] or response.reason_phrase
     if response.status_code == 403:
         message = f"{message} (is the Jupyter token right? set HOOKNB_TOKEN)"
-    return HubRequestError(f"hub answered {response.status_code}: {message}", response.status_code, body)
+    return HubRequestError(
+        f"hub answered {response.status_code}: {message}", response.status_code, body
+    )
 
 
 # -- the default connection ---------------------------------------------------------------
@@ -406,4 +408,3 @@ def default_hub() -> Hub:
     if _default is None or _default._closed:
         return connect()
     return _default
-

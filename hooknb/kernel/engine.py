@@ -78,11 +78,15 @@ class HttpWebhookTrigger:
 
     def __repr__(self) -> str:
         uri = self.subscribe.get("uri") or self.subscribe.get("url")
-        return f"HttpWebhookTrigger({self.name!r}, subscribe={self.subscribe.get('method', 'POST')} {uri})"
+        method = self.subscribe.get("method", "POST")
+        return f"HttpWebhookTrigger({self.name!r}, subscribe={method} {uri})"
 
     def to_definition(self) -> dict[str, Any]:
         """The Logic Apps trigger object."""
-        inputs: dict[str, Any] = {"subscribe": self.subscribe, "unsubscribe": self.unsubscribe or {}}
+        inputs: dict[str, Any] = {
+            "subscribe": self.subscribe,
+            "unsubscribe": self.unsubscribe or {},
+        }
         return {"type": self.type, "inputs": inputs}
 
 
@@ -213,9 +217,7 @@ class Run:
         except asyncio.CancelledError:
             self._finish("Cancelled", error="the run was cancelled")
         except Exception as exc:
-            self._finish(
-                "Failed", error=f"{type(exc).__name__}: {exc}", tb=traceback.format_exc()
-            )
+            self._finish("Failed", error=f"{type(exc).__name__}: {exc}", tb=traceback.format_exc())
         else:
             self.result = value
             self._finish("Succeeded")
@@ -429,7 +431,9 @@ async def _quietly(awaitable: Awaitable[Any]) -> None:
     except Exception:
         import logging
 
-        logging.getLogger("hooknb.kernel").warning("hooknb: cancelling a wait failed", exc_info=True)
+        logging.getLogger("hooknb.kernel").warning(
+            "hooknb: cancelling a wait failed", exc_info=True
+        )
 
 
 class Workflow:
@@ -513,7 +517,9 @@ class Workflow:
         )
         subscribe = evaluate_template(self.trigger.subscribe, context)
         unsubscribe = (
-            evaluate_template(self.trigger.unsubscribe, context) if self.trigger.unsubscribe else None
+            evaluate_template(self.trigger.unsubscribe, context)
+            if self.trigger.unsubscribe
+            else None
         )
         self._record = await hub.request(
             "PUT",
@@ -557,11 +563,23 @@ class Workflow:
     # -- runs ------------------------------------------------------------------------------
 
     @overload
-    def start(self, body: Any = None, *, headers: Mapping[str, str] | None = None,
-              queries: Mapping[str, Any] | None = None, content_type: str | None = None) -> Run: ...
+    def start(
+        self,
+        body: Any = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        queries: Mapping[str, Any] | None = None,
+        content_type: str | None = None,
+    ) -> Run: ...
     @overload
-    def start(self, body: bytes, *, headers: Mapping[str, str] | None = None,
-              queries: Mapping[str, Any] | None = None, content_type: str | None = None) -> Run: ...
+    def start(
+        self,
+        body: bytes,
+        *,
+        headers: Mapping[str, str] | None = None,
+        queries: Mapping[str, Any] | None = None,
+        content_type: str | None = None,
+    ) -> Run: ...
 
     def start(
         self,

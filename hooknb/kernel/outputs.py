@@ -126,7 +126,10 @@ def jsonable(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, bytes):
-        return {"$content-type": "application/octet-stream", "$content": base64.b64encode(value).decode()}
+        return {
+            "$content-type": "application/octet-stream",
+            "$content": base64.b64encode(value).decode(),
+        }
     if isinstance(value, Outputs):
         return value.to_json()
     if isinstance(value, Mapping):

@@ -57,8 +57,7 @@ def action_line(action: Action) -> str:
 
 def run_text(run: Run) -> str:
     lines = [
-        f"Run {run.id} of {run.workflow.name}: {run.status} "
-        f"({_duration(run.started, run.ended)})",
+        f"Run {run.id} of {run.workflow.name}: {run.status} ({_duration(run.started, run.ended)})",
         f"  {_clock(run.started)}  {'trigger':<20} {'Succeeded':<10} {'':>9}"
         f"  <- {preview(run.trigger.body, 120)}",
     ]
@@ -79,7 +78,9 @@ def run_html(run: Run) -> str:
         shown = (
             preview(action.outputs.body)
             if action.outputs is not None
-            else (action.error or (f"waiting at {action.callback_url}" if action.callback_url else ""))
+            else (
+                action.error or (f"waiting at {action.callback_url}" if action.callback_url else "")
+            )
         )
         rows.append(
             f"<tr><td>{html.escape(action.name)}</td><td>{html.escape(action.status)}</td>"
@@ -98,8 +99,11 @@ def run_html(run: Run) -> str:
 def workflow_text(workflow: Workflow) -> str:
     trigger = workflow.trigger
     state = "enabled" if workflow.enabled else "not enabled"
-    lines = [f"Workflow {workflow.name!r}: {trigger!r} ({state})" if trigger else
-             f"Workflow {workflow.name!r}: manual trigger"]
+    lines = [
+        f"Workflow {workflow.name!r}: {trigger!r} ({state})"
+        if trigger
+        else f"Workflow {workflow.name!r}: manual trigger"
+    ]
     if workflow.callback_url:
         lines.append(f"  callback URL: {workflow.callback_url}")
     runs = workflow.runs if workflow._hub is not None else []

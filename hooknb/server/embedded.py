@@ -85,7 +85,9 @@ class EmbeddedServer:
         if not ready.wait(timeout):
             raise RuntimeError(f"the embedded hooknb hub did not start within {timeout} s")
         if failure:
-            raise RuntimeError(f"the embedded hooknb hub failed to start: {failure[0]}") from failure[0]
+            raise RuntimeError(
+                f"the embedded hooknb hub failed to start: {failure[0]}"
+            ) from failure[0]
         atexit.register(self.stop)
         return self
 
@@ -118,7 +120,7 @@ class EmbeddedServer:
             app.initialize(argv=[], find_extensions=False)
             app.start_app()
             self.app = app
-        except BaseException as exc:  # noqa: BLE001 - reported to the starting thread
+        except BaseException as exc:
             failure.append(exc)
             ready.set()
             loop.close()

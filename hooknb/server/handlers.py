@@ -283,7 +283,9 @@ class WorkflowHandler(HookNBAPIHandler):
         trigger_name = body.get("trigger")
         if trigger_name is not None and not isinstance(trigger_name, str):
             raise HubError(400, "'trigger' must be the trigger's name")
-        self.reply(await self.hub.attach(name, _required(body, "client"), trigger_name=trigger_name))
+        self.reply(
+            await self.hub.attach(name, _required(body, "client"), trigger_name=trigger_name)
+        )
 
 
 class TriggerHandler(HookNBAPIHandler):
@@ -445,7 +447,9 @@ class WaitCancelHandler(HookNBAPIHandler):
 class CallbacksHandler(HookNBAPIHandler):
     @web.authenticated
     def get(self) -> None:
-        self.reply({"callbacks": self.hub.callbacks(target=self.get_query_argument("target", None))})
+        self.reply(
+            {"callbacks": self.hub.callbacks(target=self.get_query_argument("target", None))}
+        )
 
 
 def handlers(base_url: str, hub: Hub) -> list[tuple[str, type[web.RequestHandler], dict[str, Any]]]:

@@ -27,6 +27,7 @@ from .signing import Signer, fingerprint, new_callback_id
 from .store import Store
 
 OPEN_WAIT_STATES = ("open", "subscribing", "waiting")
+_OPEN_SQL = "('open', 'subscribing', 'waiting')"
 # How a finished wait is named to a sender that calls its URL again (HTTP 409 body).
 WAIT_OUTCOME = {
     "completed": "Succeeded",
@@ -207,7 +208,10 @@ class Hub:
             )
         ]
         self._deadlines.start(entries)
-        owners = [row[0] for row in reader.execute("SELECT DISTINCT owner FROM outbox WHERE state = 'pending'")]
+        owners = [
+            row[0]
+            for row in reader.execute("SELECT DISTINCT owner FROM outbox WHERE state = 'pending'")
+        ]
         for owner in owners:
             self._kick_owner(owner)
         self._ready.set()
@@ -471,7 +475,9 @@ class Hub:
                 (name,),
             ).fetchone()
             if row is None or row[0] is None:
-                raise HubError(404, f"workflow {name!r} has no HttpWebhook trigger; attach it first")
+                raise HubError(
+                    404, f"workflow {name!r} has no HttpWebhook trigger; attach it first"
+                )
             _, state, old_subscribe, old_unsubscribe, _subscription, trigger_name = row
             effects = Effects()
             owner = f"trigger:{name}"
@@ -550,7 +556,9 @@ class Hub:
         return value
 
     def workflows(self) -> list[dict[str, Any]]:
-        names = [row[0] for row in self.store.reader.execute("SELECT name FROM workflows ORDER BY name")]
+        names = [
+            row[0] for row in self.store.reader.execute("SELECT name FROM workflows ORDER BY name")
+        ]
         return [self._workflow_json(self.store.reader, name) for name in names]
 
     def _workflow_json(self, conn: sqlite3.Connection, name: str) -> dict[str, Any] | None:
@@ -561,7 +569,18 @@ class Hub:
         ).fetchone()
         if row is None:
             return None
-        (name, client, trigger_id, trigger_name, state, subscription, error, key_type, created, updated) = row
+        (
+            name,
+            client,
+            trigger_id,
+            trigger_name,
+            state,
+            subscription,
+            error,
+            key_type,
+            created,
+            updated,
+        ) = row
         calls = _outbox_json(conn, f"trigger:{name}", limit=10)
         return {
             "name": name,
@@ -610,7 +629,10 @@ class Hub:
         )
 
         def op(conn: sqlite3.Connection) -> Outcome:
-            if conn.execute("SELECT 1 FROM workflows WHERE name = ?", (workflow,)).fetchone() is None:
+            if (
+                conn.execute("SELECT 1 FROM workflows WHERE name = ?", (workflow,)).fetchone()
+                is None
+            ):
                 conn.execute(
                     "INSERT INTO workflows (name, client, created, updated) VALUES (?, ?, ?, ?)",
                     (workflow, client, now, now),
@@ -618,7 +640,8 @@ class Hub:
             run_id = new_run_id()
             callback_id = _insert_callback(conn, "manual", workflow, run_id, request)
             conn.execute(
-                "INSERT INTO runs (id, workflow, client, status, trigger_callback, created, started)"
+                "INSERT INTO runs (id, workflow, client, status, trigger_callback, created,"
+                " started)"
                 " VALUES (?, ?, ?, 'Running', ?, ?, ?)",
                 (run_id, workflow, client, callback_id, now, now),
             )
@@ -630,7 +653,7 @@ class Hub:
         return (await self._write(op)).value
 
     async def resubmit(self, run_id: str) -> dict[str, Any]:
-        """A new run of the same workflow with the trigger inputs of ``run_id`` (Logic Apps' resubmit)."""
+        """A new run with the trigger inputs of ``run_id`` (Logic Apps' "resubmit")."""
 
         def op(conn: sqlite3.Connection) -> Outcome:
             row = conn.execute(
@@ -660,12 +683,20 @@ class Hub:
             )
             effects = Effects()
             callback = callback_json(
-                callback_id, now, request.method, request.headers, request.queries,
-                request.content_type, request.body,
+                callback_id,
+                now,
+                request.method,
+                request.headers,
+                request.queries,
+                request.content_type,
+                request.body,
             )
             effects.deliveries.append(
                 _insert_delivery(
-                    conn, f"workflow:{workflow}", "trigger", run_id=new_run,
+                    conn,
+                    f"workflow:{workflow}",
+                    "trigger",
+                    run_id=new_run,
                     callback_id=callback_id,
                     extra={"workflow": workflow, "callback": callback, "resubmittedFrom": run_id},
                 )
@@ -687,13 +718,15 @@ class Hub:
             if status in TERMINAL_RUN_STATUSES:
                 raise HubError(409, f"run {run_id!r} has already ended ({status})", state=status)
             if status == "Queued":
-                conn.execute("DELETE FROM deliveries WHERE run_id = ? AND kind = 'trigger'", (run_id,))
+                conn.execute(
+                    "DELETE FROM deliveries WHERE run_id = ? AND kind = 'trigger'", (run_id,)
+                )
                 conn.execute(
                     "UPDATE runs SET status = 'Cancelled', ended = ? WHERE id = ?", (now, run_id)
                 )
                 return Outcome({"run": run_id, "status": "Cancelled"}, effects=effects)
             waits = conn.execute(
-                "SELECT id FROM waits WHERE run_id = ? AND state IN ('open', 'subscribing', 'waiting')",
+                f"SELECT id FROM waits WHERE run_id = ? AND state IN {_OPEN_SQL}",
                 (run_id,),
             ).fetchall()
             for (wait_id,) in waits:
@@ -729,7 +762,9 @@ class Hub:
                         report["id"],
                     ),
                 )
-            return Outcome({"acked": len(seqs), "runs": len(reports)}, effects=Effects(acked=(client, seqs)))
+            return Outcome(
+                {"acked": len(seqs), "runs": len(reports)}, effects=Effects(acked=(client, seqs))
+            )
 
         return (await self._write(op)).value
 
@@ -824,7 +859,9 @@ class Hub:
         wait_id = new_callback_id()
 
         def op(conn: sqlite3.Connection) -> Outcome:
-            row = conn.execute("SELECT workflow, status FROM runs WHERE id = ?", (run_id,)).fetchone()
+            row = conn.execute(
+                "SELECT workflow, status FROM runs WHERE id = ?", (run_id,)
+            ).fetchone()
             if row is None:
                 raise HubError(404, f"no run {run_id!r}")
             workflow, status = row
@@ -836,7 +873,8 @@ class Hub:
                 (wait_id, run_id, workflow, step, client, deadline, now),
             )
             conn.execute(
-                "UPDATE runs SET status = 'Waiting', client = ? WHERE id = ? AND status != 'Waiting'",
+                "UPDATE runs SET status = 'Waiting', client = ?"
+                " WHERE id = ? AND status != 'Waiting'",
                 (client, run_id),
             )
             effects = Effects(deadlines=[(deadline, wait_id)])
@@ -973,7 +1011,7 @@ class Hub:
     ) -> bool:
         """Move an open wait to a final state; the conditional update decides races."""
         changed = conn.execute(
-            "UPDATE waits SET state = ?, ended = ? WHERE id = ? AND state IN ('open', 'subscribing', 'waiting')",
+            f"UPDATE waits SET state = ?, ended = ? WHERE id = ? AND state IN {_OPEN_SQL}",
             (state, now, wait_id),
         ).rowcount
         if not changed:
@@ -1001,7 +1039,8 @@ class Hub:
         self, conn: sqlite3.Connection, wait_id: str, effects: Effects
     ) -> None:
         row = conn.execute(
-            "SELECT state, unsubscribe, unsub_state, run_id, workflow, step FROM waits WHERE id = ?",
+            "SELECT state, unsubscribe, unsub_state, run_id, workflow, step FROM waits"
+            " WHERE id = ?",
             (wait_id,),
         ).fetchone()
         state, unsubscribe, unsub_state, run_id, workflow, step = row
@@ -1046,8 +1085,22 @@ class Hub:
         return [self._wait_json(row) for row in rows]
 
     def _wait_json(self, row: tuple[Any, ...]) -> dict[str, Any]:
-        (wait_id, run_id, workflow, step, client, state, deadline, unsub_state, subscription,
-         callback_id, key_type, error, created, ended) = row
+        (
+            wait_id,
+            run_id,
+            workflow,
+            step,
+            client,
+            state,
+            deadline,
+            unsub_state,
+            subscription,
+            callback_id,
+            key_type,
+            error,
+            created,
+            ended,
+        ) = row
         return {
             "id": wait_id,
             "run": run_id,
@@ -1107,7 +1160,9 @@ class Hub:
                 (owner, outbox_id),
             ).fetchone()
             if previous is None or previous[0] != "done":
-                skip_reason = "the subscribe call did not succeed, so there is nothing to unsubscribe"
+                skip_reason = (
+                    "the subscribe call did not succeed, so there is nothing to unsubscribe"
+                )
         result: dict[str, Any]
         if skip_reason:
             result = {"state": "skipped", "error": skip_reason, "response": None, "attempts": []}
@@ -1129,7 +1184,9 @@ class Hub:
                     "attempts": [_attempt_json(a) for a in outcome.attempts],
                 }
         level = logging.INFO if result["state"] != "failed" else logging.WARNING
-        self.log.log(level, "hooknb %s for %s %s: %s", purpose, kind, ident, result["error"] or "ok")
+        self.log.log(
+            level, "hooknb %s for %s %s: %s", purpose, kind, ident, result["error"] or "ok"
+        )
         now = time.time()
 
         def op(conn: sqlite3.Connection) -> Outcome:
@@ -1287,9 +1344,13 @@ class Hub:
             "store": str(self.store.path),
             "started": self.started,
             "workflows": count("SELECT COUNT(*) FROM workflows"),
-            "enabledTriggers": count("SELECT COUNT(*) FROM workflows WHERE trigger_state = 'enabled'"),
+            "enabledTriggers": count(
+                "SELECT COUNT(*) FROM workflows WHERE trigger_state = 'enabled'"
+            ),
             "runs": count("SELECT COUNT(*) FROM runs"),
-            "openWaits": count("SELECT COUNT(*) FROM waits WHERE state IN ('open', 'subscribing', 'waiting')"),
+            "openWaits": count(
+                "SELECT COUNT(*) FROM waits WHERE state IN ('open', 'subscribing', 'waiting')"
+            ),
             "pendingDeliveries": count("SELECT COUNT(*) FROM deliveries"),
             "pendingCalls": count("SELECT COUNT(*) FROM outbox WHERE state = 'pending'"),
             "connectedKernels": len(self._channels),
@@ -1316,7 +1377,12 @@ def _log_task_failure(task: asyncio.Task[Any]) -> None:
 
 
 def _check_name(value: str, what: str) -> None:
-    if not isinstance(value, str) or not value or len(value) > 200 or any(ord(c) < 32 for c in value):
+    if (
+        not isinstance(value, str)
+        or not value
+        or len(value) > 200
+        or any(ord(c) < 32 for c in value)
+    ):
         raise HubError(400, f"{what} must be 1-200 printable characters")
 
 
@@ -1426,7 +1492,17 @@ def _outbox_json(conn: sqlite3.Connection, owner: str, limit: int = 20) -> list[
         (owner, limit),
     ).fetchall()
     calls = []
-    for outbox_id, purpose, request, state, attempts, response, error, created, finished in reversed(rows):
+    for (
+        outbox_id,
+        purpose,
+        request,
+        state,
+        attempts,
+        response,
+        error,
+        created,
+        finished,
+    ) in reversed(rows):
         calls.append(
             {
                 "id": outbox_id,

@@ -83,7 +83,8 @@ CREATE TABLE IF NOT EXISTS waits (
     ended        REAL
 );
 CREATE INDEX IF NOT EXISTS waits_by_run ON waits (run_id);
-CREATE INDEX IF NOT EXISTS waits_open ON waits (deadline) WHERE state IN ('open', 'subscribing', 'waiting');
+CREATE INDEX IF NOT EXISTS waits_open ON waits (deadline)
+    WHERE state IN ('open', 'subscribing', 'waiting');
 -- Every request received on a callback URL (and every manual trigger), byte-exact.
 CREATE TABLE IF NOT EXISTS callbacks (
     id           INTEGER PRIMARY KEY,
