@@ -38,7 +38,8 @@ def hooknb_config() -> dict[str, Any]:
 def jp_server_config(hooknb_store: Path, hooknb_config: dict[str, Any]) -> dict[str, Any]:
     return {
         "ServerApp": {
-            "jpserver_extensions": {"hooknb": True},
+            # pytest-jupyter adds the terminals extension unless told; it has undecorated routes.
+            "jpserver_extensions": {"hooknb": True, "jupyter_server_terminals": False},
             "allow_unauthenticated_access": False,
         },
         "HookNB": {"store_path": str(hooknb_store), **hooknb_config},

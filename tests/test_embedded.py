@@ -91,3 +91,26 @@ def test_hooknb_demo_command(tmp_path: Path) -> None:
     )
     assert rejected.returncode == 0, rejected.stdout + rejected.stderr
     assert '"decision": "Rejected"' in rejected.stdout
+
+
+def test_demo_service_command(tmp_path: Path) -> None:
+    import httpx
+
+    from hooknb.server.embedded import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hooknb", "demo-service", "--port", str(port)],
+        env=isolated_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        banner = proc.stdout.readline()
+        assert f"http://127.0.0.1:{port}/" in banner
+        assert httpx.get(f"http://127.0.0.1:{port}/health", trust_env=False).json() == {"ok": True}
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0

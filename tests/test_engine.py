@@ -424,3 +424,58 @@ async def test_enabling_a_workflow_whose_subscribe_fails_raises(hub: Any) -> Non
             await refused.enable_async()
         assert not refused.enabled
         assert len(service.requests) == 1  # 400 is not retried
+
+
+async def test_callback_bodies_are_kept_byte_exact(hub: Any, demo: Any) -> None:
+    @hooknb.workflow(hub=hub)
+    async def raw(run: Any) -> Any:
+        first = await run.webhook("Binary", subscribe=approval(demo), timeout="PT1M")
+        second = await run.webhook("Form", subscribe=approval(demo), timeout="PT1M")
+        return first, second
+
+    run = await raw.start_async()
+    payload = bytes(range(256)) * 4
+    async with httpx.AsyncClient(trust_env=False) as client:
+        action = await waiting(run, "Binary")
+        answer = await client.post(
+            action.callback_url + "&page=2",
+            content=payload,
+            headers={"Content-Type": "application/octet-stream", "X-Trace": "a"},
+        )
+        assert answer.status_code == 202
+        action = await waiting(run, "Form")
+        await client.post(action.callback_url, data={"name": "Zoë", "n": "1"})
+    await run
+    binary, form = run.result
+    assert binary.raw == payload and binary.body == payload
+    assert binary.content_type == "application/octet-stream"
+    assert binary.headers["x-trace"] == binary.headers["X-TRACE"] == "a"
+    assert binary.queries == {"page": "2"}  # the signature is not an output
+    assert form.body == "name=Zo%C3%AB&n=1" and form.raw == form.body.encode()
+
+
+async def test_whole_value_callback_url_and_the_url_alias(hub: Any) -> None:
+    with Recorder() as service:
+
+        @hooknb.workflow(hub=hub)
+        async def bare(run: Any) -> Any:
+            await run.webhook(
+                "Step",
+                subscribe={
+                    "method": "POST",
+                    "uri": f"{service.url}sub",
+                    "body": "@listCallBackUrl()",
+                },
+                unsubscribe={
+                    "method": "POST",
+                    "url": f"{service.url}unsub",
+                    "body": "@{listCallbackUrl()}",
+                },
+                timeout=0.3,
+            )
+
+        run = await (await bare.start_async())._await()
+        url = run.actions["Step"].callback_url
+        assert service.calls("POST", "/sub")[0]["body"] == url
+        await until(lambda: service.calls("POST", "/unsub"), what="unsubscribe via 'url'")
+        assert service.calls("POST", "/unsub")[0]["body"] == url

@@ -123,3 +123,32 @@ def test_waits_and_queued_callbacks_survive_kill_9(tmp_path: Path, demo: Any) ->
     finally:
         kernel.shutdown()
         server.stop()
+
+
+def test_a_dead_kernels_waits_still_time_out_and_unsubscribe(tmp_path: Path, demo: Any) -> None:
+    server = ServerProcess(tmp_path).start()
+    kernel = Kernel(dict(server.env, HOOKNB_URL=server.url, HOOKNB_TOKEN=server.token))
+    try:
+        kernel.run(
+            "import hooknb, asyncio\n"
+            f"BASE = {demo.url!r}\n"
+            "@hooknb.workflow\n"
+            "async def orphan(run):\n"
+            "    await run.webhook('Approval', timeout='PT2S',\n"
+            "        subscribe={'method': 'POST', 'uri': BASE + 'approvals',\n"
+            "                   'body': {'callbackUrl': '@{listCallbackUrl()}', 'subject': 's'}},\n"
+            "        unsubscribe=lambda sub: {'method': 'DELETE', 'uri': BASE + 'approvals/' + sub.body['id']})\n"
+            "run = orphan.start()\n"
+            "while run.status != 'Waiting':\n    await asyncio.sleep(0.02)\n"
+        )
+        kernel.shutdown()  # the kernel that opened the wait is gone
+        http = httpx.Client(trust_env=False, timeout=30)
+        assert http.get(f"{demo.url}approvals").json()[0]["status"] == "Pending"
+        wait_for(
+            lambda: http.get(f"{demo.url}approvals").json()[0]["status"] == "Withdrawn",
+            what="the server to unsubscribe the dead kernel's timed-out step",
+        )
+        waits = server.api("GET", "waits")["waits"]
+        assert [(w["outcome"], w["unsubscribe"]) for w in waits] == [("TimedOut", "done")]
+    finally:
+        server.stop()

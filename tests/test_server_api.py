@@ -241,3 +241,37 @@ async def test_body_over_the_limit_is_413(jp_fetch: Any, hooknb_config: Any) -> 
         assert response.status_code == 409  # within the limit; the trigger is just disabled
     status = await api(jp_fetch, "callbacks")
     assert status["callbacks"] == []  # nothing stored from refused requests
+
+
+@pytest.mark.parametrize("hooknb_config", [{"public_url": "https://hooks.example.org/user/x"}])
+async def test_public_url_is_the_base_of_callback_urls(jp_fetch: Any, hooknb_config: Any) -> None:
+    url = await _trigger_url(jp_fetch)
+    assert url.startswith("https://hooks.example.org/user/x/hooknb/callback/")
+    assert (await api(jp_fetch, "status"))["publicBase"] == "https://hooks.example.org/user/x/"
+
+
+@pytest.fixture
+def env_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOOKNB_PUBLIC_URL", "https://env.example.org/")
+    monkeypatch.setenv("HOOKNB_MAX_BODY_SIZE", "10")
+    monkeypatch.setenv("HOOKNB_ACTION_TIMEOUT", "PT30S")
+
+
+async def test_settings_come_from_the_environment(env_settings: None, jp_fetch: Any) -> None:
+    url = await _trigger_url(jp_fetch)
+    assert url.startswith("https://env.example.org/hooknb/callback/")
+    local = url.replace("https://env.example.org/", "")
+    response = await jp_fetch(
+        local.split("?")[0],
+        params={"sig": url.split("sig=")[1]},
+        method="POST",
+        body=b"x" * 11,
+        raise_error=False,
+        headers={"Authorization": ""},
+    )
+    assert response.code == 413
+    started = await api(jp_fetch, "workflows", "m", "runs", method="POST", body={"client": "c"})
+    wait = await api(
+        jp_fetch, "runs", started["run"], "waits", method="POST", body={"step": "s", "client": "c"}
+    )
+    assert 29 < wait["deadline"] - started["callback"]["received"] < 31
