@@ -137,7 +137,8 @@ def test_a_dead_kernels_waits_still_time_out_and_unsubscribe(tmp_path: Path, dem
             "    await run.webhook('Approval', timeout='PT2S',\n"
             "        subscribe={'method': 'POST', 'uri': BASE + 'approvals',\n"
             "                   'body': {'callbackUrl': '@{listCallbackUrl()}', 'subject': 's'}},\n"
-            "        unsubscribe=lambda sub: {'method': 'DELETE', 'uri': BASE + 'approvals/' + sub.body['id']})\n"
+            "        unsubscribe=lambda sub: {'method': 'DELETE',\n"
+            "                                 'uri': BASE + 'approvals/' + sub.body['id']})\n"
             "run = orphan.start()\n"
             "while run.status != 'Waiting':\n    await asyncio.sleep(0.02)\n"
         )
