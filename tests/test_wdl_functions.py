@@ -552,3 +552,248 @@ def test_documented_templates(template: str, expected: str) -> None:
 def test_documented_functions_not_implemented_fail_clearly(name: str) -> None:
     with pytest.raises(ExpressionError, match=f"unknown function '{name}'"):
         evaluate(f"@{name}('x')")
+
+
+# ---------------------------------------------------------------------------
+# Beyond the documented examples: behaviour the reference describes in prose.
+
+STAMP = "'2018-04-15T13:05:09.1234567Z'"
+
+
+@pytest.mark.parametrize(
+    ("fmt", "expected"),
+    [
+        # .NET standard date and time format strings (en-US).
+        ("o", "2018-04-15T13:05:09.1234567Z"),
+        ("s", "2018-04-15T13:05:09"),
+        ("u", "2018-04-15 13:05:09Z"),
+        ("r", "Sun, 15 Apr 2018 13:05:09 GMT"),
+        ("D", "Sunday, April 15, 2018"),
+        ("d", "4/15/2018"),
+        ("t", "1:05 PM"),
+        ("T", "1:05:09 PM"),
+        ("g", "4/15/2018 1:05 PM"),
+        ("G", "4/15/2018 1:05:09 PM"),
+        ("f", "Sunday, April 15, 2018 1:05 PM"),
+        ("F", "Sunday, April 15, 2018 1:05:09 PM"),
+        ("M", "April 15"),
+        ("Y", "April 2018"),
+        # Custom specifiers.
+        ("yyyy-MM-dd", "2018-04-15"),
+        ("yyyy-MM-ddTHH:mm:ss.fffK", "2018-04-15T13:05:09.123Z"),
+        ("dd/MM/yy HH:mm", "15/04/18 13:05"),
+        ("hh:mm tt", "01:05 PM"),
+        ("h:m:s", "1:5:9"),
+        ("ddd, MMM d", "Sun, Apr 15"),
+        ("ss.FFF", "09.123"),
+        ("%d", "15"),
+        ("zzz", "+00:00"),
+        ("'Day' d 'of' MMMM", "Day 15 of April"),
+        ('"quoted" yyyy', "quoted 2018"),
+        ("HH\\h", "13h"),
+    ],
+)
+def test_format_date_time_specifiers(fmt: str, expected: str) -> None:
+    assert evaluate(f"@formatDateTime({STAMP}, '{fmt.replace(chr(39), chr(39) * 2)}')") == expected
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "expected"),
+    [
+        ("2018-03-15T10:00:00+02:00", "2018-03-15T08:00:00.0000000Z"),  # offsets -> UTC
+        ("2018-03-15 10:00:00", "2018-03-15T10:00:00.0000000"),
+        ("2018-03-15T13:00", "2018-03-15T13:00:00.0000000"),
+        ("12/31/2018 11:59:59 PM", "2018-12-31T23:59:59.0000000"),
+        ("1/2/2018 12:00 AM", "2018-01-02T00:00:00.0000000"),
+        ("March 15, 2018 3:04 PM", "2018-03-15T15:04:00.0000000"),
+        ("Mon, 09 Apr 2018 18:47:12 GMT", "2018-04-09T18:47:12.0000000Z"),
+        ("2019-08-20T22:15:37.6919631Z", "2019-08-20T22:15:37.6919631Z"),  # 7 digits kept
+        ("2018-03-15T10:00:00.123456789Z", "2018-03-15T10:00:00.1234567Z"),
+        ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00.0000000Z"),
+        ("9999-12-31T23:59:59.9999999Z", "9999-12-31T23:59:59.9999999Z"),
+    ],
+)
+def test_timestamp_formats_accepted(timestamp: str, expected: str) -> None:
+    assert evaluate(f"@formatDateTime('{timestamp}')") == expected
+
+
+@pytest.mark.parametrize(
+    "timestamp", ["2018-02-30", "13/15/2018", "2018-03-15T25:00:00Z", "yesterday", "", "1/2"]
+)
+def test_invalid_timestamps(timestamp: str) -> None:
+    with pytest.raises(ExpressionError, match="is not a valid timestamp"):
+        evaluate(f"@formatDateTime('{timestamp}')")
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        # .NET AddMonths clamps the day to the target month.
+        ("addToTime('2018-01-31T00:00:00Z', 1, 'Month')", "2018-02-28T00:00:00.0000000Z"),
+        ("addToTime('2020-02-29T00:00:00Z', 1, 'Year')", "2021-02-28T00:00:00.0000000Z"),
+        ("addToTime('2018-01-01T00:00:00Z', 2, 'weeks')", "2018-01-15T00:00:00.0000000Z"),
+        ("subtractFromTime('2018-03-31T00:00:00Z', 1, 'month')", "2018-02-28T00:00:00.0000000Z"),
+        ("addDays('2018-01-01T00:00:00Z', 1.5)", "2018-01-02T12:00:00.0000000Z"),
+        ("addHours('2018-01-01', 1, 'HH:mm')", "01:00"),
+        ("dateDifference('2018-01-01T00:00:00Z', '2017-12-31T22:30:00.5Z')", "-01:29:59.5000000"),
+        ("dateDifference('2018-01-01', '2018-01-01')", "00:00:00"),
+        # Daylight saving time comes from the tz database.
+        (
+            "convertFromUtc('2018-07-01T08:00:00Z', 'Pacific Standard Time')",
+            "2018-07-01T01:00:00.0000000",
+        ),
+        ("convertFromUtc('2018-07-01T08:00:00Z', 'Europe/Paris')", "2018-07-01T10:00:00.0000000"),
+        # "you might have to remove any punctuation from the time zone name"
+        (
+            "convertFromUtc('2018-07-01T08:00:00Z', 'E Europe Standard Time')",
+            "2018-07-01T11:00:00.0000000",
+        ),
+        (
+            "convertTimeZone('2018-07-01T08:00:00', 'W. Europe Standard Time', 'UTC')",
+            "2018-07-01T06:00:00.0000000Z",
+        ),
+        ("convertToUtc('2018-07-01T08:00:00', 'India Standard Time', 'HH:mm')", "02:30"),
+        ("startOfDay('2018-03-15T13:30:30', 'o')", "2018-03-15T00:00:00.0000000"),
+    ],
+)
+def test_date_arithmetic_and_zones(expression: str, expected: str) -> None:
+    assert evaluate("@" + expression) == expected
+
+
+def test_utc_marked_timestamp_with_other_source_zone_is_rejected() -> None:
+    # .NET's TimeZoneInfo.ConvertTime refuses this rather than shift the time silently.
+    with pytest.raises(ExpressionError, match="marked as UTC"):
+        evaluate("@convertToUtc('2018-07-01T08:00:00Z', 'Pacific Standard Time')")
+
+
+def test_every_windows_zone_resolves() -> None:
+    from zoneinfo import ZoneInfo
+
+    from hooknb.wdl._functions_datetime import WINDOWS_ZONES
+
+    for windows, iana in WINDOWS_ZONES.items():
+        assert ZoneInfo(iana) is not None, windows
+        assert evaluate(f"@convertFromUtc('2018-01-01T00:00:00Z', '{windows}', 'yyyy')") in (
+            "2017",
+            "2018",
+        )
+
+
+def test_utc_now_uses_the_context_clock_and_defaults_to_real_time() -> None:
+    fixed = Context(now=lambda: datetime(2020, 1, 2, 3, 4, 5, 600000, tzinfo=UTC))
+    assert evaluate("@utcNow()", fixed) == "2020-01-02T03:04:05.6000000Z"
+    naive = Context(now=lambda: datetime(2020, 1, 2))  # taken as UTC
+    assert evaluate("@utcNow('s')", naive) == "2020-01-02T00:00:00"
+    now = datetime.now(UTC)
+    stamp = evaluate("@utcNow()")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z", stamp)
+    assert abs(datetime.fromisoformat(stamp[:26] + "+00:00") - now).total_seconds() < 60
+
+
+@pytest.mark.parametrize(
+    ("number", "fmt", "locale", "expected"),
+    [
+        ("1234.5678", "N", None, "1,234.57"),
+        ("-1234.5678", "N3", None, "-1,234.568"),
+        ("1234.5678", "F0", None, "1235"),
+        ("2.5", "F0", None, "3"),  # .NET rounds half away from zero
+        ("2.675", "F2", None, "2.68"),
+        ("-1234.5678", "C", None, "-$1,234.57"),
+        ("0.1234", "P1", None, "12.3%"),
+        ("-42", "D5", None, "-00042"),
+        ("255", "x4", None, "00ff"),
+        ("-1", "X", None, "FFFFFFFFFFFFFFFF"),
+        ("1234.5678", "E", None, "1.234568E+003"),
+        ("1234.5678", "G3", None, "1.23E+03"),
+        ("0.000012345", "G3", None, "1.23E-05"),
+        ("1234.5678", "G", None, "1234.5678"),
+        ("0.5", "#.##", None, ".5"),
+        ("1234567", "#,##0,", None, "1,235"),
+        ("0.256", "0.0%", None, "25.6%"),
+        ("12.3", "00000.000", None, "00012.300"),
+        ("-5", "0;(0);zero", None, "(5)"),
+        ("0", "0;(0);zero", None, "zero"),
+        ("1234.5", "$#,##0.00", None, "$1,234.50"),
+        ("1234.5678", "N2", "de-DE", "1.234,57"),
+        ("1234.5678", "C", "fr-FR", "1\u202f234,57\u00a0€"),
+    ],
+)
+def test_format_number(number: str, fmt: str, locale: str | None, expected: str) -> None:
+    extra = f", '{locale}'" if locale else ""
+    assert evaluate(f"@formatNumber({number}, '{fmt}'{extra})") == expected
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("div(-11, 5)", -2),  # truncates toward zero like .NET, not floor
+        ("mod(-11, 5)", -1),
+        ("mod(5.5, 2)", 1.5),
+        ("add(decimal('0.1'), decimal('0.2'))", 0.3),
+        ("string(add(decimal('0.1'), 1))", "1.1"),
+        ("string(mul(decimal('1.10'), 2))", "2.20"),
+        ("max(1, 2.5, decimal('2'))", 2.5),
+        ("min(createArray(3, -1.5))", -1.5),
+        ("int(' -42 ')", -42),
+        ("int(7.0)", 7),
+        ("isInt('1.5')", False),
+        ("isInt('99999999999999999999')", False),
+        ("isFloat('abc')", False),
+        ("isFloat('1e5')", True),
+        ("float(2)", 2.0),
+        ("bool('TRUE')", True),
+        ("range(0, 0)", []),
+        ("first(createArray())", None),
+        ("last('')", None),
+        ("indexOf('Hello World', 'WORLD')", 6),  # "This function isn't case-sensitive"
+        ("indexOf('abc', 'x')", -1),
+        ("lastIndexOf('', 'a')", -1),
+        ("lastIndexOf('', '')", 0),
+        ("lastIndexOf('aaa', 'AA')", 1),
+        ("nthIndexOf('abcabcabc', 'ABC', -1)", 6),
+        ("nthIndexOf('aaaa', 'aa', 2)", 1),
+        ("startsWith('Hello', 'hELLO')", True),
+        ("contains('Hello', 'hello')", False),  # "This function is case-sensitive"
+        ("contains(createArray(1, 'a'), 'a')", True),
+        ("contains(json('{\"key\": 1}'), 'key')", True),
+        ("replace('aaa', 'a', 'b')", "bbb"),
+        ("split('abc', '')", ["abc"]),
+        ("split('a--b', '--')", ["a", "b"]),
+        ("substring('hello', 5)", ""),
+        ("skip('abcdef', 2)", "cdef"),
+        ("take(createArray(1, 2), 5)", [1, 2]),
+        ('union(json(\'{"a": 1, "b": 2}\'), json(\'{"b": 3}\'))', {"a": 1, "b": 3}),
+        ('intersection(json(\'{"a": 1, "b": 2}\'), json(\'{"b": 3}\'))', {"b": 3}),
+        (
+            "union(createArray(json('{\"a\": 1}')), createArray(json('{\"a\": 1}'), 2))",
+            [{"a": 1}, 2],
+        ),
+        ("union(createArray(1), createArray(1.0, true))", [1]),
+        ("sort(createArray('b', 'a', 'C'))", ["C", "a", "b"]),
+        ("empty(null)", True),
+        ("empty(json('{}'))", True),
+        ("length(base64ToBinary('aGVsbG8='))", 5),
+        ("json(null)", {}),  # "If the string is null, the function returns an empty object."
+        ("setProperty(json('{\"Name\": 1}'), 'name', 2)", {"Name": 2}),
+        ("removeProperty(json('{\"Name\": 1}'), 'NAME')", {}),
+        ("removeProperty(json('{\"a\": 1}'), 'missing')", {"a": 1}),
+        ("concat('n=', 1, null, true)", "n=1True"),
+        ("string(null)", ""),
+        ("string(1.5)", "1.5"),
+        ("string(createArray(1, 'two'))", '[1,"two"]'),
+        ("uriComponent('a b&c=d/é')", "a%20b%26c%3Dd%2F%C3%A9"),
+        ("uriComponentToString('a%20b+c')", "a b+c"),
+        ("dataUriToString('data:,Hello%2C%20World!')", "Hello, World!"),
+        ("dataUri(base64ToBinary('AAE='))", "data:application/octet-stream;base64,AAE="),
+        ("uriPort('http://example.com/x')", 80),
+        ("uriPort('https://example.com')", 443),
+        ("uriPath('https://example.com')", "/"),
+        ("uriQuery('https://example.com/x')", ""),
+        ("uriHost('http://[::1]:8080/')", "[::1]"),
+        ("uriScheme('HTTPS://Example.com')", "https"),
+        ("true()", True),
+        ("false()", False),
+    ],
+)
+def test_function_behaviour(expression: str, expected: Any) -> None:
+    assert _same(evaluate("@" + expression), expected)

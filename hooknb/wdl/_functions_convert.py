@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import codecs
 import json
 from collections.abc import Mapping
 from decimal import Decimal
@@ -154,10 +153,10 @@ def _data_uri_to_binary(call: Invocation, args: list[Any]) -> bytes:
 def _data_uri_to_string(call: Invocation, args: list[Any]) -> str:
     data, charset = _parse_data_uri(call, args)
     try:
-        codecs.lookup(charset)
+        # LookupError also covers codecs that are not text encodings ("rot13", "hex").
+        return data.decode(charset, errors="replace")
     except LookupError:
         call.fail(f"unknown charset {charset!r} in the data URI", 0)
-    return data.decode(charset, errors="replace")
 
 
 # ---------------------------------------------------------------------------

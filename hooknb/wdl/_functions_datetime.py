@@ -92,10 +92,12 @@ def _add_months(stamp: Stamp, months: int) -> Stamp:
 
 _ZONE = r"(?P<zone>[Zz]|(?:GMT|UTC)|[+-]\d{2}(?::?\d{2})?)"
 _ISO = re.compile(
-    r"\s*(?P<y>\d{4})-(?P<mo>\d{1,2})-(?P<d>\d{1,2})"
-    r"(?:[Tt ](?P<h>\d{1,2}):(?P<mi>\d{2})(?::(?P<s>\d{2})(?:[.,](?P<f>\d{1,9}))?)?)?"
-    rf"\s*{_ZONE}?\s*"
+    r"\s*+(?P<y>\d{4})-(?P<mo>\d{1,2}+)-(?P<d>\d{1,2}+)"
+    r"(?:[Tt ](?P<h>\d{1,2}+):(?P<mi>\d{2})(?::(?P<s>\d{2})(?:[.,](?P<f>\d{1,9}+))?+)?+)?+"
+    rf"\s*+{_ZONE}?+\s*+"
 )
+# Longer strings are not timestamps; the cap keeps parsing cheap whatever the input.
+_MAX_TIMESTAMP_LENGTH = 200
 _TIME = re.compile(
     r"(?P<h>\d{1,2}):(?P<mi>\d{2})(?::(?P<s>\d{2})(?:[.,](?P<f>\d{1,9}))?)?"
     r"(?:\s*(?P<ampm>[ap]\.?\s?m\.?)(?![^\W\d_]))?(?!\d)",
@@ -166,6 +168,8 @@ def _two_digit_year(year: int) -> int:
 def parse_timestamp(text: str, locale: Locale = DEFAULT_LOCALE) -> Stamp:
     """Parse the timestamp formats Logic Apps accepts: ISO 8601, ``M/d/yyyy [h:mm:ss]``
     (day first for day-first locales), month names, RFC 1123."""
+    if len(text) > _MAX_TIMESTAMP_LENGTH:
+        raise _Invalid(f"longer than {_MAX_TIMESTAMP_LENGTH} characters")
     match = _ISO.fullmatch(text)
     if match:
         g = match.groupdict()
@@ -182,7 +186,7 @@ def parse_timestamp(text: str, locale: Locale = DEFAULT_LOCALE) -> Stamp:
     if "," in text and any(ch.isalpha() for ch in text):
         try:
             parsed = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             parsed = None
         if parsed is not None and parsed.tzinfo is not None:
             return _stamp(parsed.astimezone(UTC), True)
@@ -388,7 +392,7 @@ def format_stamp(stamp: Stamp, fmt: str | None, locale: Locale = DEFAULT_LOCALE)
 
 def _names_regex(names: tuple[str, ...]) -> str:
     ordered = sorted({n.rstrip(".") for n in names}, key=len, reverse=True)
-    return "(" + "|".join(re.escape(n) for n in ordered) + r")\.?"
+    return "((?>" + "|".join(re.escape(n) for n in ordered) + r"))\.?+"
 
 
 def parse_with_format(text: str, fmt: str, locale: Locale) -> Stamp:
@@ -408,22 +412,23 @@ def parse_with_format(text: str, fmt: str, locale: Locale) -> Stamp:
             regex.append(_names_regex(locale.months_abbr if count == 3 else locale.months))
             fields.append("monthname3" if count == 3 else "monthname")
         elif kind in "dMhHms":
-            regex.append(r"(\d{2})" if count >= 2 else r"(\d{1,2})")
+            # Possessive like .NET's greedy digit reading; also rules out backtracking.
+            regex.append(r"(\d{2})" if count >= 2 else r"(\d{1,2}+)")
             fields.append(kind)
         elif kind == "y":
-            regex.append(rf"(\d{{{max(count, 1)},4}})" if count != 2 else r"(\d{2})")
+            regex.append(rf"(\d{{{max(count, 1)},4}}+)" if count != 2 else r"(\d{2})")
             fields.append("y")
         elif kind == "f":
             regex.append(rf"(\d{{{min(count, 7)}}})")
             fields.append("f")
         elif kind == "F":
-            regex.append(rf"(\d{{0,{min(count, 7)}}})")
+            regex.append(rf"(\d{{0,{min(count, 7)}}}+)")
             fields.append("f")
         elif kind == "t":
-            regex.append(r"([ap]\.?\s?m?\.?)" if count > 1 else "([ap])")
+            regex.append(r"((?>[ap]\.?\s?m?\.?))" if count > 1 else "([ap])")
             fields.append("t")
         elif kind in "Kz":
-            regex.append(r"([Zz]|[+-]\d{1,2}(?::?\d{2})?)?")
+            regex.append(r"((?>[Zz]|[+-]\d{1,2}+(?::?\d{2})?+))?+")
             fields.append("zone")
         elif kind == ":":
             regex.append(re.escape(locale.time_sep))
@@ -431,6 +436,8 @@ def parse_with_format(text: str, fmt: str, locale: Locale) -> Stamp:
             regex.append(re.escape(locale.date_sep))
         else:
             regex.append(re.escape(kind * count))
+    if len(text) > _MAX_TIMESTAMP_LENGTH:
+        raise _Invalid(f"longer than {_MAX_TIMESTAMP_LENGTH} characters")
     match = re.fullmatch("".join(regex), text.strip(), re.IGNORECASE)
     if not match:
         raise _Invalid(f"{text!r} does not match the format {fmt!r}")
@@ -650,7 +657,7 @@ def _timestamp(call: Invocation, args: list[Any], index: int) -> Stamp:
     text = arg_str(call, args, index)
     try:
         return parse_timestamp(text)
-    except _Invalid as exc:
+    except (ValueError, OverflowError) as exc:  # _Invalid, or a number too big to convert
         call.fail(f"{describe(text)} is not a valid timestamp ({exc})", index)
 
 
@@ -841,7 +848,7 @@ def _parse_date_time(call: Invocation, args: list[Any]) -> str:
         stamp = parse_with_format(text, fmt, locale) if fmt else parse_timestamp(text, locale)
     except _FormatError as exc:
         call.fail(str(exc), 2)
-    except _Invalid as exc:
+    except (ValueError, OverflowError) as exc:
         call.fail(f"{describe(text)} is not a valid timestamp ({exc})", 0)
     return _render(call, stamp, "o")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import random
 import re
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from typing import Any
 
 from ._functions_core import (
@@ -39,29 +39,44 @@ _DECIMAL_MAX = Decimal("79228162514264337593543950335")
 _INT32_MAX = 2**31 - 1
 
 
+def _arithmetic(impl: Any) -> Any:
+    """Turn Decimal/float arithmetic exceptions into a clear error for the call."""
+
+    def wrapped(call: Invocation, args: list[Any]) -> Any:
+        try:
+            return impl(call, args)
+        except ArithmeticError as exc:
+            call.fail(f"the result cannot be computed ({type(exc).__name__})")
+
+    return wrapped
+
+
 def _binary(call: Invocation, args: list[Any]) -> tuple[Any, Any]:
     return coerce_pair(arg_number(call, args, 0), arg_number(call, args, 1))
 
 
 def _result(call: Invocation, value: Any) -> Any:
-    if isinstance(value, Decimal) and abs(value) > _DECIMAL_MAX:
+    if isinstance(value, Decimal) and value.copy_abs() > _DECIMAL_MAX:  # abs() would round
         call.fail("decimal overflow: the result is outside the .NET decimal range")
     return check_number(call, value)
 
 
 @function("add", 2)
+@_arithmetic
 def _add(call: Invocation, args: list[Any]) -> Any:
     a, b = _binary(call, args)
     return _result(call, a + b)
 
 
 @function("sub", 2)
+@_arithmetic
 def _sub(call: Invocation, args: list[Any]) -> Any:
     a, b = _binary(call, args)
     return _result(call, a - b)
 
 
 @function("mul", 2)
+@_arithmetic
 def _mul(call: Invocation, args: list[Any]) -> Any:
     a, b = _binary(call, args)
     return _result(call, a * b)
@@ -73,6 +88,7 @@ def _divisor(call: Invocation, b: Any) -> None:
 
 
 @function("div", 2)
+@_arithmetic
 def _div(call: Invocation, args: list[Any]) -> Any:
     a, b = _binary(call, args)
     _divisor(call, b)
@@ -83,6 +99,7 @@ def _div(call: Invocation, args: list[Any]) -> Any:
 
 
 @function("mod", 2)
+@_arithmetic
 def _mod(call: Invocation, args: list[Any]) -> Any:
     a, b = _binary(call, args)
     _divisor(call, b)
@@ -264,7 +281,10 @@ def _is_float(call: Invocation, args: list[Any]) -> bool:
     return parse_float(text, locale) is not None
 
 
-_DECIMAL_TEXT = re.compile(r"\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,4})?\s*")
+# Possessive quantifiers: no backtracking, so hostile input costs linear time.
+_DECIMAL_TEXT = re.compile(
+    r"\s*+[+-]?+(?:[0-9]++(?:\.[0-9]*+)?+|\.[0-9]++)(?:[eE][+-]?+[0-9]{1,4}+)?+\s*+"
+)
 
 
 @function("decimal", 1)
@@ -350,15 +370,26 @@ def _standard(call: Invocation, number: Any, spec: str, digits: str, locale: Loc
         mantissa = mantissa.replace(".", locale.decimal_sep)
         return f"{sign}{mantissa}{spec}{exp_sign}{exp.lstrip('+-').zfill(3)}"
     # G and R: the shortest form, or `precision` significant digits.
-    if precision:
-        text = format(exact, f".{precision}G")
-        if "E" in text:
-            mantissa, _, exp = text.partition("E")
-            exp_sign = "-" if exp.startswith("-") else "+"
-            text = f"{mantissa}E{exp_sign}{exp.lstrip('+-').zfill(2)}"
-    else:
-        text = to_text(number)
+    text = _general(exact, precision, spec) if precision else to_text(number)
     return text.replace(".", locale.decimal_sep)
+
+
+def _general(value: Decimal, precision: int, spec: str) -> str:
+    """.NET "G<n>": fixed-point when -5 < exponent < n, else d.dddE+xx; no trailing zeros."""
+    if value == 0:
+        return "0"
+    rounded = value.quantize(Decimal(1).scaleb(value.adjusted() - precision + 1), ROUND_HALF_UP)
+    exponent = rounded.adjusted()
+    if -5 < exponent < precision:
+        text = format(rounded, "f")
+        return text.rstrip("0").rstrip(".") if "." in text else text
+    digits = str(abs(rounded.scaleb(-exponent).normalize()))
+    if "E" in digits:  # normalize() of an integral value may come back in E notation
+        digits = format(Decimal(digits), "f")
+    sign = "-" if rounded < 0 else ""
+    marker = "E" if spec == "G" else "e"
+    exp_sign = "-" if exponent < 0 else "+"
+    return f"{sign}{digits}{marker}{exp_sign}{abs(exponent):02d}"
 
 
 def _custom(call: Invocation, number: Any, pattern: str, locale: Locale) -> str:
@@ -466,9 +497,11 @@ def _format_number(call: Invocation, args: list[Any]) -> str:
     number = arg_number(call, args, 0)
     pattern = arg_str(call, args, 1)
     locale = _locale(call, args, 2)
-    match = _STANDARD.fullmatch(pattern)
-    if match:
-        return _standard(call, number, match.group(1), match.group(2), locale)
-    if not pattern or not any(ch in pattern for ch in "0#"):
-        call.fail(f"{pattern!r} is not a supported number format", 1)
-    return _custom(call, number, pattern, locale)
+    # Enough digits for a float's 309 integer digits plus any precision asked for.
+    with localcontext(prec=max(1_000, 2 * len(pattern) + 500)):
+        match = _STANDARD.fullmatch(pattern)
+        if match:
+            return _standard(call, number, match.group(1), match.group(2), locale)
+        if not pattern or not any(ch in pattern for ch in "0#"):
+            call.fail(f"{pattern!r} is not a supported number format", 1)
+        return _custom(call, number, pattern, locale)

@@ -234,9 +234,9 @@ class Lexer:
         pos = start + 1
         while True:
             quote = src.find("'", pos)
-            if quote < 0 or quote > self.limit:
-                if quote > self.limit:
-                    raise self._too_long()
+            if quote > self.limit or (quote < 0 and len(src) > self.limit):
+                raise self._too_long()
+            if quote < 0:
                 raise self.error("unterminated string literal (missing closing ')", start)
             parts.append(src[pos:quote])
             # '' inside a literal is an escaped single quote.
