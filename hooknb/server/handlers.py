@@ -22,7 +22,8 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 
 from .._version import __version__
-from .hub import Hub, HubError, InboundRequest
+from .hub import Hub, HubError
+from .records import InboundRequest, NotFound
 
 API_VERSION = 1
 KEEPALIVE_SECONDS = 15.0
@@ -155,11 +156,13 @@ class HookNBAPIHandler(APIHandler):
         self.finish(json.dumps({"error": message}))
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        if isinstance(value, HubError):
+        if isinstance(value, HubError | NotFound):
             return
         super().log_exception(typ, value, tb)
 
     def _handle_request_exception(self, e: BaseException) -> None:
+        if isinstance(e, NotFound):
+            e = HubError(404, str(e))
         if isinstance(e, HubError):
             if not self._finished:
                 self.set_status(e.status)
@@ -267,7 +270,7 @@ class SyncHandler(HookNBAPIHandler):
 class WorkflowsHandler(HookNBAPIHandler):
     @web.authenticated
     def get(self) -> None:
-        self.reply({"workflows": self.hub.workflows()})
+        self.reply({"workflows": self.hub.views.workflows()})
 
 
 class WorkflowHandler(HookNBAPIHandler):
@@ -275,7 +278,7 @@ class WorkflowHandler(HookNBAPIHandler):
 
     @web.authenticated
     def get(self, name: str) -> None:
-        self.reply(self.hub.workflow(name))
+        self.reply(self.hub.views.workflow(name))
 
     @web.authenticated
     async def put(self, name: str) -> None:
@@ -355,7 +358,7 @@ class RunsHandler(HookNBAPIHandler):
             raise HubError(400, "'limit' must be an integer") from None
         self.reply(
             {
-                "runs": self.hub.runs(
+                "runs": self.hub.views.runs(
                     workflow=self.get_query_argument("workflow", None),
                     status=self.get_query_argument("status", None),
                     limit=limit,
@@ -368,7 +371,7 @@ class RunsHandler(HookNBAPIHandler):
 class RunHandler(HookNBAPIHandler):
     @web.authenticated
     def get(self, run_id: str) -> None:
-        self.reply(self.hub.run(run_id))
+        self.reply(self.hub.views.run(run_id))
 
 
 class RunCancelHandler(HookNBAPIHandler):
@@ -403,7 +406,7 @@ class WaitsHandler(HookNBAPIHandler):
     def get(self) -> None:
         self.reply(
             {
-                "waits": self.hub.waits(
+                "waits": self.hub.views.waits(
                     run_id=self.get_query_argument("run", None),
                     state=self.get_query_argument("state", None),
                 )
@@ -414,7 +417,7 @@ class WaitsHandler(HookNBAPIHandler):
 class WaitHandler(HookNBAPIHandler):
     @web.authenticated
     def get(self, wait_id: str) -> None:
-        self.reply(self.hub.wait(wait_id))
+        self.reply(self.hub.views.wait(wait_id))
 
 
 class WaitSubscribeHandler(HookNBAPIHandler):
@@ -448,7 +451,7 @@ class CallbacksHandler(HookNBAPIHandler):
     @web.authenticated
     def get(self) -> None:
         self.reply(
-            {"callbacks": self.hub.callbacks(target=self.get_query_argument("target", None))}
+            {"callbacks": self.hub.views.callbacks(target=self.get_query_argument("target", None))}
         )
 
 

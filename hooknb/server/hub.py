@@ -10,31 +10,36 @@ deadlines. Nothing is announced before it is durable.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import logging
-import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .calls import CallQueue
+from .channels import Channel
 from .deadlines import DeadlineScheduler
-from .outbound import OutboundCaller, OutboundError, normalize_request
+from .outbound import OutboundCaller, normalize_request
+from .records import (
+    CALLBACK_COLUMNS,
+    OPEN_SQL,
+    OPEN_WAIT_STATES,
+    WAIT_OUTCOME,
+    InboundRequest,
+    Views,
+    callback_from_row,
+    insert_callback,
+    insert_delivery,
+    insert_outbox,
+    last_outbox,
+    new_run_id,
+)
 from .signing import Signer, fingerprint, new_callback_id
 from .store import Store
 
-OPEN_WAIT_STATES = ("open", "subscribing", "waiting")
-_OPEN_SQL = "('open', 'subscribing', 'waiting')"
-# How a finished wait is named to a sender that calls its URL again (HTTP 409 body).
-WAIT_OUTCOME = {
-    "completed": "Succeeded",
-    "timedout": "TimedOut",
-    "cancelled": "Cancelled",
-    "failed": "Failed",
-}
 RUN_STATUSES = ("Queued", "Running", "Waiting", "Succeeded", "Failed", "Cancelled", "TimedOut")
 TERMINAL_RUN_STATUSES = frozenset({"Succeeded", "Failed", "Cancelled", "TimedOut"})
 
@@ -52,18 +57,6 @@ class HubError(Exception):
 
     def to_json(self) -> dict[str, Any]:
         return {"error": self.message, **self.extra}
-
-
-@dataclass(frozen=True)
-class InboundRequest:
-    """A request received on a callback URL, as stored: byte-exact body, ordered headers."""
-
-    method: str
-    headers: list[tuple[str, str]]
-    queries: dict[str, Any]
-    content_type: str | None
-    body: bytes
-    received: float
 
 
 @dataclass
@@ -86,82 +79,6 @@ class Outcome:
     effects: Effects = field(default_factory=Effects)
 
 
-def new_run_id() -> str:
-    """Run ids sort by creation time (microseconds, hex) and carry a random tail."""
-    return f"{time.time_ns() // 1000:014x}{secrets.token_hex(3)}"
-
-
-def encode_body(body: bytes) -> dict[str, str]:
-    """A body for JSON transport: UTF-8 text when it is, base64 otherwise."""
-    try:
-        return {"encoding": "utf-8", "data": body.decode("utf-8")}
-    except UnicodeDecodeError:
-        return {"encoding": "base64", "data": base64.b64encode(body).decode("ascii")}
-
-
-def callback_json(
-    callback_id: int,
-    received: float,
-    method: str,
-    headers: list[tuple[str, str]] | list[list[str]],
-    queries: Mapping[str, Any],
-    content_type: str | None,
-    body: bytes,
-) -> dict[str, Any]:
-    """The wire form of a stored callback request (channel events and the API)."""
-    return {
-        "id": callback_id,
-        "received": received,
-        "method": method,
-        "headers": [list(pair) for pair in headers],
-        "queries": dict(queries),
-        "contentType": content_type,
-        "body": encode_body(body),
-    }
-
-
-def _callback_from_row(row: sqlite3.Row | tuple[Any, ...]) -> dict[str, Any]:
-    callback_id, received, method, headers, query, content_type, body = row
-    return callback_json(
-        callback_id,
-        received,
-        method,
-        json.loads(headers),
-        json.loads(query),
-        content_type,
-        bytes(body),
-    )
-
-
-_CALLBACK_COLUMNS = "c.id, c.received, c.method, c.headers, c.query, c.content_type, c.body"
-
-
-class Channel:
-    """One kernel's push channel: events queued here are written to its open stream."""
-
-    def __init__(self, client: str) -> None:
-        self.client = client
-        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-        self._sent: set[int] = set()
-        self.closed = False
-
-    def send(self, event: dict[str, Any]) -> None:
-        # The same delivery can be found both by the catch-up read at connect time and by the
-        # live push of a commit that resolved just after; send it once per connection.
-        seq = event["seq"]
-        if self.closed or seq in self._sent:
-            return
-        self._sent.add(seq)
-        self.queue.put_nowait(event)
-
-    def acked(self, seqs: Iterable[int]) -> None:
-        self._sent.difference_update(seqs)
-
-    def close(self) -> None:
-        self.closed = True
-        self.queue.put_nowait(None)
-
-
 class Hub:
     """Owns callbacks, runs, waits, subscriptions, deadlines and deliveries for one server."""
 
@@ -179,17 +96,18 @@ class Hub:
         # A callable because the server's port may only be final after extensions load.
         self._public_base = public_base if callable(public_base) else (lambda: public_base)
         self.default_action_timeout = default_action_timeout
-        self.outbound = outbound
         self.max_body_size = max_body_size
         self.log = logger or log
         self.signer: Signer = store.write_sync(Signer.load_or_create)
+        self.views = Views(store, self.callback_url)
         self._channels: dict[str, Channel] = {}
         self._workflow_client: dict[str, str] = dict(
             store.reader.execute("SELECT name, client FROM workflows WHERE client IS NOT NULL")
         )
         self._deadlines = DeadlineScheduler(self._on_deadlines)
-        self._owner_tasks: dict[str, asyncio.Task[None]] = {}
-        self._outbox_waiters: dict[int, list[asyncio.Future[dict[str, Any]]]] = {}
+        self.calls = CallQueue(
+            store, outbound, write=self._write, on_done=self._op_call_done, log=self.log
+        )
         self._background: set[asyncio.Task[Any]] = set()
         self._ready = asyncio.Event()
         self._stopping = False
@@ -203,22 +121,16 @@ class Hub:
         entries = [
             (deadline, wait_id)
             for wait_id, deadline in reader.execute(
-                "SELECT id, deadline FROM waits "
-                "WHERE state IN ('open', 'subscribing', 'waiting') AND deadline IS NOT NULL"
+                f"SELECT id, deadline FROM waits WHERE state IN {OPEN_SQL} AND deadline IS NOT NULL"
             )
         ]
         self._deadlines.start(entries)
-        owners = [
-            row[0]
-            for row in reader.execute("SELECT DISTINCT owner FROM outbox WHERE state = 'pending'")
-        ]
-        for owner in owners:
-            self._kick_owner(owner)
+        owners = self.calls.resume()
         self._ready.set()
         self.log.info(
             "hooknb hub ready: %d open waits, %d owners with pending calls, store %s",
             len(entries),
-            len(owners),
+            owners,
             self.store.path,
         )
 
@@ -231,12 +143,12 @@ class Hub:
         self._deadlines.stop()
         for channel in list(self._channels.values()):
             channel.close()
-        tasks = [*self._owner_tasks.values(), *self._background]
+        tasks = list(self._background)
         for task in tasks:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
-        await self.outbound.aclose()
+        await self.calls.stop()
 
     # -- URLs ------------------------------------------------------------------------------
 
@@ -275,7 +187,7 @@ class Hub:
         for deadline, wait_id in effects.deadlines:
             self._deadlines.add(deadline, wait_id)
         for owner in effects.owners_to_kick:
-            self._kick_owner(owner)
+            self.calls.kick(owner)
 
     def _route_client(self, route: str) -> str | None:
         kind, _, name = route.partition(":")
@@ -317,24 +229,16 @@ class Hub:
         run_id, workflow, step, client, state, old_fp = wait
         answer = {"run": run_id, "workflow": workflow, "action": step}
         if state in OPEN_WAIT_STATES:
-            callback_id = _insert_callback(conn, "wait", wait_id, run_id, request)
+            callback_id = insert_callback(conn, "wait", wait_id, run_id, request)
             conn.execute(
                 "UPDATE waits SET state = 'completed', callback = ?, fingerprint = ?, ended = ? "
                 "WHERE id = ?",
                 (callback_id, fp, request.received, wait_id),
             )
             effects = Effects()
-            callback = callback_json(
-                callback_id,
-                request.received,
-                request.method,
-                request.headers,
-                request.queries,
-                request.content_type,
-                request.body,
-            )
+            callback = request.to_json(callback_id)
             effects.deliveries.append(
-                _insert_delivery(
+                insert_delivery(
                     conn,
                     f"client:{client}",
                     "wait",
@@ -374,24 +278,16 @@ class Hub:
                 status=409,
             )
         run_id = new_run_id()
-        callback_id = _insert_callback(conn, "trigger", name, run_id, request)
+        callback_id = insert_callback(conn, "trigger", name, run_id, request)
         conn.execute(
             "INSERT INTO runs (id, workflow, status, trigger_callback, created) "
             "VALUES (?, ?, 'Queued', ?, ?)",
             (run_id, name, callback_id, request.received),
         )
         effects = Effects()
-        callback = callback_json(
-            callback_id,
-            request.received,
-            request.method,
-            request.headers,
-            request.queries,
-            request.content_type,
-            request.body,
-        )
+        callback = request.to_json(callback_id)
         effects.deliveries.append(
-            _insert_delivery(
+            insert_delivery(
                 conn,
                 f"workflow:{name}",
                 "trigger",
@@ -452,11 +348,11 @@ class Hub:
                     (client, now, trigger_name, name),
                 )
             effects = Effects(attach=(name, client))
-            return Outcome(self._workflow_json(conn, name), effects=effects)
+            return Outcome(None, effects=effects)
 
-        outcome = await self._write(op)
+        await self._write(op)
         self._catch_up(client, [f"workflow:{name}"])
-        return outcome.value
+        return self.views.workflow(name)
 
     async def enable_trigger(
         self, name: str, client: str, subscribe: Mapping[str, Any], unsubscribe: Any
@@ -483,11 +379,11 @@ class Hub:
             owner = f"trigger:{name}"
             same = old_subscribe == subscribe_json and old_unsubscribe == unsubscribe_json
             if state in ("enabled", "enabling") and same:
-                last = _last_outbox(conn, owner, "subscribe")
+                last = last_outbox(conn, owner, "subscribe")
                 return Outcome({"outbox": last}, effects=effects)
             if state in ("enabled", "enabling") and old_unsubscribe not in (None, "null"):
                 # The inputs changed: the old subscription goes before the new one is made.
-                _insert_outbox(
+                insert_outbox(
                     conn,
                     owner,
                     "unsubscribe",
@@ -499,7 +395,7 @@ class Hub:
                 " client = ?, last_error = NULL, updated = ? WHERE name = ?",
                 (subscribe_json, unsubscribe_json, client, now, name),
             )
-            outbox_id = _insert_outbox(
+            outbox_id = insert_outbox(
                 conn, owner, "subscribe", subscribe_request, _trigger_headers(name, trigger_name)
             )
             effects.owners_to_kick.add(owner)
@@ -508,8 +404,8 @@ class Hub:
 
         outcome = await self._write(op)
         if outcome.value["outbox"] is not None:
-            await self._outbox_result(outcome.value["outbox"])
-        return self.workflow(name)
+            await self.calls.result(outcome.value["outbox"])
+        return self.views.workflow(name)
 
     async def disable_trigger(self, name: str) -> dict[str, Any]:
         """Unsubscribe the workflow's trigger; its callback URL answers 409 until re-enabled."""
@@ -533,7 +429,7 @@ class Hub:
                 )
                 if unsubscribe not in (None, "null"):
                     owner = f"trigger:{name}"
-                    outbox_id = _insert_outbox(
+                    outbox_id = insert_outbox(
                         conn,
                         owner,
                         "unsubscribe",
@@ -545,64 +441,8 @@ class Hub:
 
         outcome = await self._write(op)
         if outcome.value["outbox"] is not None:
-            await self._outbox_result(outcome.value["outbox"])
-        return self.workflow(name)
-
-    def workflow(self, name: str) -> dict[str, Any]:
-        """The workflow's record as the API shows it."""
-        value = self._workflow_json(self.store.reader, name)
-        if value is None:
-            raise HubError(404, f"no workflow named {name!r}")
-        return value
-
-    def workflows(self) -> list[dict[str, Any]]:
-        names = [
-            row[0] for row in self.store.reader.execute("SELECT name FROM workflows ORDER BY name")
-        ]
-        return [self._workflow_json(self.store.reader, name) for name in names]
-
-    def _workflow_json(self, conn: sqlite3.Connection, name: str) -> dict[str, Any] | None:
-        row = conn.execute(
-            "SELECT name, client, trigger_id, trigger_name, trigger_state, subscription,"
-            " last_error, key_type, created, updated FROM workflows WHERE name = ?",
-            (name,),
-        ).fetchone()
-        if row is None:
-            return None
-        (
-            name,
-            client,
-            trigger_id,
-            trigger_name,
-            state,
-            subscription,
-            error,
-            key_type,
-            created,
-            updated,
-        ) = row
-        calls = _outbox_json(conn, f"trigger:{name}", limit=10)
-        return {
-            "name": name,
-            "client": client,
-            "trigger": None
-            if trigger_id is None
-            else {
-                "name": trigger_name,
-                "state": {
-                    "none": "None",
-                    "disabled": "Disabled",
-                    "enabling": "Enabling",
-                    "enabled": "Enabled",
-                }.get(state, state),
-                "callbackUrl": self.callback_url(trigger_id, key_type),
-                "subscription": json.loads(subscription) if subscription else None,
-                "error": error,
-                "calls": calls,
-            },
-            "created": created,
-            "updated": updated,
-        }
+            await self.calls.result(outcome.value["outbox"])
+        return self.views.workflow(name)
 
     # -- runs ------------------------------------------------------------------------------
 
@@ -638,16 +478,14 @@ class Hub:
                     (workflow, client, now, now),
                 )
             run_id = new_run_id()
-            callback_id = _insert_callback(conn, "manual", workflow, run_id, request)
+            callback_id = insert_callback(conn, "manual", workflow, run_id, request)
             conn.execute(
                 "INSERT INTO runs (id, workflow, client, status, trigger_callback, created,"
                 " started)"
                 " VALUES (?, ?, ?, 'Running', ?, ?, ?)",
                 (run_id, workflow, client, callback_id, now, now),
             )
-            callback = callback_json(
-                callback_id, now, "POST", request.headers, request.queries, content_type, body
-            )
+            callback = request.to_json(callback_id)
             return Outcome({"run": run_id, "workflow": workflow, "callback": callback})
 
         return (await self._write(op)).value
@@ -657,7 +495,7 @@ class Hub:
 
         def op(conn: sqlite3.Connection) -> Outcome:
             row = conn.execute(
-                "SELECT r.workflow, " + _CALLBACK_COLUMNS + " FROM runs r"
+                "SELECT r.workflow, " + CALLBACK_COLUMNS + " FROM runs r"
                 " JOIN callbacks c ON c.id = r.trigger_callback WHERE r.id = ?",
                 (run_id,),
             ).fetchone()
@@ -675,24 +513,16 @@ class Hub:
                 body=bytes(old[6]),
                 received=now,
             )
-            callback_id = _insert_callback(conn, "resubmit", workflow, new_run, request)
+            callback_id = insert_callback(conn, "resubmit", workflow, new_run, request)
             conn.execute(
                 "INSERT INTO runs (id, workflow, status, trigger_callback, created) "
                 "VALUES (?, ?, 'Queued', ?, ?)",
                 (new_run, workflow, callback_id, now),
             )
             effects = Effects()
-            callback = callback_json(
-                callback_id,
-                now,
-                request.method,
-                request.headers,
-                request.queries,
-                request.content_type,
-                request.body,
-            )
+            callback = request.to_json(callback_id)
             effects.deliveries.append(
-                _insert_delivery(
+                insert_delivery(
                     conn,
                     f"workflow:{workflow}",
                     "trigger",
@@ -726,14 +556,14 @@ class Hub:
                 )
                 return Outcome({"run": run_id, "status": "Cancelled"}, effects=effects)
             waits = conn.execute(
-                f"SELECT id FROM waits WHERE run_id = ? AND state IN {_OPEN_SQL}",
+                f"SELECT id FROM waits WHERE run_id = ? AND state IN {OPEN_SQL}",
                 (run_id,),
             ).fetchall()
             for (wait_id,) in waits:
                 self._op_end_wait(conn, wait_id, "cancelled", now, effects, notify=True)
             if not waits:
                 effects.deliveries.append(
-                    _insert_delivery(conn, f"client:{client}", "run", event="cancel", run_id=run_id)
+                    insert_delivery(conn, f"client:{client}", "run", event="cancel", run_id=run_id)
                 )
             return Outcome({"run": run_id, "status": "Cancelling"}, status=202, effects=effects)
 
@@ -767,82 +597,6 @@ class Hub:
             )
 
         return (await self._write(op)).value
-
-    def runs(
-        self,
-        *,
-        workflow: str | None = None,
-        status: str | None = None,
-        limit: int = 100,
-        before: str | None = None,
-    ) -> list[dict[str, Any]]:
-        clauses, params = [], []
-        if workflow:
-            clauses.append("workflow = ?")
-            params.append(workflow)
-        if status:
-            clauses.append("status = ?")
-            params.append(status)
-        if before:
-            clauses.append("id < ?")
-            params.append(before)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = self.store.reader.execute(
-            "SELECT id, workflow, client, status, created, started, ended, doc, trigger_callback"
-            f" FROM runs {where} ORDER BY id DESC LIMIT ?",
-            (*params, max(1, min(int(limit), 1000))),
-        ).fetchall()
-        return [self._run_json(row) for row in rows]
-
-    def run(self, run_id: str) -> dict[str, Any]:
-        row = self.store.reader.execute(
-            "SELECT id, workflow, client, status, created, started, ended, doc, trigger_callback"
-            " FROM runs WHERE id = ?",
-            (run_id,),
-        ).fetchone()
-        if row is None:
-            raise HubError(404, f"no run {run_id!r}")
-        value = self._run_json(row)
-        value["waits"] = self.waits(run_id=run_id)
-        trigger_callback = row[8]
-        if trigger_callback is not None:
-            value["trigger"] = self.callback(trigger_callback)
-        return value
-
-    def _run_json(self, row: tuple[Any, ...]) -> dict[str, Any]:
-        run_id, workflow, client, status, created, started, ended, doc, _ = row
-        value = {
-            "id": run_id,
-            "workflow": workflow,
-            "client": client,
-            "status": status,
-            "created": created,
-            "started": started,
-            "ended": ended,
-        }
-        if doc:
-            value.update(json.loads(doc))
-        return value
-
-    def callback(self, callback_id: int) -> dict[str, Any] | None:
-        row = self.store.reader.execute(
-            f"SELECT {_CALLBACK_COLUMNS} FROM callbacks c WHERE c.id = ?", (callback_id,)
-        ).fetchone()
-        return None if row is None else _callback_from_row(row)
-
-    def callbacks(self, *, target: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        where, params = ("WHERE c.target = ?", [target]) if target else ("", [])
-        rows = self.store.reader.execute(
-            f"SELECT {_CALLBACK_COLUMNS}, c.kind, c.target, c.run_id FROM callbacks c {where}"
-            " ORDER BY c.id DESC LIMIT ?",
-            (*params, max(1, min(int(limit), 1000))),
-        ).fetchall()
-        result = []
-        for row in rows:
-            value = _callback_from_row(row[:7])
-            value.update({"kind": row[7], "target": row[8], "run": row[9]})
-            result.append(value)
-        return result
 
     # -- waits (the HttpWebhook action) ----------------------------------------------------
 
@@ -919,7 +673,7 @@ class Hub:
             run_id, workflow, step, state = row
             owner = f"wait:{wait_id}"
             if state != "open":
-                return Outcome({"outbox": _last_outbox(conn, owner, "subscribe")})
+                return Outcome({"outbox": last_outbox(conn, owner, "subscribe")})
             if unsubscribe_request is not None:
                 unsub_state = "ready"
             else:
@@ -933,15 +687,15 @@ class Hub:
                     wait_id,
                 ),
             )
-            outbox_id = _insert_outbox(
+            outbox_id = insert_outbox(
                 conn, owner, "subscribe", subscribe_request, _wait_headers(run_id, workflow, step)
             )
             return Outcome({"outbox": outbox_id}, effects=Effects(owners_to_kick={owner}))
 
         outcome = await self._write(op)
         if outcome.value["outbox"] is not None:
-            await self._outbox_result(outcome.value["outbox"])
-        return self.wait(wait_id)
+            await self.calls.result(outcome.value["outbox"])
+        return self.views.wait(wait_id)
 
     async def set_wait_unsubscribe(self, wait_id: str, unsubscribe: Any) -> dict[str, Any]:
         """Provide an unsubscribe request computed from the subscribe response."""
@@ -966,7 +720,7 @@ class Hub:
             return Outcome(None, effects=effects)
 
         await self._write(op)
-        return self.wait(wait_id)
+        return self.views.wait(wait_id)
 
     async def cancel_wait(self, wait_id: str, *, notify: bool = False) -> dict[str, Any]:
         """End an open wait as Cancelled (its unsubscribe call follows).
@@ -984,7 +738,7 @@ class Hub:
             return Outcome(None, effects=effects)
 
         await self._write(op)
-        return self.wait(wait_id)
+        return self.views.wait(wait_id)
 
     def _on_deadlines(self, wait_ids: list[str]) -> None:
         if self._stopping:
@@ -1011,7 +765,7 @@ class Hub:
     ) -> bool:
         """Move an open wait to a final state; the conditional update decides races."""
         changed = conn.execute(
-            f"UPDATE waits SET state = ?, ended = ? WHERE id = ? AND state IN {_OPEN_SQL}",
+            f"UPDATE waits SET state = ?, ended = ? WHERE id = ? AND state IN {OPEN_SQL}",
             (state, now, wait_id),
         ).rowcount
         if not changed:
@@ -1022,7 +776,7 @@ class Hub:
             ).fetchone()
             event = {"timedout": "timedout", "cancelled": "cancelled"}[state]
             effects.deliveries.append(
-                _insert_delivery(
+                insert_delivery(
                     conn,
                     f"client:{client}",
                     "wait",
@@ -1047,7 +801,7 @@ class Hub:
         if state in OPEN_WAIT_STATES or unsub_state != "ready" or unsubscribe is None:
             return
         owner = f"wait:{wait_id}"
-        _insert_outbox(
+        insert_outbox(
             conn,
             owner,
             "unsubscribe",
@@ -1057,162 +811,24 @@ class Hub:
         conn.execute("UPDATE waits SET unsub_state = 'queued' WHERE id = ?", (wait_id,))
         effects.owners_to_kick.add(owner)
 
-    def wait(self, wait_id: str) -> dict[str, Any]:
-        row = self.store.reader.execute(
-            f"SELECT {_WAIT_COLUMNS} FROM waits WHERE id = ?", (wait_id,)
-        ).fetchone()
-        if row is None:
-            raise HubError(404, f"no wait {wait_id!r}")
-        return self._wait_json(row)
+    # -- outcomes of outbound calls -------------------------------------------------------
 
-    def waits(
-        self, *, run_id: str | None = None, state: str | None = None, limit: int = 1000
-    ) -> list[dict[str, Any]]:
-        clauses, params = [], []
-        if run_id:
-            clauses.append("run_id = ?")
-            params.append(run_id)
-        if state == "open":
-            clauses.append("state IN ('open', 'subscribing', 'waiting')")
-        elif state:
-            clauses.append("state = ?")
-            params.append(state)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = self.store.reader.execute(
-            f"SELECT {_WAIT_COLUMNS} FROM waits {where} ORDER BY created LIMIT ?",
-            (*params, max(1, min(int(limit), 10000))),
-        ).fetchall()
-        return [self._wait_json(row) for row in rows]
-
-    def _wait_json(self, row: tuple[Any, ...]) -> dict[str, Any]:
-        (
-            wait_id,
-            run_id,
-            workflow,
-            step,
-            client,
-            state,
-            deadline,
-            unsub_state,
-            subscription,
-            callback_id,
-            key_type,
-            error,
-            created,
-            ended,
-        ) = row
-        return {
-            "id": wait_id,
-            "run": run_id,
-            "workflow": workflow,
-            "step": step,
-            "client": client,
-            "state": state,
-            "outcome": WAIT_OUTCOME.get(state),
-            "callbackUrl": self.callback_url(wait_id, key_type),
-            "deadline": deadline,
-            "subscription": json.loads(subscription) if subscription else None,
-            "unsubscribe": unsub_state,
-            "callback": None if callback_id is None else self.callback(callback_id),
-            "error": error,
-            "calls": _outbox_json(self.store.reader, f"wait:{wait_id}"),
-            "created": created,
-            "ended": ended,
-        }
-
-    # -- outbound calls --------------------------------------------------------------------
-
-    def _kick_owner(self, owner: str) -> None:
-        """Process an owner's pending calls in order (subscribe before unsubscribe)."""
-        if self._stopping:
-            return
-        task = self._owner_tasks.get(owner)
-        if task is not None and not task.done():
-            return
-        self._owner_tasks[owner] = asyncio.get_running_loop().create_task(self._run_owner(owner))
-
-    async def _run_owner(self, owner: str) -> None:
-        try:
-            while True:
-                row = self.store.reader.execute(
-                    "SELECT id, purpose, request, headers FROM outbox"
-                    " WHERE owner = ? AND state = 'pending' ORDER BY id LIMIT 1",
-                    (owner,),
-                ).fetchone()
-                if row is None:
-                    return
-                await self._perform(owner, *row)
-        finally:
-            if self._owner_tasks.get(owner) is asyncio.current_task():
-                del self._owner_tasks[owner]
-
-    async def _perform(
-        self, owner: str, outbox_id: int, purpose: str, request_json: str, headers_json: str
-    ) -> None:
-        request = json.loads(request_json)
-        headers = json.loads(headers_json)
-        kind, _, ident = owner.partition(":")
-        skip_reason = None
-        if purpose == "unsubscribe":
-            previous = self.store.reader.execute(
-                "SELECT state FROM outbox WHERE owner = ? AND purpose = 'subscribe' AND id < ?"
-                " ORDER BY id DESC LIMIT 1",
-                (owner, outbox_id),
-            ).fetchone()
-            if previous is None or previous[0] != "done":
-                skip_reason = (
-                    "the subscribe call did not succeed, so there is nothing to unsubscribe"
-                )
-        result: dict[str, Any]
-        if skip_reason:
-            result = {"state": "skipped", "error": skip_reason, "response": None, "attempts": []}
+    def _op_call_done(
+        self,
+        conn: sqlite3.Connection,
+        kind: str,
+        ident: str,
+        purpose: str,
+        outbox_id: int,
+        result: dict[str, Any],
+        now: float,
+    ) -> Outcome:
+        effects = Effects()
+        if kind == "wait":
+            self._op_wait_call_done(conn, ident, purpose, result, now, effects)
         else:
-            try:
-                outcome = await self.outbound.call(request, extra_headers=headers, what=purpose)
-            except OutboundError as exc:
-                result = {
-                    "state": "failed",
-                    "error": str(exc),
-                    "response": exc.response.to_json() if exc.response else None,
-                    "attempts": [_attempt_json(a) for a in exc.attempts],
-                }
-            else:
-                result = {
-                    "state": "done",
-                    "error": None,
-                    "response": outcome.response.to_json(),
-                    "attempts": [_attempt_json(a) for a in outcome.attempts],
-                }
-        level = logging.INFO if result["state"] != "failed" else logging.WARNING
-        self.log.log(
-            level, "hooknb %s for %s %s: %s", purpose, kind, ident, result["error"] or "ok"
-        )
-        now = time.time()
-
-        def op(conn: sqlite3.Connection) -> Outcome:
-            conn.execute(
-                "UPDATE outbox SET state = ?, attempts = ?, response = ?, error = ?, finished = ?"
-                " WHERE id = ?",
-                (
-                    result["state"],
-                    json.dumps(result["attempts"]),
-                    json.dumps(result["response"]),
-                    result["error"],
-                    now,
-                    outbox_id,
-                ),
-            )
-            effects = Effects()
-            if kind == "wait":
-                self._op_wait_call_done(conn, ident, purpose, result, now, effects)
-            else:
-                self._op_trigger_call_done(conn, ident, purpose, result, now)
-            return Outcome(result, effects=effects)
-
-        await self._write(op)
-        for future in self._outbox_waiters.pop(outbox_id, []):
-            if not future.done():
-                future.set_result(result)
+            self._op_trigger_call_done(conn, ident, purpose, outbox_id, result, now)
+        return Outcome(result, effects=effects)
 
     def _op_wait_call_done(
         self,
@@ -1254,10 +870,13 @@ class Hub:
         conn: sqlite3.Connection,
         name: str,
         purpose: str,
+        outbox_id: int,
         result: dict[str, Any],
         now: float,
     ) -> None:
         if purpose == "subscribe":
+            if last_outbox(conn, f"trigger:{name}", "subscribe") != outbox_id:
+                return  # the inputs changed again since; the newer subscribe decides the state
             if result["state"] == "done":
                 conn.execute(
                     "UPDATE workflows SET trigger_state = CASE trigger_state WHEN 'enabling'"
@@ -1277,16 +896,6 @@ class Hub:
                 "UPDATE workflows SET last_error = ?, updated = ? WHERE name = ?",
                 (f"unsubscribe failed: {result['error']}", now, name),
             )
-
-    async def _outbox_result(self, outbox_id: int) -> dict[str, Any]:
-        row = self.store.reader.execute(
-            "SELECT state, error, response, attempts FROM outbox WHERE id = ?", (outbox_id,)
-        ).fetchone()
-        if row is not None and row[0] != "pending":
-            return {"state": row[0], "error": row[1]}
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._outbox_waiters.setdefault(outbox_id, []).append(future)
-        return await future
 
     # -- push channels ---------------------------------------------------------------------
 
@@ -1316,7 +925,7 @@ class Hub:
         placeholders = ", ".join("?" for _ in routes)
         cursor = self.store.reader.execute(
             "SELECT d.seq, d.kind, d.event, d.run_id, d.wait_id, d.data, "
-            + _CALLBACK_COLUMNS
+            + CALLBACK_COLUMNS
             + f" FROM deliveries d LEFT JOIN callbacks c ON c.id = d.callback"
             f" WHERE d.route IN ({placeholders}) ORDER BY d.seq",
             routes,
@@ -1331,7 +940,7 @@ class Hub:
             if data:
                 value.update(json.loads(data))
             if row[6] is not None:
-                value["callback"] = _callback_from_row(row[6:])
+                value["callback"] = callback_from_row(row[6:])
             channel.send(value)
 
     # -- status ----------------------------------------------------------------------------
@@ -1365,12 +974,6 @@ class Hub:
         task.add_done_callback(_log_task_failure)
 
 
-_WAIT_COLUMNS = (
-    "id, run_id, workflow, step, client, state, deadline, unsub_state, subscription, callback,"
-    " key_type, error, created, ended"
-)
-
-
 def _log_task_failure(task: asyncio.Task[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("hooknb background task failed", exc_info=task.exception())
@@ -1400,132 +1003,6 @@ def _normalize_optional(field_name: str, spec: Any) -> dict[str, Any] | None:
     if spec is None or (isinstance(spec, Mapping) and not spec):
         return None
     return _normalize(field_name, spec)
-
-
-def _insert_callback(
-    conn: sqlite3.Connection, kind: str, target: str, run_id: str | None, request: InboundRequest
-) -> int:
-    cursor = conn.execute(
-        "INSERT INTO callbacks (kind, target, run_id, received, method, headers, query,"
-        " content_type, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            kind,
-            target,
-            run_id,
-            request.received,
-            request.method,
-            json.dumps(request.headers),
-            json.dumps(request.queries),
-            request.content_type,
-            request.body,
-        ),
-    )
-    return int(cursor.lastrowid or 0)
-
-
-def _insert_delivery(
-    conn: sqlite3.Connection,
-    route: str,
-    kind: str,
-    *,
-    event: str | None = None,
-    run_id: str | None = None,
-    wait_id: str | None = None,
-    callback_id: int | None = None,
-    extra: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Insert a delivery row and return the event to push (the callback is not stored twice)."""
-    extra = dict(extra or {})
-    stored = {k: v for k, v in extra.items() if k != "callback"}
-    cursor = conn.execute(
-        "INSERT INTO deliveries (route, kind, event, run_id, wait_id, callback, data, created)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            route,
-            kind,
-            event,
-            run_id,
-            wait_id,
-            callback_id,
-            json.dumps(stored) if stored else None,
-            time.time(),
-        ),
-    )
-    value: dict[str, Any] = {"seq": cursor.lastrowid, "kind": kind, "run": run_id, "_route": route}
-    if event:
-        value["event"] = event
-    if wait_id:
-        value["wait"] = wait_id
-    value.update(extra)
-    return value
-
-
-def _insert_outbox(
-    conn: sqlite3.Connection,
-    owner: str,
-    purpose: str,
-    request: Mapping[str, Any],
-    headers: Mapping[str, str],
-) -> int:
-    cursor = conn.execute(
-        "INSERT INTO outbox (owner, purpose, request, headers, state, created)"
-        " VALUES (?, ?, ?, ?, 'pending', ?)",
-        (owner, purpose, json.dumps(request), json.dumps(dict(headers)), time.time()),
-    )
-    return int(cursor.lastrowid or 0)
-
-
-def _last_outbox(conn: sqlite3.Connection, owner: str, purpose: str) -> int | None:
-    row = conn.execute(
-        "SELECT id FROM outbox WHERE owner = ? AND purpose = ? ORDER BY id DESC LIMIT 1",
-        (owner, purpose),
-    ).fetchone()
-    return None if row is None else row[0]
-
-
-def _outbox_json(conn: sqlite3.Connection, owner: str, limit: int = 20) -> list[dict[str, Any]]:
-    from .outbound import redact
-
-    rows = conn.execute(
-        "SELECT id, purpose, request, state, attempts, response, error, created, finished"
-        " FROM outbox WHERE owner = ? ORDER BY id DESC LIMIT ?",
-        (owner, limit),
-    ).fetchall()
-    calls = []
-    for (
-        outbox_id,
-        purpose,
-        request,
-        state,
-        attempts,
-        response,
-        error,
-        created,
-        finished,
-    ) in reversed(rows):
-        calls.append(
-            {
-                "id": outbox_id,
-                "purpose": purpose,
-                "request": redact(json.loads(request)),
-                "state": state,
-                "attempts": json.loads(attempts) if attempts else [],
-                "response": json.loads(response) if response else None,
-                "error": error,
-                "created": created,
-                "finished": finished,
-            }
-        )
-    return calls
-
-
-def _attempt_json(attempt: Any) -> dict[str, Any]:
-    return {
-        "started": attempt.started_at,
-        "duration": attempt.duration,
-        "statusCode": attempt.status_code,
-        "error": attempt.error,
-    }
 
 
 def _trigger_headers(workflow: str, trigger_name: str | None) -> dict[str, str]:
