@@ -58,7 +58,9 @@ def run_walkthrough(
         hub = hooknb.connect(embedded=True, store=store)
         try:
             say(f"demo service at {service.url}", f"embedded hub at {hub.url} (store {store})")
-            return _story(hooknb, hub, service, say, out, approve_after=approve_after, reject=reject)
+            return _story(
+                hooknb, hub, service, say, out, approve_after=approve_after, reject=reject
+            )
         finally:
             hub.close()
 
@@ -105,7 +107,10 @@ def _story(
                     "requester": "@{workflow().name}",
                 },
             },
-            unsubscribe=lambda sub: {"method": "DELETE", "uri": f"{base}approvals/{sub.body['id']}"},
+            unsubscribe=lambda sub: {
+                "method": "DELETE",
+                "uri": f"{base}approvals/{sub.body['id']}",
+            },
             timeout="PT5M",
         )
         return {"order": order["id"], "decision": reply.body["decision"]}
@@ -197,6 +202,8 @@ def _await_unsubscribe(hub: Any, wait_id: str, timeout: float = 10.0) -> str:
         if calls and calls[-1]["state"] != "pending":
             call = calls[-1]
             status = (call["response"] or {}).get("statusCode")
-            return f"{call['request']['method']} {call['request']['uri']} -> {status or call['error']}"
+            return (
+                f"{call['request']['method']} {call['request']['uri']} -> {status or call['error']}"
+            )
         time.sleep(0.05)
     return "still pending"
