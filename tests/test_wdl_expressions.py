@@ -592,3 +592,65 @@ def test_unexpected_exceptions_surface_as_expression_errors() -> None:
 
     with pytest.raises(ExpressionError, match=r"utcNow\(\): internal error \(RuntimeError: clock"):
         evaluate("@utcNow()", Context(now=broken_clock))
+
+
+# ---------------------------------------------------------------------------
+# Expressions from real HttpWebhook definitions (reference notes §6)
+
+REAL = Context(
+    callback_url="https://hooknb.example/cb/1",
+    trigger={"clientTrackingId": "track-1"},
+    actions={
+        "ResolveException": {
+            "outputs": {"body": {"Status": "Failed", "code": "E42", "description": "boom"}}
+        }
+    },
+    parameters={
+        "resourceGroupName": "rg",
+        "subscriptionId": "sub",
+        "$connections": {"office365": {"connectionId": "/conn/1"}},
+    },
+    workflow={"name": "wf", "run": {"name": "run-7"}, "endpoint": "https://hooknb.example/"},
+)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("@listCallbackUrl()", "https://hooknb.example/cb/1"),  # WH26
+        ("@{listCallBackUrl()}", "https://hooknb.example/cb/1"),  # WH26
+        ("@{listCallbackURL()}", "https://hooknb.example/cb/1"),  # RayPering
+        ("@parameters('$connections')['office365']['connectionId']", "/conn/1"),  # issue 43001
+        ("@trigger().clientTrackingId", "track-1"),  # invictus
+        ("@{body('ResolveException').Status}", "Failed"),
+        (
+            "@{if(equals(body('ResolveException').Status, 'Failed'), "
+            "body('ResolveException').code, null)}",
+            "E42",
+        ),
+        ("@{parameters('resourceGroupName')}/@{parameters('subscriptionId')}", "rg/sub"),
+        (
+            "@{workflow().endpoint}@{listCallbackUrl()}",
+            "https://hooknb.example/https://hooknb.example/cb/1",
+        ),
+        ("@{workflow().name}", "wf"),
+        ("@{workflow()['run']['name']}", "run-7"),
+    ],
+)
+def test_real_definition_expressions(value: str, expected: str) -> None:
+    assert evaluate(value, REAL) == expected
+
+
+def test_leading_escape_makes_the_whole_string_literal() -> None:
+    # "@@" at the start escapes the string (WDL reference); later "@{...}" stay text.
+    assert evaluate("@@{x} @{'y'}") == "@{x} @{'y'}"
+    assert evaluate("@{concat('@{', '}')}") == "@{}"
+    assert evaluate("@concat('@{x}')") == "@{x}"
+
+
+def test_public_docstring_examples() -> None:
+    import doctest
+
+    import hooknb.wdl
+
+    assert doctest.testmod(hooknb.wdl).failed == 0

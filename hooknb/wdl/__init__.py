@@ -30,6 +30,22 @@ Limits, as Logic Apps publishes them: 8,192 characters per expression
 or an interpolation produces (:data:`MAX_RESULT_LENGTH`), 100,000 items from
 ``range()``; plus :data:`MAX_NESTING_DEPTH` levels of nesting. Every failure
 raises :class:`ExpressionError`.
+
+Choices where the reference is silent:
+
+* Results are JSON-shaped Python values, except binary content, which is
+  ``bytes``; ``decimal()`` computes with :class:`decimal.Decimal` and a
+  whole-value result turns it into a ``float``.
+* Property lookup on plain dicts tries the exact key, then a case-insensitive
+  match; other mappings (``httpx.Headers``) apply their own rules.
+* ``if``, ``and``, ``or`` and ``coalesce`` stop evaluating once the result is
+  known, so anything Logic Apps evaluates gives the same result here.
+* Timestamps with a UTC offset are converted to UTC; ones without a zone stay
+  zone-less, as ``formatDateTime('03/15/2018')`` shows in the reference.
+* Locale-aware functions know en-US, en-GB, fr-FR, es-ES, de-DE, is-IS and the
+  invariant culture, and reject others rather than guess.
+* Time zones use :mod:`zoneinfo`; on systems without a tz database (Windows)
+  that needs the ``tzdata`` package, which hooknb does not pull in.
 """
 
 from __future__ import annotations
@@ -59,7 +75,11 @@ __all__ = [
 ]
 
 
-@lru_cache(maxsize=4096)
+_cached_template = lru_cache(maxsize=4096)(Template)
+# Very long strings are parsed every time rather than pinned in the cache.
+_CACHE_MAX_LENGTH = 65_536
+
+
 def parse(value: str) -> Template:
     """Parse one string value into a :class:`Template` (cached; templates are immutable).
 
@@ -69,7 +89,9 @@ def parse(value: str) -> Template:
     Raises:
         ExpressionError: if the value is not valid WDL.
     """
-    return Template(value)
+    if isinstance(value, str) and len(value) > _CACHE_MAX_LENGTH:
+        return Template(value)
+    return _cached_template(value)
 
 
 def evaluate(value: str, context: Context | None = None) -> Any:
@@ -81,6 +103,8 @@ def evaluate(value: str, context: Context | None = None) -> Any:
     Raises:
         ExpressionError: on any parse or evaluation failure.
     """
+    if isinstance(value, str) and "@" not in value:
+        return value  # no expression possible; keeps plain data out of the cache
     return parse(value).evaluate(context)
 
 
@@ -102,7 +126,7 @@ def evaluate_template(value: Any, context: Context | None = None) -> Any:
 def _walk(value: Any, context: Context | None, path: tuple[str | int, ...]) -> Any:
     if isinstance(value, str):
         try:
-            return parse(value).evaluate(context)
+            return evaluate(value, context)
         except ExpressionError as exc:
             raise exc.with_path(path) from exc
     if isinstance(value, Mapping):
@@ -126,6 +150,8 @@ def referenced_functions(value: Any) -> set[str]:
     while stack:
         item, path = stack.pop()
         if isinstance(item, str):
+            if "@" not in item:
+                continue
             try:
                 found |= parse(item).functions
             except ExpressionError as exc:

@@ -13,6 +13,7 @@ Value model (what expressions compute with):
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -295,8 +296,6 @@ def to_json(value: Any) -> str:
 
 def binary_envelope(data: bytes) -> dict[str, str]:
     """The ``{"$content-type", "$content"}`` object Logic Apps uses for binary in JSON."""
-    import base64
-
     return {
         JSON_CONTENT_TYPE_KEY: "application/octet-stream",
         JSON_CONTENT_KEY: base64.b64encode(data).decode("ascii"),

@@ -413,9 +413,8 @@ def _custom(call: Invocation, number: Any, pattern: str, locale: Locale) -> str:
         int_part = int_part[:-1]
         exact /= 1000
     grouped = "," in int_part
-    int_spec = int_part.replace(",", "")
-    min_int = len(int_spec) - len(int_spec.lstrip("#")) if int_spec else 0
-    min_int = len(int_spec) - min_int
+    # Digits from the first '0' on are always shown ("#,##0" -> at least 1 digit).
+    min_int = len(int_part.replace(",", "").lstrip("#"))
     max_frac = len(frac_part.replace(",", ""))
     min_frac = len(frac_part.replace(",", "").rstrip("#"))
     rounded = abs(exact).quantize(Decimal(1).scaleb(-max_frac), rounding=ROUND_HALF_UP)

@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
 from ._functions import FUNCTIONS
-from ._lexer import MAX_EXPRESSION_LENGTH, MAX_NESTING_DEPTH, ExpressionError, Kind, Lexer
+from ._lexer import (
+    MAX_EXPRESSION_LENGTH,
+    MAX_NESTING_DEPTH,
+    ExpressionError,
+    Kind,
+    Lexer,
+    Token,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +161,7 @@ class _Parser:
     def error(self, message: str, position: int) -> ExpressionError:
         return ExpressionError(message, position=position, expression=self.source)
 
-    def unexpected(self, token: Any, wanted: str) -> ExpressionError:
+    def unexpected(self, token: Token, wanted: str) -> ExpressionError:
         found = token.kind.value if token.kind is not Kind.IDENT else f"'{token.value}'"
         if token.kind is Kind.STRING:
             found = f"string '{token.value}'"
