@@ -157,10 +157,11 @@ class Run:
 
         return run_text(self)
 
-    def _repr_html_(self) -> str:
-        from .render import run_html
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        # A live widget in a notebook, with text and HTML for consoles, nbconvert, papermill.
+        from .widgets import mimebundle
 
-        return run_html(self)
+        return mimebundle(self, include, exclude)
 
     # -- state -----------------------------------------------------------------------------
 
@@ -465,6 +466,11 @@ class Workflow:
         from .render import workflow_text
 
         return workflow_text(self)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        from .widgets import mimebundle
+
+        return mimebundle(self, include, exclude)
 
     def observe(self, callback: Callable[[Workflow, Run | None], None]) -> None:
         """Call ``callback(workflow, run)`` when a run starts, ``(workflow, None)`` when the

@@ -23,6 +23,7 @@ from tornado.iostream import StreamClosedError
 
 from .._version import __version__
 from .hub import Hub, HubError
+from .page import PageHandler
 from .records import InboundRequest, NotFound
 
 API_VERSION = 1
@@ -462,6 +463,7 @@ def handlers(base_url: str, hub: Hub) -> list[tuple[str, type[web.RequestHandler
     wait = rf"(?P<wait_id>{_CALLBACK_ID_PATTERN})"
     routes: list[tuple[str, type[web.RequestHandler]]] = [
         (rf"hooknb/callback/(?P<callback_id>{_CALLBACK_ID_PATTERN})", CallbackHandler),
+        ("hooknb/?", PageHandler),
         ("hooknb/api/version", VersionHandler),
         ("hooknb/api/status", StatusHandler),
         ("hooknb/api/channel", ChannelHandler),
