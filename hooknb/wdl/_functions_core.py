@@ -236,11 +236,16 @@ def coerce_pair(a: Any, b: Any) -> tuple[Any, Any]:
 
 
 def format_float(value: float) -> str:
-    # .NET prints 10.0 as "10" (sub(10.3, .3) -> 10 in the reference); repr() is the
-    # shortest round-trip text otherwise, as .NET Core 3.0+ does.
+    """Shortest round-trip text, spelled as .NET Core 3.0+ prints a double.
+
+    10.0 -> "10" (the reference: ``sub(10.3, .3)`` returns 10), 1e20 -> "1E+20",
+    1e-05 -> "1E-05"; .NET turns to exponents from 1e15 up, Python's repr from 1e16.
+    """
     if value.is_integer() and abs(value) < 1e15:
         return str(int(value))
-    return repr(value)
+    if abs(value) >= 1e15:
+        return format(Decimal(repr(value)).normalize(), "E")
+    return repr(value).replace("e", "E")
 
 
 def format_decimal(value: Decimal) -> str:
