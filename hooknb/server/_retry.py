@@ -19,12 +19,13 @@ from __future__ import annotations
 import email.utils
 import math
 import random
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
+
+from ..wdl.durations import parse_duration
 
 __all__ = [
     "DEFAULT_POLICY",
@@ -39,38 +40,11 @@ __all__ = [
 MAX_COUNT = 90
 ONE_DAY = 86400.0
 
-_DURATION_RE = re.compile(
-    r"P(?!$)"
-    r"(?:(?P<weeks>\d+(?:[.,]\d+)?)W)?"
-    r"(?:(?P<days>\d+(?:[.,]\d+)?)D)?"
-    r"(?:T(?!$)"
-    r"(?:(?P<hours>\d+(?:[.,]\d+)?)H)?"
-    r"(?:(?P<minutes>\d+(?:[.,]\d+)?)M)?"
-    r"(?:(?P<seconds>\d+(?:[.,]\d+)?)S)?"
-    r")?",
-    re.IGNORECASE,
-)
-_UNIT_SECONDS = {"weeks": 604800, "days": 86400, "hours": 3600, "minutes": 60, "seconds": 1}
-
-
-# TODO(wdl): use hooknb.wdl.durations.parse_duration
 def _parse_duration(text: str) -> float:
-    """Parse an ISO 8601 duration (``PT7.5S``, ``P1D``, ``PT1H30M``) into seconds.
-
-    Years and months are refused: their length depends on the calendar, which makes no sense
-    for a retry interval.
-    """
+    """An ISO 8601 duration (``PT7.5S``, ``P1D``) in seconds; years and months are refused."""
     if not isinstance(text, str):
         raise ValueError(f"expected an ISO 8601 duration string like 'PT5S', got {text!r}")
-    match = _DURATION_RE.fullmatch(text.strip())
-    if match is None:
-        raise ValueError(f"{text!r} is not an ISO 8601 duration like 'PT5S' or 'PT0.5S' or 'P1D'")
-    total = 0.0
-    for unit, seconds in _UNIT_SECONDS.items():
-        value = match.group(unit)
-        if value is not None:
-            total += float(value.replace(",", ".")) * seconds
-    return total
+    return parse_duration(text).total_seconds()
 
 
 @dataclass(frozen=True)
