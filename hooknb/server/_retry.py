@@ -40,6 +40,7 @@ __all__ = [
 MAX_COUNT = 90
 ONE_DAY = 86400.0
 
+
 def _parse_duration(text: str) -> float:
     """An ISO 8601 duration (``PT7.5S``, ``P1D``) in seconds; years and months are refused."""
     if not isinstance(text, str):

@@ -128,10 +128,10 @@ class HookNB(ExtensionApp):
             max_body_size=self.max_body_size,
             logger=self.log,
         )
-        settings = self.serverapp.web_app.settings
-        settings["hooknb_hub"] = self.hub
-        scrub = list(settings.get("extra_log_scrub_param_keys") or [])
-        settings["extra_log_scrub_param_keys"] = [*scrub, "sig"]
+        # ExtensionApp copies self.settings over the web app's settings after this method.
+        self.settings["hooknb_hub"] = self.hub
+        scrub = list(self.settings.get("extra_log_scrub_param_keys") or [])
+        self.settings["extra_log_scrub_param_keys"] = [*scrub, "sig"]
         # Start on the server's loop once it runs (tests drive the loop without calling the
         # extension start hook, so do not rely on it).
         IOLoop.current().add_callback(self.hub.start)

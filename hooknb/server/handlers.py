@@ -288,7 +288,13 @@ class WorkflowHandler(HookNBAPIHandler):
         if trigger_name is not None and not isinstance(trigger_name, str):
             raise HubError(400, "'trigger' must be the trigger's name")
         self.reply(
-            await self.hub.attach(name, _required(body, "client"), trigger_name=trigger_name)
+            await self.hub.attach(
+                name,
+                _required(body, "client"),
+                trigger_name=trigger_name,
+                key_type=body.get("keyType"),
+                verify=body.get("verify"),
+            )
         )
 
 
@@ -397,7 +403,11 @@ class RunWaitsHandler(HookNBAPIHandler):
         if timeout is not None and not isinstance(timeout, int | float):
             raise HubError(400, "'timeout' must be a number of seconds")
         value = await self.hub.open_wait(
-            run_id, _required(body, "step"), _required(body, "client"), timeout=timeout
+            run_id,
+            _required(body, "step"),
+            _required(body, "client"),
+            timeout=timeout,
+            verify=body.get("verify"),
         )
         self.reply(value, status=201)
 
@@ -448,6 +458,22 @@ class WaitCancelHandler(HookNBAPIHandler):
         self.reply(await self.hub.cancel_wait(wait_id, notify=bool(body.get("notify", True))))
 
 
+class KeysHandler(HookNBAPIHandler):
+    """``GET api/keys``: the callback-signing access keys (types and ages, never values)."""
+
+    @web.authenticated
+    def get(self) -> None:
+        self.reply({"keys": self.hub.keys()})
+
+
+class KeyRegenerateHandler(HookNBAPIHandler):
+    """``POST api/keys/<primary|secondary>/regenerate``: URLs signed with the old key die."""
+
+    @web.authenticated
+    async def post(self, key_type: str) -> None:
+        self.reply(await self.hub.regenerate_key(key_type))
+
+
 class CallbacksHandler(HookNBAPIHandler):
     @web.authenticated
     def get(self) -> None:
@@ -483,5 +509,7 @@ def handlers(base_url: str, hub: Hub) -> list[tuple[str, type[web.RequestHandler
         (rf"hooknb/api/waits/{wait}/unsubscribe", WaitUnsubscribeHandler),
         (rf"hooknb/api/waits/{wait}/cancel", WaitCancelHandler),
         ("hooknb/api/callbacks", CallbacksHandler),
+        ("hooknb/api/keys", KeysHandler),
+        (r"hooknb/api/keys/(?P<key_type>[A-Za-z]+)/regenerate", KeyRegenerateHandler),
     ]
     return [(url_path_join(base_url, pattern), cls, {"hub": hub}) for pattern, cls in routes]

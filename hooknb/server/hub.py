@@ -37,8 +37,9 @@ from .records import (
     last_outbox,
     new_run_id,
 )
-from .signing import Signer, fingerprint, new_callback_id
+from .signing import KEY_TYPES, Signer, fingerprint, new_callback_id, normalize_key_type
 from .store import Store
+from .verify import VerificationFailed, Verifier, make_verifier
 
 RUN_STATUSES = ("Queued", "Running", "Waiting", "Succeeded", "Failed", "Cancelled", "TimedOut")
 TERMINAL_RUN_STATUSES = frozenset({"Succeeded", "Failed", "Cancelled", "TimedOut"})
@@ -100,6 +101,16 @@ class Hub:
         self.log = logger or log
         self.signer: Signer = store.write_sync(Signer.load_or_create)
         self.views = Views(store, self.callback_url)
+        # Only callbacks that verify a sender signature have an entry (usually few).
+        self._verifiers: dict[str, Verifier] = {}
+        for callback_id, config in store.reader.execute(
+            "SELECT trigger_id, verify FROM workflows WHERE verify IS NOT NULL"
+            " UNION ALL SELECT id, verify FROM waits"
+            f" WHERE verify IS NOT NULL AND state IN {OPEN_SQL}"
+        ):
+            verifier = make_verifier(json.loads(config))
+            if verifier is not None:
+                self._verifiers[callback_id] = verifier
         self._channels: dict[str, Channel] = {}
         self._workflow_client: dict[str, str] = dict(
             store.reader.execute("SELECT name, client FROM workflows WHERE client IS NOT NULL")
@@ -199,24 +210,57 @@ class Hub:
 
     async def ingest(self, callback_id: str, request: InboundRequest) -> tuple[int, dict[str, Any]]:
         """Store a request received on a (signature-checked) callback URL; return the answer."""
+        delivery_id = None
+        verifier = self._verifiers.get(callback_id)
+        if verifier is not None:
+            try:
+                verified = verifier.verify(request.headers, request.body)
+            except VerificationFailed as exc:
+                return 401, {"error": f"sender signature verification failed: {exc}"}
+            delivery_id = verified.delivery_id
+            remember_until = request.received + verified.remember_for
         fp = fingerprint(request.body, request.headers)
 
         def op(conn: sqlite3.Connection) -> Outcome:
-            wait = conn.execute(
-                "SELECT run_id, workflow, step, client, state, fingerprint FROM waits WHERE id = ?",
-                (callback_id,),
-            ).fetchone()
-            if wait is not None:
-                return self._op_wait_callback(conn, callback_id, wait, request, fp)
-            trigger = conn.execute(
-                "SELECT name, trigger_state FROM workflows WHERE trigger_id = ?", (callback_id,)
-            ).fetchone()
-            if trigger is not None:
-                return self._op_trigger_callback(conn, trigger, request)
-            return Outcome({"error": "not found"}, status=404)
+            if delivery_id is not None:
+                seen = conn.execute(
+                    "SELECT run_id FROM delivery_ids WHERE target = ? AND delivery_id = ?"
+                    " AND expires > ?",
+                    (callback_id, delivery_id, request.received),
+                ).fetchone()
+                if seen is not None:
+                    # A retry or a replay of a verified delivery: same answer, nothing new.
+                    return Outcome(
+                        {"run": seen[0], "status": "Accepted", "duplicate": True}, status=202
+                    )
+            outcome = self._op_ingest(conn, callback_id, request, fp)
+            if delivery_id is not None and outcome.status == 202:
+                conn.execute("DELETE FROM delivery_ids WHERE expires <= ?", (request.received,))
+                conn.execute(
+                    "INSERT OR REPLACE INTO delivery_ids (target, delivery_id, run_id, expires)"
+                    " VALUES (?, ?, ?, ?)",
+                    (callback_id, delivery_id, outcome.value.get("run"), remember_until),
+                )
+            return outcome
 
         outcome = await self._write(op)
         return outcome.status, outcome.value
+
+    def _op_ingest(
+        self, conn: sqlite3.Connection, callback_id: str, request: InboundRequest, fp: str
+    ) -> Outcome:
+        wait = conn.execute(
+            "SELECT run_id, workflow, step, client, state, fingerprint FROM waits WHERE id = ?",
+            (callback_id,),
+        ).fetchone()
+        if wait is not None:
+            return self._op_wait_callback(conn, callback_id, wait, request, fp)
+        trigger = conn.execute(
+            "SELECT name, trigger_state FROM workflows WHERE trigger_id = ?", (callback_id,)
+        ).fetchone()
+        if trigger is not None:
+            return self._op_trigger_callback(conn, trigger, request)
+        return Outcome({"error": "not found"}, status=404)
 
     def _op_wait_callback(
         self,
@@ -303,15 +347,28 @@ class Hub:
     # -- workflows and triggers ------------------------------------------------------------
 
     async def attach(
-        self, name: str, client: str, *, trigger_name: str | None = None
+        self,
+        name: str,
+        client: str,
+        *,
+        trigger_name: str | None = None,
+        key_type: str | None = None,
+        verify: Any = None,
     ) -> dict[str, Any]:
         """Make ``client`` the kernel that runs workflow ``name`` (creating it if new).
 
         With ``trigger_name``, the workflow has an HttpWebhook trigger and gets a stable
-        trigger callback URL. Trigger runs that arrived while no kernel ran the workflow are
-        delivered to ``client`` from now on.
+        trigger callback URL, signed with the ``key_type`` access key (Logic Apps'
+        ``accessKeyType``); ``verify`` adds a sender-signature check to it. Trigger runs that
+        arrived while no kernel ran the workflow are delivered to ``client`` from now on.
         """
         _check_name(name, "workflow name")
+        try:
+            key = normalize_key_type(key_type)
+            verifier = make_verifier(verify)
+        except ValueError as exc:
+            raise HubError(400, str(exc)) from None
+        verify_json = json.dumps(verifier.to_json()) if verifier else None
         now = time.time()
 
         def op(conn: sqlite3.Connection) -> Outcome:
@@ -347,10 +404,20 @@ class Hub:
                     " trigger_name = COALESCE(?, trigger_name) WHERE name = ?",
                     (client, now, trigger_name, name),
                 )
+            if trigger_id is not None:
+                conn.execute(
+                    "UPDATE workflows SET key_type = ?, verify = ? WHERE name = ?",
+                    (key, verify_json, name),
+                )
             effects = Effects(attach=(name, client))
-            return Outcome(None, effects=effects)
+            return Outcome(trigger_id, effects=effects)
 
-        await self._write(op)
+        trigger_id = (await self._write(op)).value
+        if trigger_id is not None:
+            if verifier is None:
+                self._verifiers.pop(trigger_id, None)
+            else:
+                self._verifiers[trigger_id] = verifier
         self._catch_up(client, [f"workflow:{name}"])
         return self.views.workflow(name)
 
@@ -601,10 +668,23 @@ class Hub:
     # -- waits (the HttpWebhook action) ----------------------------------------------------
 
     async def open_wait(
-        self, run_id: str, step: str, client: str, *, timeout: float | None = None
+        self,
+        run_id: str,
+        step: str,
+        client: str,
+        *,
+        timeout: float | None = None,
+        verify: Any = None,
     ) -> dict[str, Any]:
-        """Create the callback URL and deadline for one HttpWebhook action step of a run."""
+        """Create the callback URL and deadline for one HttpWebhook action step of a run.
+
+        ``verify`` adds a sender-signature check to the step's callback URL.
+        """
         _check_name(step, "action name")
+        try:
+            verifier = make_verifier(verify)
+        except ValueError as exc:
+            raise HubError(400, str(exc)) from None
         timeout = self.default_action_timeout if timeout is None else float(timeout)
         if not 0 < timeout <= 366 * 86400:
             raise HubError(400, "timeout must be between 0 and 366 days")
@@ -622,9 +702,18 @@ class Hub:
             if status in TERMINAL_RUN_STATUSES:
                 raise HubError(409, f"run {run_id!r} has already ended ({status})", state=status)
             conn.execute(
-                "INSERT INTO waits (id, run_id, workflow, step, client, state, deadline, created)"
-                " VALUES (?, ?, ?, ?, ?, 'open', ?, ?)",
-                (wait_id, run_id, workflow, step, client, deadline, now),
+                "INSERT INTO waits (id, run_id, workflow, step, client, state, deadline, verify,"
+                " created) VALUES (?, ?, ?, ?, ?, 'open', ?, ?, ?)",
+                (
+                    wait_id,
+                    run_id,
+                    workflow,
+                    step,
+                    client,
+                    deadline,
+                    json.dumps(verifier.to_json()) if verifier else None,
+                    now,
+                ),
             )
             conn.execute(
                 "UPDATE runs SET status = 'Waiting', client = ?"
@@ -644,7 +733,10 @@ class Hub:
                 effects=effects,
             )
 
-        return (await self._write(op)).value
+        value = (await self._write(op)).value
+        if verifier is not None:
+            self._verifiers[wait_id] = verifier
+        return value
 
     async def subscribe_wait(
         self,
@@ -896,6 +988,56 @@ class Hub:
                 "UPDATE workflows SET last_error = ?, updated = ? WHERE name = ?",
                 (f"unsubscribe failed: {result['error']}", now, name),
             )
+
+    # -- access keys -----------------------------------------------------------------------
+
+    def keys(self) -> list[dict[str, Any]]:
+        """The access keys (never their values) and when each was made."""
+        created = dict(
+            self.store.reader.execute(
+                "SELECT key, value FROM meta WHERE key LIKE 'key:%:created'"
+            ).fetchall()
+        )
+        return [
+            {"keyType": key_type, "created": created.get(f"key:{key_type}:created")}
+            for key_type in KEY_TYPES
+        ]
+
+    async def regenerate_key(self, key_type: str) -> dict[str, Any]:
+        """Replace an access key: every callback URL signed with it stops working (404).
+
+        As in Logic Apps, triggers keep their ids; enabling them again hands the services
+        their new URLs. Open waits signed with the key cannot be called back any more and
+        end at their deadline.
+        """
+        try:
+            key_type = normalize_key_type(key_type)
+        except ValueError as exc:
+            raise HubError(400, str(exc)) from None
+
+        def op(conn: sqlite3.Connection) -> Outcome:
+            value = Signer.regenerate(conn, key_type)
+            triggers = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT name FROM workflows WHERE key_type = ? AND trigger_state = 'enabled'",
+                    (key_type,),
+                )
+            ]
+            waits = conn.execute(
+                f"SELECT COUNT(*) FROM waits WHERE key_type = ? AND state IN {OPEN_SQL}",
+                (key_type,),
+            ).fetchone()[0]
+            return Outcome({"key": value, "triggers": triggers, "waits": waits})
+
+        result = (await self._write(op)).value
+        self.signer.replace_key(key_type, result["key"])
+        self.log.warning("hooknb %s access key regenerated", key_type)
+        return {
+            "keyType": key_type,
+            "enabledTriggersToReEnable": result["triggers"],
+            "openWaitsInvalidated": result["waits"],
+        }
 
     # -- push channels ---------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ views the API, the run-history page and the push channel show."""
 from __future__ import annotations
 
 import base64
+import codecs
 import json
 import secrets
 import sqlite3
@@ -33,7 +34,7 @@ TRIGGER_STATE = {
 CALLBACK_COLUMNS = "c.id, c.received, c.method, c.headers, c.query, c.content_type, c.body"
 WAIT_COLUMNS = (
     "id, run_id, workflow, step, client, state, deadline, unsub_state, subscription, callback,"
-    " key_type, error, created, ended"
+    " key_type, error, created, ended, verify"
 )
 
 
@@ -260,7 +261,7 @@ class Views:
         conn = self.store.reader
         row = conn.execute(
             "SELECT name, client, trigger_id, trigger_name, trigger_state, subscription,"
-            " last_error, key_type, created, updated FROM workflows WHERE name = ?",
+            " last_error, key_type, created, updated, verify FROM workflows WHERE name = ?",
             (name,),
         ).fetchone()
         if row is None:
@@ -276,6 +277,7 @@ class Views:
             key_type,
             created,
             updated,
+            verify,
         ) = row
         calls = outbox_json(conn, f"trigger:{name}", limit=10)
         return {
@@ -287,6 +289,8 @@ class Views:
                 "name": trigger_name,
                 "state": TRIGGER_STATE.get(state, state),
                 "callbackUrl": self.callback_url(trigger_id, key_type),
+                "keyType": key_type,
+                "verify": _describe_verify(verify),
                 "subscription": json.loads(subscription) if subscription else None,
                 "error": error,
                 "calls": calls,
@@ -414,6 +418,7 @@ class Views:
             error,
             created,
             ended,
+            verify,
         ) = row
         return {
             "id": wait_id,
@@ -430,6 +435,193 @@ class Views:
             "callback": None if callback_id is None else self.callback(callback_id),
             "error": error,
             "calls": outbox_json(self.store.reader, f"wait:{wait_id}"),
+            "verify": _describe_verify(verify),
             "created": created,
             "ended": ended,
         }
+
+
+def _describe_verify(stored: str | None) -> dict[str, Any] | None:
+    """A sender-verification setting without its secret."""
+    if not stored:
+        return None
+    config = json.loads(stored)
+    return {"type": config.get("type"), "tolerance": config.get("tolerance")}
+
+
+# --------------------------------------------------------------------------- the run-history page
+# Read-only helpers for the page's snapshot (hooknb/server/page.py). The page polls every second
+# or two, so these never load a whole callback body (up to the 16 MiB limit each): sizes come from
+# SQL's length(), which does not read a BLOB's content, and previews from incremental BLOB reads.
+
+BODY_PREVIEW_BYTES = 4096
+
+
+def body_preview(head: bytes, size: int, content_type: str | None) -> dict[str, Any]:
+    """A body as people see it: ``text`` (``json`` when it parses) or ``binary`` with its size.
+
+    ``head`` is the body's first bytes (all of it when ``len(head) == size``). Text that is cut
+    short loses at most an incomplete UTF-8 sequence at the cut, never a character in the middle.
+    """
+    if size == 0:
+        return {"kind": "empty", "size": 0, "contentType": content_type}
+    truncated = len(head) < size
+    try:
+        # An incremental decoder tolerates a multi-byte character split by the cut (final=False)
+        # but still rejects invalid bytes anywhere else.
+        text = codecs.getincrementaldecoder("utf-8")().decode(head, final=not truncated)
+    except UnicodeDecodeError:
+        return {"kind": "binary", "size": size, "contentType": content_type}
+    kind = "text"
+    if not truncated and text.lstrip()[:1] in ("{", "["):
+        try:
+            text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+            kind = "json"
+        except ValueError:
+            pass
+    return {
+        "kind": kind,
+        "size": size,
+        "contentType": content_type,
+        "text": text,
+        "truncated": truncated,
+    }
+
+
+def _blob_head(conn: sqlite3.Connection, table: str, column: str, rowid: int, size: int) -> bytes:
+    if size <= 0:
+        return b""
+    with conn.blobopen(table, column, rowid, readonly=True) as blob:
+        return blob.read(min(size, BODY_PREVIEW_BYTES))
+
+
+def callback_previews(
+    conn: sqlite3.Connection,
+    *,
+    ids: list[int] | None = None,
+    workflow: str | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    """Stored callbacks, newest first, with headers, queries and a body preview.
+
+    Each names its ``workflow``, its ``run`` and, for an action's callback, the ``step``.
+    ``ids`` selects callbacks by id; ``workflow`` keeps one workflow's callbacks.
+    """
+    clauses: list[str] = []
+    params: list[Any] = []
+    if ids is not None:
+        if not ids:
+            return []
+        clauses.append(f"c.id IN ({', '.join('?' for _ in ids)})")
+        params.extend(ids)
+    owner = "COALESCE(w.workflow, r.workflow, CASE WHEN c.kind != 'wait' THEN c.target END)"
+    if workflow:
+        clauses.append(f"{owner} = ?")
+        params.append(workflow)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    rows = conn.execute(
+        "SELECT c.id, c.kind, c.run_id, c.received, c.method, c.headers, c.query,"
+        f" c.content_type, length(c.body), {owner}, w.step"
+        " FROM callbacks c"
+        " LEFT JOIN waits w ON c.kind = 'wait' AND w.id = c.target"
+        " LEFT JOIN runs r ON r.id = c.run_id"
+        f" {where} ORDER BY c.id DESC LIMIT ?",
+        (*params, max(1, min(int(limit), 1000))),
+    ).fetchall()
+    result = []
+    for (
+        callback_id,
+        kind,
+        run_id,
+        received,
+        method,
+        headers,
+        query,
+        content_type,
+        size,
+        owner_name,
+        step,
+    ) in rows:
+        head = _blob_head(conn, "callbacks", "body", callback_id, size or 0)
+        result.append(
+            {
+                "id": callback_id,
+                "kind": kind,
+                "workflow": owner_name,
+                "run": run_id,
+                "step": step,
+                "received": received,
+                "method": method,
+                "headers": json.loads(headers),
+                "queries": json.loads(query),
+                "contentType": content_type,
+                "body": body_preview(head, size or 0, content_type),
+            }
+        )
+    return result
+
+
+def run_status_counts(conn: sqlite3.Connection, workflow: str | None = None) -> dict[str, int]:
+    """How many runs have each status (of one workflow, or all)."""
+    where, params = ("WHERE workflow = ?", (workflow,)) if workflow else ("", ())
+    rows = conn.execute(
+        f"SELECT status, COUNT(*) FROM runs {where} GROUP BY status", params
+    ).fetchall()
+    return {status: count for status, count in rows}
+
+
+def run_trigger_callbacks(conn: sqlite3.Connection, run_ids: list[str]) -> dict[str, int]:
+    """The stored trigger-callback id of each run that has one (what a resubmit replays)."""
+    if not run_ids:
+        return {}
+    rows = conn.execute(
+        "SELECT id, trigger_callback FROM runs WHERE trigger_callback IS NOT NULL"
+        f" AND id IN ({', '.join('?' for _ in run_ids)})",
+        run_ids,
+    ).fetchall()
+    return {run_id: callback_id for run_id, callback_id in rows}
+
+
+def run_waits(conn: sqlite3.Connection, run_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The waits (webhook action steps) of these runs, by run, oldest first.
+
+    Like ``Views.wait`` but the callback is named by id only (its body is not loaded).
+    """
+    if not run_ids:
+        return {}
+    rows = conn.execute(
+        "SELECT id, run_id, step, state, deadline, unsub_state, callback, error, created, ended,"
+        f" key_type FROM waits WHERE run_id IN ({', '.join('?' for _ in run_ids)}) ORDER BY created",
+        run_ids,
+    ).fetchall()
+    result: dict[str, list[dict[str, Any]]] = {}
+    for (
+        wait_id,
+        run_id,
+        step,
+        state,
+        deadline,
+        unsub,
+        callback_id,
+        error,
+        created,
+        ended,
+        key_type,
+    ) in rows:
+        result.setdefault(run_id, []).append(
+            {
+                "id": wait_id,
+                "step": step,
+                "state": state,
+                "outcome": WAIT_OUTCOME.get(state),
+                "deadline": deadline,
+                "unsubscribe": unsub,
+                "callback": callback_id,
+                "error": error,
+                "calls": outbox_json(conn, f"wait:{wait_id}"),
+                "created": created,
+                "ended": ended,
+                "keyType": key_type,
+            }
+        )
+    return result

@@ -13,10 +13,19 @@ import hashlib
 import hmac
 import secrets
 import sqlite3
+import time
 from collections.abc import Mapping
 
 KEY_TYPES = ("primary", "secondary")
 _SIGNED_PREFIX = b"hooknb-callback-v1:"
+
+
+def normalize_key_type(value: object) -> str:
+    """``'Primary'``/``'Secondary'`` (Logic Apps' accessKeyType, any case) to a key type."""
+    key_type = str(value or "primary").lower()
+    if key_type not in KEY_TYPES:
+        raise ValueError(f"access key type must be Primary or Secondary, got {value!r}")
+    return key_type
 
 
 def new_callback_id() -> str:
@@ -44,6 +53,10 @@ class Signer:
             if row is None:
                 value = secrets.token_bytes(32)
                 conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (name, value))
+                conn.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                    (f"{name}:created", time.time()),
+                )
             else:
                 value = bytes(row[0])
             keys[key_type] = value
@@ -57,6 +70,10 @@ class Signer:
         value = secrets.token_bytes(32)
         conn.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (f"key:{key_type}", value)
+        )
+        conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+            (f"key:{key_type}:created", time.time()),
         )
         return value
 

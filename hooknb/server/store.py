@@ -21,6 +21,7 @@ import os
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -47,6 +48,7 @@ CREATE TABLE IF NOT EXISTS workflows (
     subscription  TEXT,
     last_error    TEXT,
     key_type      TEXT NOT NULL DEFAULT 'primary',
+    verify        TEXT,
     created       REAL NOT NULL,
     updated       REAL NOT NULL
 );
@@ -78,6 +80,7 @@ CREATE TABLE IF NOT EXISTS waits (
     callback     INTEGER,
     fingerprint  TEXT,
     key_type     TEXT NOT NULL DEFAULT 'primary',
+    verify       TEXT,
     error        TEXT,
     created      REAL NOT NULL,
     ended        REAL
@@ -113,6 +116,15 @@ CREATE TABLE IF NOT EXISTS deliveries (
     created  REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS deliveries_by_route ON deliveries (route, seq);
+-- Sender delivery ids already taken (webhook-id, X-GitHub-Delivery, Stripe event id): a retry or
+-- replay of a verified callback is answered like the first one and starts nothing new.
+CREATE TABLE IF NOT EXISTS delivery_ids (
+    target      TEXT NOT NULL,
+    delivery_id TEXT NOT NULL,
+    run_id      TEXT,
+    expires     REAL NOT NULL,
+    PRIMARY KEY (target, delivery_id)
+);
 -- Outbound subscribe/unsubscribe calls, so that they survive a restart and can be shown.
 CREATE TABLE IF NOT EXISTS outbox (
     id        INTEGER PRIMARY KEY,
@@ -143,6 +155,54 @@ class StoreError(RuntimeError):
     """The store cannot be opened or used."""
 
 
+class StoreStats:
+    """Group-commit counters, updated by the writer thread only (plain ints: no lock needed
+    for a reader that tolerates a snapshot taken between two updates). Benchmarks read them to
+    check that concurrent requests really share commits."""
+
+    # Upper bounds of the batch-size histogram buckets: 1, 2-3, 4-7, ... 512-1023, 1024.
+    BUCKETS = (1, 3, 7, 15, 31, 63, 127, 255, 511, 1023, _MAX_BATCH)
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.batches = 0
+        self.ops = 0
+        self.max_batch = 0
+        self.batch_seconds = 0.0
+        self.commit_seconds = 0.0
+        self.histogram = [0] * len(self.BUCKETS)
+
+    def record(self, size: int, batch_seconds: float, commit_seconds: float) -> None:
+        self.batches += 1
+        self.ops += size
+        self.max_batch = max(self.max_batch, size)
+        self.batch_seconds += batch_seconds
+        self.commit_seconds += commit_seconds
+        for index, bound in enumerate(self.BUCKETS):
+            if size <= bound:
+                self.histogram[index] += 1
+                break
+
+    def snapshot(self) -> dict[str, Any]:
+        labels, low = [], 1
+        for bound in self.BUCKETS:
+            labels.append(str(low) if low == bound else f"{low}-{bound}")
+            low = bound + 1
+        return {
+            "batches": self.batches,
+            "ops": self.ops,
+            "mean_batch": round(self.ops / self.batches, 2) if self.batches else None,
+            "max_batch": self.max_batch,
+            "batch_seconds": round(self.batch_seconds, 4),
+            "commit_seconds": round(self.commit_seconds, 4),
+            "histogram": {
+                label: count for label, count in zip(labels, self.histogram, strict=True) if count
+            },
+        }
+
+
 class Store:
     """SQLite state with a single writer thread and group commit.
 
@@ -159,6 +219,7 @@ class Store:
         self._reader: sqlite3.Connection | None = None
         self._thread: threading.Thread | None = None
         self._closed = False
+        self.stats = StoreStats()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -274,6 +335,8 @@ class Store:
 
     def _run_batch(self, conn: sqlite3.Connection, batch: list[Any]) -> None:
         outcomes: list[tuple[Any, Any, Any, BaseException | None]] = []
+        started = time.perf_counter()
+        committing = started
         try:
             conn.execute("BEGIN IMMEDIATE")
             for op, loop, future in batch:
@@ -287,12 +350,15 @@ class Store:
                 else:
                     conn.execute("RELEASE op")
                     outcomes.append((loop, future, result, None))
+            committing = time.perf_counter()
             conn.execute("COMMIT")
         except Exception as exc:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             failure = StoreError(f"hooknb store write failed: {exc}")
             outcomes = [(loop, future, None, failure) for _, loop, future in batch]
+        finished = time.perf_counter()
+        self.stats.record(len(batch), finished - started, finished - committing)
         by_loop: dict[Any, list[tuple[Any, Any, BaseException | None]]] = {}
         for loop, future, result, exc in outcomes:
             if loop is None:
