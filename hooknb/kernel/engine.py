@@ -381,9 +381,16 @@ class Run:
             action.status = "Cancelled"
             action.ended = time.time()
             if wait_id is not None:
-                await _quietly(
+                # The hub decides races: if a callback was taken first (its sender got 202),
+                # the step succeeded with it; the run is still cancelled after the step.
+                final = await _quietly(
                     hub.request("POST", f"hooknb/api/waits/{wait_id}/cancel", {"notify": False})
                 )
+                if final and final.get("state") == "completed" and final.get("callback"):
+                    action.outputs = Outputs.from_callback(final["callback"], status_code=200)
+                    action.status = "Succeeded"
+                elif final and final.get("state") == "timedout":
+                    action.status = "TimedOut"
             raise
         except ActionFailed as exc:
             action.status = "Failed"
@@ -426,15 +433,16 @@ class Run:
         return evaluate_template(dict(unsubscribe or {}), replace(context, action=current))
 
 
-async def _quietly(awaitable: Awaitable[Any]) -> None:
+async def _quietly(awaitable: Awaitable[Any]) -> Any:
     try:
-        await awaitable
+        return await awaitable
     except Exception:
         import logging
 
         logging.getLogger("hooknb.kernel").warning(
             "hooknb: cancelling a wait failed", exc_info=True
         )
+        return None
 
 
 class Workflow:

@@ -28,7 +28,7 @@ def decode_body(raw: bytes, content_type: str | None) -> Any:
     if is_json_type(content_type):
         try:
             return json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON after all, or nested beyond reason
             pass
     try:
         return raw.decode("utf-8")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -29,6 +30,7 @@ from .records import InboundRequest, NotFound
 API_VERSION = 1
 KEEPALIVE_SECONDS = 15.0
 _CALLBACK_ID_PATTERN = r"[A-Za-z0-9_-]{16,64}"
+_CALLBACK_ID = re.compile(_CALLBACK_ID_PATTERN)
 
 
 def _json_error(handler: web.RequestHandler, status: int, message: str, **extra: Any) -> None:
@@ -58,9 +60,11 @@ class CallbackHandler(web.RequestHandler):
             self.set_header("Allow", "POST")
             _json_error(self, 405, "callback URLs accept POST only")
             return
-        callback_id = self.path_kwargs["callback_id"]
+        callback_id = self.path_kwargs.get("callback_id") or ""
         signature = self.get_query_argument("sig", "")
-        if not self.hub.signer.verify(callback_id, signature):
+        if not _CALLBACK_ID.fullmatch(callback_id) or not self.hub.signer.verify(
+            callback_id, signature
+        ):
             # Unknown id and bad signature look the same to the sender.
             _json_error(self, 404, "not found")
             return
@@ -488,7 +492,8 @@ def handlers(base_url: str, hub: Hub) -> list[tuple[str, type[web.RequestHandler
     run = r"(?P<run_id>[0-9a-f]{8,40})"
     wait = rf"(?P<wait_id>{_CALLBACK_ID_PATTERN})"
     routes: list[tuple[str, type[web.RequestHandler]]] = [
-        (rf"hooknb/callback/(?P<callback_id>{_CALLBACK_ID_PATTERN})", CallbackHandler),
+        # Everything under callback/ is this route's: a malformed id is a JSON 404 too.
+        (r"hooknb/callback(?:/(?P<callback_id>.*))?", CallbackHandler),
         ("hooknb/?", PageHandler),
         ("hooknb/api/version", VersionHandler),
         ("hooknb/api/status", StatusHandler),
