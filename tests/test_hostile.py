@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import until
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from processes import ServerProcess
@@ -233,9 +234,11 @@ async def test_callback_racing_the_timeout_has_one_outcome(hub: Any) -> None:
         async with httpx.AsyncClient(trust_env=False) as client:
             for _ in range(12):
                 run = await racing.start_async()
-                while "Step" not in run.actions or run.actions["Step"].deadline is None:
-                    await asyncio.sleep(0.005)
-                action = run.actions["Step"]
+                action = await until(
+                    lambda r=run: (
+                        "Step" in r.actions and r.actions["Step"].deadline and r.actions["Step"]
+                    )
+                )
                 await asyncio.sleep(max(0.0, action.deadline - time.time() - 0.01))
                 answer = await client.post(action.callback_url, json={"late": True})
                 await run
@@ -259,8 +262,7 @@ async def test_callback_racing_a_cancel_has_one_outcome(hub: Any) -> None:
         async with httpx.AsyncClient(trust_env=False) as client:
             for i in range(12):
                 run = await racing.start_async()
-                while run.status != "Waiting":
-                    await asyncio.sleep(0.005)
+                await until(lambda r=run: r.status == "Waiting")
                 action = run.actions["Step"]
                 post = asyncio.ensure_future(client.post(action.callback_url, json={"i": i}))
                 if i % 2:
