@@ -1,16 +1,752 @@
-"""Live views of workflows and runs (placeholder until the ipywidgets views land)."""
+"""Live views of workflows and runs, built from stock ipywidgets 8 (no custom JavaScript).
+
+Modelled on tqdm's notebook bar: a view is a container of stock widgets, and everything that
+happens later only changes widget state (label and HTML values, button flags, children).
+Nothing here prints or writes to an ``Output`` from background work: a kernel loses such output
+once its cell has finished, while widget state updates always reach the page.
+
+Where updates come from:
+
+* ``Run.observe`` / ``Workflow.observe`` callbacks, on the engine loop (the kernel's loop);
+* one ticker task per event loop, shared by every view on it, that refreshes countdowns and
+  running durations once a second while some run is going, and ends when none is;
+* button callbacks, which never block the kernel: they start the ``*_async`` API, or an
+  ``httpx.AsyncClient`` request, as a task on the engine loop and report the outcome in a label.
+
+Saved notebooks: nbclient (and so papermill and ``nbconvert --execute``) keeps widget state only
+from messages whose parent is the cell it is executing, while a view that changes in the
+background sends its updates under the cell that started the run. So after every execution,
+the widget models that changed (or are new) since the last one are sent again under it, and a
+notebook executed headless saves the state its views reached; a live frontend just receives
+those values twice.
+
+DOM hooks (classes added with ``add_class``) for browser tests: ``hooknb-run``,
+``hooknb-status``, ``hooknb-step``, ``hooknb-step-name``, ``hooknb-step-status``,
+``hooknb-workflow``, ``hooknb-trigger-state``, ``hooknb-enable``, ``hooknb-disable``,
+``hooknb-cancel``, ``hooknb-send-test``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import json
+import logging
+import sys
+import time
+import weakref
+from collections.abc import Callable, Coroutine, Iterator
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import httpx
+import ipywidgets as widgets
+
+from .aio import in_loop_thread
+from .errors import HookNBError
+from .render import (
+    STATUS_COLORS,
+    action_details_html,
+    clock,
+    countdown,
+    duration,
+    outputs_html,
+    result_html,
+    run_html,
+    trigger_html,
+    trigger_name,
+    trigger_state,
+    workflow_html,
+)
+
+if TYPE_CHECKING:
+    from .engine import Action, Run, Workflow
+
+__all__ = ["RunView", "StepRow", "WorkflowView", "mimebundle", "send_test_callback", "view"]
+
+log = logging.getLogger("hooknb.kernel")
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+#: Runs a workflow view lists (newest first); older ones stay available as ``workflow.runs``.
+MAX_RUNS_SHOWN = 10
+
+
+# -- the display bundle ---------------------------------------------------------------------------
 
 
 def mimebundle(obj: Any, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-    """The display bundle of a workflow or run: text and HTML."""
-    from .engine import Run
-    from .render import run_html
+    """The display bundle of a workflow or run.
 
-    bundle: dict[str, Any] = {"text/plain": repr(obj)}
-    if isinstance(obj, Run):
-        bundle["text/html"] = run_html(obj)
+    Always ``text/plain`` and ``text/html`` (consoles, nbconvert, papermill, untrusted
+    notebooks); in a Jupyter kernel also the live widget view, which frontends prefer.
+    """
+    from .engine import Run
+
+    bundle: dict[str, Any] = {
+        "text/plain": repr(obj),
+        "text/html": run_html(obj) if isinstance(obj, Run) else workflow_html(obj),
+    }
+    if _in_kernel():
+        try:
+            live = view(obj)
+        except Exception:  # a view that cannot be built must not hide the text
+            log.exception("hooknb could not build the live view")
+        else:
+            if live.model_id:
+                bundle[WIDGET_VIEW] = {
+                    "version_major": 2,
+                    "version_minor": 0,
+                    "model_id": live.model_id,
+                }
+    if include:
+        bundle = {k: v for k, v in bundle.items() if k in include}
+    if exclude:
+        bundle = {k: v for k, v in bundle.items() if k not in exclude}
     return bundle
+
+
+def _in_kernel() -> bool:
+    # Without IPython imported there is no shell at all (plain Python); a terminal IPython has
+    # a shell but no kernel, hence no comms for widgets.
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return False
+    shell = ipython.get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+_views: dict[Any, RunView | WorkflowView] = {}
+
+
+def view(obj: Workflow | Run) -> WorkflowView | RunView:
+    """The live view of a workflow or run: one per object, shared by every display of it."""
+    from .engine import Run, Workflow
+
+    existing = _views.get(obj)
+    if existing is not None and existing.comm is not None:
+        return existing
+    if isinstance(obj, Run):
+        made: RunView | WorkflowView = RunView(obj)
+    elif isinstance(obj, Workflow):
+        made = WorkflowView(obj)
+    else:
+        raise TypeError(f"no hooknb view for {type(obj).__name__}")
+    _views[obj] = made
+    _track(made)
+    _install_resend_hook()
+    return made
+
+
+# -- small widget helpers -------------------------------------------------------------------------
+
+
+def _label(css: str, value: str = "", *, width: str | None = None, bold: bool = False) -> Any:
+    label = widgets.Label(value)
+    if width:
+        label.layout.width = width
+    label.add_class(css)
+    if bold:
+        label.style.font_weight = "bold"
+    return label
+
+
+def _button(description: str, css: str, *, style: str = "", icon: str = "", tip: str = "") -> Any:
+    button = widgets.Button(
+        description=description,
+        button_style=style,
+        icon=icon,
+        tooltip=tip or description,
+        layout=widgets.Layout(width="auto"),
+    )
+    button.add_class(css)
+    return button
+
+
+def _show(widget: Any, visible: bool) -> None:
+    widget.layout.display = None if visible else "none"
+
+
+def _color(label: Any, status: str) -> None:
+    label.style.text_color = STATUS_COLORS.get(status)
+
+
+class _UrlField:
+    """A callback URL the user can click into and select (Ctrl+A, Ctrl+C).
+
+    Stock widgets cannot reach the clipboard, and a *disabled* input cannot be selected in some
+    browsers, so this is an enabled Text whose edits are reverted to what the kernel last set.
+    """
+
+    def __init__(self, css: str) -> None:
+        self.value = ""
+        self.widget = widgets.Text(
+            description="Callback URL",
+            tooltip="select and copy: click, Ctrl+A, Ctrl+C",
+            layout=widgets.Layout(width="100%"),
+            style={"description_width": "initial"},
+        )
+        self.widget.add_class(css)
+        self.widget.add_class("hooknb-callback-url")
+        self.widget.observe(self._edited, "value")
+
+    def set(self, value: str) -> None:
+        self.value = value
+        self.widget.value = value
+
+    def _edited(self, change: dict[str, Any]) -> None:
+        if change["new"] != self.value:
+            self.widget.value = self.value
+
+
+def _test_body_field() -> Any:
+    area = widgets.Textarea(
+        value="{}",
+        placeholder='{"decision": "Approved"}',
+        layout=widgets.Layout(width="24em", height="4.5em"),
+    )
+    area.add_class("hooknb-test-body")
+    area._hooknb_user_input = True  # not re-sent with the view: the user may be typing
+    return area
+
+
+# -- doing things without blocking the kernel -----------------------------------------------------
+
+_background: set[Any] = set()
+
+
+def _spawn(
+    loop: asyncio.AbstractEventLoop,
+    coro: Coroutine[Any, Any, Any],
+    done: Callable[[Any, BaseException | None], None],
+) -> None:
+    """Run ``coro`` as a task on ``loop`` and hand its outcome to ``done`` (on the loop).
+
+    Widget callbacks run inside the kernel's loop: blocking there (a sync API call) would
+    re-enter the loop from a comm handler, so they start tasks instead.
+    """
+
+    async def runner() -> None:
+        try:
+            value = await coro
+        except Exception as exc:
+            outcome: tuple[Any, BaseException | None] = (None, exc)
+        else:
+            outcome = (value, None)
+        try:
+            done(*outcome)
+        except Exception:
+            log.exception("hooknb view update failed")
+
+    if in_loop_thread(loop):
+        future: Any = loop.create_task(runner(), name="hooknb-widget-action")
+    else:
+        future = asyncio.run_coroutine_threadsafe(runner(), loop)
+    _background.add(future)  # keep a reference: the loop only holds tasks weakly
+    future.add_done_callback(_background.discard)
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args: Any) -> None:
+    if in_loop_thread(loop) or not loop.is_running():
+        fn(*args)
+    else:
+        loop.call_soon_threadsafe(fn, *args)
+
+
+def _error_text(exc: BaseException) -> str:
+    if isinstance(exc, HookNBError | ValueError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+async def send_test_callback(url: str, text: str, *, timeout: float = 30.0) -> str:
+    """POST ``text`` (a JSON document, or nothing) to a callback URL, as an outside service
+    would; returns ``"HTTP <status> <reason>"`` (with the hub's error message on 4xx/5xx).
+
+    The request goes to the real URL over HTTP, through the server's public route, so it
+    exercises exactly what a subscriber's callback does.
+    """
+    content = text.strip()
+    headers = {"User-Agent": "hooknb-test-callback"}
+    if content:
+        try:
+            json.loads(content)
+        except ValueError as exc:
+            raise ValueError(f"the body is not JSON: {exc}") from None
+        headers["Content-Type"] = "application/json"
+    host = (urlsplit(url).hostname or "").lower()
+    loopback = host in ("localhost", "::1") or host.startswith("127.")
+    # Loopback must never go through a proxy; a public URL (a tunnel) may need the env's proxy.
+    async with httpx.AsyncClient(trust_env=not loopback, timeout=timeout) as client:
+        response = await client.post(url, content=content.encode("utf-8"), headers=headers)
+    result = f"HTTP {response.status_code} {response.reason_phrase}".rstrip()
+    if response.status_code >= 400:
+        try:
+            detail = response.json().get("error") or response.text
+        except (ValueError, AttributeError):
+            detail = response.text
+        result += f": {str(detail)[:200]}"
+    return result
+
+
+# -- the ticker -----------------------------------------------------------------------------------
+
+
+class _Ticker:
+    """Refreshes the views of unfinished runs once a second (countdowns, durations).
+
+    One task per loop, shared by all views; it ends as soon as no registered view needs it,
+    and starts again when one does.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.views: weakref.WeakSet[RunView] = weakref.WeakSet()
+        self.task: asyncio.Task[None] | None = None
+
+    def add(self, run_view: RunView) -> None:
+        self.views.add(run_view)
+        if self.task is None or self.task.done():
+            self.task = self.loop.create_task(self._run(), name="hooknb-widget-ticker")
+
+    def discard(self, run_view: RunView) -> None:
+        self.views.discard(run_view)
+        if not self.views and self.task is not None:
+            # Nothing runs or waits any more. Forget the task at once: a cancelled task is not
+            # done until it next runs, and add() must not mistake it for a live one.
+            self.task.cancel()
+            self.task = None
+
+    async def _run(self) -> None:
+        while self.views:
+            # On whole wall-clock seconds, so every countdown on the page changes together.
+            await asyncio.sleep(1.0 - time.time() % 1.0 + 0.005)
+            for run_view in list(self.views):
+                try:
+                    going = run_view._tick()
+                except Exception:
+                    log.exception("hooknb view tick failed")
+                    going = False
+                if not going:
+                    self.views.discard(run_view)
+
+
+_tickers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Ticker] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _ticker(loop: asyncio.AbstractEventLoop) -> _Ticker:
+    ticker = _tickers.get(loop)
+    if ticker is None:
+        ticker = _tickers[loop] = _Ticker(loop)
+    return ticker
+
+
+# -- re-sending changed widgets after each execution ---------------------------------------------
+
+_tracked: weakref.WeakSet[Any] = weakref.WeakSet()
+_changed: weakref.WeakSet[Any] = weakref.WeakSet()
+_hook_installed = False
+
+
+def _track(root: Any) -> None:
+    """Watch every widget model under ``root`` not seen before; a new one counts as changed.
+
+    Call after building a view or adding widgets to it (see the module docstring for why
+    changed models are sent again after each execution).
+    """
+    for widget in _tree(root, set()):
+        if widget not in _tracked:
+            _tracked.add(widget)
+            _changed.add(widget)
+            widget.observe(_note_change)
+
+
+def _note_change(change: Any) -> None:
+    _changed.add(change["owner"])
+
+
+def _install_resend_hook() -> None:
+    global _hook_installed
+    if _hook_installed:
+        return
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None:
+        return
+    shell.events.register("post_execute", _resend_changed)
+    _hook_installed = True
+
+
+def _resend_changed() -> None:
+    changed = list(_changed)
+    _changed.clear()
+    for widget in changed:
+        if widget.comm is None:
+            continue
+        if getattr(widget, "_hooknb_user_input", False):
+            widget.send_state([k for k in widget.keys if k != "value"])
+        else:
+            widget.send_state()
+
+
+def _tree(widget: Any, seen: set[int]) -> Iterator[Any]:
+    """The widget and every widget model it refers to (children, layouts, styles)."""
+    if id(widget) in seen:
+        return
+    seen.add(id(widget))
+    yield widget
+    for key in widget.keys:
+        value = getattr(widget, key, None)
+        for item in value if isinstance(value, list | tuple) else (value,):
+            if isinstance(item, widgets.Widget):
+                yield from _tree(item, seen)
+
+
+# -- runs -----------------------------------------------------------------------------------------
+
+
+class StepRow(widgets.VBox):
+    """One step of a run (the trigger, or an action): name, status, times, countdown while it
+    waits, the callback URL with "Send test callback", and expandable inputs/outputs."""
+
+    def __init__(self, run_view: RunView, action: Action | None) -> None:
+        self.run_view = run_view
+        self.action = action
+        name = action.name if action is not None else trigger_name(run_view.run)
+        self.name = _label("hooknb-step-name", name, width="14em", bold=True)
+        self.status = _label("hooknb-step-status", width="6.5em", bold=True)
+        self.times = _label("hooknb-step-times")
+        self.countdown = _label("hooknb-countdown")
+        self.send_result = _label("hooknb-send-result")
+        self.details = widgets.HTML()
+        self.details.add_class("hooknb-step-details")
+        # Made when the step first waits: most steps never need them.
+        self.waiting: Any = None
+        self.callback_url: Any = None
+        self.test_body: Any = None
+        self.send_button: Any = None
+        self._url: _UrlField | None = None
+        line = widgets.HBox(
+            [self.name, self.status, self.times, self.countdown, self.send_result],
+            layout=widgets.Layout(align_items="center", grid_gap="0 1em"),
+        )
+        super().__init__(
+            [line, self.details],
+            layout=widgets.Layout(border_left="3px solid #ddd", padding="0 0 0 6px"),
+        )
+        self.add_class("hooknb-step")
+        if action is None:
+            self.add_class("hooknb-trigger-step")
+        self.refresh()
+
+    def refresh(self) -> None:
+        run = self.run_view.run
+        action = self.action
+        if action is None:
+            self._set_status("Succeeded")
+            self.times.value = clock(run.started)
+            self.details.value = outputs_html(run.trigger, "Trigger outputs")
+            return
+        self._set_status(action.status)
+        self.details.value = action_details_html(action)
+        waiting = action.status == "Waiting" and bool(action.callback_url)
+        if waiting:
+            self._ensure_waiting_widgets()
+            assert self._url is not None
+            self._url.set(action.callback_url or "")
+        if self.waiting is not None:
+            _show(self.waiting, waiting)
+        self._tick()
+
+    def _set_status(self, status: str) -> None:
+        self.status.value = status
+        _color(self.status, status)
+
+    def _tick(self) -> None:
+        action = self.action
+        if action is None:
+            return
+        ended = f" → {clock(action.ended)}" if action.ended else ""
+        self.times.value = (
+            f"{clock(action.started)}{ended} · {duration(action.started, action.ended)}"
+        )
+        # Counted from the current whole second, the value changes exactly when the ticker
+        # fires (on whole seconds), whenever the view was last refreshed in between.
+        now = float(int(time.time()))
+        waiting = action.status == "Waiting"
+        self.countdown.value = countdown(action.deadline, now) if waiting else ""
+
+    def _ensure_waiting_widgets(self) -> None:
+        if self.waiting is not None:
+            return
+        self._url = _UrlField("hooknb-step-callback-url")
+        self.callback_url = self._url.widget
+        self.test_body = _test_body_field()
+        self.send_button = _button(
+            "Send test callback",
+            "hooknb-send-test",
+            icon="paper-plane",
+            tip="POST the JSON body on the left to this step's callback URL, as the service would",
+        )
+        self.send_button.on_click(self._send_test)
+        self.waiting = widgets.VBox(
+            [self.callback_url, widgets.HBox([self.test_body, self.send_button])]
+        )
+        self.children = (*self.children[:1], self.waiting, *self.children[1:])
+        _track(self)
+
+    def _send_test(self, _button: Any = None) -> None:
+        action = self.action
+        if action is None or not action.callback_url:
+            return
+        self.send_button.disabled = True
+        self.send_result.value = "sending…"
+
+        def done(result: str | None, exc: BaseException | None) -> None:
+            self.send_button.disabled = False
+            self.send_result.value = result if exc is None else f"not sent: {_error_text(exc)}"
+
+        loop = self.run_view.run.hub.loop
+        _spawn(loop, send_test_callback(action.callback_url, self.test_body.value), done)
+
+
+class RunView(widgets.VBox):
+    """The live timeline of one run: its status, one row per step (the trigger first), the
+    result or error, and a Cancel button while it is going."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.title = widgets.HTML(
+            f"<b>{_html(run.workflow.name)}</b> · run <code>{_html(run.id)}</code>"
+        )
+        self.status = _label("hooknb-status", bold=True)
+        self.times = _label("hooknb-run-times")
+        self.cancel_button = _button(
+            "Cancel",
+            "hooknb-cancel",
+            style="warning",
+            icon="stop",
+            tip="cancel the run: a waiting step unsubscribes and the run ends Cancelled",
+        )
+        self.cancel_button.on_click(self._cancel)
+        self.message = _label("hooknb-message")
+        self.trigger_row: StepRow | None = None
+        self.steps: dict[str, StepRow] = {}
+        self.step_box = widgets.VBox()
+        self.result = widgets.HTML()
+        self.result.add_class("hooknb-result")
+        header = widgets.HBox(
+            [self.title, self.status, self.times, self.cancel_button, self.message],
+            layout=widgets.Layout(align_items="center", flex_flow="row wrap", grid_gap="0 1em"),
+        )
+        super().__init__(
+            [header, self.step_box, self.result],
+            layout=widgets.Layout(border="1px solid #e0e0e0", padding="4px", margin="2px 0"),
+        )
+        self.add_class("hooknb-run")
+        self.trigger_row = StepRow(self, None)
+        self.step_box.children = (self.trigger_row,)
+        self.refresh()
+        run.observe(self._observed)
+
+    def _observed(self, _run: Run) -> None:
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Bring every widget of the view up to the run's state."""
+        run = self.run
+        added = [name for name in run.actions if name not in self.steps]
+        for name in added:
+            self.steps[name] = StepRow(self, run.actions[name])
+        if added:
+            self.step_box.children = (*self.step_box.children, *(self.steps[n] for n in added))
+            _track(self.step_box)
+        for name, row in self.steps.items():
+            if name not in added:
+                row.refresh()
+        self.result.value = result_html(run)
+        _show(self.cancel_button, not run.done)
+        self._tick()
+        ticker = _ticker(run.hub.loop)
+        if run.done:
+            _on_loop(run.hub.loop, ticker.discard, self)
+        else:
+            _on_loop(run.hub.loop, ticker.add, self)
+
+    def _tick(self) -> bool:
+        run = self.run
+        self.status.value = f"{run.status} · {self._summary()}"
+        _color(self.status, run.status)
+        ended = f" · ended {clock(run.ended)}" if run.ended else ""
+        self.times.value = f"started {clock(run.started)}{ended}"
+        for row in self.steps.values():
+            if row.action is not None and row.action.ended is None:
+                row._tick()
+        return not run.done
+
+    def _summary(self) -> str:
+        run = self.run
+        took = duration(run.started, run.ended)
+        if run.done:
+            return f"in {took}"
+        waiting = [a.name for a in run.actions.values() if a.status == "Waiting"]
+        if waiting:
+            return f"for {', '.join(waiting)} · {took}"
+        return took
+
+    def _cancel(self, _button: Any = None) -> None:
+        if self.run.cancel():
+            self.message.value = "cancelling…"
+        else:
+            self.message.value = "the run has already ended"
+
+
+def _html(value: Any) -> str:
+    import html
+
+    return html.escape(str(value), quote=True)
+
+
+# -- workflows ------------------------------------------------------------------------------------
+
+
+class WorkflowView(widgets.VBox):
+    """A workflow: trigger state with Enable/Disable, the trigger's callback URL with "Send
+    test callback", and its runs in this kernel (newest first), each a live :class:`RunView`."""
+
+    def __init__(self, workflow: Workflow) -> None:
+        self.workflow = workflow
+        self.title = widgets.HTML(f"<b>Workflow</b> <b>{_html(workflow.name)}</b>")
+        self.trigger_state = _label("hooknb-trigger-state", width="6em", bold=True)
+        self.enable_button = _button(
+            "Enable", "hooknb-enable", style="success", icon="play", tip="subscribe the trigger"
+        )
+        self.disable_button = _button(
+            "Disable", "hooknb-disable", icon="pause", tip="unsubscribe the trigger"
+        )
+        self.enable_button.on_click(self._enable)
+        self.disable_button.on_click(self._disable)
+        self.message = _label("hooknb-message")
+        self.trigger = widgets.HTML(trigger_html(workflow))
+        self._url = _UrlField("hooknb-trigger-callback-url")
+        self.callback_url = self._url.widget
+        self.test_body = _test_body_field()
+        self.send_button = _button(
+            "Send test callback",
+            "hooknb-send-test",
+            icon="paper-plane",
+            tip="POST the JSON body on the left to the trigger's callback URL: it starts a run",
+        )
+        self.send_button.on_click(self._send_test)
+        self.send_result = _label("hooknb-send-result")
+        self.test_box = widgets.HBox(
+            [self.test_body, self.send_button, self.send_result],
+            layout=widgets.Layout(align_items="center", grid_gap="0 1em"),
+        )
+        self.runs_title = widgets.HTML()
+        self.runs_box = widgets.VBox()
+        self.run_views: list[RunView] = []
+        self._busy = False
+        header = widgets.HBox(
+            [
+                self.title,
+                self.trigger_state,
+                self.enable_button,
+                self.disable_button,
+                self.message,
+            ],
+            layout=widgets.Layout(align_items="center", flex_flow="row wrap", grid_gap="0 1em"),
+        )
+        super().__init__(
+            [
+                header,
+                self.trigger,
+                self.callback_url,
+                self.test_box,
+                self.runs_title,
+                self.runs_box,
+            ],
+            layout=widgets.Layout(border="1px solid #cfd8dc", padding="6px"),
+        )
+        self.add_class("hooknb-workflow")
+        if workflow._hub is not None:  # don't connect just to show a workflow
+            for run in workflow.runs[-MAX_RUNS_SHOWN:]:
+                self._add_run(run)
+        self.refresh()
+        workflow.observe(self._observed)
+
+    def _observed(self, _workflow: Workflow, run: Run | None) -> None:
+        if run is not None:
+            self._add_run(run)
+        self.refresh()
+
+    def _add_run(self, run: Run) -> None:
+        if any(v.run is run for v in self.run_views):
+            return
+        run_view = view(run)
+        assert isinstance(run_view, RunView)
+        self.run_views = [run_view, *self.run_views][:MAX_RUNS_SHOWN]
+        self.runs_box.children = tuple(self.run_views)
+        _track(self.runs_box)
+
+    def refresh(self) -> None:
+        """Bring the view up to the workflow's state."""
+        workflow = self.workflow
+        state = trigger_state(workflow)
+        self.trigger_state.value = state
+        _color(self.trigger_state, state)
+        manual = workflow.trigger is None
+        for widget in (self.enable_button, self.disable_button, self.test_box):
+            _show(widget, not manual)
+        self.enable_button.disabled = self._busy or state == "Enabled"
+        self.disable_button.disabled = self._busy or state != "Enabled"
+        self.send_button.disabled = state != "Enabled"
+        url = workflow.callback_url
+        _show(self.callback_url, bool(url))
+        self._url.set(url or "")
+        total = len(workflow.runs) if workflow._hub is not None else len(self.run_views)
+        if total:
+            shown = f", the last {MAX_RUNS_SHOWN}" if total > MAX_RUNS_SHOWN else ""
+            self.runs_title.value = f"{total} run{'s' if total != 1 else ''} in this kernel{shown}:"
+        else:
+            self.runs_title.value = ""
+
+    def _enable(self, _button: Any = None) -> None:
+        self._act("enabling…", "enable_async", "subscribed")
+
+    def _disable(self, _button: Any = None) -> None:
+        self._act("disabling…", "disable_async", "unsubscribed")
+
+    def _act(self, doing: str, method: str, done_text: str) -> None:
+        if self._busy:
+            return
+        try:
+            hub = self.workflow.hub
+        except Exception as exc:
+            self.message.value = _error_text(exc)
+            return
+        self._busy = True
+        self.message.value = doing
+        self.refresh()
+
+        def done(_value: Any, exc: BaseException | None) -> None:
+            self._busy = False
+            self.message.value = done_text if exc is None else _error_text(exc)
+            self.refresh()
+
+        _spawn(hub.loop, getattr(self.workflow, method)(), done)
+
+    def _send_test(self, _button: Any = None) -> None:
+        url = self.workflow.callback_url
+        if not url:
+            self.send_result.value = "enable the workflow first"
+            return
+        self.send_button.disabled = True
+        self.send_result.value = "sending…"
+
+        def done(result: str | None, exc: BaseException | None) -> None:
+            self.send_button.disabled = False
+            self.send_result.value = result if exc is None else f"not sent: {_error_text(exc)}"
+            self.refresh()
+
+        _spawn(self.workflow.hub.loop, send_test_callback(url, self.test_body.value), done)
