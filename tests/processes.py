@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -35,7 +36,12 @@ class ServerProcess:
     """``jupyter server`` with hooknb in strict-auth mode, on a fixed port so it can restart."""
 
     def __init__(
-        self, root: Path, *, base_url: str = "/user/alice/", extra_args: tuple[str, ...] = ()
+        self,
+        root: Path,
+        *,
+        base_url: str = "/user/alice/",
+        extra_args: tuple[str, ...] = (),
+        only_hooknb: bool = True,
     ) -> None:
         self.root = root
         self.port = free_port()
@@ -45,6 +51,20 @@ class ServerProcess:
         self.store = root / "hooknb.sqlite"
         self.extra_args = extra_args
         self.env = isolated_env(root)
+        if only_hooknb:
+            # Other installed extensions (JupyterLab, LSP...) only slow restarts down here.
+            disabled = (
+                "jupyterlab",
+                "notebook",
+                "notebook_shim",
+                "jupyter_lsp",
+                "jupyter_server_terminals",
+            )
+            config = root / "config"
+            config.mkdir(parents=True, exist_ok=True)
+            (config / "jupyter_server_config.json").write_text(
+                json.dumps({"ServerApp": {"jpserver_extensions": dict.fromkeys(disabled, False)}})
+            )
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
