@@ -18,11 +18,12 @@ import itertools
 import json
 import sys
 import time
+from pathlib import Path
 
 import aiohttp
 
 
-async def main(url: str, rate: float, count: int, concurrency: int, out: str) -> None:
+async def main(url: str, rate: float, count: int, concurrency: int) -> dict[str, object]:
     accepted: list[int] = []
     statuses: dict[str, int] = {}
     ids = itertools.count()
@@ -56,11 +57,7 @@ async def main(url: str, rate: float, count: int, concurrency: int, out: str) ->
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     # Offered = how fast requests went out, not how fast answers came back.
     elapsed = max(last_send - start, 1e-9)
-    with open(out, "w") as handle:
-        json.dump(
-            {"accepted": accepted, "statuses": statuses, "offered_per_second": count / elapsed},
-            handle,
-        )
+    return {"accepted": accepted, "statuses": statuses, "offered_per_second": count / elapsed}
 
 
 if __name__ == "__main__":
@@ -71,5 +68,6 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
-    asyncio.run(main(args.url, args.rate, args.count, args.concurrency, args.out))
+    report = asyncio.run(main(args.url, args.rate, args.count, args.concurrency))
+    Path(args.out).write_text(json.dumps(report))
     sys.exit(0)

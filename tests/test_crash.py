@@ -23,10 +23,11 @@ import asyncio, collections, json, time
 import hooknb
 SEEN = collections.defaultdict(list)
 BASE = {base!r}
+CB = {{"cb": "@{{listCallbackUrl()}}"}}
 
 def crash_workflow(n):
     @hooknb.workflow(name=f"crash{{n}}", trigger=hooknb.HttpWebhookTrigger(
-        subscribe={{"method": "POST", "uri": BASE + "s", "body": {{"cb": "@{{listCallbackUrl()}}"}}}}))
+        subscribe={{"method": "POST", "uri": BASE + "s", "body": CB}}))
     async def flow(run):
         SEEN[n].append(run.trigger.body["id"])
     return flow
@@ -35,8 +36,8 @@ def crash_workflow(n):
 async def holder(run):
     reply = await run.webhook(
         "Hold",
-        subscribe={{"method": "POST", "uri": BASE + "hold", "body": {{"cb": "@{{listCallbackUrl()}}"}}}},
-        unsubscribe={{"method": "POST", "uri": BASE + "unhold", "body": {{"cb": "@{{listCallbackUrl()}}"}}}},
+        subscribe={{"method": "POST", "uri": BASE + "hold", "body": CB}},
+        unsubscribe={{"method": "POST", "uri": BASE + "unhold", "body": CB}},
         timeout=run.trigger.body["timeout"])
     return reply.body
 
