@@ -7,6 +7,7 @@ test_kernel.py do the same from real kernels.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -479,3 +480,56 @@ async def test_whole_value_callback_url_and_the_url_alias(hub: Any) -> None:
         assert service.calls("POST", "/sub")[0]["body"] == url
         await until(lambda: service.calls("POST", "/unsub"), what="unsubscribe via 'url'")
         assert service.calls("POST", "/unsub")[0]["body"] == url
+
+
+async def test_unsubscribe_failures_are_retried_and_visible(hub: Any, jp_fetch: Any) -> None:
+    async def respond(
+        recorder: Recorder, request: dict[str, Any]
+    ) -> tuple[int, Any, dict[str, str]]:
+        if request["path"] == "/flaky-unsub" and len(recorder.calls("DELETE", "/flaky-unsub")) <= 2:
+            return 503, {"error": "busy"}, {"Retry-After": "0"}
+        if request["path"] == "/broken-unsub":
+            return 500, {"error": "down"}, {}
+        return 200, {"id": "s"}, {}
+
+    with Recorder(respond) as service:
+        retry = {"type": "fixed", "count": 3, "interval": "PT0.05S"}
+
+        @hooknb.workflow(hub=hub)
+        async def flaky(run: Any) -> Any:
+            for path in ("flaky-unsub", "broken-unsub"):
+                with contextlib.suppress(hooknb.ActionTimedOut):
+                    await run.webhook(
+                        path,
+                        subscribe={"method": "POST", "uri": f"{service.url}sub"},
+                        unsubscribe={
+                            "method": "DELETE",
+                            "uri": f"{service.url}{path}",
+                            "retryPolicy": retry,
+                        },
+                        timeout=0.2,
+                    )
+
+        run = await (await flaky.start_async())._await()
+
+        async def unsubscribe_outcomes() -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+            waits = json.loads((await jp_fetch("hooknb", "api", "runs", run.id)).body)["waits"]
+            found = {}
+            for wait in waits:
+                calls = [c for c in wait["calls"] if c["purpose"] == "unsubscribe"]
+                if calls and calls[-1]["state"] != "pending":
+                    found[wait["step"]] = (wait, calls[-1])
+            return found
+
+        for _ in range(200):
+            outcomes = await unsubscribe_outcomes()
+            if len(outcomes) == 2:
+                break
+            await asyncio.sleep(0.05)
+        flaky_wait, flaky_call = outcomes["flaky-unsub"]
+        broken_wait, broken_call = outcomes["broken-unsub"]
+    assert (flaky_wait["unsubscribe"], flaky_call["state"]) == ("done", "done")
+    assert [a["statusCode"] for a in flaky_call["attempts"]] == [503, 503, 200]
+    assert (broken_wait["unsubscribe"], broken_call["state"]) == ("failed", "failed")
+    assert [a["statusCode"] for a in broken_call["attempts"]] == [500] * 4
+    assert "500" in broken_wait["error"]
