@@ -1,23 +1,451 @@
-"""The run-history page, ``GET <base_url>hooknb/`` (placeholder until the full page lands)."""
+"""The run-history page, ``GET <base_url>hooknb/``: workflows, triggers, runs and callbacks.
+
+One handler serves two views of the same snapshot:
+
+* ``GET hooknb/`` is the HTML page. The snapshot is embedded in it (so the first paint needs no
+  round trip) and a small script, inlined with a CSP nonce, renders it with DOM APIs only
+  (``textContent``, never ``innerHTML``), so nothing from outside - bodies, headers, names - can
+  become markup. No build step, no external CSS/JS/fonts: it works on an air-gapped machine.
+* ``GET hooknb/?format=json`` is the snapshot the page polls every ~1.5 s: one request, bodies
+  previewed (never shipped whole: a callback may hold 16 MiB), and an ETag so an unchanged
+  snapshot costs a 304. Polling the generic API instead would take one request per run for its
+  waits and carry every full body each time.
+
+The page's buttons call the existing JSON API with the browser's Jupyter session (cookie), so
+POST/DELETE send ``X-XSRFToken`` from the ``_xsrf`` cookie; this handler sets that cookie by
+touching ``self.xsrf_token``. Both views need Jupyter authentication (``@web.authenticated``),
+also with ``ServerApp.allow_unauthenticated_access=False``.
+"""
 
 from __future__ import annotations
 
+import html
+import json
+import secrets
+from functools import cache, cached_property
+from importlib import resources
 from typing import Any
 
 from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.utils import url_path_join
 from tornado import web
 
-from .hub import Hub
+from .._version import __version__
+from .hub import RUN_STATUSES, Hub
+from .records import callback_previews, run_status_counts, run_trigger_callbacks, run_waits
+
+POLL_MS = 1500
+DEFAULT_RUN_LIMIT = 50
+MAX_RUN_LIMIT = 500
+CALLBACK_LIMIT = 30
+# Structured values (results, outputs, subscribe responses) are shown as JSON text cut here.
+PREVIEW_CHARS = 4000
+ACTIVE_RUN_STATUSES = ("Queued", "Running", "Waiting")
+ACTIVE_TRIGGER_STATES = ("Enabled", "Enabling")
+
+
+# --------------------------------------------------------------------------- the snapshot
+
+
+def clip(value: Any, limit: int = PREVIEW_CHARS) -> dict[str, Any] | None:
+    """A value as (pretty JSON) text for the page, cut at ``limit`` characters."""
+    if value is None:
+        return None
+    if isinstance(value, dict) and value.get("$truncated"):
+        # The kernel already cut this one (its report limit); say so rather than show the marker.
+        return {"text": str(value.get("repr") or ""), "truncated": True, "size": value.get("size")}
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = json.dumps(value, indent=2, ensure_ascii=False, default=repr)
+        except (TypeError, ValueError):  # e.g. circular; the kernel only reports JSON anyway
+            text = repr(value)
+    return {"text": text[:limit], "truncated": len(text) > limit, "size": len(text)}
+
+
+def _epoch(value: Any) -> float | None:
+    """Epoch seconds from a number or an ISO 8601 string (the kernel reports step times so)."""
+    if value is None or isinstance(value, int | float):
+        return value
+    if isinstance(value, str):
+        from datetime import datetime
+
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return None
+    return None
+
+
+def call_view(call: dict[str, Any]) -> dict[str, Any]:
+    """An outbound subscribe/unsubscribe call, in brief."""
+    request = call.get("request") or {}
+    response = call.get("response") or {}
+    attempts = call.get("attempts") or []
+    status_code = response.get("statusCode")
+    if status_code is None and attempts:
+        status_code = attempts[-1].get("statusCode")
+    return {
+        "id": call.get("id"),
+        "purpose": call.get("purpose"),
+        "method": request.get("method"),
+        "uri": request.get("uri") or request.get("url"),
+        "state": call.get("state"),
+        "statusCode": status_code,
+        "attempts": len(attempts),
+        "error": call.get("error"),
+        "created": call.get("created"),
+        "finished": call.get("finished"),
+        "request": clip(request.get("body"), 1500),
+        "response": clip(response.get("body"), 1500),
+    }
+
+
+def _last(calls: list[dict[str, Any]], purpose: str) -> dict[str, Any] | None:
+    for call in reversed(calls):
+        if call["purpose"] == purpose:
+            return call
+    return None
+
+
+def workflow_view(workflow: dict[str, Any]) -> dict[str, Any]:
+    trigger = workflow.get("trigger")
+    view: dict[str, Any] = {
+        "name": workflow["name"],
+        "client": workflow.get("client"),
+        "created": workflow.get("created"),
+        "updated": workflow.get("updated"),
+        "trigger": None,
+        "canDisable": False,
+    }
+    if trigger:
+        calls = [call_view(call) for call in trigger.get("calls") or []]
+        subscription = trigger.get("subscription") or {}
+        view["trigger"] = {
+            "name": trigger.get("name"),
+            "state": trigger.get("state"),
+            "callbackUrl": trigger.get("callbackUrl"),
+            "error": trigger.get("error"),
+            "subscription": clip(subscription.get("body"), 1500),
+            "calls": calls,
+            "lastSubscribe": _last(calls, "subscribe"),
+            "lastUnsubscribe": _last(calls, "unsubscribe"),
+        }
+        view["canDisable"] = trigger.get("state") in ACTIVE_TRIGGER_STATES
+    return view
+
+
+def wait_view(hub: Hub, wait: dict[str, Any]) -> dict[str, Any]:
+    calls = [call_view(call) for call in wait["calls"]]
+    return {
+        "id": wait["id"],
+        "state": wait["state"],
+        "outcome": wait["outcome"],
+        "deadline": wait["deadline"],
+        "callback": wait["callback"],
+        "callbackUrl": hub.callback_url(wait["id"], wait.get("keyType") or "primary"),
+        "error": wait["error"],
+        "unsubscribe": wait["unsubscribe"],
+        "lastSubscribe": _last(calls, "subscribe"),
+        "lastUnsubscribe": _last(calls, "unsubscribe"),
+        "created": wait["created"],
+        "ended": wait["ended"],
+    }
+
+
+def step_views(hub: Hub, run: dict[str, Any], waits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The run's steps as the kernel reported them, each with its wait as the server knows it.
+
+    A webhook step the kernel has not reported yet (or whose kernel is gone) still shows, from
+    its wait alone.
+    """
+    by_id = {wait["id"]: wait for wait in waits}
+    by_step = {wait["step"]: wait for wait in waits}  # the latest wait of a step wins
+    used: set[str] = set()
+    steps = []
+    actions = run.get("actions") or {}
+    for name, action in actions.items() if isinstance(actions, dict) else ():
+        if not isinstance(action, dict):
+            continue
+        wait = by_id.get(action.get("wait") or "") or by_step.get(name)
+        if wait is not None:
+            used.add(wait["id"])
+        outputs = action.get("outputs") if isinstance(action.get("outputs"), dict) else None
+        steps.append(
+            {
+                "name": name,
+                "type": action.get("type"),
+                "status": action.get("status"),
+                "start": _epoch(action.get("startTime")),
+                "end": _epoch(action.get("endTime")),
+                "error": action.get("error"),
+                "callbackUrl": action.get("callbackUrl"),
+                "deadline": action.get("deadline"),
+                "statusCode": outputs.get("statusCode") if outputs else None,
+                "outputs": clip(outputs.get("body")) if outputs else None,
+                "wait": None if wait is None else wait_view(hub, wait),
+            }
+        )
+    for wait in waits:
+        if wait["id"] in used:
+            continue
+        view = wait_view(hub, wait)
+        steps.append(
+            {
+                "name": wait["step"],
+                "type": "HttpWebhook",
+                "status": wait["outcome"] or "Waiting",
+                "start": wait["created"],
+                "end": wait["ended"],
+                "error": wait["error"],
+                "callbackUrl": view["callbackUrl"],
+                "deadline": wait["deadline"],
+                "statusCode": None,
+                "outputs": None,
+                "wait": view,
+            }
+        )
+    return steps
+
+
+def run_view(
+    hub: Hub,
+    run: dict[str, Any],
+    waits: list[dict[str, Any]],
+    trigger: dict[str, Any] | None,
+) -> dict[str, Any]:
+    status = run.get("status")
+    return {
+        "id": run["id"],
+        "workflow": run.get("workflow"),
+        "client": run.get("client"),
+        "status": status,
+        "created": run.get("created"),
+        "started": run.get("started"),
+        "ended": run.get("ended"),
+        "trigger": run.get("trigger"),
+        "startedBy": trigger["kind"] if trigger else None,
+        "triggerInputs": trigger,
+        "error": run.get("error"),
+        "result": clip(run.get("result")),
+        "steps": step_views(hub, run, waits),
+        "canCancel": status in ACTIVE_RUN_STATUSES,
+        "canResubmit": trigger is not None,
+    }
+
+
+def snapshot(
+    hub: Hub,
+    *,
+    workflow: str | None = None,
+    status: str | None = None,
+    limit: int = DEFAULT_RUN_LIMIT,
+) -> dict[str, Any]:
+    """Everything the page shows for one filter, from the store's reader (event-loop thread)."""
+    conn = hub.store.reader
+    workflows = hub.views.workflows()
+    limit = max(1, min(int(limit), MAX_RUN_LIMIT))
+    runs = hub.views.runs(workflow=workflow, status=status, limit=limit + 1)
+    more = len(runs) > limit
+    runs = runs[:limit]
+    run_ids = [run["id"] for run in runs]
+    trigger_ids = run_trigger_callbacks(conn, run_ids)
+    triggers = {
+        callback["id"]: callback
+        for callback in callback_previews(
+            conn, ids=sorted(set(trigger_ids.values())), limit=max(1, len(trigger_ids))
+        )
+    }
+    waits = run_waits(conn, run_ids)
+    status_info = dict(hub.status())
+    status_info.pop("started", None)  # constant; keeps the snapshot (and its ETag) stable
+    return {
+        "version": __version__,
+        "status": status_info,
+        "filters": {"workflow": workflow or "", "status": status or "", "limit": limit},
+        "workflowNames": [w["name"] for w in workflows],
+        "statuses": list(RUN_STATUSES),
+        "counts": run_status_counts(conn, workflow),
+        "workflows": [workflow_view(w) for w in workflows if not workflow or w["name"] == workflow],
+        "runs": [
+            run_view(hub, run, waits.get(run["id"], []), triggers.get(trigger_ids.get(run["id"])))
+            for run in runs
+        ],
+        "moreRuns": more,
+        "callbacks": callback_previews(conn, workflow=workflow, limit=CALLBACK_LIMIT),
+    }
+
+
+# --------------------------------------------------------------------------- the page
+
+
+@cache
+def _asset(name: str) -> str:
+    return resources.files(__package__).joinpath("static", name).read_text("utf-8")
+
+
+def script_json(value: Any) -> str:
+    """JSON that is safe inside ``<script type="application/json">``: no ``</script>``, no
+    ``<!--``, whatever the strings hold (``<``, ``>`` and ``&`` become ``\\u`` escapes)."""
+    return (
+        json.dumps(value, ensure_ascii=False)
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+    )
+
+
+_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<title>hooknb \u00b7 run history</title>
+<style nonce="{nonce}">{css}</style>
+</head>
+<body>
+<header class="top">
+  <div class="brand">
+    <span class="logo" aria-hidden="true">\u21c4</span>
+    <h1>hooknb <span class="sub">run history</span></h1>
+  </div>
+  <div class="live" data-role="live" data-live="starting" role="status">
+    <span class="dot" aria-hidden="true"></span><span data-role="live-text">starting\u2026</span>
+  </div>
+</header>
+<main>
+  <div class="summary" data-role="summary" aria-label="server status"></div>
+  <form class="filters" method="get" action="{page}" data-role="filters">
+    <label>Workflow <select name="workflow" data-filter="workflow"></select></label>
+    <label>Status <select name="status" data-filter="status"></select></label>
+    <button type="submit" class="apply">Apply</button>
+    <a class="clear" href="{page}" data-role="clear">Clear filters</a>
+  </form>
+  <div class="messages" data-role="messages" aria-live="polite"></div>
+  <noscript><p class="notice error">This page needs JavaScript to render its data.</p></noscript>
+  <section aria-labelledby="h-workflows">
+    <h2 id="h-workflows">Workflows &amp; triggers</h2>
+    <div class="workflows" data-role="workflows"></div>
+  </section>
+  <section aria-labelledby="h-runs">
+    <h2 id="h-runs">Runs <span class="count" data-role="runs-count"></span></h2>
+    <div class="runs" data-role="runs"></div>
+    <button type="button" class="more" data-role="more" hidden>Show more runs</button>
+  </section>
+  <section aria-labelledby="h-callbacks">
+    <h2 id="h-callbacks">Callbacks <span class="count" data-role="callbacks-count"></span></h2>
+    <div class="callbacks" data-role="callbacks"></div>
+  </section>
+</main>
+<footer>hooknb {version} \u00b7 API <a href="{api}status">{api}</a></footer>
+<script type="application/json" id="hooknb-data">{data}</script>
+<script nonce="{nonce}">{js}</script>
+</body>
+</html>
+"""
 
 
 class PageHandler(JupyterHandler):
-    """Workflows, runs and callbacks of this server, for people."""
+    """Workflows, runs and callbacks of this server, for people (HTML), and as the JSON
+    snapshot the page polls (``?format=json``)."""
+
+    hub: Hub
 
     def initialize(self, hub: Hub, **kwargs: Any) -> None:
         self.hub = hub
         super().initialize(**kwargs)
 
+    @cached_property
+    def nonce(self) -> str:
+        """This response's CSP nonce (the default headers need it before initialize runs)."""
+        return secrets.token_urlsafe(18)
+
+    @property
+    def wants_json(self) -> bool:
+        return self.get_query_argument("format", "") == "json"
+
+    @property
+    def content_security_policy(self) -> str:
+        """Only this page's own (nonced) script and style run; it talks to this server only.
+
+        Defence in depth: the script never builds markup from data anyway. A policy the
+        operator configured (``headers`` setting) is left alone, as JupyterHandler does.
+        """
+        if "Content-Security-Policy" in self.settings.get("headers", {}):
+            return super().content_security_policy
+        return "; ".join(
+            [
+                super().content_security_policy,
+                "default-src 'none'",
+                f"script-src 'nonce-{self.nonce}'",
+                f"style-src 'nonce-{self.nonce}'",
+                "connect-src 'self'",
+                "img-src 'self' data:",
+                "base-uri 'none'",
+                "form-action 'self'",
+            ]
+        )
+
+    def get_login_url(self) -> str:
+        # The page's poll must see 403 (and say "log in again"), not a redirect to HTML.
+        if self.wants_json and not self.current_user:
+            raise web.HTTPError(403)
+        return super().get_login_url()
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if not self.wants_json:
+            super().write_error(status_code, **kwargs)
+            return
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        message = exc.log_message if isinstance(exc, web.HTTPError) else None
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"error": message or self._reason}))
+
+    def _filters(self) -> dict[str, Any]:
+        try:
+            limit = int(self.get_query_argument("limit", str(DEFAULT_RUN_LIMIT)))
+        except ValueError:
+            raise web.HTTPError(400, "'limit' must be an integer") from None
+        status = self.get_query_argument("status", "") or None
+        if status is not None and status not in RUN_STATUSES:
+            raise web.HTTPError(400, f"'status' must be one of {', '.join(RUN_STATUSES)}")
+        return {
+            "workflow": self.get_query_argument("workflow", "") or None,
+            "status": status,
+            "limit": limit,
+        }
+
     @web.authenticated
-    def get(self) -> None:
+    async def get(self) -> None:
+        await self.hub.ready()
+        data = snapshot(self.hub, **self._filters())
+        # private: the snapshot is per user; no-cache: revalidate every poll (ETag -> 304).
+        self.set_header("Cache-Control", "private, no-cache")
+        if self.wants_json:
+            self.set_header("Content-Type", "application/json; charset=utf-8")
+            self.finish(json.dumps(data))
+            return
+        page = url_path_join(self.base_url, "hooknb/")
+        api = url_path_join(self.base_url, "hooknb/api/")
+        config = {
+            "page": page,
+            "api": api,
+            "pollMs": POLL_MS,
+            # Touching xsrf_token sets the _xsrf cookie the page's POST/DELETE calls echo back;
+            # the value is also given here for browsers that hide the cookie from scripts.
+            "xsrf": self.xsrf_token.decode("ascii"),
+        }
         self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.finish("<!doctype html><title>hooknb</title><h1>hooknb</h1>")
+        self.finish(
+            _PAGE.format(
+                nonce=self.nonce,
+                css=_asset("page.css"),
+                js=_asset("page.js"),
+                page=html.escape(page),
+                api=html.escape(api),
+                version=html.escape(__version__),
+                data=script_json({"config": config, "snapshot": data}),
+            )
+        )

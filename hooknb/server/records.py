@@ -488,11 +488,17 @@ def body_preview(head: bytes, size: int, content_type: str | None) -> dict[str, 
     }
 
 
-def _blob_head(conn: sqlite3.Connection, table: str, column: str, rowid: int, size: int) -> bytes:
+def _blob_head(
+    conn: sqlite3.Connection, table: str, column: str, rowid: int, size: int
+) -> bytes | None:
+    """The first bytes of a BLOB, read without loading the rest; None if the row is gone."""
     if size <= 0:
         return b""
-    with conn.blobopen(table, column, rowid, readonly=True) as blob:
-        return blob.read(min(size, BODY_PREVIEW_BYTES))
+    try:
+        with conn.blobopen(table, column, rowid, readonly=True) as blob:
+            return blob.read(min(size, BODY_PREVIEW_BYTES))
+    except sqlite3.OperationalError:  # deleted between the query and this read
+        return None
 
 
 def callback_previews(
@@ -543,6 +549,8 @@ def callback_previews(
         step,
     ) in rows:
         head = _blob_head(conn, "callbacks", "body", callback_id, size or 0)
+        if head is None:
+            continue
         result.append(
             {
                 "id": callback_id,
@@ -589,9 +597,10 @@ def run_waits(conn: sqlite3.Connection, run_ids: list[str]) -> dict[str, list[di
     """
     if not run_ids:
         return {}
+    marks = ", ".join("?" for _ in run_ids)
     rows = conn.execute(
         "SELECT id, run_id, step, state, deadline, unsub_state, callback, error, created, ended,"
-        f" key_type FROM waits WHERE run_id IN ({', '.join('?' for _ in run_ids)}) ORDER BY created",
+        f" key_type FROM waits WHERE run_id IN ({marks}) ORDER BY created",
         run_ids,
     ).fetchall()
     result: dict[str, list[dict[str, Any]]] = {}
