@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .kernel.engine import Action, HttpWebhookTrigger, Run, Workflow, workflow
     from .kernel.errors import ActionFailed, ActionTimedOut, HookNBError, HubRequestError
     from .kernel.outputs import Outputs
+    from .kernel.registry import handler
 
 __all__ = [
     "Action",
@@ -42,6 +43,9 @@ __all__ = [
     "Workflow",
     "__version__",
     "connect",
+    "handler",
+    "load_ipython_extension",
+    "unload_ipython_extension",
     "workflow",
 ]
 
@@ -58,6 +62,7 @@ _LAZY = {
     "HubRequestError": "hooknb.kernel.errors",
     "ActionFailed": "hooknb.kernel.errors",
     "ActionTimedOut": "hooknb.kernel.errors",
+    "handler": "hooknb.kernel.registry",
 }
 
 
@@ -72,6 +77,20 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext hooknb``: the ``%hooknb`` line magic and ``%%hooknb`` cell magic."""
+    from .kernel.magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext hooknb``."""
+    from .kernel.magics import unload_ipython_extension as unload
+
+    unload(ipython)
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:

@@ -1,0 +1,381 @@
+"""``%load_ext hooknb`` in a real kernel against the test server and real subscribers."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+@pytest.fixture
+def approver() -> Iterator[Any]:
+    """The demo service approving every approval by itself after 0.3 s."""
+    from hooknb.demo import DemoService
+
+    with DemoService(auto_approve_after=0.3) as service:
+        yield service
+
+
+def cell(source: str, *, fails: bool = False) -> nbformat.NotebookNode:
+    node = nbformat.v4.new_code_cell(source)
+    if fails:
+        node.metadata["tags"] = ["raises-exception"]
+    return node
+
+
+def stdout(nb: nbformat.NotebookNode, index: int) -> str:
+    return "".join(
+        o.get("text", "")
+        for o in nb.cells[index].outputs
+        if o.get("output_type") == "stream" and o.get("name") == "stdout"
+    )
+
+
+def usage_error(nb: nbformat.NotebookNode, index: int) -> str:
+    """The text of the UsageError a cell raised (IPython shows it without a traceback)."""
+    outputs = nb.cells[index].outputs
+    errors = [o for o in outputs if o.get("output_type") == "error"]
+    text = "".join(o.get("text", "") for o in outputs if o.get("name") == "stderr")
+    assert not [e for e in errors if e["ename"] != "UsageError"], errors
+    assert "Traceback" not in text and not any(e.get("traceback") for e in errors), outputs
+    return text + "".join(f"{e['ename']}: {e['evalue']}" for e in errors)
+
+
+def requests(service: Any, kind: str) -> list[str]:
+    """``METHOD path`` of the requests of one kind the demo service recorded."""
+    log = httpx.get(f"{service.url}requests", params={"kind": kind}, trust_env=False).json()
+    return [f"{entry['method']} {entry['path']}" for entry in log]
+
+
+SETUP = """
+%load_ext hooknb
+import asyncio, time, httpx, hooknb
+AUTO, MANUAL = AUTO_URL, MANUAL_URL
+
+async def until(predicate, timeout=20):
+    give_up = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < give_up, "timed out"
+        await asyncio.sleep(0.05)
+"""
+
+HANDLER_BEFORE = """
+@hooknb.handler("orders")
+async def handle_orders(run):
+    return {"handled": run.trigger.body["id"]}
+"""
+
+TRIGGER_JSON = """%%hooknb trigger orders
+{
+  "type": "HttpWebhook",
+  "inputs": {
+    "subscribe": {
+      "method": "POST",
+      "uri": "AUTO/topics/orders/subscriptions",
+      "body": {"callbackUrl": "@{listCallbackUrl()}"}
+    },
+    "unsubscribe": {
+      "method": "POST",
+      "uri": "AUTO/topics/orders/unsubscribe",
+      "body": {"callbackUrl": "@{listCallbackUrl()}"}
+    }
+  }
+}"""
+
+TRIGGER_YAML_INPUTS = """%%hooknb trigger tally
+# just the inputs, in YAML
+subscribe:
+  method: POST
+  uri: AUTO/topics/tally/subscriptions
+  body:
+    callbackUrl: "@{listCallbackUrl()}"
+unsubscribe:
+  method: POST
+  uri: AUTO/topics/tally/unsubscribe
+  body: {callbackUrl: "@{listCallbackUrl()}"}
+"""
+
+TRIGGER_YAML_WHOLE = """%%hooknb trigger plain
+type: HttpWebhook
+inputs:
+  subscribe: {method: POST, uri: AUTO/topics/plain/subscriptions,
+              body: {callbackUrl: "@{listCallbackUrl()}"}}
+  unsubscribe: {method: POST, uri: AUTO/topics/plain/unsubscribe,
+                body: {callbackUrl: "@{listCallbackUrl()}"}}
+"""
+
+HANDLER_AFTER = """
+@hooknb.handler("tally")
+def tally_run(run):  # a plain def works too
+    return run.trigger.body["n"] * 2
+"""
+
+PUBLISH = """
+for topic, body in [("orders", {"id": 1}), ("tally", {"n": 21}), ("plain", {"p": True})]:
+    httpx.post(f"{AUTO}topics/{topic}/events", json=body, trust_env=False).raise_for_status()
+flows = (orders, tally, plain)
+await until(lambda: all(len(w.runs) == 1 and w.runs[0].done for w in flows))
+for w in flows:
+    print(w.name, w.runs[0].status, w.runs[0].result)
+"""
+
+ACTION_INPUTS = """%%hooknb action Approval --timeout PT1M
+{"subscribe": {"method": "POST", "uri": "AUTO/approvals",
+               "body": {"callbackUrl": "@{listCallbackUrl()}", "subject": "ship it?"}},
+ "unsubscribe": {"method": "DELETE", "uri": "AUTO/approvals/@{action().outputs.body.id}"}}
+"""
+
+ACTION_RESUMED = """
+run = hooknb.connect().runs_of("adhoc")[-1]
+first = run.status
+await run
+print(first, run.status, run.result["decision"], run.actions["Approval"].status)
+"""
+
+ACTION_WHOLE_YAML = """%%hooknb action Hold --workflow holds
+type: HttpWebhook
+inputs:
+  subscribe:
+    method: POST
+    uri: MANUAL/approvals
+    body: {callbackUrl: "@{listCallbackUrl()}", subject: hold}
+  unsubscribe:
+    method: DELETE
+    uri: "MANUAL/approvals/@{action().outputs.body.id}"
+limit:
+  timeout: PT5M
+"""
+
+CANCEL = """
+held = hooknb.connect().runs_of("holds")[-1]
+await until(lambda: held.status == "Waiting")
+# The unsubscribe template uses the subscribe response, so the engine hands it to the hub just
+# after the step starts waiting; a cancel in between would leave the hub nothing to call.
+hub, wait = hooknb.connect(), held.actions["Hold"].wait_id
+while (await hub.request("GET", f"hooknb/api/waits/{wait}"))["unsubscribe"] == "pending":
+    await asyncio.sleep(0.02)
+print(round(held.actions["Hold"].deadline - held.actions["Hold"].started))
+get_ipython().run_line_magic("hooknb", f"cancel {held.id}")
+"""
+
+BAD_JSON = """%%hooknb trigger bad
+{
+  "type": "HttpWebhook",
+  "inputs": {
+    "subscribe": {"method": "POST" "uri": "AUTO/topics/bad/subscriptions"}
+  }
+}"""
+
+BAD_YAML = """%%hooknb trigger bad
+subscribe:
+  method: POST
+  uri: AUTO/topics/bad/subscriptions: now
+"""
+
+MISSING_URI = """%%hooknb trigger bad
+type: HttpWebhook
+inputs:
+  subscribe:
+    method: POST
+    body: {callbackUrl: "@{listCallbackUrl()}"}
+"""
+
+TYPO = """%%hooknb trigger bad
+{"type": "HttpWebhook",
+ "inputs": {
+   "subscribe": {"method": "POST", "uri": "AUTO/topics/bad/subscriptions"},
+   "unsubscibe": {}}}
+"""
+
+BAD_TIMEOUT = """%%hooknb action Nope --timeout soon
+subscribe: {method: POST, uri: AUTO/topics/bad/subscriptions}
+"""
+
+
+ENABLE_FAILS = """%%hooknb trigger broken
+subscribe: {method: POST, uri: AUTO/no/such/route, retryPolicy: {type: none}}
+"""
+
+
+async def test_cell_and_line_magics(
+    server_url: str, server_token: str, approver: Any, demo: Any
+) -> None:
+    auto, manual = approver.url, demo.url
+
+    def fill(text: str) -> str:
+        return text.replace("AUTO/", auto).replace("MANUAL/", manual)
+
+    sources = [
+        (SETUP.replace("AUTO_URL", repr(auto)).replace("MANUAL_URL", repr(manual)), False),
+        (HANDLER_BEFORE, False),
+        (fill(TRIGGER_JSON), False),  # 2
+        (fill(TRIGGER_YAML_INPUTS), False),  # 3
+        (fill(TRIGGER_YAML_WHOLE), False),  # 4
+        (HANDLER_AFTER, False),
+        (PUBLISH, False),  # 6
+        (fill(ACTION_INPUTS), False),  # 7
+        (ACTION_RESUMED, False),  # 8
+        (fill(ACTION_WHOLE_YAML), False),  # 9
+        (CANCEL, False),  # 10
+        ("%hooknb list", False),  # 11
+        ("%hooknb runs orders", False),  # 12
+        ("url = %hooknb url orders\nprint(url == orders.callback_url, 'callback' in url)", False),
+        ("%hooknb disable plain\nprint(plain.enabled)\n%hooknb enable plain", False),  # 14
+        ("%hooknb status", False),  # 15
+        (fill(BAD_JSON), True),  # 16
+        (fill(BAD_YAML), True),  # 17
+        (fill(MISSING_URI), True),  # 18
+        (fill(TYPO), True),  # 19
+        (fill(BAD_TIMEOUT), True),  # 20
+        ("%hooknb frobnicate", True),  # 21
+        ("%hooknb url", True),  # 22
+        ("print('bad' in dir(), len(hooknb.connect().runs_of('adhoc')))", False),  # 23
+        (fill(ENABLE_FAILS), True),  # 24
+        (fill(ACTION_INPUTS).replace("Approval", "Approval --workflow orders"), True),  # 25
+    ]
+    nb = nbformat.v4.new_notebook(cells=[cell(s, fails=f) for s, f in sources])
+    env = dict(os.environ, HOOKNB_URL=server_url, HOOKNB_TOKEN=server_token)
+    await NotebookClient(nb, kernel_name="python3", timeout=60).async_execute(env=env)
+
+    # The trigger cells show the workflow's live view (and their text for nbconvert).
+    for index in (2, 3, 4):
+        data = next(o["data"] for o in nb.cells[index].outputs if "data" in o)
+        assert {"text/plain", "text/html", WIDGET_VIEW} <= set(data)
+    assert requests(approver, "subscribe")[:3] == [
+        "POST /topics/orders/subscriptions",
+        "POST /topics/tally/subscriptions",
+        "POST /topics/plain/subscriptions",
+    ]
+    # Handlers found at run time: one defined before its trigger cell, one after; none.
+    assert stdout(nb, 6).splitlines() == [
+        "orders Succeeded {'handled': 1}",
+        "tally Succeeded 42",
+        "plain Succeeded {'p': True}",
+    ]
+    # %%hooknb action: the cell returned at once with the run's view; it resumed later.
+    action_view = next(o for o in nb.cells[7].outputs if "data" in o)
+    assert action_view["output_type"] == "execute_result"
+    assert "Run " in action_view["data"]["text/plain"]
+    first, *rest = stdout(nb, 8).split()
+    assert first in ("Running", "Waiting") and rest == ["Succeeded", "Approved", "Succeeded"]
+    assert [r for r in requests(approver, "unsubscribe") if r.startswith("DELETE /approvals/")]
+    # limit.timeout from the definition; %hooknb cancel unsubscribed the waiting step.
+    cancel_out = stdout(nb, 10).splitlines()
+    assert cancel_out[0] == "300" and cancel_out[1].endswith(": Cancelled")
+    assert requests(demo, "subscribe") == ["POST /approvals"]
+    assert requests(demo, "unsubscribe")[0].startswith("DELETE /approvals/apr")
+
+    listing = stdout(nb, 11).splitlines()
+    assert [line.split()[:2] for line in listing] == [
+        ["adhoc", "Manual"],
+        ["holds", "Manual"],
+        ["orders", "Enabled"],
+        ["plain", "Enabled"],
+        ["tally", "Enabled"],
+    ]
+    assert "/hooknb/callback/" in next(line for line in listing if line.startswith("orders"))
+    runs = stdout(nb, 12).splitlines()
+    assert len(runs) == 1 and runs[0].split()[1:3] == ["orders", "Succeeded"]
+    assert stdout(nb, 13).strip() == "True True"
+    disabled, enabled_flag, enabled = stdout(nb, 14).splitlines()
+    assert (disabled, enabled_flag) == ("workflow 'plain': Disabled (unsubscribed)", "False")
+    assert enabled.startswith("workflow 'plain': Enabled, callback URL http")
+    assert "POST /topics/plain/unsubscribe" in requests(approver, "unsubscribe")
+    status = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in stdout(nb, 15).splitlines())
+    assert status["hub"] == f"{server_url} (HOOKNB_URL)"
+    assert status["store"].endswith("hooknb.sqlite") and status["public base URL"]
+    assert status["workflows"] == "5 (3 with an enabled trigger)"
+    assert (status["runs"], status["open waits"], status["connected kernels"]) == ("5", "0", "1")
+
+    # Mistakes point at the line (of the cell, as the editor counts) and the field, without a
+    # traceback; nothing was subscribed.
+    assert "line 5, column 36: Expecting ',' delimiter (JSON)" in usage_error(nb, 16)
+    bad_yaml = usage_error(nb, 17)
+    assert "line 4, column" in bad_yaml and "mapping values are not allowed here (YAML)" in bad_yaml
+    assert "line 4: inputs.subscribe.uri: missing; give the endpoint URL to call" in usage_error(
+        nb, 18
+    )
+    assert "line 5: inputs.unsubscibe is not a field of inputs (did you mean unsubscribe?" in (
+        usage_error(nb, 19)
+    )
+    assert "--timeout: 'soon' is not an ISO 8601 duration" in usage_error(nb, 20)
+    assert "unknown %hooknb command 'frobnicate'" in usage_error(nb, 21)
+    assert usage_error(nb, 22).endswith(
+        "the following arguments are required: name\nusage: %hooknb url name\n"
+    )
+    assert stdout(nb, 23).strip() == "False 1"
+    assert "enabling workflow 'broken' failed: " in usage_error(nb, 24)
+    assert "404" in usage_error(nb, 24)
+    assert "workflow 'orders' has a trigger" in usage_error(nb, 25)
+    every_request = requests(approver, "subscribe") + requests(approver, "unsubscribe")
+    assert not [r for r in every_request if "/bad/" in r]
+
+
+# -- the definition parser on its own ---------------------------------------------------------
+
+
+def test_definitions_in_both_forms_and_flavours() -> None:
+    from hooknb.kernel.magics import parse_definition, trigger_from_definition
+
+    whole = parse_definition(
+        '{"type": "httpwebhook", "inputs": {"subscribe": {"method": "post", '
+        '"uri": "@{parameters(\'base\')}/subscribe"}, "unsubscribe": {},},}',  # trailing commas
+        "trigger",
+    )
+    assert whole.subscribe["uri"] == "@{parameters('base')}/subscribe"
+    assert whole.unsubscribe is None
+    action = parse_definition(
+        "type: HttpWebhook\ninputs:\n  subscribe: {method: POST, url: 'http://x/'}\n"
+        "limit: {timeout: PT90M}\nrunAfter: {}\n",
+        "action",
+    )
+    assert (action.subscribe["url"], action.timeout) == ("http://x/", "PT90M")
+    trigger = trigger_from_definition(
+        {"inputs": {"subscribe": {"method": "POST", "uri": "http://x/s"}}, "type": "HttpWebhook"},
+        name="When_an_event_arrives",
+    )
+    assert trigger.name == "When_an_event_arrives" and trigger.subscribe["uri"] == "http://x/s"
+
+
+@pytest.mark.parametrize(
+    ("source", "kind", "message"),
+    [
+        ("", "trigger", "the cell is empty"),
+        ("- subscribe", "trigger", "line 1: expected the HttpWebhook trigger as an object"),
+        ("type: HttpWebhook\n", "trigger", "line 1: inputs is required"),
+        ("type: Http\ninputs: {}\n", "action", "line 1: type is 'Http'"),
+        (
+            "\nsubscribe:\n  method: POST\n  uri: ftp://x/\n",
+            "trigger",
+            "line 4: subscribe.uri: only",
+        ),
+        (
+            "subscribe: {method: POST, uri: 'http://x/'}\nunsubscribe:\n  method: POST\n"
+            "  uri: http://x/\n  headers: {Bad Name: 1}\n",
+            "trigger",
+            "line 5: unsubscribe.headers: 'Bad Name' is not a valid HTTP header name",
+        ),
+        (
+            '{"type": "HttpWebhook",\n "inputs": {"subscribe": {"method": "POST", "uri": "http://x/"}},'
+            '\n "limit": {"timeout": 5}}',
+            "action",
+            "line 3: limit.timeout: ",
+        ),
+        ("type: HttpWebhook\ninputs: {}\nrecurrence: {}\n", "trigger", "line 3: recurrence is not"),
+        ('{\n  "subscribe": {"method": "POST",,}\n}', "trigger", "line 2, column"),
+    ],
+)
+def test_definition_mistakes_name_line_and_field(source: str, kind: Any, message: str) -> None:
+    from hooknb.kernel.magics import DefinitionError, parse_definition
+
+    with pytest.raises(DefinitionError) as caught:
+        parse_definition(source, kind)
+    assert str(caught.value).startswith(message), str(caught.value)
