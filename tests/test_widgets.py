@@ -155,7 +155,7 @@ async def test_views_update_live_and_their_buttons_act(
         "typed = orders.start(body={'id': 4, 'approvals': MANUAL})\n"
         "await until(lambda: typed.status == 'Waiting')\n"
         "step = view(typed).steps['Approval']\n"
-        "step.test_body.value = '{\"decision\": \"typed by hand\"}'\n"
+        'step.test_body.value = \'{"decision": "typed by hand"}\'\n'
         "step.send_button.click()\n"
         "await typed\n"
         "await until(lambda: step.send_result.value.startswith('HTTP'))\n"
@@ -170,7 +170,7 @@ async def test_views_update_live_and_their_buttons_act(
     await NotebookClient(nb, kernel_name="python3", timeout=60).async_execute(env=env)
 
     first, arrow, last = stdout(nb, 3).split()
-    assert first in ("Running", "Waiting") and last == "Succeeded"
+    assert (arrow, last) == ("->", "Succeeded") and first in ("Running", "Waiting")
     assert stdout(nb, 4).splitlines() == ["Disabled unsubscribed", "Enabled subscribed"]
     assert stdout(nb, 5).strip() == (
         "HTTP 202 Accepted | Succeeded {'order': 7, 'decision': 'Approved'}"
@@ -201,9 +201,7 @@ async def test_views_update_live_and_their_buttons_act(
     assert saved.one(workflow_id, "hooknb-trigger-state")["value"] == "Enabled"
     assert saved.one(workflow_id, "hooknb-enable")["description"] == "Enable"
     assert saved.one(workflow_id, "hooknb-disable")["description"] == "Disable"
-    statuses = [
-        m["value"].split()[0] for m in saved.with_class(workflow_id, "hooknb-status")
-    ]
+    statuses = [m["value"].split()[0] for m in saved.with_class(workflow_id, "hooknb-status")]
     assert statuses == ["Succeeded", "Cancelled", "Succeeded", "Succeeded"]  # newest first
 
     # The step of the run resumed by hand shows the typed body in its outputs.

@@ -696,13 +696,14 @@ class WorkflowView(widgets.VBox):
         self.trigger_state.value = state
         _color(self.trigger_state, state)
         manual = workflow.trigger is None
-        for widget in (self.enable_button, self.disable_button, self.test_box):
+        for widget in (self.enable_button, self.disable_button):
             _show(widget, not manual)
         self.enable_button.disabled = self._busy or state == "Enabled"
         self.disable_button.disabled = self._busy or state != "Enabled"
         self.send_button.disabled = state != "Enabled"
         url = workflow.callback_url
         _show(self.callback_url, bool(url))
+        _show(self.test_box, bool(url))  # stays once enabled: the URL outlives a disable
         self._url.set(url or "")
         total = len(workflow.runs) if workflow._hub is not None else len(self.run_views)
         if total:
