@@ -533,3 +533,19 @@ async def test_unsubscribe_failures_are_retried_and_visible(hub: Any, jp_fetch: 
     assert (broken_wait["unsubscribe"], broken_call["state"]) == ("failed", "failed")
     assert [a["statusCode"] for a in broken_call["attempts"]] == [500] * 4
     assert "500" in broken_wait["error"]
+
+
+async def test_resubmitting_a_manual_run_runs_it_again(hub: Any, jp_fetch: Any) -> None:
+    @hooknb.workflow(hub=hub)
+    async def again(run: Any) -> Any:
+        return run.trigger.body["n"] * 2
+
+    first = await (await again.start_async(body={"n": 21}))._await()
+    response = await jp_fetch(
+        "hooknb", "api", "runs", first.id, "resubmit", method="POST", body="{}"
+    )
+    resubmitted = json.loads(response.body)["run"]
+    runs = await started_runs(again, 2)
+    second = next(run for run in runs if run.id == resubmitted)
+    await second
+    assert (second.status, second.result) == ("Succeeded", 42)

@@ -523,7 +523,11 @@ class Hub:
         content_type: str | None = None,
         queries: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """A manual run ("Run trigger"): its trigger inputs are stored like a callback."""
+        """A manual run ("Run trigger"): its trigger inputs are stored like a callback.
+
+        The starting kernel becomes the one that runs the workflow, so that resubmitted runs
+        of a workflow without a trigger have a kernel to go to.
+        """
         _check_name(workflow, "workflow name")
         now = time.time()
         request = InboundRequest(
@@ -544,6 +548,11 @@ class Hub:
                     "INSERT INTO workflows (name, client, created, updated) VALUES (?, ?, ?, ?)",
                     (workflow, client, now, now),
                 )
+            else:
+                conn.execute(
+                    "UPDATE workflows SET client = ?, updated = ? WHERE name = ?",
+                    (client, now, workflow),
+                )
             run_id = new_run_id()
             callback_id = insert_callback(conn, "manual", workflow, run_id, request)
             conn.execute(
@@ -553,7 +562,10 @@ class Hub:
                 (run_id, workflow, client, callback_id, now, now),
             )
             callback = request.to_json(callback_id)
-            return Outcome({"run": run_id, "workflow": workflow, "callback": callback})
+            return Outcome(
+                {"run": run_id, "workflow": workflow, "callback": callback},
+                effects=Effects(attach=(workflow, client)),
+            )
 
         return (await self._write(op)).value
 
