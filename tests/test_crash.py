@@ -15,7 +15,7 @@ from subscribers import Recorder
 
 TRIALS = 10
 RATE = 1000
-COUNT = 5000
+COUNT = 30000  # an upper bound: each trial stops 1.5 s after the server is back
 HERE = Path(__file__).parent
 
 SETUP = """
@@ -69,6 +69,7 @@ def test_kill_9_under_load_loses_nothing(tmp_path: Path) -> None:
             for n in range(TRIALS):
                 url = kernel.run(f"wf = crash_workflow({n}); wf.enable(); print(wf.callback_url)")
                 out = tmp_path / f"accepted-{n}.json"
+                restarted = tmp_path / f"restarted-{n}"
                 load = subprocess.Popen(
                     [
                         sys.executable,
@@ -80,6 +81,8 @@ def test_kill_9_under_load_loses_nothing(tmp_path: Path) -> None:
                         str(COUNT),
                         "--out",
                         str(out),
+                        "--until-file",
+                        str(restarted),
                     ],
                     env=server.env,
                     stdout=subprocess.PIPE,
@@ -91,6 +94,7 @@ def test_kill_9_under_load_loses_nothing(tmp_path: Path) -> None:
                 server.kill()
                 t_restart = time.monotonic()
                 server.start()
+                restarted.touch()
                 print("restart", round(time.monotonic() - t_restart, 2))
                 assert load.wait(120) == 0
                 report = json.loads(out.read_text())
