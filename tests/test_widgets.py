@@ -31,7 +31,9 @@ def notebook(*cells: str) -> nbformat.NotebookNode:
 
 def stdout(nb: nbformat.NotebookNode, index: int) -> str:
     return "".join(
-        o.get("text", "") for o in nb.cells[index].outputs if o.get("output_type") == "stream"
+        o.get("text", "")
+        for o in nb.cells[index].outputs
+        if o.get("output_type") == "stream" and o.get("name") == "stdout"
     )
 
 
