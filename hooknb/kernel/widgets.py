@@ -20,10 +20,14 @@ the widget models that changed (or are new) since the last one are sent again un
 notebook executed headless saves the state its views reached; a live frontend just receives
 those values twice.
 
-DOM hooks (classes added with ``add_class``) for browser tests: ``hooknb-run``,
-``hooknb-status``, ``hooknb-step``, ``hooknb-step-name``, ``hooknb-step-status``,
-``hooknb-workflow``, ``hooknb-trigger-state``, ``hooknb-enable``, ``hooknb-disable``,
-``hooknb-cancel``, ``hooknb-send-test``.
+DOM hooks (classes added with ``add_class``) for browser tests: ``hooknb-run`` (a run view),
+``hooknb-status`` (its status; the text starts with the status word), ``hooknb-step`` (a step
+row; the first is the trigger's, also ``hooknb-trigger-step``) with ``hooknb-step-name`` and
+``hooknb-step-status``, ``hooknb-workflow`` (a workflow view, which nests the views of its runs)
+with ``hooknb-trigger-state`` (Enabled, Disabled or Manual), and the buttons ``hooknb-enable``,
+``hooknb-disable``, ``hooknb-cancel`` and ``hooknb-send-test`` (also ``hooknb-trigger-send-test``
+or ``hooknb-step-send-test``). Widgets that do not apply are hidden (``display: none``), not
+removed: a step's callback URL and test box once it stops waiting, Cancel once the run ended.
 """
 
 from __future__ import annotations
@@ -426,6 +430,7 @@ class StepRow(widgets.VBox):
         self.test_body: Any = None
         self.send_button: Any = None
         self._url: _UrlField | None = None
+        self._details_for: tuple[Any, ...] | None = None
         line = widgets.HBox(
             [self.name, self.status, self.times, self.countdown, self.send_result],
             layout=widgets.Layout(align_items="center", grid_gap="0 1em"),
@@ -448,7 +453,17 @@ class StepRow(widgets.VBox):
             self.details.value = outputs_html(run.trigger, "Trigger outputs")
             return
         self._set_status(action.status)
-        self.details.value = action_details_html(action)
+        # Rendering a body is the costly part, and a run's every change refreshes every row.
+        shown = (
+            action.status,
+            action.error,
+            id(action.outputs),
+            id(getattr(action, "subscription", None)),
+            id(getattr(action, "value", None)),
+        )
+        if shown != self._details_for:
+            self._details_for = shown
+            self.details.value = action_details_html(action)
         waiting = action.status == "Waiting" and bool(action.callback_url)
         if waiting:
             self._ensure_waiting_widgets()
@@ -488,6 +503,7 @@ class StepRow(widgets.VBox):
             icon="paper-plane",
             tip="POST the JSON body on the left to this step's callback URL, as the service would",
         )
+        self.send_button.add_class("hooknb-step-send-test")
         self.send_button.on_click(self._send_test)
         self.waiting = widgets.VBox(
             [self.callback_url, widgets.HBox([self.test_body, self.send_button])]
@@ -637,6 +653,7 @@ class WorkflowView(widgets.VBox):
             icon="paper-plane",
             tip="POST the JSON body on the left to the trigger's callback URL: it starts a run",
         )
+        self.send_button.add_class("hooknb-trigger-send-test")
         self.send_button.on_click(self._send_test)
         self.send_result = _label("hooknb-send-result")
         self.test_box = widgets.HBox(
