@@ -1,0 +1,182 @@
+"""The HTTP action: ``POST <base>hooknb/api/runs/<run>/http`` makes a run's request.
+
+Kernels never call outside services themselves: as for webhook subscriptions, the hub makes
+the call, with the request's ``retryPolicy`` and ``authentication`` (:class:`OutboundCaller`).
+
+Request body::
+
+    {"step": "<action name>", "request": {<Logic Apps HTTP request object>},
+     "timeout": <seconds or null>, "asyncPattern": true}
+
+Answer ``200`` with the final response, whatever its status (a non-2xx one fails the action
+on the kernel side, as in Logic Apps)::
+
+    {"statusCode": 200, "headers": {...}, "body": ..., "attempts": [...], "polls": 0}
+
+The asynchronous polling pattern (MicrosoftDocs/azure-docs ``logic-apps-create-api-app.md``):
+when the response is ``202 Accepted`` with a ``location`` header, the hub waits
+``retry-after`` seconds (default 1) and GETs that URL (with the request's authentication and
+retry policy), again while it answers 202, until another status; that one is the result.
+``"asyncPattern": false`` (``DisableAsyncPattern``) returns the 202 as is. ``timeout`` (the
+action's ``limit.timeout``; default: the hub's action timeout) bounds the whole call.
+
+Errors: ``400`` for a request object that is not valid (``kind: config``); ``404`` for an
+unknown run; ``409`` when the run has ended; ``502`` when no response came (connection,
+credentials; with the attempts); ``504`` with ``"timedOut": true`` when ``timeout`` passed.
+
+Not durable: a call in progress is lost if the server restarts (the kernel's request fails
+and the action with it). If the kernel disconnects, the call and its polling stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urljoin
+
+from tornado import web
+
+from ._retry import parse_retry_after
+from .handlers import HookNBAPIHandler, _required
+from .hub import TERMINAL_RUN_STATUSES, Hub, HubError
+from .outbound import Attempt, OutboundCaller, OutboundError, OutboundResponse
+
+__all__ = ["RunHttpHandler", "perform", "routes"]
+
+#: How long to wait between polls when a 202 gives no ``retry-after`` (Logic Apps: 1 s).
+DEFAULT_POLL_INTERVAL = 1.0
+_RUN = r"(?P<run_id>[0-9a-f]{8,40})"
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value
+    return None
+
+
+async def perform(
+    caller: OutboundCaller,
+    request: Mapping[str, Any],
+    *,
+    extra_headers: Mapping[str, str] | None = None,
+    async_pattern: bool = True,
+    timeout: float,
+    what: str = "Http",
+) -> tuple[int, dict[str, Any]]:
+    """Make the request (and poll a 202's ``location``); return (API status, API answer)."""
+    attempts: list[Attempt] = []
+    polls = 0
+    response: OutboundResponse | None = None
+    started = time.monotonic()
+
+    async def call(spec: Mapping[str, Any], label: str) -> OutboundResponse | dict[str, Any]:
+        try:
+            result = await caller.call(spec, extra_headers=extra_headers, what=label)
+        except OutboundError as exc:
+            attempts.extend(exc.attempts)
+            if exc.kind == "http" and exc.response is not None:
+                return exc.response
+            return {"error": str(exc), "kind": exc.kind}
+        attempts.extend(result.attempts)
+        return result.response
+
+    try:
+        async with asyncio.timeout(timeout):
+            outcome = await call(request, what)
+            url = str(request.get("uri") or request.get("url") or "")
+            while True:
+                if isinstance(outcome, dict):
+                    status = 400 if outcome["kind"] == "config" else 502
+                    return status, {**outcome, "attempts": _attempts(attempts), "polls": polls}
+                response = outcome
+                location = _header(response.headers, "location")
+                if not (async_pattern and response.status_code == 202 and location):
+                    break
+                delay = parse_retry_after(_header(response.headers, "retry-after"))
+                await asyncio.sleep(DEFAULT_POLL_INTERVAL if delay is None else delay)
+                url = urljoin(url, location)
+                poll: dict[str, Any] = {"method": "GET", "uri": url}
+                for key in ("authentication", "retryPolicy"):
+                    if request.get(key) is not None:
+                        poll[key] = request[key]
+                polls += 1
+                outcome = await call(poll, f"{what} poll {polls}")
+    except TimeoutError:
+        elapsed = time.monotonic() - started
+        answer: dict[str, Any] = {
+            "error": f"no final response within {timeout:g} s "
+            f"({elapsed:.1f} s, {polls} poll(s) of the location)",
+            "kind": "timeout",
+            "timedOut": True,
+            "attempts": _attempts(attempts),
+            "polls": polls,
+        }
+        if response is not None:
+            answer["lastResponse"] = response.to_json()
+        return 504, answer
+    return 200, {**response.to_json(), "attempts": _attempts(attempts), "polls": polls}
+
+
+def _attempts(attempts: list[Attempt]) -> list[dict[str, Any]]:
+    return [a.to_json() for a in attempts]
+
+
+class RunHttpHandler(HookNBAPIHandler):
+    """``POST api/runs/<run>/http``: an Http action's request, made by the hub."""
+
+    _task: asyncio.Task[tuple[int, dict[str, Any]]] | None = None
+    _gone = False
+
+    @web.authenticated
+    async def post(self, run_id: str) -> None:
+        body = self.json_body()
+        step = _required(body, "step")
+        request = _required(body, "request", dict)
+        timeout = body.get("timeout")
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
+        ):
+            raise HubError(400, "'timeout' must be a positive number of seconds")
+        async_pattern = body.get("asyncPattern", True)
+        if not isinstance(async_pattern, bool):
+            raise HubError(400, "'asyncPattern' must be true or false")
+        run = self.hub.views.run(run_id)
+        if run["status"] in TERMINAL_RUN_STATUSES:
+            raise HubError(409, f"run {run_id!r} has already ended ({run['status']})")
+        headers = {
+            "x-ms-client-tracking-id": run_id,
+            "x-ms-workflow-run-id": run_id,
+            "x-ms-workflow-name": str(run.get("workflow") or ""),
+            "x-ms-workflow-operation-name": step,
+        }
+        self._task = asyncio.ensure_future(
+            perform(
+                self.hub.calls.outbound,
+                request,
+                extra_headers=headers,
+                async_pattern=async_pattern,
+                timeout=float(timeout or self.hub.default_action_timeout),
+                what=f"Http {step}",
+            )
+        )
+        try:
+            status, answer = await self._task
+        except asyncio.CancelledError:
+            if self._gone:
+                return
+            raise
+        self.reply(answer, status)
+
+    def on_connection_close(self) -> None:
+        # The kernel gave up (its run was cancelled): stop calling and polling for it.
+        self._gone = True
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+
+def routes(hub: Hub) -> list[tuple[str, type[web.RequestHandler], dict[str, Any]]]:
+    """The HTTP action's route, relative (``hooknb/api/...``), with its handler kwargs."""
+    return [(rf"hooknb/api/runs/{_RUN}/http", RunHttpHandler, {"hub": hub})]

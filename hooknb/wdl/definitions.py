@@ -1,0 +1,1827 @@
+"""Logic Apps workflow definitions (WDL schema 2016-06-01): load, validate, edit, export.
+
+:func:`load` reads a definition the way people have them: a dict, JSON text, a file path, the
+code-view wrapper ``{"definition": ..., "parameters": {"p": {"value": ...}}}``, an ARM
+template (``resources[].properties.definition`` of its ``Microsoft.Logic/workflows``
+resource) or a pasted object member such as ``"triggers": {...}`` (read as if wrapped in
+braces). It returns a :class:`Definition`, or raises :class:`DefinitionError` that says where
+the problem is: ``line 28 column 31`` for JSON syntax, a dotted location such as
+``actions.Scope_1.actions.Foo.type`` for everything else.
+
+What hooknb runs (:mod:`hooknb.kernel.definition` interprets it on the run engine):
+
+* triggers ``HttpWebhook``, ``Request`` (manual) and ``Recurrence``; at most one trigger.
+* actions ``HttpWebhook``, ``Http``, ``Compose``, ``Response``, ``If``, ``Scope``, ``Wait`` and
+  ``Terminate``, ordered by ``runAfter`` with the statuses Succeeded, Failed, Skipped and
+  TimedOut; ``limit.timeout``; ``retryPolicy``.
+
+Anything else is an error at load time, naming the type and where it is. Options that do not
+change what a run does here are kept (and exported again) but ignored, each with a line in
+:attr:`Definition.notes`: ``operationOptions`` (except ``DisableAsyncPattern`` on ``Http``,
+which is honoured), ``runtimeConfiguration``, ``trackedProperties``, ``limit.count``, an
+HttpWebhook trigger's ``accessKeyType`` when the hub cannot honour it.
+
+Leniency, where real definitions need it:
+
+* Property names of the definition, its triggers and actions, and of HTTP request objects
+  are matched case-insensitively (Logic Apps' JSON reader does), and written back in their
+  documented spelling. ``url`` is accepted for ``uri``. Status names in ``runAfter`` and type
+  names are case-insensitive too.
+* Function names in expressions are case-insensitive (``listCallBackUrl()``).
+* ARM template expressions (``"[parameters('x')]"``) are not WDL: ARM replaces them when it
+  deploys a template. hooknb keeps them as literal strings and lists each one in
+  :attr:`Definition.arm_expressions` (and a note), so it is clear why a URI such as
+  ``[parameters('webhookURI')]`` cannot be called. Give real values with ``endpoints``.
+
+Endpoints: real definitions often carry placeholder URIs (``<RunbookWebhookUrl>``,
+``https://<external-service>.com/subscribe``) or URLs of services that are not reachable from a
+notebook. ``endpoints`` maps them to URLs that are, without editing the definition:
+a key equal to a request's whole ``uri`` (after expressions are evaluated) replaces it; a key
+ending in ``/`` replaces that prefix of any ``uri`` (the longest such key wins). It applies to
+the subscribe and unsubscribe requests of HttpWebhook triggers and actions and to Http
+actions, at run time, so an exported definition keeps the original URIs.
+
+Checks Logic Apps makes when it saves a definition are made here too: every expression must
+parse; ``parameters('name')`` must name a declared parameter (or one given a value);
+``listCallbackUrl()`` is only allowed in HttpWebhook subscribe/unsubscribe inputs;
+``runAfter`` may only name actions of the same scope, without cycles; action names are unique
+in the whole definition; a ``Response`` action needs a ``Request`` trigger; nesting is at most
+8 levels deep.
+
+This module is pure: no I/O besides reading a definition file, no kernel imports.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from . import ExpressionError, parse
+from ._parser import Access, Call, Const
+from .durations import parse_duration
+
+__all__ = [
+    "ACTION_TYPES",
+    "CONTENT_VERSION",
+    "RUN_AFTER_STATUSES",
+    "SCHEMA_URL",
+    "TRIGGER_TYPES",
+    "Definition",
+    "DefinitionError",
+    "Parameter",
+    "Recurrence",
+    "Step",
+    "Trigger",
+    "apply_endpoints",
+    "is_arm_expression",
+    "load",
+    "parse_text",
+]
+
+SCHEMA_URL = (
+    "https://schema.management.azure.com/providers/Microsoft.Logic/schemas/2016-06-01/"
+    "workflowdefinition.json#"
+)
+CONTENT_VERSION = "1.0.0.0"
+RUN_AFTER_STATUSES = ("Succeeded", "Failed", "Skipped", "TimedOut")
+TRIGGER_TYPES = ("HttpWebhook", "Request", "Recurrence")
+ACTION_TYPES = ("Compose", "Http", "HttpWebhook", "If", "Response", "Scope", "Terminate", "Wait")
+#: The pseudo-type of a Python step added to a definition-backed workflow. Never exported.
+PYTHON = "Python"
+#: Logic Apps' limit on nesting Scope/If/... inside each other.
+MAX_NESTING = 8
+MAX_NAME_LENGTH = 80
+
+# Every type the 2016-06-01 schema knows, to tell "not supported here" from "no such type".
+_LOGIC_APPS_TYPES = (  # noqa: SIM905 - a word list reads better than 42 quoted lines
+    "ApiConnection ApiConnectionWebhook ApiManagement AppendToArrayVariable "
+    "AppendToStringVariable Batch Compose DecrementVariable Expression FlatFileDecoding "
+    "FlatFileEncoding Foreach Function Http HttpWebhook If IncrementVariable InitializeVariable "
+    "IntegrationAccountArtifactLookup Join Liquid ParseJson Query Recurrence Request Response "
+    "Scope Select SendToBatch SetVariable SlidingWindow Switch Table Terminate Until Wait "
+    "Workflow XmlValidation Xslt Manual ServiceProvider JavaScriptCode"
+).split()
+
+_TOP_KEYS = (
+    "$schema",
+    "contentVersion",
+    "parameters",
+    "triggers",
+    "actions",
+    "outputs",
+    "description",
+    "metadata",
+    "staticResults",
+)
+_TRIGGER_KEYS = (
+    "type",
+    "kind",
+    "inputs",
+    "recurrence",
+    "conditions",
+    "splitOn",
+    "splitOnConfiguration",
+    "correlation",
+    "runtimeConfiguration",
+    "operationOptions",
+    "limit",
+    "runAfter",
+    "metadata",
+    "description",
+    "trackedProperties",
+)
+_ACTION_KEYS = (
+    "type",
+    "kind",
+    "inputs",
+    "runAfter",
+    "limit",
+    "operationOptions",
+    "runtimeConfiguration",
+    "trackedProperties",
+    "metadata",
+    "description",
+    "actions",
+    "else",
+    "expression",
+)
+_REQUEST_KEYS = (
+    "method",
+    "uri",
+    "url",
+    "headers",
+    "queries",
+    "body",
+    "cookie",
+    "authentication",
+    "retryPolicy",
+)
+_PARAMETER_KEYS = ("type", "defaultValue", "allowedValues", "metadata", "description")
+_PARAMETER_TYPES = (
+    "Array",
+    "Bool",
+    "Float",
+    "Int",
+    "Object",
+    "SecureObject",
+    "SecureString",
+    "String",
+)
+_RECURRENCE_KEYS = (
+    "frequency",
+    "interval",
+    "startTime",
+    "endTime",
+    "count",
+    "timeZone",
+    "schedule",
+)
+FREQUENCIES = ("Second", "Minute", "Hour", "Day", "Week", "Month", "Year")
+_TERMINATE_STATUSES = ("Succeeded", "Failed", "Cancelled")
+
+_MISSING: Any = object()
+
+
+class DefinitionError(ValueError):
+    """A definition that cannot be read or run; the message says where.
+
+    Attributes:
+        message: what is wrong, without the location.
+        location: a dotted path such as ``actions.Scope_1.actions.Foo.type`` (or ``None``).
+        line, column: 1-based position of a JSON syntax error in the text (or ``None``).
+        source: the file's name when the text came from a file (or ``None``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        location: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        source: str | None = None,
+    ) -> None:
+        self.message = message
+        self.location = location
+        self.line = line
+        self.column = column
+        self.source = source
+        if line is not None:
+            text = f"line {line} column {column}: {message}"
+            if source:
+                text = f"{source}, {text}"
+        elif location:
+            text = f"{location}: {message}"
+        else:
+            text = message
+        super().__init__(text)
+
+
+# -------------------------------------------------------------------------------- model
+
+
+@dataclass
+class Parameter:
+    """A declared workflow parameter (``parameters.<name>`` of the definition)."""
+
+    name: str
+    type: str
+    default: Any = _MISSING
+    allowed_values: list[Any] | None = None
+    description: str | None = None
+    metadata: Any = None
+
+    @property
+    def has_default(self) -> bool:
+        return self.default is not _MISSING
+
+    @property
+    def secure(self) -> bool:
+        return self.type.startswith("Secure")
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.type}
+        if self.has_default:
+            out["defaultValue"] = copy.deepcopy(self.default)
+        if self.allowed_values is not None:
+            out["allowedValues"] = copy.deepcopy(self.allowed_values)
+        if self.description is not None:
+            out["description"] = self.description
+        if self.metadata is not None:
+            out["metadata"] = copy.deepcopy(self.metadata)
+        return out
+
+
+@dataclass
+class Recurrence:
+    """A Recurrence trigger's schedule: ``interval`` times ``frequency`` from ``start``.
+
+    ``problem`` is set (and the trigger cannot be enabled) when a value is not a literal
+    (an ARM or WDL expression) or asks for something hooknb does not schedule
+    (``schedule``). Times are UTC; ``timeZone`` is not applied (a note says so).
+    """
+
+    frequency: str = "Minute"
+    interval: int = 1
+    start: datetime | None = None
+    end: datetime | None = None
+    count: int | None = None
+    problem: str | None = None
+
+    def period(self, n: int) -> tuple[int, timedelta]:
+        """``n`` periods as (months, fixed duration)."""
+        step = n * self.interval
+        if self.frequency == "Month":
+            return step, timedelta(0)
+        if self.frequency == "Year":
+            return 12 * step, timedelta(0)
+        unit = {
+            "Second": timedelta(seconds=1),
+            "Minute": timedelta(minutes=1),
+            "Hour": timedelta(hours=1),
+            "Day": timedelta(days=1),
+            "Week": timedelta(weeks=1),
+        }[self.frequency]
+        return 0, step * unit
+
+    def occurrence(self, origin: datetime, n: int) -> datetime:
+        """The ``n``-th time after ``origin`` (``n`` = 0 is ``origin``); months don't drift."""
+        months, fixed = self.period(n)
+        return add_months(origin, months) + fixed
+
+    def next_index(self, origin: datetime, when: datetime) -> int:
+        """The smallest ``n`` whose occurrence after ``origin`` is at or after ``when``."""
+        if when <= origin:
+            return 0
+        months, fixed = self.period(1)
+        if months == 0:
+            n = int((when - origin) / fixed)
+        else:  # an estimate a little low, then walk: month lengths vary
+            elapsed = (when.year - origin.year) * 12 + when.month - origin.month
+            n = max(0, elapsed // months - 1)
+        while self.occurrence(origin, n) < when:
+            n += 1
+        return n
+
+    def first(self, now: datetime) -> datetime:
+        """When the first run happens, enabled at ``now`` (Logic Apps' rules).
+
+        No start time: at once. A start time in the future: then. A start time in the past:
+        the next time on its grid at or after ``now`` (earlier times are discarded).
+        """
+        if self.start is None:
+            return now
+        return self.occurrence(self.start, self.next_index(self.start, now))
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"frequency": self.frequency, "interval": self.interval}
+        if self.start is not None:
+            out["startTime"] = _iso(self.start)
+        if self.end is not None:
+            out["endTime"] = _iso(self.end)
+        if self.count is not None:
+            out["count"] = self.count
+        return out
+
+
+@dataclass
+class Trigger:
+    """One trigger of a definition. ``raw`` is its JSON (documented key spelling)."""
+
+    name: str
+    type: str
+    raw: dict[str, Any]
+    recurrence: Recurrence | None = None
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        value = self.raw.get("inputs")
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def conditions(self) -> list[str]:
+        """The trigger's condition expressions (all must be true for a run to proceed)."""
+        return [c["expression"] for c in self.raw.get("conditions") or []]
+
+    def to_json(self) -> dict[str, Any]:
+        return copy.deepcopy(self.raw)
+
+
+@dataclass
+class Step:
+    """One action of a definition (or a Python step added to one).
+
+    ``raw`` is the action's JSON without its nested ``actions`` (Scope, If) and ``else``;
+    those are :attr:`actions` and :attr:`else_actions`, as steps.
+    """
+
+    name: str
+    type: str
+    raw: dict[str, Any]
+    location: str
+    run_after: dict[str, list[str]] = field(default_factory=dict)
+    actions: dict[str, Step] = field(default_factory=dict)
+    else_actions: dict[str, Step] | None = None
+    fn: Callable[..., Any] | None = None
+    parent: str | None = None
+    #: Which list of its parent it is in: ``"actions"``, or ``"else"`` for an If's else.
+    branch: str = "actions"
+
+    @property
+    def inputs(self) -> Any:
+        return self.raw.get("inputs")
+
+    @property
+    def timeout(self) -> Any:
+        """``limit.timeout`` as written (an ISO 8601 duration, an expression, or None)."""
+        limit = self.raw.get("limit")
+        return limit.get("timeout") if isinstance(limit, dict) else None
+
+    @property
+    def operation_options(self) -> set[str]:
+        text = self.raw.get("operationOptions")
+        if not isinstance(text, str):
+            return set()
+        return {part.strip().lower() for part in text.split(",") if part.strip()}
+
+    @property
+    def expression(self) -> Any:
+        return self.raw.get("expression")
+
+    def children(self) -> Iterator[Step]:
+        """Nested steps (both branches of an If), depth-first."""
+        for step in self.actions.values():
+            yield step
+            yield from step.children()
+        for step in (self.else_actions or {}).values():
+            yield step
+            yield from step.children()
+
+    def to_json(self, *, python: bool = False) -> dict[str, Any]:
+        """The action's WDL JSON. A Python step is an error unless ``python`` (internal use:
+        it is then written as the pseudo-type ``Python``)."""
+        if self.fn is not None and not python:
+            raise DefinitionError("a Python step has no WDL form", location=self.location)
+        out = copy.deepcopy(self.raw)
+        out["runAfter"] = copy.deepcopy(self.run_after)
+        if self.type in ("Scope", "If"):
+            out["actions"] = {n: s.to_json(python=python) for n, s in self.actions.items()}
+        if self.type == "If":
+            branch = self.else_actions or {}
+            out["else"] = {"actions": {n: s.to_json(python=python) for n, s in branch.items()}}
+        return _ordered(out, _ACTION_KEYS)
+
+
+@dataclass
+class Definition:
+    """A validated workflow definition, ready to run and to export again.
+
+    Attributes:
+        triggers: by name (at most one).
+        actions: the top-level steps by name, in definition order; Scope/If children are in
+            each step's ``actions``/``else_actions``.
+        parameters: declared parameters by name.
+        values: parameter values to run with: given values, else defaults.
+        outputs: the definition's ``outputs`` (evaluated when a run ends).
+        notes: things hooknb ignores or changes, one line each; worth showing a user.
+        arm_expressions: ARM template expressions kept as literal strings, by location.
+        endpoints: URI rewrites applied at run time (see the module docs).
+        name: a name suggested by the source (file stem, ARM resource name), or None.
+    """
+
+    triggers: dict[str, Trigger] = field(default_factory=dict)
+    actions: dict[str, Step] = field(default_factory=dict)
+    parameters: dict[str, Parameter] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    schema: str = SCHEMA_URL
+    content_version: str = CONTENT_VERSION
+    description: str | None = None
+    metadata: Any = None
+    static_results: Any = None
+    notes: list[str] = field(default_factory=list)
+    arm_expressions: dict[str, str] = field(default_factory=dict)
+    endpoints: dict[str, str] = field(default_factory=dict)
+    name: str | None = None
+
+    @property
+    def trigger(self) -> Trigger | None:
+        return next(iter(self.triggers.values()), None)
+
+    def steps(self) -> Iterator[Step]:
+        """Every step, nested ones included, depth-first in definition order."""
+        for step in self.actions.values():
+            yield step
+            yield from step.children()
+
+    def find(self, name: str) -> Step:
+        for step in self.steps():
+            if step.name == name:
+                return step
+        raise KeyError(name)
+
+    def python_steps(self) -> list[str]:
+        """Names of the Python steps (which have no WDL form)."""
+        return [step.name for step in self.steps() if step.fn is not None]
+
+    def to_json(self) -> dict[str, Any]:
+        """The definition as Logic Apps reads it (``$schema``, ``contentVersion``, ...).
+
+        Raises:
+            DefinitionError: if it holds Python steps (they are named).
+        """
+        python = self.python_steps()
+        if python:
+            raise DefinitionError(
+                f"Python steps have no WDL form: {', '.join(repr(n) for n in python)}"
+            )
+        return self._raw()
+
+    def _raw(self, *, python: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "$schema": self.schema,
+            "contentVersion": self.content_version,
+        }
+        if self.description is not None:
+            out["description"] = self.description
+        out["parameters"] = {name: p.to_json() for name, p in self.parameters.items()}
+        out["triggers"] = {name: t.to_json() for name, t in self.triggers.items()}
+        out["actions"] = {n: s.to_json(python=python) for n, s in self.actions.items()}
+        out["outputs"] = copy.deepcopy(self.outputs)
+        if self.metadata is not None:
+            out["metadata"] = copy.deepcopy(self.metadata)
+        if self.static_results is not None:
+            out["staticResults"] = copy.deepcopy(self.static_results)
+        return out
+
+    def _python_registry(self) -> dict[str, Callable[..., Any]]:
+        return {step.name: step.fn for step in self.steps() if step.fn is not None}
+
+    def _with_raw(self, raw: Mapping[str, Any], python: Mapping[str, Callable[..., Any]]) -> None:
+        """Replace this definition's content by ``raw`` (validated first; atomic)."""
+        fresh = _Builder(python=python).build(raw, dict(self.values), lenient_values=True)
+        # Keep the identity of the mappings a Workflow shares with this definition.
+        values = self.values
+        values.clear()
+        values.update(fresh.values)
+        fresh.values = values
+        fresh.endpoints = self.endpoints
+        fresh.name = self.name
+        fresh.notes = _merge_notes(self.notes, fresh.notes)
+        self.__dict__.update(fresh.__dict__)
+
+    # -- editing -------------------------------------------------------------------------
+
+    def add(
+        self,
+        name: str,
+        action: Mapping[str, Any],
+        *,
+        run_after: Any = None,
+        scope: str | None = None,
+        branch: Literal["actions", "else"] = "actions",
+        fn: Callable[..., Any] | None = None,
+    ) -> Step:
+        """Add one action (its WDL JSON) and validate the result; return the new step.
+
+        ``run_after``: None = after the step added last at that level (or at the start if
+        there is none), ``{}`` = at the start, a name or list of names = after them with
+        Succeeded, a dict = a ``runAfter`` object. ``scope`` names a Scope or If to add to
+        (``branch="else"`` for an If's else branch). ``fn`` makes it a Python step.
+
+        Raises:
+            DefinitionError: if the result is not a valid definition (nothing changes then).
+        """
+        raw = self._raw_with_python()
+        container = raw["actions"]
+        if scope is not None:
+            try:
+                parent = self.find(scope)
+            except KeyError:
+                raise DefinitionError(f"no Scope or If named {scope!r}") from None
+            if parent.type not in ("Scope", "If"):
+                raise DefinitionError(f"{scope!r} is a {parent.type} action, not a Scope or If")
+            if branch == "else" and parent.type != "If":
+                raise DefinitionError(f"{scope!r} is a Scope: it has no else branch")
+            container = self._children(raw["actions"], parent, branch)
+        if name in {s.name for s in self.steps()}:
+            raise DefinitionError(f"there is already an action named {name!r}")
+        new = dict(action)
+        own = next((k for k in new if isinstance(k, str) and k.lower() == "runafter"), None)
+        if run_after is not None or own is None:  # else: the action's own runAfter stands
+            if own is not None:
+                del new[own]
+            new["runAfter"] = _run_after_arg(run_after, list(container))
+        container[name] = new
+        python = self._python_registry()
+        if fn is not None:
+            python[name] = fn
+        self._with_raw(raw, python)
+        return self.find(name)
+
+    def remove(self, name: str) -> None:
+        """Remove a step (and what is nested in it). Steps that ran after it then run
+        after what it ran after, as the designer rewires them.
+
+        Raises:
+            KeyError: no such step. DefinitionError: the result would be invalid.
+        """
+        step = self.find(name)
+        raw = self._raw_with_python()
+        if step.parent is None:
+            siblings = raw["actions"]
+        else:
+            siblings = self._children(raw["actions"], self.find(step.parent), step.branch)
+        removed = siblings.pop(name)
+        inherited = removed.get("runAfter") or {}
+        for other in siblings.values():
+            after = other.get("runAfter") or {}
+            if name in after:
+                after.pop(name)
+                for pred, statuses in inherited.items():
+                    after.setdefault(pred, list(statuses))
+        python = self._python_registry()
+        python.pop(name, None)
+        self._with_raw(raw, python)
+
+    def _raw_with_python(self) -> dict[str, Any]:
+        return self._raw(python=True)
+
+    def _children(self, actions: dict[str, Any], parent: Step, branch: str) -> dict[str, Any]:
+        """In the JSON ``actions`` of this definition, the ``branch`` list of ``parent``."""
+        chain = [parent]
+        while chain[0].parent is not None:
+            chain.insert(0, self.find(chain[0].parent))
+        container = actions
+        for i, step in enumerate(chain):
+            holder = container[step.name]
+            wanted = chain[i + 1].branch if i + 1 < len(chain) else branch
+            if wanted == "else":
+                holder = holder.setdefault("else", {})
+            container = holder.setdefault("actions", {})
+        return container
+
+
+def _run_after_arg(value: Any, previous: list[str]) -> Any:
+    if value is None:
+        return {previous[-1]: ["Succeeded"]} if previous else {}
+    if isinstance(value, str):
+        return {value: ["Succeeded"]}
+    if isinstance(value, list | tuple):
+        return {str(name): ["Succeeded"] for name in value}
+    return value
+
+
+def _merge_notes(old: list[str], new: list[str]) -> list[str]:
+    out = list(old)
+    for note in new:
+        if note not in out:
+            out.append(note)
+    return out
+
+
+# -------------------------------------------------------------------------------- reading
+
+
+def parse_text(text: str) -> Any:
+    """Parse JSON text strictly (no NaN, no duplicate keys), reporting line and column.
+
+    A pasted object member (``"name": {...}`` as docs show them) is read as if wrapped in
+    braces.
+
+    Raises:
+        DefinitionError: with ``line`` and ``column`` for a syntax error.
+    """
+    text = text.lstrip("\ufeff")
+    try:
+        return _loads(text)
+    except json.JSONDecodeError as first:
+        if not text.lstrip().startswith('"'):
+            raise _syntax(first) from None
+        try:
+            return _loads("{" + text + "}")
+        except json.JSONDecodeError as wrapped:
+            column = wrapped.colno - 1 if wrapped.lineno == 1 else wrapped.colno
+            pos = max(wrapped.pos - 1, 0)
+            raise DefinitionError(
+                f"not valid JSON: {wrapped.msg} (read as an object member, as if wrapped "
+                f"in {{ }}){_near(text, pos)}",
+                line=wrapped.lineno,
+                column=column,
+            ) from None
+        except _JSONValueError as exc:
+            raise DefinitionError(f"not valid JSON: {exc}") from None
+    except _JSONValueError as exc:
+        raise DefinitionError(f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise DefinitionError("not valid JSON: nested too deeply") from None
+
+
+class _JSONValueError(ValueError):
+    pass
+
+
+def _no_constant(name: str) -> Any:
+    raise _JSONValueError(f"{name} is not a JSON value")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _JSONValueError(f"the key {key!r} appears twice in one object")
+        out[key] = value
+    return out
+
+
+def _loads(text: str) -> Any:
+    return json.loads(text, parse_constant=_no_constant, object_pairs_hook=_no_duplicates)
+
+
+def _syntax(exc: json.JSONDecodeError) -> DefinitionError:
+    return DefinitionError(
+        f"not valid JSON: {exc.msg}{_near(exc.doc, exc.pos)}", line=exc.lineno, column=exc.colno
+    )
+
+
+def _near(text: str, pos: int) -> str:
+    start = text.rfind("\n", 0, pos) + 1
+    end = text.find("\n", pos)
+    line = text[start : end if end >= 0 else len(text)].strip()
+    if not line:
+        return ""
+    if len(line) > 80:
+        line = line[:77] + "..."
+    return f" near {line!r}"
+
+
+def _read(source: Any) -> tuple[Any, str | None]:
+    """The JSON document and a suggested name (a file's stem)."""
+    if isinstance(source, Mapping):
+        return _plain_json(source, "definition"), None
+    if isinstance(source, bytes | bytearray):
+        try:
+            return parse_text(bytes(source).decode("utf-8")), None
+        except UnicodeDecodeError as exc:
+            raise DefinitionError(f"the definition is not UTF-8 text: {exc}") from None
+    if isinstance(source, os.PathLike):
+        return _read_file(Path(source))
+    if isinstance(source, str):
+        stripped = source.strip()
+        if not stripped:
+            raise DefinitionError("the definition is empty")
+        if stripped[0] in '{["' or "\n" in stripped:
+            return parse_text(source), None
+        path = Path(stripped).expanduser()
+        if not path.is_file():
+            raise DefinitionError(
+                f"{stripped[:200]!r} is neither JSON text nor the path of an existing file"
+            )
+        return _read_file(path)
+    raise DefinitionError(
+        "a definition is a dict, JSON text, or the path of a JSON file, "
+        f"not {type(source).__name__}"
+    )
+
+
+def _read_file(path: Path) -> tuple[Any, str | None]:
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise DefinitionError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise DefinitionError(f"{str(path)!r} is not UTF-8 text: {exc}") from None
+    try:
+        return parse_text(text), path.stem
+    except DefinitionError as exc:
+        if exc.line is None:
+            raise
+        raise DefinitionError(
+            exc.message, line=exc.line, column=exc.column, source=path.name
+        ) from None
+
+
+def _plain_json(value: Any, where: str) -> Any:
+    """A deep copy of a JSON-shaped value, or DefinitionError naming the first non-JSON part."""
+    stack: list[tuple[Any, str]] = [(value, where)]
+    seen = 0
+    while stack:
+        item, path = stack.pop()
+        seen += 1
+        if seen > 1_000_000:
+            raise DefinitionError("the definition is too large", location=where)
+        if isinstance(item, Mapping):
+            for key, sub in item.items():
+                if not isinstance(key, str):
+                    raise DefinitionError(
+                        f"object keys must be strings, not {key!r}", location=path
+                    )
+                stack.append((sub, f"{path}.{key}"))
+        elif isinstance(item, list | tuple):
+            stack.extend((sub, f"{path}[{i}]") for i, sub in enumerate(item))
+        elif isinstance(item, float):
+            if item != item or item in (float("inf"), float("-inf")):
+                raise DefinitionError(f"{item!r} is not a JSON value", location=path)
+        elif not (item is None or isinstance(item, str | int | bool)):
+            raise DefinitionError(f"{type(item).__name__} is not a JSON value", location=path)
+    try:
+        return json.loads(json.dumps(value))
+    except RecursionError:
+        raise DefinitionError("the definition is nested too deeply", location=where) from None
+
+
+def _unwrap(doc: Any, name: str | None) -> tuple[dict[str, Any], dict[str, Any], str | None]:
+    """(definition, parameter values from the wrapper, suggested name)."""
+    if not isinstance(doc, dict):
+        raise DefinitionError(f"a workflow definition is a JSON object, not {_kind(doc)}")
+    if isinstance(doc.get("resources"), list):
+        workflows = [
+            r
+            for r in doc["resources"]
+            if isinstance(r, dict)
+            and isinstance(r.get("type"), str)
+            and r["type"].lower() == "microsoft.logic/workflows"
+        ]
+        if not workflows:
+            raise DefinitionError(
+                "this ARM template has no Microsoft.Logic/workflows resource", location="resources"
+            )
+        if len(workflows) > 1:
+            names = ", ".join(repr(r.get("name")) for r in workflows)
+            raise DefinitionError(
+                f"this ARM template has {len(workflows)} Microsoft.Logic/workflows resources "
+                f"({names}); load one of them (a resources[] item)",
+                location="resources",
+            )
+        return _unwrap(workflows[0], name)
+    kind = doc.get("type")
+    if isinstance(kind, str) and kind.lower() == "microsoft.logic/workflows":
+        props = doc.get("properties")
+        if not isinstance(props, dict) or not isinstance(props.get("definition"), dict):
+            raise DefinitionError(
+                "the Microsoft.Logic/workflows resource has no properties.definition object",
+                location="properties.definition",
+            )
+        resource_name = doc.get("name")
+        if isinstance(resource_name, str) and not is_arm_expression(resource_name):
+            name = resource_name.rsplit("/", 1)[-1]
+        values = _wrapper_values(props.get("parameters"), "properties.parameters")
+        return props["definition"], values, name
+    if "definition" in doc and set(doc) <= {"definition", "parameters", "kind"}:
+        if not isinstance(doc["definition"], dict):
+            raise DefinitionError("must be a JSON object", location="definition")
+        return doc["definition"], _wrapper_values(doc.get("parameters"), "parameters"), name
+    return doc, {}, name
+
+
+def _wrapper_values(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise DefinitionError('must be an object of {"value": ...} entries', location=where)
+    out = {}
+    for key, entry in value.items():
+        if not isinstance(entry, dict) or "value" not in entry:
+            raise DefinitionError(
+                'a parameter value here is written {"value": ...}', location=f"{where}.{key}"
+            )
+        out[key] = entry["value"]
+    return out
+
+
+def _kind(value: Any) -> str:
+    return {
+        list: "an array",
+        str: "a string",
+        int: "a number",
+        float: "a number",
+        bool: "a boolean",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
+
+
+def load(
+    source: Any,
+    parameters: Mapping[str, Any] | None = None,
+    *,
+    endpoints: Mapping[str, str] | None = None,
+) -> Definition:
+    """Read and validate a workflow definition.
+
+    ``source`` is a definition dict, JSON text, a file path, the code-view wrapper
+    ``{"definition": ..., "parameters": {"p": {"value": ...}}}``, an ARM template or its
+    ``Microsoft.Logic/workflows`` resource. ``parameters`` are plain values by name; they
+    win over the wrapper's values, which win over ``defaultValue``. ``endpoints`` rewrites
+    request URIs at run time (see the module docs).
+
+    Raises:
+        DefinitionError: for anything that is not a definition hooknb can run; the message
+            gives the JSON line and column, or the location in the definition.
+    """
+    doc, name = _read(source)
+    definition, wrapper_values, name = _unwrap(doc, name)
+    values = dict(wrapper_values)
+    if parameters is not None:
+        if not isinstance(parameters, Mapping):
+            raise DefinitionError("parameter values are a mapping of name to value")
+        values.update(_plain_json(dict(parameters), "parameters"))
+    result = _Builder().build(definition, values)
+    result.endpoints = _check_endpoints(endpoints)
+    result.name = name
+    return result
+
+
+def _check_endpoints(endpoints: Mapping[str, str] | None) -> dict[str, str]:
+    if endpoints is None:
+        return {}
+    if not isinstance(endpoints, Mapping):
+        raise DefinitionError("endpoints is a mapping of URI (or URI prefix) to URL")
+    out = {}
+    for key, value in endpoints.items():
+        if not isinstance(key, str) or not key or not isinstance(value, str) or not value:
+            raise DefinitionError(f"endpoints: {key!r} -> {value!r} is not a pair of strings")
+        out[key] = value
+    return out
+
+
+def is_arm_expression(value: Any) -> bool:
+    """Whether a string is an ARM template expression: ``[function(...)...]``.
+
+    ``[[`` escapes a literal ``[`` in ARM, and a bracketed word such as ``[hubname]`` is a
+    placeholder, not an expression (ARM expressions start with a function call).
+    """
+    return isinstance(value, str) and bool(_ARM_EXPRESSION.match(value))
+
+
+_ARM_EXPRESSION = re.compile(r"\[(?!\[)\s*[A-Za-z_][\w.]*\s*\(.*\]\s*\Z", re.DOTALL)
+
+
+def apply_endpoints(request: Any, endpoints: Mapping[str, str]) -> Any:
+    """``request`` with its ``uri``/``url`` rewritten by ``endpoints`` (a new dict).
+
+    An exact key wins; otherwise the longest key ending in ``/`` that prefixes the URI.
+    """
+    if not endpoints or not isinstance(request, Mapping):
+        return request
+    out = dict(request)
+    for key in ("uri", "url"):
+        uri = out.get(key)
+        if isinstance(uri, str):
+            out[key] = rewrite_uri(uri, endpoints)
+    return out
+
+
+def rewrite_uri(uri: str, endpoints: Mapping[str, str]) -> str:
+    """One URI rewritten by ``endpoints`` (see :func:`apply_endpoints`)."""
+    if uri in endpoints:
+        return endpoints[uri]
+    best = ""
+    for key in endpoints:
+        if key.endswith("/") and uri.startswith(key) and len(key) > len(best):
+            best = key
+    return endpoints[best] + uri[len(best) :] if best else uri
+
+
+# -------------------------------------------------------------------------------- validation
+
+
+def _canonical_keys(
+    obj: dict[str, Any], known: tuple[str, ...], where: str, what: str
+) -> dict[str, Any]:
+    """``obj`` with known keys in their documented spelling; unknown keys are an error."""
+    lookup = {k.lower(): k for k in known}
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        canonical = lookup.get(key.lower()) if isinstance(key, str) else None
+        if canonical is None:
+            raise DefinitionError(
+                f"unknown property {key!r} of {what} (known: {', '.join(known)})",
+                location=where,
+            )
+        if canonical in out:
+            raise DefinitionError(
+                f"{canonical!r} is given twice (property names are case-insensitive)",
+                location=where,
+            )
+        out[canonical] = value
+    return out
+
+
+def _ordered(obj: dict[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
+    rank = {k: i for i, k in enumerate(order)}
+    return dict(sorted(obj.items(), key=lambda kv: rank.get(kv[0], len(rank))))
+
+
+def _canonical_type(value: Any, where: str, allowed: tuple[str, ...], what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise DefinitionError(f'{what} needs a "type" (a string)', location=where)
+    for name in allowed:
+        if name.lower() == value.lower():
+            return name
+    known = next((t for t in _LOGIC_APPS_TYPES if t.lower() == value.lower()), None)
+    if known is not None:
+        raise DefinitionError(
+            f"{what} type {known!r} is a Logic Apps type hooknb does not run "
+            f"(it runs: {', '.join(allowed)})",
+            location=where,
+        )
+    raise DefinitionError(
+        f"unknown {what} type {value!r} (hooknb runs: {', '.join(allowed)})", location=where
+    )
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _parse_time(value: Any, where: str) -> datetime:
+    if not isinstance(value, str):
+        raise DefinitionError(f"expected an ISO 8601 date and time, got {value!r}", location=where)
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise DefinitionError(
+            f"{value!r} is not an ISO 8601 date and time", location=where
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def add_months(value: datetime, months: int) -> datetime:
+    """``value`` plus whole calendar months (the day is clamped to the month's length)."""
+    if not months:
+        return value
+    index = value.month - 1 + months
+    year, month = value.year + index // 12, index % 12 + 1
+    day = min(value.day, _days_in_month(year, month))
+    return value.replace(year=year, month=month, day=day)
+
+
+def _days_in_month(year: int, month: int) -> int:
+    if month == 12:
+        return 31
+    return (datetime(year, month + 1, 1) - datetime(year, month, 1)).days
+
+
+def _is_dynamic(value: Any) -> bool:
+    """A value only known later: a WDL expression or an ARM expression."""
+    return isinstance(value, str) and (
+        value.startswith("@") or "@{" in value or is_arm_expression(value)
+    )
+
+
+class _Builder:
+    """Validates one definition document and builds its :class:`Definition`."""
+
+    def __init__(self, python: Mapping[str, Callable[..., Any]] | None = None) -> None:
+        self.python = dict(python or {})
+        self.notes: list[str] = []
+        self.names: dict[str, str] = {}  # action name -> location
+        self.arm: dict[str, str] = {}
+        self.trigger_type: str | None = None
+        self.responses: list[str] = []
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+    def build(
+        self, doc: Any, values: Mapping[str, Any], *, lenient_values: bool = False
+    ) -> Definition:
+        if not isinstance(doc, dict):
+            raise DefinitionError(f"a workflow definition is a JSON object, not {_kind(doc)}")
+        doc = _plain_json(doc, "definition")
+        if not doc:
+            raise DefinitionError("the definition is an empty object")
+        if any(isinstance(k, str) and k.lower() not in {t.lower() for t in _TOP_KEYS} for k in doc):
+            self._explain_top_level(doc)
+        top = _canonical_keys(doc, _TOP_KEYS, "definition", "a workflow definition")
+        result = Definition()
+        schema = top.get("$schema", SCHEMA_URL)
+        if not isinstance(schema, str):
+            raise DefinitionError("must be a string", location="$schema")
+        if "2016-06-01" not in schema:
+            self.note(f"$schema {schema!r} is not the 2016-06-01 workflow definition schema")
+        result.schema = SCHEMA_URL if "2016-06-01" in schema else schema
+        version = top.get("contentVersion", CONTENT_VERSION)
+        if not isinstance(version, str):
+            raise DefinitionError("must be a string such as '1.0.0.0'", location="contentVersion")
+        result.content_version = version
+        if "description" in top:
+            if not isinstance(top["description"], str):
+                raise DefinitionError("must be a string", location="description")
+            result.description = top["description"]
+        result.metadata = top.get("metadata")
+        result.static_results = top.get("staticResults")
+        if result.static_results:
+            self.note("staticResults are ignored: actions make real calls")
+
+        result.parameters = self._parameters(top.get("parameters", {}))
+        result.values = self._values(result.parameters, values, lenient=lenient_values)
+        result.triggers = self._triggers(top.get("triggers", {}))
+        actions = top.get("actions", {})
+        if not isinstance(actions, dict):
+            raise DefinitionError(f"must be an object, not {_kind(actions)}", location="actions")
+        result.actions = self._actions(actions, "actions", depth=1, parent=None)
+        if self.responses and self.trigger_type != "Request":
+            raise DefinitionError(
+                "a Response action needs a Request trigger (it answers the request that "
+                "started the run)",
+                location=self.names[self.responses[0]],
+            )
+        outputs = top.get("outputs", {})
+        if not isinstance(outputs, dict):
+            raise DefinitionError(f"must be an object, not {_kind(outputs)}", location="outputs")
+        for key, spec in outputs.items():
+            where = f"outputs.{key}"
+            if not isinstance(spec, dict):
+                raise DefinitionError('an output is {"type": ..., "value": ...}', location=where)
+            spec = _canonical_keys(
+                spec, ("type", "value", "metadata", "description", "error"), where, "an output"
+            )
+            if "type" in spec:
+                spec["type"] = _canonical_type(
+                    spec["type"], f"{where}.type", _PARAMETER_TYPES, "output"
+                )
+            outputs[key] = spec
+        result.outputs = outputs
+        self._check_expressions(result)
+        self._scan_arm(result)
+        result.notes = self.notes
+        result.arm_expressions = self.arm
+        return result
+
+    def _explain_top_level(self, doc: dict[str, Any]) -> None:
+        lowered = {k.lower() for k in doc if isinstance(k, str)}
+        if "type" in lowered and ("inputs" in lowered or "recurrence" in lowered):
+            raise DefinitionError(
+                "this looks like a single trigger or action, not a definition: wrap it as "
+                '{"triggers": {"<name>": ...}} or {"actions": {"<name>": ...}}'
+            )
+        unknown = [k for k in doc if str(k).lower() not in {t.lower() for t in _TOP_KEYS}]
+        if all(
+            isinstance(doc[k], dict) and "type" in {str(x).lower() for x in doc[k]} for k in unknown
+        ):
+            raise DefinitionError(
+                f"{', '.join(repr(k) for k in unknown)} look like actions or triggers, not "
+                'definition properties: put them under "actions" or "triggers"',
+            )
+
+    # -- parameters --------------------------------------------------------------------
+
+    def _parameters(self, value: Any) -> dict[str, Parameter]:
+        if not isinstance(value, dict):
+            raise DefinitionError(f"must be an object, not {_kind(value)}", location="parameters")
+        out = {}
+        for name, spec in value.items():
+            where = f"parameters.{name}"
+            if not isinstance(spec, dict):
+                raise DefinitionError(
+                    'a parameter is {"type": ..., "defaultValue": ...}', location=where
+                )
+            spec = _canonical_keys(spec, _PARAMETER_KEYS, where, "a parameter")
+            kind = _canonical_type(spec.get("type"), f"{where}.type", _PARAMETER_TYPES, "parameter")
+            param = Parameter(name, kind)
+            if "defaultValue" in spec:
+                param.default = spec["defaultValue"]
+                if not is_arm_expression(param.default):
+                    _check_value(param, param.default, f"{where}.defaultValue")
+            allowed = spec.get("allowedValues")
+            if allowed is not None and not isinstance(allowed, list):
+                raise DefinitionError("must be an array", location=f"{where}.allowedValues")
+            param.allowed_values = allowed
+            if "description" in spec:
+                param.description = spec["description"]
+            param.metadata = spec.get("metadata")
+            out[name] = param
+        return out
+
+    def _values(
+        self, params: dict[str, Parameter], values: Mapping[str, Any], *, lenient: bool
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, param in params.items():
+            if name in values:
+                value = values[name]
+                _check_value(param, value, f"parameters.{name}")
+                out[name] = value
+            elif param.has_default:
+                out[name] = copy.deepcopy(param.default)
+            # A parameter without value or default only fails if an expression uses it.
+        for name, value in values.items():
+            if name not in params:
+                out[name] = value
+                if not lenient:
+                    self.note(
+                        f"parameter {name!r} is given a value but the definition does not "
+                        "declare it (Logic Apps would refuse that; declare it to export)"
+                    )
+        return out
+
+    # -- triggers ----------------------------------------------------------------------
+
+    def _triggers(self, value: Any) -> dict[str, Trigger]:
+        if not isinstance(value, dict):
+            raise DefinitionError(f"must be an object, not {_kind(value)}", location="triggers")
+        if len(value) > 1:
+            raise DefinitionError(
+                f"hooknb runs one trigger per workflow; this definition has {len(value)} "
+                f"({', '.join(repr(k) for k in value)})",
+                location="triggers",
+            )
+        out = {}
+        for name, spec in value.items():
+            where = f"triggers.{name}"
+            self._check_name(name, where)
+            if not isinstance(spec, dict):
+                raise DefinitionError(f"a trigger is an object, not {_kind(spec)}", location=where)
+            spec = _canonical_keys(spec, _TRIGGER_KEYS, where, "a trigger")
+            kind = _canonical_type(spec.get("type"), f"{where}.type", TRIGGER_TYPES, "trigger")
+            spec["type"] = kind
+            self.trigger_type = kind
+            trigger = Trigger(name, kind, spec)
+            if "runAfter" in spec:
+                if spec["runAfter"] not in ({}, None):
+                    raise DefinitionError(
+                        "a trigger cannot run after anything", location=f"{where}.runAfter"
+                    )
+                self.note(f"{where}.runAfter is meaningless on a trigger and ignored")
+            self._envelope(spec, where)
+            conditions = spec.get("conditions")
+            if conditions is not None and not (
+                isinstance(conditions, list)
+                and all(
+                    isinstance(c, dict) and isinstance(c.get("expression"), str) for c in conditions
+                )
+            ):
+                raise DefinitionError(
+                    'must be a list of {"expression": "@..."} objects',
+                    location=f"{where}.conditions",
+                )
+            if spec.get("splitOn") is not None:
+                raise DefinitionError(
+                    "splitOn (one run per item of the trigger body) is not supported",
+                    location=f"{where}.splitOn",
+                )
+            for key in ("splitOnConfiguration", "correlation"):
+                if spec.get(key) is not None:
+                    self.note(f"{where}.{key} is ignored")
+            if kind == "HttpWebhook":
+                spec["inputs"] = self._webhook_inputs(
+                    spec.get("inputs"), f"{where}.inputs", trigger=True
+                )
+            elif kind == "Request":
+                inputs = spec.get("inputs")
+                if inputs is not None and not isinstance(inputs, dict):
+                    raise DefinitionError("must be an object", location=f"{where}.inputs")
+                if isinstance(inputs, dict) and (
+                    inputs.get("method") or inputs.get("relativePath")
+                ):
+                    self.note(
+                        f"{where}: method and relativePath are not enforced; runs start with "
+                        ".start(...)"
+                    )
+            else:
+                trigger.recurrence = self._recurrence(spec.get("recurrence"), f"{where}.recurrence")
+            out[name] = trigger
+        return out
+
+    def _recurrence(self, value: Any, where: str) -> Recurrence:
+        if not isinstance(value, dict):
+            raise DefinitionError(
+                'a Recurrence trigger needs "recurrence": {"frequency": ..., "interval": ...}',
+                location=where,
+            )
+        spec = _canonical_keys(value, _RECURRENCE_KEYS, where, "a recurrence")
+        value.clear()
+        value.update(spec)
+        rec = Recurrence()
+        problems = []
+        frequency = spec.get("frequency")
+        if _is_dynamic(frequency):
+            problems.append(f"frequency is the expression {frequency!r}")
+        else:
+            rec.frequency = _canonical_type(
+                frequency, f"{where}.frequency", FREQUENCIES, "frequency"
+            )
+            spec["frequency"] = rec.frequency
+        interval = spec.get("interval", 1)
+        if _is_dynamic(interval):
+            problems.append(f"interval is the expression {interval!r}")
+        else:
+            if isinstance(interval, str) and interval.strip().isdigit():
+                interval = int(interval)
+            if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
+                raise DefinitionError(
+                    f"interval must be a whole number of at least 1, not {interval!r}",
+                    location=f"{where}.interval",
+                )
+            rec.interval = interval
+        for key, attr in (("startTime", "start"), ("endTime", "end")):
+            if key in spec:
+                if _is_dynamic(spec[key]):
+                    problems.append(f"{key} is the expression {spec[key]!r}")
+                else:
+                    setattr(rec, attr, _parse_time(spec[key], f"{where}.{key}"))
+        if "count" in spec:
+            count = spec["count"]
+            if isinstance(count, bool) or not isinstance(count, int):
+                raise DefinitionError("must be a whole number", location=f"{where}.count")
+            rec.count = count if count > 0 else None
+        if spec.get("timeZone"):
+            self.note(f"{where}.timeZone is not applied: times without an offset are UTC")
+        if spec.get("schedule"):
+            problems.append("schedule (hours, minutes, week days) is not supported")
+        if problems:
+            rec.problem = "; ".join(problems)
+            self.note(f"{where}: {rec.problem}; the trigger cannot be enabled until it is fixed")
+        return rec
+
+    # -- actions -----------------------------------------------------------------------
+
+    def _check_name(self, name: str, where: str) -> None:
+        if not name or len(name) > MAX_NAME_LENGTH or any(ord(c) < 32 for c in name):
+            raise DefinitionError(
+                f"a name is 1-{MAX_NAME_LENGTH} printable characters, not {name!r}",
+                location=where,
+            )
+
+    def _actions(
+        self, value: Any, where: str, *, depth: int, parent: str | None, branch: str = "actions"
+    ) -> dict[str, Step]:
+        if not isinstance(value, dict):
+            raise DefinitionError(f"must be an object, not {_kind(value)}", location=where)
+        if depth > MAX_NESTING:
+            raise DefinitionError(
+                f"actions are nested more than {MAX_NESTING} levels deep (the Logic Apps limit)",
+                location=where,
+            )
+        steps: dict[str, Step] = {}
+        for name, spec in value.items():
+            loc = f"{where}.{name}"
+            self._check_name(name, loc)
+            if name in self.names:
+                raise DefinitionError(
+                    f"there is already an action named {name!r} (at {self.names[name]}); "
+                    "names are unique in the whole definition",
+                    location=loc,
+                )
+            self.names[name] = loc
+            steps[name] = self._action(name, spec, loc, depth=depth, parent=parent)
+            steps[name].branch = branch
+        self._check_run_after(steps, where)
+        return steps
+
+    def _action(self, name: str, spec: Any, where: str, *, depth: int, parent: str | None) -> Step:
+        if not isinstance(spec, dict):
+            raise DefinitionError(f"an action is an object, not {_kind(spec)}", location=where)
+        spec = _canonical_keys(spec, _ACTION_KEYS, where, "an action")
+        if spec.get("type") == PYTHON and name in self.python:
+            step = Step(name, PYTHON, {"type": PYTHON}, where, fn=self.python[name], parent=parent)
+            step.run_after = self._run_after(spec.get("runAfter"), f"{where}.runAfter")
+            if "limit" in spec:
+                step.raw["limit"] = spec["limit"]
+                self._limit(spec["limit"], f"{where}.limit")
+            return step
+        kind = _canonical_type(spec.get("type"), f"{where}.type", ACTION_TYPES, "action")
+        spec["type"] = kind
+        run_after = self._run_after(spec.pop("runAfter", None), f"{where}.runAfter")
+        for key in ("actions", "else", "expression"):
+            if key in spec and not (kind == "If" or (kind == "Scope" and key == "actions")):
+                raise DefinitionError(
+                    f"only an If or Scope action has {key!r}", location=f"{where}.{key}"
+                )
+        self._envelope(spec, where)
+        if "limit" in spec:
+            self._limit(spec["limit"], f"{where}.limit")
+        step = Step(name, kind, spec, where, run_after=run_after, parent=parent)
+        inputs = spec.get("inputs")
+        if kind == "HttpWebhook":
+            spec["inputs"] = self._webhook_inputs(inputs, f"{where}.inputs", trigger=False)
+        elif kind == "Http":
+            spec["inputs"] = self._http_inputs(inputs, f"{where}.inputs")
+        elif kind == "Compose":
+            if "inputs" not in spec:
+                raise DefinitionError('a Compose action needs "inputs"', location=where)
+        elif kind == "Response":
+            self.responses.append(name)
+            spec["inputs"] = self._response_inputs(inputs, f"{where}.inputs")
+        elif kind == "Wait":
+            self._wait_inputs(inputs, f"{where}.inputs")
+        elif kind == "Terminate":
+            self._terminate_inputs(inputs, f"{where}.inputs")
+        elif kind == "Scope":
+            if "inputs" in spec:
+                raise DefinitionError(
+                    'a Scope\'s actions go in its "actions" property, not in "inputs"',
+                    location=f"{where}.inputs",
+                )
+            step.actions = self._actions(
+                spec.pop("actions", {}), f"{where}.actions", depth=depth + 1, parent=name
+            )
+        elif kind == "If":
+            if "expression" not in spec:
+                raise DefinitionError('an If action needs an "expression"', location=where)
+            self._condition(spec["expression"], f"{where}.expression")
+            step.actions = self._actions(
+                spec.pop("actions", {}), f"{where}.actions", depth=depth + 1, parent=name
+            )
+            branch = spec.pop("else", None) or {}
+            if not isinstance(branch, dict) or set(branch) - {"actions"}:
+                raise DefinitionError('else is {"actions": {...}}', location=f"{where}.else")
+            step.else_actions = self._actions(
+                branch.get("actions", {}),
+                f"{where}.else.actions",
+                depth=depth + 1,
+                parent=name,
+                branch="else",
+            )
+        return step
+
+    def _envelope(self, spec: dict[str, Any], where: str) -> None:
+        options = spec.get("operationOptions")
+        if options is not None:
+            if not isinstance(options, str):
+                raise DefinitionError("must be a string", location=f"{where}.operationOptions")
+            honoured = spec.get("type") == "Http" and {
+                o.strip().lower() for o in options.split(",")
+            } == {"disableasyncpattern"}
+            if not honoured:
+                self.note(f"{where}.operationOptions {options!r} is ignored")
+        if spec.get("runtimeConfiguration") is not None:
+            self.note(
+                f"{where}.runtimeConfiguration is ignored (no concurrency control or secure data)"
+            )
+        if spec.get("trackedProperties") is not None:
+            self.note(f"{where}.trackedProperties are ignored")
+
+    def _limit(self, value: Any, where: str) -> None:
+        if not isinstance(value, dict):
+            raise DefinitionError('limit is {"timeout": "PT1H"}', location=where)
+        unknown = set(value) - {"timeout", "count"}
+        if unknown:
+            raise DefinitionError(
+                f"unknown limit {sorted(unknown)[0]!r} (known: timeout, count)", location=where
+            )
+        timeout = value.get("timeout")
+        if timeout is not None and not _is_dynamic(timeout):
+            try:
+                seconds = parse_duration(timeout).total_seconds()
+            except ValueError as exc:
+                raise DefinitionError(str(exc), location=f"{where}.timeout") from None
+            if seconds <= 0:
+                raise DefinitionError(
+                    "the timeout must be longer than zero", location=f"{where}.timeout"
+                )
+        if "count" in value:
+            self.note(f"{where}.count is ignored (it limits loops)")
+
+    def _run_after(self, value: Any, where: str) -> dict[str, list[str]]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise DefinitionError('runAfter is {"<action>": ["Succeeded", ...]}', location=where)
+        out: dict[str, list[str]] = {}
+        for pred, statuses in value.items():
+            if not isinstance(statuses, list) or not statuses:
+                raise DefinitionError(
+                    f"lists the statuses of {pred!r} to run after (some of "
+                    f"{', '.join(RUN_AFTER_STATUSES)})",
+                    location=f"{where}.{pred}",
+                )
+            canon = []
+            for status in statuses:
+                match = next(
+                    (
+                        s
+                        for s in RUN_AFTER_STATUSES
+                        if isinstance(status, str) and s.lower() == status.lower()
+                    ),
+                    None,
+                )
+                if match is None:
+                    raise DefinitionError(
+                        f"{status!r} is not a status to run after "
+                        f"(use {', '.join(RUN_AFTER_STATUSES)})",
+                        location=f"{where}.{pred}",
+                    )
+                if match not in canon:
+                    canon.append(match)
+            out[pred] = canon
+        return out
+
+    def _check_run_after(self, steps: dict[str, Step], where: str) -> None:
+        for step in steps.values():
+            for pred in step.run_after:
+                if pred == step.name:
+                    raise DefinitionError(
+                        f"{pred!r} cannot run after itself", location=f"{step.location}.runAfter"
+                    )
+                if pred in steps:
+                    continue
+                elsewhere = self.names.get(pred)
+                if elsewhere:
+                    raise DefinitionError(
+                        f"{pred!r} is not in the same scope (it is at {elsewhere}); runAfter can "
+                        "only name actions of the same scope",
+                        location=f"{step.location}.runAfter",
+                    )
+                raise DefinitionError(
+                    f"there is no action {pred!r} in this scope to run after "
+                    f"(actions here: {', '.join(repr(n) for n in steps) or 'none'})",
+                    location=f"{step.location}.runAfter",
+                )
+        # Cycles: depth-first search with colours.
+        state: dict[str, int] = {}
+        for start in steps:
+            if state.get(start):
+                continue
+            stack: list[tuple[str, Iterator[str]]] = [(start, iter(steps[start].run_after))]
+            state[start] = 1
+            path = [start]
+            while stack:
+                node, preds = stack[-1]
+                nxt = next(preds, None)
+                if nxt is None:
+                    state[node] = 2
+                    stack.pop()
+                    path.pop()
+                    continue
+                if state.get(nxt) == 1:
+                    cycle = [*path[path.index(nxt) :], nxt]
+                    raise DefinitionError(
+                        f"runAfter makes a cycle: {' -> '.join(reversed(cycle))}",
+                        location=where,
+                    )
+                if not state.get(nxt):
+                    state[nxt] = 1
+                    path.append(nxt)
+                    stack.append((nxt, iter(steps[nxt].run_after)))
+
+    def _request(self, value: Any, where: str, *, optional: bool) -> dict[str, Any] | None:
+        if value is None or (optional and value == {}):
+            return {} if optional else None
+        if not isinstance(value, dict):
+            raise DefinitionError(
+                f"an HTTP request is an object with method and uri, not {_kind(value)}",
+                location=where,
+            )
+        spec = _canonical_keys(value, _REQUEST_KEYS, where, "an HTTP request")
+        if "method" not in spec:
+            raise DefinitionError('missing; e.g. "POST"', location=f"{where}.method")
+        if "uri" not in spec and "url" not in spec:
+            raise DefinitionError("missing: the URL to call", location=f"{where}.uri")
+        if "uri" in spec and "url" in spec and spec["uri"] != spec["url"]:
+            raise DefinitionError("both uri and url are given and they differ", location=where)
+        for key in ("headers", "queries"):
+            if key in spec and not isinstance(spec[key], dict) and not _is_dynamic(spec[key]):
+                raise DefinitionError(
+                    "must be an object of names and values", location=f"{where}.{key}"
+                )
+        return spec
+
+    def _webhook_inputs(self, value: Any, where: str, *, trigger: bool) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise DefinitionError(
+                'an HttpWebhook needs "inputs": {"subscribe": {...}, "unsubscribe": {...}}',
+                location=where,
+            )
+        known = ("subscribe", "unsubscribe", "accessKeyType", "retryPolicy", "authentication")
+        spec = _canonical_keys(value, known, where, "HttpWebhook inputs")
+        if "subscribe" not in spec:
+            raise DefinitionError(
+                "missing: the request that subscribes", location=f"{where}.subscribe"
+            )
+        spec["subscribe"] = self._request(spec["subscribe"], f"{where}.subscribe", optional=False)
+        if "unsubscribe" in spec:
+            spec["unsubscribe"] = self._request(
+                spec["unsubscribe"], f"{where}.unsubscribe", optional=True
+            )
+        key_type = spec.get("accessKeyType")
+        if key_type is not None:
+            if not isinstance(key_type, str) or key_type.lower() not in ("primary", "secondary"):
+                raise DefinitionError("is Primary or Secondary", location=f"{where}.accessKeyType")
+            spec["accessKeyType"] = key_type.capitalize()
+            if not trigger:
+                self.note(f"{where}.accessKeyType only applies to triggers and is ignored")
+        return spec
+
+    def _http_inputs(self, value: Any, where: str) -> dict[str, Any]:
+        spec = self._request(value, where, optional=False)
+        if spec is None:
+            raise DefinitionError("an Http action needs inputs with method and uri", location=where)
+        return spec
+
+    def _response_inputs(self, value: Any, where: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise DefinitionError(
+                'a Response needs "inputs": {"statusCode": 200, ...}', location=where
+            )
+        spec = _canonical_keys(
+            value, ("statusCode", "headers", "body", "schema"), where, "Response inputs"
+        )
+        if "statusCode" not in spec:
+            raise DefinitionError("missing", location=f"{where}.statusCode")
+        code = spec["statusCode"]
+        if not _is_dynamic(code):
+            number = int(code) if isinstance(code, str) and code.isdigit() else code
+            if isinstance(number, bool) or not isinstance(number, int) or not 100 <= number <= 599:
+                raise DefinitionError(
+                    f"{code!r} is not an HTTP status code", location=f"{where}.statusCode"
+                )
+        return spec
+
+    def _wait_inputs(self, value: Any, where: str) -> None:
+        if (
+            not isinstance(value, dict)
+            or len(value) != 1
+            or not ({"interval", "until"} & set(value))
+        ):
+            raise DefinitionError(
+                'a Wait needs "inputs": {"interval": {"count": 5, "unit": "Second"}} or '
+                '{"until": {"timestamp": "..."}}',
+                location=where,
+            )
+        if "interval" in value:
+            interval = value["interval"]
+            if not isinstance(interval, dict) or set(interval) - {"count", "unit"}:
+                raise DefinitionError(
+                    'is {"count": 5, "unit": "Second"}', location=f"{where}.interval"
+                )
+            unit = interval.get("unit")
+            if not _is_dynamic(unit):
+                interval["unit"] = _canonical_type(
+                    unit, f"{where}.interval.unit", FREQUENCIES, "unit"
+                )
+            count = interval.get("count")
+            if not _is_dynamic(count) and (
+                isinstance(count, bool) or not isinstance(count, int | float) or count < 0
+            ):
+                raise DefinitionError(
+                    f"{count!r} is not a count", location=f"{where}.interval.count"
+                )
+        else:
+            until = value["until"]
+            if not isinstance(until, dict) or "timestamp" not in until:
+                raise DefinitionError(
+                    'is {"timestamp": "2030-01-01T00:00:00Z"}', location=f"{where}.until"
+                )
+            if not _is_dynamic(until["timestamp"]):
+                _parse_time(until["timestamp"], f"{where}.until.timestamp")
+
+    def _terminate_inputs(self, value: Any, where: str) -> None:
+        if not isinstance(value, dict):
+            raise DefinitionError(
+                'a Terminate needs "inputs": {"runStatus": "Failed"}', location=where
+            )
+        spec = _canonical_keys(value, ("runStatus", "runError"), where, "Terminate inputs")
+        value.clear()
+        value.update(spec)
+        status = spec.get("runStatus")
+        if status is None:
+            raise DefinitionError(
+                "missing: Succeeded, Failed or Cancelled", location=f"{where}.runStatus"
+            )
+        if not _is_dynamic(status):
+            value["runStatus"] = _canonical_type(
+                status, f"{where}.runStatus", _TERMINATE_STATUSES, "runStatus"
+            )
+        error = spec.get("runError")
+        if error is not None and (not isinstance(error, dict) or set(error) - {"code", "message"}):
+            raise DefinitionError('is {"code": ..., "message": ...}', location=f"{where}.runError")
+
+    def _condition(self, value: Any, where: str) -> None:
+        """An If expression: a string, or Logic Apps' condition objects (and/or/not/equals...)."""
+        stack: list[tuple[Any, str, int]] = [(value, where, 0)]
+        while stack:
+            item, loc, depth = stack.pop()
+            if depth > 32:
+                raise DefinitionError("the condition is nested too deeply", location=loc)
+            if isinstance(item, str | bool):
+                continue
+            if not isinstance(item, dict) or len(item) != 1:
+                raise DefinitionError(
+                    'a condition is "@expression" or one of {"and": [...]}, {"or": [...]}, '
+                    '{"not": {...}}, {"equals": [a, b]}, ...',
+                    location=loc,
+                )
+            ((op, operand),) = item.items()
+            key = op.lower()
+            if key in ("and", "or"):
+                if not isinstance(operand, list) or not operand:
+                    raise DefinitionError(
+                        f"{op} takes a non-empty list of conditions", location=f"{loc}.{op}"
+                    )
+                stack.extend((c, f"{loc}.{op}[{i}]", depth + 1) for i, c in enumerate(operand))
+            elif key == "not":
+                stack.append((operand, f"{loc}.{op}", depth + 1))
+            elif key in _CONDITION_OPERATORS:
+                if not isinstance(operand, list) or len(operand) != 2:
+                    raise DefinitionError(
+                        f"{op} takes a list of two operands", location=f"{loc}.{op}"
+                    )
+            else:
+                raise DefinitionError(
+                    f"unknown condition operator {op!r} (known: and, or, not, "
+                    f"{', '.join(_CONDITION_OPERATORS.values())})",
+                    location=loc,
+                )
+
+    # -- expressions and ARM -----------------------------------------------------------
+
+    def _check_expressions(self, result: Definition) -> None:
+        declared = set(result.parameters) | set(result.values)
+        for where, value, webhook in _expression_sites(result):
+            for path, text in _strings(value, where):
+                if "@" not in text:
+                    continue
+                try:
+                    template = parse(text)
+                except ExpressionError as exc:
+                    raise DefinitionError(
+                        exc.message if exc.expression is None else str(exc), location=path
+                    ) from None
+                if not template.functions:
+                    continue
+                if "listcallbackurl" in template.functions and not webhook:
+                    raise DefinitionError(
+                        "listCallbackUrl() only works in the subscribe and unsubscribe inputs of "
+                        "an HttpWebhook trigger or action",
+                        location=path,
+                    )
+                if "parameters" in template.functions:
+                    for name in _parameter_names(template):
+                        if name not in declared:
+                            raise DefinitionError(
+                                f"parameters({name!r}) names a parameter the definition does not "
+                                f"declare (declared: {_names(result.parameters)})",
+                                location=path,
+                            )
+                        if name not in result.values:
+                            raise DefinitionError(
+                                f"parameters({name!r}) has no value and no defaultValue; give one "
+                                "with parameters=",
+                                location=path,
+                            )
+
+    def _scan_arm(self, result: Definition) -> None:
+        raw = result._raw_with_python()
+        raw.pop("$schema", None)
+        for path, text in _strings(raw, ""):
+            if is_arm_expression(text):
+                self.arm[path.lstrip(".")] = text
+        if self.arm:
+            shown = "; ".join(f"{k} = {v}" for k, v in list(self.arm.items())[:5])
+            more = f" (and {len(self.arm) - 5} more)" if len(self.arm) > 5 else ""
+            self.note(
+                f"{len(self.arm)} ARM template expression(s) are kept as literal strings (ARM "
+                f"replaces them when it deploys; hooknb does not): {shown}{more}. "
+                "Give real URIs with endpoints= and real values with parameters="
+            )
+
+
+_CONDITION_OPERATORS = {
+    "equals": "equals",
+    "greater": "greater",
+    "greaterorequals": "greaterOrEquals",
+    "less": "less",
+    "lessorequals": "lessOrEquals",
+    "contains": "contains",
+    "startswith": "startsWith",
+    "endswith": "endsWith",
+}
+
+
+def condition_operator(name: str) -> str | None:
+    """The WDL function behind a condition object's operator (``greaterOrEquals``...)."""
+    return _CONDITION_OPERATORS.get(name.lower())
+
+
+def _names(values: Mapping[str, Any]) -> str:
+    return ", ".join(repr(k) for k in values) or "none"
+
+
+def _check_value(param: Parameter, value: Any, where: str) -> None:
+    kind = param.type
+    ok = {
+        "String": isinstance(value, str),
+        "SecureString": isinstance(value, str),
+        "Int": isinstance(value, int) and not isinstance(value, bool),
+        "Float": isinstance(value, int | float) and not isinstance(value, bool),
+        "Bool": isinstance(value, bool),
+        "Array": isinstance(value, list),
+        "Object": isinstance(value, dict),
+        "SecureObject": isinstance(value, dict),
+    }[kind]
+    if not ok:
+        shown = "*****" if param.secure else repr(value)[:80]
+        raise DefinitionError(f"expected a value of type {kind}, got {shown}", location=where)
+    if param.allowed_values is not None and value not in param.allowed_values:
+        raise DefinitionError(
+            f"{value!r} is not one of the allowedValues {param.allowed_values!r}", location=where
+        )
+
+
+def _expression_sites(result: Definition) -> Iterator[tuple[str, Any, bool]]:
+    """(location, value, is-webhook-request) for every place expressions are evaluated."""
+    for name, trigger in result.triggers.items():
+        where = f"triggers.{name}"
+        webhook = trigger.type == "HttpWebhook"
+        if trigger.raw.get("inputs") is not None:
+            yield f"{where}.inputs", trigger.raw["inputs"], webhook
+        if trigger.raw.get("conditions"):
+            yield f"{where}.conditions", trigger.raw["conditions"], False
+    for step in result.steps():
+        if step.fn is not None:
+            continue
+        if "inputs" in step.raw:
+            yield f"{step.location}.inputs", step.raw["inputs"], step.type == "HttpWebhook"
+        if "expression" in step.raw:
+            yield f"{step.location}.expression", step.raw["expression"], False
+        if step.timeout is not None:
+            yield f"{step.location}.limit.timeout", step.timeout, False
+    for key, spec in result.outputs.items():
+        if "value" in spec:
+            yield f"outputs.{key}.value", spec["value"], False
+
+
+def _strings(value: Any, where: str) -> Iterator[tuple[str, str]]:
+    stack: list[tuple[Any, str]] = [(value, where)]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            yield path, item
+        elif isinstance(item, dict):
+            stack.extend((v, f"{path}.{k}") for k, v in reversed(list(item.items())))
+        elif isinstance(item, list):
+            stack.extend((v, f"{path}[{i}]") for i, v in reversed(list(enumerate(item))))
+
+
+def _parameter_names(template: Any) -> Iterator[str]:
+    """Literal names given to ``parameters(...)`` in a parsed template."""
+    stack = [p for p in template._parsed.parts if not isinstance(p, str)]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Call):
+            first = node.args[0] if node.args else None
+            if (
+                node.key == "parameters"
+                and isinstance(first, Const)
+                and isinstance(first.value, str)
+            ):
+                yield first.value
+            stack.extend(node.args)
+        elif isinstance(node, Access):
+            stack.append(node.target)
+            stack.extend(step.key for step in node.steps)
