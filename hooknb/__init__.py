@@ -25,21 +25,35 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from .kernel.client import Hub, connect
-    from .kernel.engine import Action, HttpWebhookTrigger, Run, Workflow, workflow
+    from .kernel.engine import (
+        Action,
+        HttpWebhookTrigger,
+        RecurrenceTrigger,
+        RequestTrigger,
+        Run,
+        RunTerminated,
+        Workflow,
+        workflow,
+    )
     from .kernel.errors import ActionFailed, ActionTimedOut, HookNBError, HubRequestError
     from .kernel.outputs import Outputs
     from .kernel.registry import handler
+    from .wdl.definitions import DefinitionError
 
 __all__ = [
     "Action",
     "ActionFailed",
     "ActionTimedOut",
+    "DefinitionError",
     "HookNBError",
     "HttpWebhookTrigger",
     "Hub",
     "HubRequestError",
     "Outputs",
+    "RecurrenceTrigger",
+    "RequestTrigger",
     "Run",
+    "RunTerminated",
     "Workflow",
     "__version__",
     "connect",
@@ -63,6 +77,10 @@ _LAZY = {
     "ActionFailed": "hooknb.kernel.errors",
     "ActionTimedOut": "hooknb.kernel.errors",
     "handler": "hooknb.kernel.registry",
+    "RequestTrigger": "hooknb.kernel.engine",
+    "RecurrenceTrigger": "hooknb.kernel.engine",
+    "RunTerminated": "hooknb.kernel.engine",
+    "DefinitionError": "hooknb.wdl.definitions",
 }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import contextvars
 import inspect
 import json
@@ -320,6 +321,11 @@ class Run:
         """Call ``callback(run)`` (on the engine loop) after every change of this run."""
         self._observers.append(callback)
 
+    def unobserve(self, callback: Callable[[Run], None]) -> None:
+        """Stop calling ``callback`` (e.g. when a view is closed)."""
+        with contextlib.suppress(ValueError):
+            self._observers.remove(callback)
+
     def _changed(self) -> None:
         self.hub.report(self)
         for callback in list(self._observers):
@@ -534,20 +540,31 @@ class Run:
                 action.subscription = Outputs.from_response(state["subscription"])
             if state["state"] == "failed":
                 raise ActionFailed(name, f"subscribe failed: {state['error']}", state)
-            if state["state"] in ("waiting", "completed"):
-                action.status = "Waiting"
-                self.status = "Waiting"
-                self._changed()
             if later and action.subscription is not None:
+                # Registered before the step shows Waiting, so that a cancel or timeout from
+                # then on always has an unsubscribe to make.
                 await hub.request(
                     "PUT",
                     f"hooknb/api/waits/{wait_id}/unsubscribe",
                     {"unsubscribe": self._later_unsubscribe(action, unsubscribe, context)},
                 )
+            if state["state"] in ("waiting", "completed"):
+                action.status = "Waiting"
+                self.status = "Waiting"
+                self._changed()
             event = await outcome
         except asyncio.CancelledError:
             action.status = "Cancelled"
             action.ended = time.time()
+            if wait_id is not None and later and action.subscription is not None:
+                # Cancelled while registering the deferred unsubscribe: make sure it is set.
+                # A 409 says it already was, which is the usual case.
+                with contextlib.suppress(HubRequestError):
+                    await hub.request(
+                        "PUT",
+                        f"hooknb/api/waits/{wait_id}/unsubscribe",
+                        {"unsubscribe": self._later_unsubscribe(action, unsubscribe, context)},
+                    )
             if wait_id is not None:
                 # The hub decides races: if a callback was taken first (its sender got 202),
                 # the step succeeded with it; the run is still cancelled after the step.
@@ -1170,6 +1187,11 @@ class Workflow:
         """Call ``callback(workflow, run)`` when a run starts, ``(workflow, None)`` when the
         trigger's state changes (on the engine loop)."""
         self._observers.append(callback)
+
+    def unobserve(self, callback: Callable[[Workflow, Run | None], None]) -> None:
+        """Stop calling ``callback`` (e.g. when a view is closed)."""
+        with contextlib.suppress(ValueError):
+            self._observers.remove(callback)
 
     def _changed(self, run: Run | None = None) -> None:
         for callback in list(self._observers):

@@ -12,9 +12,8 @@ printed. Options, whose values are Python expressions evaluated in the notebook:
 :class:`hooknb.Hub`), ``--enable`` (enable the trigger at once). A definition that cannot be
 loaded is reported with its line and column, or its location, without a traceback.
 
-:func:`definition_magic` is the implementation; the ``%%hooknb`` magic dispatches its
-``workflow`` subcommand to it. :func:`load_ipython_extension` registers a minimal ``%%hooknb``
-(only ``workflow``) where no other is registered: ``%load_ext hooknb.kernel.magics_definition``.
+:func:`definition_magic` is the implementation; the ``%%hooknb`` magic (``%load_ext hooknb``)
+dispatches its ``workflow`` subcommand to it.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from typing import Any
 
 from ..wdl.definitions import DefinitionError
 
-__all__ = ["definition_magic", "load_ipython_extension"]
+__all__ = ["definition_magic"]
 
 _USAGE = (
     "usage: %%hooknb workflow NAME [--parameters EXPR] [--endpoints EXPR] [--hub EXPR] "
@@ -94,18 +93,3 @@ def definition_magic(shell: Any, line: str, cell: str) -> Any:
         workflow.enable()
     return workflow
 
-
-def load_ipython_extension(ipython: Any) -> None:
-    """Register ``%%hooknb`` (the ``workflow`` subcommand only) unless one is registered."""
-    if "hooknb" in ipython.magics_manager.magics.get("cell", {}):
-        return
-
-    def hooknb(line: str, cell: str) -> Any:
-        from IPython.core.error import UsageError
-
-        command, _, rest = line.strip().partition(" ")
-        if command != "workflow":
-            raise UsageError(f"%%hooknb: unknown subcommand {command!r}\n{_USAGE}")
-        return definition_magic(ipython, rest, cell)
-
-    ipython.register_magic_function(hooknb, magic_kind="cell", magic_name="hooknb")

@@ -517,4 +517,8 @@ def handlers(base_url: str, hub: Hub) -> list[tuple[str, type[web.RequestHandler
         ("hooknb/api/keys", KeysHandler),
         (r"hooknb/api/keys/(?P<key_type>[A-Za-z]+)/regenerate", KeyRegenerateHandler),
     ]
-    return [(url_path_join(base_url, pattern), cls, {"hub": hub}) for pattern, cls in routes]
+    from .http_action import routes as http_action_routes  # it imports this module
+
+    own = [(url_path_join(base_url, pattern), cls, {"hub": hub}) for pattern, cls in routes]
+    extra = [(url_path_join(base_url, p), cls, kw) for p, cls, kw in http_action_routes(hub)]
+    return own + extra
