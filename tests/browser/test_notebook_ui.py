@@ -1,0 +1,267 @@
+"""Tutorial 2 in real JupyterLab 4 and Notebook 7, in headless Chromium: a person approves.
+
+Everything is real and nothing is shortcut: the Jupyter app runs as a subprocess under a
+non-default ``base_url`` (``/user/alice/``, as behind JupyterHub) with isolated Jupyter dirs;
+its kernel finds the server by itself (no ``HOOKNB_URL``) and the demo service through
+``HOOKNB_DEMO_URL``, as under ``hooknb lab``. The test runs the whole notebook with
+Run → Run All Cells (so later cells are queued behind the one that waits), sees the run view
+reach *Waiting*, opens the demo service's page in a second tab and clicks **Approve** there,
+and then sees the very same widget turn *Succeeded* while the queued cells finish — nothing is
+re-run. ``HOOKNB_TUTORIAL_AUTO_APPROVE`` is not set: the click is the only approval.
+
+Widget DOM hooks (the contract with ``hooknb.kernel.widgets``): ``hooknb-run`` for a run view,
+``hooknb-status`` for its status label. Text is only looked for inside output areas.
+Screenshots of both states go to test-output/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect
+from processes import isolated_env
+
+from hooknb.demo import DemoService
+from hooknb.server.embedded import free_port
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+TUTORIAL = "02-approval-action.ipynb"
+BASE_URL = "/user/alice/"
+FIRST_WAIT_MS = 60_000  # server + page + kernel start + the cells up to the waiting step
+WAIT_MS = 30_000  # every other wait on the page
+OUTPUTS = ".jp-Cell-outputWrapper"
+APPS = {
+    # app module -> the page that opens a notebook in it
+    "jupyterlab": "lab/tree/{path}",
+    "notebook": "notebooks/{path}",
+}
+
+
+class JupyterApp:
+    """``python -m jupyterlab`` or ``python -m notebook`` as a real subprocess."""
+
+    def __init__(self, module: str, root: Path, demo_url: str) -> None:
+        self.module = module
+        self.root = root
+        self.notebooks = root / "notebooks"
+        shutil.copytree(NOTEBOOKS, self.notebooks)
+        self.port = free_port()
+        self.token = os.urandom(16).hex()
+        self.url = f"http://127.0.0.1:{self.port}{BASE_URL}"
+        # User settings of its own, so nothing of this machine's leaks in; no news toast
+        # (it would cover part of the screenshots).
+        settings = root / "settings"
+        news = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+        news.parent.mkdir(parents=True)
+        news.write_text('{"fetchNews": "false", "checkForUpdates": false}')
+        self.env = isolated_env(
+            root, HOOKNB_DEMO_URL=demo_url, JUPYTERLAB_SETTINGS_DIR=str(settings)
+        )
+        # The reader clicks Approve: nothing may approve by itself.
+        self.env.pop("HOOKNB_TUTORIAL_AUTO_APPROVE", None)
+        self.log_path = root / f"{module}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60) -> JupyterApp:
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    self.module,
+                    "--no-browser",
+                    "--allow-root",
+                    "--ip=127.0.0.1",
+                    f"--port={self.port}",
+                    "--ServerApp.port_retries=0",
+                    f"--IdentityProvider.token={self.token}",
+                    f"--ServerApp.root_dir={self.notebooks}",
+                    f"--ServerApp.base_url={BASE_URL}",
+                    f"--LabApp.workspaces_dir={self.root / 'workspaces'}",
+                    f"--HookNB.store_path={self.root / 'hooknb.sqlite'}",
+                ],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        give_up = time.monotonic() + timeout
+        while time.monotonic() < give_up:
+            assert self.proc.poll() is None, f"{self.module} exited:\n{self.log()}"
+            try:
+                status = httpx.get(
+                    f"{self.url}api/status", params={"token": self.token}, trust_env=False
+                )
+                if status.status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"{self.module} did not start:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def kernel_state(self, notebook: str) -> str | None:
+        """The execution state of the kernel of ``notebook``'s session, if it has one yet."""
+        sessions = httpx.get(
+            f"{self.url}api/sessions",
+            headers={"Authorization": f"token {self.token}"},
+            trust_env=False,
+        ).json()
+        for session in sessions:
+            if session["path"].endswith(notebook) and session.get("kernel"):
+                return session["kernel"].get("execution_state")
+        return None
+
+    def runs(self, workflow: str) -> list[dict[str, object]]:
+        response = httpx.get(
+            f"{self.url}hooknb/api/runs",
+            params={"workflow": workflow},
+            headers={"Authorization": f"token {self.token}"},
+            trust_env=False,
+        )
+        response.raise_for_status()
+        return response.json()["runs"]
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(30)
+
+
+@pytest.fixture
+def service() -> Iterator[DemoService]:
+    with DemoService() as demo:  # no auto-approve: the test clicks
+        yield demo
+
+
+@pytest.fixture(params=list(APPS))
+def jupyter(
+    request: pytest.FixtureRequest, tmp_path: Path, service: DemoService
+) -> Iterator[JupyterApp]:
+    app = JupyterApp(request.param, tmp_path, service.url).start()
+    try:
+        yield app
+    finally:
+        app.stop()
+
+
+def wait_for_kernel(page: Page, jupyter: JupyterApp, notebook: str) -> None:
+    """Until the notebook's kernel is started and idle, on the server and on the page.
+
+    The page's execution indicator says "idle" before any kernel exists, and Run All then
+    asks which kernel to start instead of running; so ask the server first.
+    """
+    give_up = time.monotonic() + FIRST_WAIT_MS / 1000
+    while jupyter.kernel_state(notebook) != "idle":
+        assert time.monotonic() < give_up, f"no idle kernel:\n{jupyter.log()}"
+        time.sleep(0.2)
+    indicator = page.locator(".jp-Notebook-ExecutionIndicator")
+    expect(indicator).to_have_attribute("data-status", "idle", timeout=WAIT_MS)
+
+
+def run_all(page: Page) -> None:
+    """Run → Run All Cells, from the menu bar (JupyterLab and Notebook 7 share it)."""
+    page.locator(".jp-Notebook .jp-Cell").first.click()
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+
+
+def output_text(page: Page, containing: str) -> str:
+    """The text of the one output area that contains ``containing``."""
+    output = page.locator(f"{OUTPUTS} .jp-OutputArea-output", has_text=containing)
+    expect(output).to_have_count(1, timeout=WAIT_MS)
+    return output.text_content() or ""  # rendered or not (windowed notebooks)
+
+
+def shot(page: Page, directory: Path, name: str) -> None:
+    page.screenshot(path=str(directory / f"{name}.png"))
+
+
+def test_clicking_approve_resumes_the_waiting_run_view(
+    chromium: Browser, jupyter: JupyterApp, service: DemoService, screenshots: Path
+) -> None:
+    app = jupyter.module
+    context = chromium.new_context(viewport={"width": 1280, "height": 1000})
+    try:
+        page = context.new_page()
+        path = APPS[app].format(path=TUTORIAL)
+        page.goto(f"{jupyter.url}{path}?token={jupyter.token}")
+        wait_for_kernel(page, jupyter, TUTORIAL)
+        run_all(page)
+
+        # The run view reaches Waiting: the step subscribed and the run paused.
+        status = page.locator(f"{OUTPUTS} .hooknb-run .hooknb-status").first
+        expect(status).to_have_text(re.compile(r"^Waiting"), timeout=FIRST_WAIT_MS)
+        status.scroll_into_view_if_needed()
+        waiting = status.element_handle()
+        shot(page, screenshots, f"notebook-ui-{app}-1-waiting")
+
+        # The kernel found this server by itself (no HOOKNB_URL), under its base_url.
+        assert f"127.0.0.1:{jupyter.port}{BASE_URL}" in output_text(page, "hooknb hub:").replace(
+            "localhost", "127.0.0.1"
+        )
+        # The cells after the waiting one are queued behind it, not run yet.
+        assert "Waiting for you: click Approve" in output_text(page, "Waiting for you")
+        found = re.search(r"approvals/(apr_\w+)/view", output_text(page, "approval page:"))
+        assert found is not None
+        approval_id = found.group(1)
+
+        # Another tab: the demo service's page, as the approver sees it. Click Approve.
+        approver = context.new_page()
+        approver.goto(service.url)
+        row = approver.locator(f'#pending tr[data-approval-id="{approval_id}"]')
+        expect(row).to_have_count(1, timeout=WAIT_MS)
+        row.locator('button[data-action="approve"]').click()
+        decided = approver.locator(f'#decided tr[data-approval-id="{approval_id}"]')
+        expect(decided).to_have_attribute("data-status", "Approved", timeout=WAIT_MS)
+        shot(approver, screenshots, f"notebook-ui-{app}-2-demo-service-approved")
+
+        # Back in the notebook: the same widget (the same DOM node) turns Succeeded by itself.
+        page.bring_to_front()
+        expect(status).to_have_text(re.compile(r"^Succeeded"), timeout=WAIT_MS)
+        assert waiting is not None
+        assert waiting.evaluate("node => node.isConnected")
+        assert waiting.inner_text().startswith("Succeeded")
+        # The queued cells ran on: the result carries the page's decision, and the step
+        # unsubscribed (the last cell prints the service's view of the conversation).
+        resumed = output_text(page, "run: Succeeded")
+        assert "'decision': 'Approved', 'by': 'demo page'" in resumed
+        assert "x-ms-client-tracking-id is the run id: True" in output_text(
+            page, "x-ms-client-tracking-id"
+        )
+        story = output_text(page, "unsubscribe  DELETE")
+        assert [line.split()[0] for line in story.splitlines()] == [
+            "subscribe",
+            "decision",
+            "unsubscribe",
+        ]
+        status.scroll_into_view_if_needed()
+        shot(page, screenshots, f"notebook-ui-{app}-3-succeeded")
+
+        # One run, started once (Run All was clicked once and nothing was re-run).
+        runs = jupyter.runs("approve_order")
+        assert [run["status"] for run in runs] == ["Succeeded"]
+        approval = httpx.get(f"{service.url}approvals/{approval_id}", trust_env=False).json()
+        assert approval["status"] == "Approved"
+        assert approval["decidedVia"] == "page"
+        assert approval["unsubscribed"] is not None
+    except BaseException:
+        for n, tab in enumerate(context.pages):  # for whoever reads the CI artifacts
+            shot(tab, screenshots, f"notebook-ui-{app}-failed-tab{n}")
+        raise
+    finally:
+        context.close()
