@@ -103,3 +103,21 @@ async def until(
         if loop.time() > give_up:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+async def started_runs(workflow: Any, count: int, timeout: float = 10) -> list[Any]:
+    """Wait (bounded) until a workflow has started ``count`` runs in this process."""
+    return await until(lambda: len(workflow.runs) >= count and workflow.runs, timeout, "runs")
+
+
+async def waiting(run: Any, action: str, timeout: float = 10) -> Any:
+    """Wait (bounded) until a run's step is Waiting; return the step."""
+    return await until(
+        lambda: (
+            action in run.actions
+            and run.actions[action].status == "Waiting"
+            and run.actions[action]
+        ),
+        timeout,
+        f"{action} to wait",
+    )

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import until
+from conftest import started_runs, until, waiting
 from subscribers import Recorder, calls_back_during_subscribe, failing
 
 import hooknb
@@ -44,22 +44,6 @@ def approval(demo: Any, subject: str = "ok?") -> dict[str, Any]:
 
 def withdraw(demo: Any) -> Any:
     return lambda sub: {"method": "DELETE", "uri": f"{demo.url}approvals/{sub.body['id']}"}
-
-
-async def started_runs(workflow: hooknb.Workflow, count: int, timeout: float = 10) -> list[Any]:
-    return await until(lambda: len(workflow.runs) >= count and workflow.runs, timeout, "runs")
-
-
-async def waiting(run: Any, action: str, timeout: float = 10) -> Any:
-    return await until(
-        lambda: (
-            action in run.actions
-            and run.actions[action].status == "Waiting"
-            and run.actions[action]
-        ),
-        timeout,
-        f"{action} to wait",
-    )
 
 
 def requests_of(demo: Any, kind: str) -> list[dict[str, Any]]:

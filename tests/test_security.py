@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import started_runs, until
 from subscribers import Recorder
 from tornado.httpclient import HTTPClientError
 
@@ -296,3 +297,63 @@ def test_no_secret_or_signature_reaches_the_logs(tmp_path: Path) -> None:
     assert "hooknb/callback/" in log  # the requests were logged...
     for secret in (sig, "verify-secret-value", "basic-password-value", "header-secret-value"):
         assert secret not in log  # ...without their secrets
+
+
+async def test_the_python_api_sets_keys_and_signatures(hub: Any, jp_fetch: Any) -> None:
+    import hashlib
+    import hmac
+
+    import hooknb
+
+    def signed(body: bytes, secret: bytes) -> dict[str, str]:
+        digest = hmac.new(secret, body, hashlib.sha256).hexdigest()
+        return {"X-Hub-Signature-256": "sha256=" + digest, "Content-Type": "application/json"}
+
+    with Recorder() as service:
+
+        @hooknb.workflow(
+            trigger=hooknb.HttpWebhookTrigger(
+                subscribe={"method": "POST", "uri": f"{service.url}s"},
+                access_key_type="Secondary",
+                verify={"type": "github", "secret": "trigger-secret"},
+            ),
+            hub=hub,
+        )
+        async def guarded(run: Any) -> Any:
+            reply = await run.webhook(
+                "Approval",
+                subscribe={"method": "POST", "uri": f"{service.url}a"},
+                verify={"type": "github", "secret": "action-secret"},
+                timeout=30,
+            )
+            return reply.body
+
+        await guarded.enable_async()
+        record = await api(jp_fetch, "workflows", "guarded")
+        assert record["trigger"]["keyType"] == "secondary"
+        async with httpx.AsyncClient(trust_env=False) as client:
+            body = b'{"n": 1}'
+            assert (await client.post(guarded.callback_url, content=body)).status_code == 401
+            ok = await client.post(
+                guarded.callback_url, content=body, headers=signed(body, b"trigger-secret")
+            )
+            assert ok.status_code == 202
+            run = (await started_runs(guarded, 1))[0]
+            action = await until(
+                lambda: (
+                    "Approval" in run.actions
+                    and run.actions["Approval"].status == "Waiting"
+                    and run.actions["Approval"]
+                )
+            )
+            reply = b'{"ok": true}'
+            wrong = signed(reply, b"trigger-secret")  # the trigger's secret is not the action's
+            assert (
+                await client.post(action.callback_url, content=reply, headers=wrong)
+            ).status_code == 401
+            right = signed(reply, b"action-secret")
+            assert (
+                await client.post(action.callback_url, content=reply, headers=right)
+            ).status_code == 202
+        await run
+        assert (run.status, run.result) == ("Succeeded", {"ok": True})

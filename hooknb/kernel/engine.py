@@ -70,7 +70,9 @@ class HttpWebhookTrigger:
 
     ``subscribe``/``unsubscribe`` are Logic Apps HTTP request objects (``method``, ``uri``,
     ``headers``, ``body``, ``queries``, ``authentication``, ``retryPolicy``); their strings may
-    hold expressions such as ``@{listCallbackUrl()}``.
+    hold expressions such as ``@{listCallbackUrl()}``. ``access_key_type`` (``"Secondary"``)
+    chooses the key that signs the callback URL; ``verify`` requires a sender signature on
+    every callback (``{"type": "standard-webhooks" | "github" | "stripe", "secret": ...}``).
     """
 
     type = "HttpWebhook"
@@ -82,6 +84,7 @@ class HttpWebhookTrigger:
         *,
         name: str = "HTTP_Webhook",
         access_key_type: str | None = None,
+        verify: Mapping[str, Any] | None = None,
     ) -> None:
         if not isinstance(subscribe, Mapping) or not (subscribe.get("uri") or subscribe.get("url")):
             raise ValueError("subscribe must be an HTTP request object with a 'uri'")
@@ -93,6 +96,7 @@ class HttpWebhookTrigger:
         # Logic Apps' inputs.accessKeyType: which key signs the callback URL (a hub that
         # does not know access keys ignores it).
         self.access_key_type = access_key_type
+        self.verify = dict(verify) if verify else None
 
     def __repr__(self) -> str:
         uri = self.subscribe.get("uri") or self.subscribe.get("url")
@@ -473,12 +477,15 @@ class Run:
         subscribe: Mapping[str, Any],
         unsubscribe: Unsubscribe = None,
         timeout: str | float | None = None,
+        *,
+        verify: Mapping[str, Any] | None = None,
     ) -> Outputs:
         """The HTTP Webhook action: subscribe with a fresh callback URL, pause, resume.
 
         Returns the callback's outputs (``.headers``, ``.body``, ``.status_code``,
         ``.queries``). ``unsubscribe`` is a request object or a callable of the subscribe
         response. ``timeout`` is an ISO 8601 duration or seconds (default: the hub's).
+        ``verify`` requires a sender signature on the callback (see HttpWebhookTrigger).
         Raises :class:`ActionTimedOut` on timeout and :class:`ActionFailed` when subscribing
         fails; cancelling the run raises ``asyncio.CancelledError`` here.
         """
@@ -506,7 +513,7 @@ class Run:
             wait = await hub.request(
                 "POST",
                 f"hooknb/api/runs/{self.id}/waits",
-                {"step": name, "client": hub.client_id, "timeout": timeout_s},
+                {"step": name, "client": hub.client_id, "timeout": timeout_s, "verify": verify},
                 idempotent=False,
             )
             wait_id = wait["id"]
@@ -1234,6 +1241,8 @@ class Workflow:
         attach: dict[str, Any] = {"client": hub.client_id, "trigger": self.trigger.name}
         if getattr(self.trigger, "access_key_type", None):
             attach["keyType"] = self.trigger.access_key_type
+        if getattr(self.trigger, "verify", None):
+            attach["verify"] = self.trigger.verify
         record = await hub.request("PUT", self._path, attach)
         context = Context(
             callback_url=record["trigger"]["callbackUrl"],

@@ -50,15 +50,27 @@ class CallbackHandler(web.RequestHandler):
         self._chunks: list[bytes] = []
         self._size = 0
         self._too_large = False
+        self._rejection: tuple[int, str] | None = None
 
     def check_xsrf_cookie(self) -> None:
         # No browser session is involved: the signed URL is the credential.
         return None
 
     def prepare(self) -> None:
+        limit = self.hub.max_body_size
+        declared = self.request.headers.get("Content-Length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            # Answered before the body is read: reading it all would cost more than a reset.
+            _json_error(self, 413, f"body larger than the limit of {limit} bytes")
+            return
+        # Chunked bodies are counted in data_received; leave the connection a little slack so
+        # that the sender gets a 413 rather than a reset.
+        self.request.connection.set_max_body_size(limit + 65536)  # type: ignore[union-attr]
+        # Other refusals are answered after the (bounded) body is read: closing a socket with
+        # unread data makes the kernel send a reset, which can destroy the answer in flight.
         if self.request.method != "POST":
             self.set_header("Allow", "POST")
-            _json_error(self, 405, "callback URLs accept POST only")
+            self._rejection = (405, "callback URLs accept POST only")
             return
         callback_id = self.path_kwargs.get("callback_id") or ""
         signature = self.get_query_argument("sig", "")
@@ -66,31 +78,24 @@ class CallbackHandler(web.RequestHandler):
             callback_id, signature
         ):
             # Unknown id and bad signature look the same to the sender.
-            _json_error(self, 404, "not found")
-            return
-        limit = self.hub.max_body_size
-        declared = self.request.headers.get("Content-Length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            _json_error(self, 413, f"body larger than the limit of {limit} bytes")
-            return
-        # Chunked bodies are counted in data_received; leave the connection a little slack so
-        # that the sender gets a 413 rather than a reset.
-        self.request.connection.set_max_body_size(limit + 65536)  # type: ignore[union-attr]
+            self._rejection = (404, "not found")
 
     def data_received(self, chunk: bytes) -> None:
-        if self._too_large:
-            return
         self._size += len(chunk)
         if self._size > self.hub.max_body_size:
             self._too_large = True
             self._chunks = []
+        if self._too_large or self._rejection is not None:
             return
         self._chunks.append(chunk)
 
     @allow_unauthenticated
-    async def post(self, callback_id: str) -> None:
+    async def post(self, callback_id: str | None = None) -> None:
         if self._too_large:
             _json_error(self, 413, f"body larger than the limit of {self.hub.max_body_size} bytes")
+            return
+        if self._rejection is not None:
+            _json_error(self, *self._rejection)
             return
         await self.hub.ready()
         request = self.request
@@ -114,9 +119,13 @@ class CallbackHandler(web.RequestHandler):
         self.finish(json.dumps(answer))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        # Never a traceback or an HTML page to an outside sender.
+        # Never a traceback or an HTML page to an outside sender. Methods other than POST
+        # reach tornado's "not implemented" 405, which carries the message from prepare().
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"error": self._reason}))
+        if status_code == 405:
+            self.set_header("Allow", "POST")  # send_error() cleared the headers set earlier
+        message = self._rejection[1] if self._rejection else self._reason
+        self.finish(json.dumps({"error": message}))
 
     def _request_summary(self) -> str:
         # tornado's own access-log line must not carry the signature either.
