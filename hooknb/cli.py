@@ -1,4 +1,4 @@
-"""``hooknb`` command line: the terminal demo, the demo service."""
+"""``hooknb`` command line: the terminal demo, the demo service, the tutorials in JupyterLab."""
 
 from __future__ import annotations
 
@@ -49,12 +49,30 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="approve every new approval automatically after SECONDS",
     )
+
+    lab = commands.add_parser(
+        "lab",
+        help="the tutorials: the demo service and JupyterLab on notebooks/",
+        description=(
+            "Starts the demo service (port 8765, or a free one if busy) and JupyterLab with the "
+            "hooknb extension on the tutorials; kernels get HOOKNB_DEMO_URL. Prints both URLs; "
+            "Ctrl-C stops both. Other arguments (or everything after --) go to Jupyter."
+        ),
+    )
+    from .lab import add_arguments as add_lab_arguments
+
+    add_lab_arguments(lab)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``hooknb`` command."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # only `hooknb lab` passes arguments on (to Jupyter)
+        if args.command != "lab":
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        args.jupyter_args = [*unknown, *args.jupyter_args]
     if args.command == "demo":
         from .demo.walkthrough import run_walkthrough
 
@@ -64,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
 
         serve(args.host, args.port, auto_approve_after=args.auto_approve)
         return 0
+    if args.command == "lab":
+        from .lab import main as lab_main
+
+        return lab_main(args)
     raise AssertionError(args.command)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import logging
 import os
 import secrets
 import socket
@@ -99,7 +100,9 @@ class EmbeddedServer:
         config.ServerApp.open_browser = False
         config.ServerApp.allow_root = True
         config.ServerApp.root_dir = os.getcwd()
-        config.ServerApp.log_level = "WARN"
+        # The host process's output is the user's (a script's terminal, a cell's output):
+        # access-log lines for refused callbacks do not belong there; hooknb's own warnings do.
+        config.ServerApp.log_level = "ERROR"
         config.HookNB.log_level = "WARN"
         config.ServerApp.jpserver_extensions = {"hooknb": True}
         config.IdentityProvider.token = self.token
@@ -112,6 +115,7 @@ class EmbeddedServer:
         return config
 
     def _serve(self, ready: threading.Event, failure: list[BaseException]) -> None:
+        logging.getLogger("tornado.access").setLevel(logging.ERROR)
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         self._loop = loop
