@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,36 +88,3 @@ def hub(
     connection = Hub(HubAddress(server_url, server_token, "test"), loop=jp_asyncio_loop)
     yield connection
     jp_asyncio_loop.run_until_complete(connection.aclose())
-
-
-async def until(
-    predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition"
-) -> Any:
-    """Wait (bounded) for ``predicate()`` to become truthy; for observing other processes."""
-    loop = asyncio.get_running_loop()
-    give_up = loop.time() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if loop.time() > give_up:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
-async def started_runs(workflow: Any, count: int, timeout: float = 10) -> list[Any]:
-    """Wait (bounded) until a workflow has started ``count`` runs in this process."""
-    return await until(lambda: len(workflow.runs) >= count and workflow.runs, timeout, "runs")
-
-
-async def waiting(run: Any, action: str, timeout: float = 10) -> Any:
-    """Wait (bounded) until a run's step is Waiting; return the step."""
-    return await until(
-        lambda: (
-            action in run.actions
-            and run.actions[action].status == "Waiting"
-            and run.actions[action]
-        ),
-        timeout,
-        f"{action} to wait",
-    )

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import nbformat
 import pytest
-from conftest import until
+from helpers import until
 from subscribers import Recorder
 
 import hooknb

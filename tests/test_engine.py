@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import started_runs, until, waiting
+from helpers import started_runs, until, waiting
 from subscribers import Recorder, calls_back_during_subscribe, failing
 
 import hooknb

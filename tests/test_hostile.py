@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import until
+from helpers import until
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from processes import ServerProcess

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import started_runs, until
+from helpers import started_runs, until
 from subscribers import Recorder
 from tornado.httpclient import HTTPClientError
 

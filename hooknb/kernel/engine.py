@@ -415,9 +415,12 @@ class Run:
         return True
 
     def wait(self, timeout: float | None = None) -> Run:
-        """Block until the run ends (works inside a kernel's running loop); returns the run."""
-        if not self.done or not self._done.done():
-            self.hub.call(self._wait(), timeout)
+        """Block until the run ends (works inside a kernel's running loop); returns the run.
+
+        Also when the run has already ended: its last report then reaches the hub before
+        this returns, so the hub's records (page, API) agree with the kernel.
+        """
+        self.hub.call(self._wait(), timeout)
         return self
 
     async def _wait(self) -> None:
