@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
+
+import nbformat
 
 
 async def until(
@@ -37,4 +40,29 @@ async def waiting(run: Any, action: str, timeout: float = 10) -> Any:
         ),
         timeout,
         f"{action} to wait",
+    )
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
+    """Block (bounded) until ``predicate()`` is truthy; for sync tests watching processes."""
+    give_up = time.monotonic() + timeout
+    while time.monotonic() < give_up:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def notebook(*cells: str) -> nbformat.NotebookNode:
+    """A notebook of code cells."""
+    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+
+
+def stdout(nb: nbformat.NotebookNode, index: int) -> str:
+    """What cell ``index`` printed to stdout."""
+    return "".join(
+        o.get("text", "")
+        for o in nb.cells[index].outputs
+        if o.get("output_type") == "stream" and o.get("name", "stdout") == "stdout"
     )

@@ -33,7 +33,11 @@ def isolated_env(root: Path, **extra: str) -> dict[str, str]:
 
 
 class ServerProcess:
-    """``jupyter server`` with hooknb in strict-auth mode, on a fixed port so it can restart."""
+    """A Jupyter app with hooknb, strict-auth, on a fixed port so that it can restart.
+
+    ``app`` is the module run with ``python -m``: ``jupyter_server`` (default), ``jupyterlab``
+    or ``notebook``; ``root_dir`` is what it serves (default ``root``).
+    """
 
     def __init__(
         self,
@@ -42,15 +46,20 @@ class ServerProcess:
         base_url: str = "/user/alice/",
         extra_args: tuple[str, ...] = (),
         only_hooknb: bool = True,
+        app: str = "jupyter_server",
+        root_dir: Path | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.root = root
+        self.app = app
+        self.root_dir = root_dir or root
         self.port = free_port()
         self.token = "t" + os.urandom(12).hex()
         self.base_url = base_url
         self.url = f"http://127.0.0.1:{self.port}{base_url}"
         self.store = root / "hooknb.sqlite"
         self.extra_args = extra_args
-        self.env = isolated_env(root)
+        self.env = isolated_env(root, **(env or {}))
         if only_hooknb:
             # Other installed extensions (JupyterLab, LSP...) only slow restarts down here.
             disabled = (
@@ -75,7 +84,7 @@ class ServerProcess:
             [
                 sys.executable,
                 "-m",
-                "jupyter_server",
+                self.app,
                 "--no-browser",
                 "--ServerApp.ip=127.0.0.1",
                 f"--ServerApp.port={self.port}",
@@ -84,7 +93,7 @@ class ServerProcess:
                 f"--IdentityProvider.token={self.token}",
                 "--ServerApp.allow_root=True",
                 "--ServerApp.allow_unauthenticated_access=False",
-                f"--ServerApp.root_dir={self.root}",
+                f"--ServerApp.root_dir={self.root_dir}",
                 f"--HookNB.store_path={self.store}",
                 *self.extra_args,
             ],
@@ -95,7 +104,7 @@ class ServerProcess:
         give_up = time.monotonic() + timeout
         while time.monotonic() < give_up:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"jupyter server exited: {self.log()[-2000:]}")
+                raise RuntimeError(f"{self.app} exited: {self.log()[-2000:]}")
             try:
                 response = httpx.get(
                     f"{self.url}hooknb/api/version", headers=self.auth, trust_env=False, timeout=2
@@ -105,7 +114,7 @@ class ServerProcess:
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
-        raise RuntimeError(f"jupyter server did not start: {self.log()[-2000:]}")
+        raise RuntimeError(f"{self.app} did not start: {self.log()[-2000:]}")
 
     @property
     def auth(self) -> dict[str, str]:

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-import nbformat
 import pytest
+from helpers import notebook, stdout
 from jupyter_client.manager import start_new_kernel
 from nbclient import NotebookClient
 
@@ -23,16 +23,6 @@ def approver() -> Iterator[Any]:
 
     with DemoService(auto_approve_after=0.3) as service:
         yield service
-
-
-def notebook(*cells: str) -> nbformat.NotebookNode:
-    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-
-
-def stdout(nb: nbformat.NotebookNode, index: int) -> str:
-    return "".join(
-        o.get("text", "") for o in nb.cells[index].outputs if o.get("output_type") == "stream"
-    )
 
 
 WORKFLOW = """

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from helpers import wait_for
 from processes import Kernel, ServerProcess
 
 WORKFLOWS = """
@@ -45,16 +45,6 @@ def demo() -> Iterator[Any]:
 
     with DemoService() as service:
         yield service
-
-
-def wait_for(predicate: Any, timeout: float = 30, what: str = "condition") -> Any:
-    give_up = time.monotonic() + timeout
-    while time.monotonic() < give_up:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_waits_and_queued_callbacks_survive_kill_9(tmp_path: Path, demo: Any) -> None:

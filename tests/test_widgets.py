@@ -9,6 +9,7 @@ from typing import Any
 
 import nbformat
 import pytest
+from helpers import notebook, stdout
 from nbclient import NotebookClient
 
 import hooknb
@@ -23,18 +24,6 @@ def approver() -> Iterator[Any]:
 
     with DemoService(auto_approve_after=0.3) as service:
         yield service
-
-
-def notebook(*cells: str) -> nbformat.NotebookNode:
-    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-
-
-def stdout(nb: nbformat.NotebookNode, index: int) -> str:
-    return "".join(
-        o.get("text", "")
-        for o in nb.cells[index].outputs
-        if o.get("output_type") == "stream" and o.get("name") == "stdout"
-    )
 
 
 def displayed(nb: nbformat.NotebookNode, index: int) -> dict[str, Any]:

@@ -50,6 +50,7 @@ import httpx
 
 from hooknb._version import __version__
 
+from ..wdl.definitions import HTTP_REQUEST_KEYS
 from ._auth import (
     SECRET_FIELDS,
     AuthError,
@@ -83,17 +84,6 @@ DEFAULT_MAX_RESPONSE_BYTES = 100 * 1024 * 1024
 
 ErrorKind = Literal["config", "auth", "connection", "timeout", "http"]
 
-_REQUEST_FIELDS = (
-    "method",
-    "uri",
-    "url",
-    "headers",
-    "queries",
-    "body",
-    "cookie",
-    "authentication",
-    "retryPolicy",
-)
 _TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # RFC 9110 header field name
 _FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
 _BINARY_KEYS = frozenset({"$content-type", "$content"})
@@ -252,11 +242,11 @@ def normalize_request(spec: Mapping[str, Any], *, what: str = "subscribe") -> di
     """
     if not isinstance(spec, Mapping):
         raise ValueError(f"{what}: expected an object with at least method and uri, got {spec!r}")
-    unknown = sorted(str(k) for k in spec if k not in _REQUEST_FIELDS)
+    unknown = sorted(str(k) for k in spec if k not in HTTP_REQUEST_KEYS)
     if unknown:
         raise ValueError(
             f"{what}: unexpected field(s) {', '.join(unknown)} "
-            f"(allowed: {', '.join(_REQUEST_FIELDS)})"
+            f"(allowed: {', '.join(HTTP_REQUEST_KEYS)})"
         )
     out: dict[str, Any] = {}
 

@@ -152,7 +152,8 @@ _ACTION_KEYS = (
     "else",
     "expression",
 )
-_REQUEST_KEYS = (
+#: The fields of a Logic Apps HTTP request object (subscribe, unsubscribe, Http inputs).
+HTTP_REQUEST_KEYS = (
     "method",
     "uri",
     "url",
@@ -1517,7 +1518,7 @@ class _Builder:
                 f"an HTTP request is an object with method and uri, not {_kind(value)}",
                 location=where,
             )
-        spec = _canonical_keys(value, _REQUEST_KEYS, where, "an HTTP request")
+        spec = _canonical_keys(value, HTTP_REQUEST_KEYS, where, "an HTTP request")
         if "method" not in spec:
             raise DefinitionError('missing; e.g. "POST"', location=f"{where}.method")
         if "uri" not in spec and "url" not in spec:

@@ -16,11 +16,8 @@ Screenshots of both states go to test-output/screenshots/.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,10 +25,9 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
-from processes import isolated_env
+from processes import ServerProcess
 
 from hooknb.demo import DemoService
-from hooknb.server.embedded import free_port
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 TUTORIAL = "02-approval-action.ipynb"
@@ -46,100 +42,41 @@ APPS = {
 }
 
 
-class JupyterApp:
-    """``python -m jupyterlab`` or ``python -m notebook`` as a real subprocess."""
+class JupyterApp(ServerProcess):
+    """``python -m jupyterlab`` or ``python -m notebook`` on a copy of the tutorials."""
 
     def __init__(self, module: str, root: Path, demo_url: str) -> None:
-        self.module = module
-        self.root = root
-        self.notebooks = root / "notebooks"
-        shutil.copytree(NOTEBOOKS, self.notebooks)
-        self.port = free_port()
-        self.token = os.urandom(16).hex()
-        self.url = f"http://127.0.0.1:{self.port}{BASE_URL}"
+        notebooks = root / "notebooks"
+        shutil.copytree(NOTEBOOKS, notebooks)
         # User settings of its own, so nothing of this machine's leaks in; no news toast
         # (it would cover part of the screenshots).
         settings = root / "settings"
         news = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
         news.parent.mkdir(parents=True)
         news.write_text('{"fetchNews": "false", "checkForUpdates": false}')
-        self.env = isolated_env(
-            root, HOOKNB_DEMO_URL=demo_url, JUPYTERLAB_SETTINGS_DIR=str(settings)
+        super().__init__(
+            root,
+            base_url=BASE_URL,
+            app=module,
+            root_dir=notebooks,
+            only_hooknb=False,
+            extra_args=(f"--LabApp.workspaces_dir={root / 'workspaces'}",),
+            env={"HOOKNB_DEMO_URL": demo_url, "JUPYTERLAB_SETTINGS_DIR": str(settings)},
         )
+        self.module = module
         # The reader clicks Approve: nothing may approve by itself.
         self.env.pop("HOOKNB_TUTORIAL_AUTO_APPROVE", None)
-        self.log_path = root / f"{module}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 60) -> JupyterApp:
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    self.module,
-                    "--no-browser",
-                    "--allow-root",
-                    "--ip=127.0.0.1",
-                    f"--port={self.port}",
-                    "--ServerApp.port_retries=0",
-                    f"--IdentityProvider.token={self.token}",
-                    f"--ServerApp.root_dir={self.notebooks}",
-                    f"--ServerApp.base_url={BASE_URL}",
-                    f"--LabApp.workspaces_dir={self.root / 'workspaces'}",
-                    f"--HookNB.store_path={self.root / 'hooknb.sqlite'}",
-                ],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        give_up = time.monotonic() + timeout
-        while time.monotonic() < give_up:
-            assert self.proc.poll() is None, f"{self.module} exited:\n{self.log()}"
-            try:
-                status = httpx.get(
-                    f"{self.url}api/status", params={"token": self.token}, trust_env=False
-                )
-                if status.status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"{self.module} did not start:\n{self.log()}")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
 
     def kernel_state(self, notebook: str) -> str | None:
         """The execution state of the kernel of ``notebook``'s session, if it has one yet."""
-        sessions = httpx.get(
-            f"{self.url}api/sessions",
-            headers={"Authorization": f"token {self.token}"},
-            trust_env=False,
-        ).json()
+        sessions = httpx.get(f"{self.url}api/sessions", headers=self.auth, trust_env=False).json()
         for session in sessions:
             if session["path"].endswith(notebook) and session.get("kernel"):
                 return session["kernel"].get("execution_state")
         return None
 
     def runs(self, workflow: str) -> list[dict[str, object]]:
-        response = httpx.get(
-            f"{self.url}hooknb/api/runs",
-            params={"workflow": workflow},
-            headers={"Authorization": f"token {self.token}"},
-            trust_env=False,
-        )
-        response.raise_for_status()
-        return response.json()["runs"]
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(30)
+        return self.api("GET", "runs", params={"workflow": workflow})["runs"]
 
 
 @pytest.fixture

@@ -13,13 +13,13 @@ Screenshots go to test-output/screenshots/ (CI keeps them as artifacts).
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from helpers import wait_for
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 from processes import Kernel, ServerProcess
 
@@ -193,16 +193,6 @@ def shot(page: Page, name: str, *, full_page: bool = True) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
 
 
-def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 15) -> Any:
-    give_up = time.monotonic() + timeout
-    while time.monotonic() < give_up:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 def publish(service: DemoService, topic: str, body: dict[str, Any]) -> str:
     """Publish an event; the (one) subscribed workflow's run id."""
     answer = httpx.post(f"{service.url}topics/{topic}/events", json=body, trust_env=False)
@@ -222,7 +212,7 @@ def approval_for(service: DemoService, subject: str) -> dict[str, Any]:
         approvals = httpx.get(f"{service.url}approvals", trust_env=False).json()
         return next((a for a in approvals if a["subject"] == subject), None)
 
-    return wait_for(find, f"the approval {subject!r}")
+    return wait_for(find, what=f"the approval {subject!r}")
 
 
 def unsubscribes(service: DemoService) -> list[dict[str, Any]]:
@@ -296,7 +286,7 @@ def test_cancel_a_waiting_run(page: Page, service: DemoService, server: ServerPr
             u["method"] == "DELETE" and u["path"] == f"/approvals/{pending['id']}"
             for u in unsubscribes(service)
         ),
-        "the step's unsubscribe call",
+        what="the step's unsubscribe call",
     )
     assert (
         httpx.get(f"{service.url}approvals/{pending['id']}", trust_env=False).json()["status"]
@@ -401,7 +391,7 @@ def test_api_errors_show_in_the_page(
     browser: Browser, server: ServerProcess, service: DemoService, kernel: Kernel
 ) -> None:
     run_id = publish(service, "orders", {"id": 3001})
-    wait_for(lambda: run_status(server, run_id) == "Waiting", "the run to wait")
+    wait_for(lambda: run_status(server, run_id) == "Waiting", what="the run to wait")
     view = Watched(browser, server, frozen=True)
     page = view.page
     try:
@@ -414,7 +404,7 @@ def test_api_errors_show_in_the_page(
             json={"decision": "reject"},
             trust_env=False,
         ).raise_for_status()
-        wait_for(lambda: run_status(server, run_id) == "Succeeded", "the run to end")
+        wait_for(lambda: run_status(server, run_id) == "Succeeded", what="the run to end")
 
         card.locator('[data-action="cancel"]').click()
 
