@@ -92,4 +92,3 @@ def definition_magic(shell: Any, line: str, cell: str) -> Any:
     if enable:
         workflow.enable()
     return workflow
-
