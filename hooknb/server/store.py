@@ -172,6 +172,8 @@ class StoreStats:
         self.max_batch = 0
         self.batch_seconds = 0.0
         self.commit_seconds = 0.0
+        self.max_commit_seconds = 0.0
+        self.slow_commits = 0  # COMMITs (fsync) that took 10 ms or more
         self.histogram = [0] * len(self.BUCKETS)
 
     def record(self, size: int, batch_seconds: float, commit_seconds: float) -> None:
@@ -180,6 +182,8 @@ class StoreStats:
         self.max_batch = max(self.max_batch, size)
         self.batch_seconds += batch_seconds
         self.commit_seconds += commit_seconds
+        self.max_commit_seconds = max(self.max_commit_seconds, commit_seconds)
+        self.slow_commits += commit_seconds >= 0.01
         for index, bound in enumerate(self.BUCKETS):
             if size <= bound:
                 self.histogram[index] += 1
@@ -197,6 +201,8 @@ class StoreStats:
             "max_batch": self.max_batch,
             "batch_seconds": round(self.batch_seconds, 4),
             "commit_seconds": round(self.commit_seconds, 4),
+            "max_commit_ms": round(self.max_commit_seconds * 1000, 3),
+            "commits_over_10ms": self.slow_commits,
             "histogram": {
                 label: count for label, count in zip(labels, self.histogram, strict=True) if count
             },

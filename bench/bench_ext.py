@@ -1,0 +1,122 @@
+"""A Jupyter server extension used only by the benchmarks (never installed with hooknb).
+
+Loaded into the *same* Jupyter server process as hooknb (``bench/`` on ``PYTHONPATH`` and
+``jpserver_extensions`` in a throwaway config dir), it adds:
+
+* ``POST <base>bench/noop/<id>`` — the baseline: a plain tornado handler, outside Jupyter's
+  auth like hooknb's callback route, that reads the body and answers ``202`` with a small JSON
+  body. Same process, same routing table, same loop: the only difference to hooknb's
+  ``CallbackHandler`` is the work hooknb does (verify, store durably, answer).
+* ``GET <base>bench/stats`` — the hooknb store's group-commit counters (batches, ops per
+  batch) and the process's own CPU time, read from inside the server. Token-authenticated.
+* ``POST <base>bench/stats`` — zero the counters before a measured run.
+* ``POST <base>bench/profile?action=start|stop`` — a deterministic CPU profile of the event-loop
+  thread (``cProfile`` with ``time.thread_time`` as its clock, so time spent waiting is not
+  counted); ``stop`` answers the ``pstats`` text and writes ``<path>`` if given.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import io
+import json
+import os
+import pstats
+import resource
+import time
+from typing import Any
+
+from jupyter_server.auth.decorator import allow_unauthenticated
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+from tornado import web
+
+
+class NoopHandler(web.RequestHandler):
+    """The baseline callback endpoint: no verification, no storage, 202."""
+
+    def check_xsrf_cookie(self) -> None:
+        return None
+
+    @allow_unauthenticated
+    def post(self, ident: str) -> None:
+        self.set_status(202)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"id": ident, "status": "Accepted", "size": len(self.request.body)}))
+
+
+def _hub(handler: web.RequestHandler) -> Any:
+    return handler.settings.get("hooknb_hub")
+
+
+class StatsHandler(APIHandler):
+    @web.authenticated
+    def get(self) -> None:
+        hub = _hub(self)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        value: dict[str, Any] = {
+            "pid": os.getpid(),
+            "time": time.time(),
+            "cpu_user_s": usage.ru_utime,
+            "cpu_sys_s": usage.ru_stime,
+            "maxrss_kib": usage.ru_maxrss,
+            "store": None,
+            "deadlines": None,
+        }
+        if hub is not None:
+            stats = getattr(hub.store, "stats", None)
+            value["store"] = stats.snapshot() if stats is not None else None
+            value["deadlines"] = len(hub._deadlines)
+        self.finish(json.dumps(value))
+
+    @web.authenticated
+    def post(self) -> None:
+        hub = _hub(self)
+        stats = getattr(getattr(hub, "store", None), "stats", None)
+        if stats is not None:
+            stats.reset()
+        self.finish(json.dumps({"reset": stats is not None}))
+
+
+_profile: cProfile.Profile | None = None
+
+
+class ProfileHandler(APIHandler):
+    @web.authenticated
+    def post(self) -> None:
+        global _profile
+        action = self.get_query_argument("action")
+        if action == "start":
+            _profile = cProfile.Profile(time.thread_time)
+            _profile.enable()
+            self.finish(json.dumps({"profiling": True}))
+            return
+        if _profile is None:
+            raise web.HTTPError(409, "not profiling")
+        _profile.disable()
+        profile, _profile = _profile, None
+        path = self.get_query_argument("path", "")
+        if path:
+            profile.dump_stats(path)
+        out = io.StringIO()
+        stats = pstats.Stats(profile, stream=out)
+        stats.sort_stats(self.get_query_argument("sort", "cumulative"))
+        stats.print_stats(int(self.get_query_argument("top", "60")))
+        self.set_header("Content-Type", "text/plain")
+        self.finish(out.getvalue())
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    return [{"module": "bench_ext"}]
+
+
+def _load_jupyter_server_extension(serverapp: Any) -> None:
+    base = serverapp.web_app.settings["base_url"]
+    serverapp.web_app.add_handlers(
+        ".*$",
+        [
+            (url_path_join(base, r"bench/noop/(?P<ident>[A-Za-z0-9_-]{1,64})"), NoopHandler),
+            (url_path_join(base, "bench/stats"), StatsHandler),
+            (url_path_join(base, "bench/profile"), ProfileHandler),
+        ],
+    )
