@@ -73,6 +73,25 @@ bench_r.enable()
 print(bench_r.callback_url)
 """
 
+# Optional (--trace): when each step's outcome event reaches the kernel's channel reader, and
+# which wait belongs to which key, to split the latency into "to the kernel" and "in it".
+KERNEL_TRACE = """
+import hooknb.kernel.client as _client
+ARRIVED, WAIT_OF = {}, {}
+_orig = _client.Hub._on_wait_event
+def _traced(self, event, _orig=_orig):
+    ARRIVED[event.get("wait", "")] = time.time()
+    return _orig(self, event)
+_client.Hub._on_wait_event = _traced
+_orig_changed = hooknb.kernel.engine.Run._changed
+def _changed(self, _orig=_orig_changed):
+    action = self.actions.get("Approval")
+    if action is not None and action.wait_id:
+        WAIT_OF[self.trigger.body["k"]] = action.wait_id
+    return _orig(self)
+hooknb.kernel.engine.Run._changed = _changed
+"""
+
 
 class Waits:
     """Callback URLs of waiting steps, by the key the run was started with."""
@@ -185,6 +204,24 @@ def start_runs(trigger: str, keys: range, conns: int = 16) -> None:
     asyncio.run(go())
 
 
+def trace_split(
+    kernel: Kernel, sent: dict[int, float], resumed: dict[str, float]
+) -> dict[str, Any]:
+    """send -> outcome event read by the kernel, and that -> ``await run.webhook`` returned."""
+    arrived = kernel.json("ARRIVED")
+    wait_of = kernel.json("{str(k): v for k, v in WAIT_OF.items()}")
+    to_kernel, in_kernel = [], []
+    for key, start in sent.items():
+        wait = wait_of.get(str(key))
+        if wait in arrived and str(key) in resumed:
+            to_kernel.append(arrived[wait] - start)
+            in_kernel.append(resumed[str(key)] - arrived[wait])
+    return {
+        "send_to_event_in_kernel": summary_ms(to_kernel),
+        "event_to_resumed": summary_ms(in_kernel),
+    }
+
+
 def latencies(sent: dict[int, float], resumed: dict[str, float]) -> tuple[list[float], int]:
     values, missing = [], 0
     for key, start in sent.items():
@@ -209,6 +246,9 @@ def main() -> None:
         default=100,
         help="runs started at once while creating the waits (see BENCHMARKS.md: thousands at"
         " once stall the kernel's HTTP pool)",
+    )
+    parser.add_argument(
+        "--trace", action="store_true", help="also time when each outcome reaches the kernel"
     )
     parser.add_argument("--out", type=Path)
     parser.add_argument("--keep", action="store_true")
@@ -237,13 +277,17 @@ def main() -> None:
         }
         try:
             trigger = kernel.run(KERNEL_WORKFLOW.format(sub=sub.url)).strip().splitlines()[-1]
+            if args.trace:
+                kernel.run(KERNEL_TRACE)
             noop = noop_url(server, trigger)
 
             # -- low load ------------------------------------------------------------------
             result["quiet_before_low"] = wait_quiet(pids)
             foreign = ForeignLoad(pids)
             log(f"low load: {args.warmup} + {args.n} callbacks, one at a time")
+            server.stats(reset=True)
             sent, answered, noop_rtt = low_load(trigger, noop, waits, args.n, args.warmup)
+            low_commits = server.stats()["store"]
             time.sleep(0.5)
             resumed = kernel.json("{str(k): v for k, v in RESUMED.items()}")
             values, missing = latencies(sent, resumed)
@@ -253,7 +297,17 @@ def main() -> None:
                 "callback_202_rtt_ms": summary_ms(list(answered.values())),
                 "baseline_noop_rtt_ms": summary_ms(noop_rtt),
                 "foreign_cores": round(foreign.share(), 3),
+                "group_commit": low_commits,
             }
+            if low_commits["batches"]:
+                low["mean_batch_ms"] = round(
+                    low_commits["batch_seconds"] / low_commits["batches"] * 1000, 3
+                )
+                low["mean_commit_ms"] = round(
+                    low_commits["commit_seconds"] / low_commits["batches"] * 1000, 3
+                )
+            if args.trace:
+                low["kernel_split_ms"] = trace_split(kernel, sent, resumed)
             low["ratio_p50_vs_noop_rtt"] = round(
                 low["resume_ms"]["p50"] / low["baseline_noop_rtt_ms"]["p50"], 2
             )
