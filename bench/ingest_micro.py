@@ -76,7 +76,7 @@ async def main(n: int) -> dict[str, Any]:
                 lambda: hub._op_trigger_callback(conn, trigger, request()), n
             )
             result["Hub._op_ingest (2 lookups + the above)"] = per_call_us(
-                lambda: hub._op_ingest(conn, trigger_id, request(), "fp"), n
+                lambda: hub._op_ingest(conn, trigger_id, request()), n
             )
             result["conn.execute SAVEPOINT + RELEASE"] = per_call_us(
                 lambda: (conn.execute("SAVEPOINT op"), conn.execute("RELEASE op")), n

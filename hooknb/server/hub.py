@@ -17,6 +17,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from .calls import CallQueue
@@ -194,6 +195,8 @@ class Hub:
             client = self._route_client(event.pop("_route"))
             channel = self._channels.get(client) if client else None
             if channel is not None:
+                if callable(event.get("callback")):
+                    event["callback"] = event["callback"]()
                 channel.send(event)
         for deadline, wait_id in effects.deadlines:
             self._deadlines.add(deadline, wait_id)
@@ -219,7 +222,6 @@ class Hub:
                 return 401, {"error": f"sender signature verification failed: {exc}"}
             delivery_id = verified.delivery_id
             remember_until = request.received + verified.remember_for
-        fp = fingerprint(request.body, request.headers)
 
         def op(conn: sqlite3.Connection) -> Outcome:
             if delivery_id is not None:
@@ -233,7 +235,7 @@ class Hub:
                     return Outcome(
                         {"run": seen[0], "status": "Accepted", "duplicate": True}, status=202
                     )
-            outcome = self._op_ingest(conn, callback_id, request, fp)
+            outcome = self._op_ingest(conn, callback_id, request)
             if delivery_id is not None and outcome.status == 202:
                 conn.execute("DELETE FROM delivery_ids WHERE expires <= ?", (request.received,))
                 conn.execute(
@@ -247,14 +249,14 @@ class Hub:
         return outcome.status, outcome.value
 
     def _op_ingest(
-        self, conn: sqlite3.Connection, callback_id: str, request: InboundRequest, fp: str
+        self, conn: sqlite3.Connection, callback_id: str, request: InboundRequest
     ) -> Outcome:
         wait = conn.execute(
             "SELECT run_id, workflow, step, client, state, fingerprint FROM waits WHERE id = ?",
             (callback_id,),
         ).fetchone()
         if wait is not None:
-            return self._op_wait_callback(conn, callback_id, wait, request, fp)
+            return self._op_wait_callback(conn, callback_id, wait, request)
         trigger = conn.execute(
             "SELECT name, trigger_state FROM workflows WHERE trigger_id = ?", (callback_id,)
         ).fetchone()
@@ -268,10 +270,11 @@ class Hub:
         wait_id: str,
         wait: tuple[Any, ...],
         request: InboundRequest,
-        fp: str,
     ) -> Outcome:
         run_id, workflow, step, client, state, old_fp = wait
         answer = {"run": run_id, "workflow": workflow, "action": step}
+        # Only wait callbacks need their identity: to recognise a sender's retry later.
+        fp = fingerprint(request.body, request.headers)
         if state in OPEN_WAIT_STATES:
             callback_id = insert_callback(conn, "wait", wait_id, run_id, request)
             conn.execute(
@@ -280,7 +283,7 @@ class Hub:
                 (callback_id, fp, request.received, wait_id),
             )
             effects = Effects()
-            callback = request.to_json(callback_id)
+            callback = partial(request.to_json, callback_id)  # built only for a connected kernel
             effects.deliveries.append(
                 insert_delivery(
                     conn,
@@ -329,7 +332,7 @@ class Hub:
             (run_id, name, callback_id, request.received),
         )
         effects = Effects()
-        callback = request.to_json(callback_id)
+        callback = partial(request.to_json, callback_id)  # built only for a connected kernel
         effects.deliveries.append(
             insert_delivery(
                 conn,
@@ -599,7 +602,7 @@ class Hub:
                 (new_run, workflow, callback_id, now),
             )
             effects = Effects()
-            callback = request.to_json(callback_id)
+            callback = partial(request.to_json, callback_id)  # built only for a connected kernel
             effects.deliveries.append(
                 insert_delivery(
                     conn,

@@ -42,6 +42,13 @@ class Signer:
 
     def __init__(self, keys: Mapping[str, bytes]) -> None:
         self._keys = dict(keys)
+        # Keyed HMAC states with the prefix already absorbed: each signature is a copy + update
+        # (the callback path checks two of them per request).
+        self._macs = {key_type: self._keyed(value) for key_type, value in self._keys.items()}
+
+    @staticmethod
+    def _keyed(key: bytes) -> hmac.HMAC:
+        return hmac.new(key, _SIGNED_PREFIX, "sha256")
 
     @classmethod
     def load_or_create(cls, conn: sqlite3.Connection) -> Signer:
@@ -80,11 +87,16 @@ class Signer:
     def replace_key(self, key_type: str, value: bytes) -> None:
         """Use a regenerated key from now on."""
         self._keys[key_type] = value
+        self._macs[key_type] = self._keyed(value)
 
     def sign(self, callback_id: str, key_type: str = "primary") -> str:
         """The signature of ``callback_id`` under the given access key."""
-        digest = hmac.new(self._keys[key_type], _SIGNED_PREFIX + callback_id.encode(), "sha256")
-        return _b64(digest.digest())
+        return _b64(self._digest(callback_id, key_type))
+
+    def _digest(self, callback_id: str, key_type: str) -> bytes:
+        mac = self._macs[key_type].copy()
+        mac.update(callback_id.encode())
+        return mac.digest()
 
     def verify(self, callback_id: str, signature: str) -> bool:
         """Whether ``signature`` is valid for ``callback_id`` under either access key.
@@ -94,10 +106,12 @@ class Signer:
         """
         if not signature or len(signature) > 128:
             return False
+        # The canonical text is compared (not decoded bytes: lenient base64 decoding would
+        # accept many spellings of one signature).
         given = signature.encode("ascii", "replace")
         matched = False
         for key_type in KEY_TYPES:
-            expected = self.sign(callback_id, key_type).encode("ascii")
+            expected = _b64(self._digest(callback_id, key_type)).encode("ascii")
             matched |= hmac.compare_digest(expected, given)
         return matched
 

@@ -340,31 +340,53 @@ class Store:
         conn.close()
 
     def _run_batch(self, conn: sqlite3.Connection, batch: list[Any]) -> None:
-        outcomes: list[tuple[Any, Any, Any, BaseException | None]] = []
         started = time.perf_counter()
-        committing = started
+        outcomes, committing = self._commit(conn, batch)
+        if outcomes is None:
+            # An op failed (a refused request, usually). Its partial writes must not be
+            # committed with the others, so the batch is replayed one op per transaction;
+            # ops only read and write the store, so running them again is safe.
+            outcomes = []
+            for item in batch:
+                single, committing = self._commit(conn, [item])
+                outcomes.extend(single or [])
+        finished = time.perf_counter()
+        self.stats.record(len(batch), finished - started, finished - committing)
+        self._resolve(outcomes)
+
+    def _commit(
+        self, conn: sqlite3.Connection, batch: list[Any]
+    ) -> tuple[list[tuple[Any, Any, Any, BaseException | None]] | None, float]:
+        """Run ``batch`` in one transaction; None when an op of several raised (rolled back).
+
+        A batch of one always gets its outcome, the failure included.
+
+        No savepoint per op: on the hot path (every callback) that would be two more
+        statements, and two more hand-overs of the GIL, per request.
+        """
+        outcomes: list[tuple[Any, Any, Any, BaseException | None]] = []
+        committing = time.perf_counter()
         try:
             conn.execute("BEGIN IMMEDIATE")
             for op, loop, future in batch:
-                conn.execute("SAVEPOINT op")
-                try:
-                    result = op(conn)
-                except Exception as exc:
-                    conn.execute("ROLLBACK TO op")
-                    conn.execute("RELEASE op")
-                    outcomes.append((loop, future, None, exc))
-                else:
-                    conn.execute("RELEASE op")
-                    outcomes.append((loop, future, result, None))
+                outcomes.append((loop, future, op(conn), None))
             committing = time.perf_counter()
             conn.execute("COMMIT")
         except Exception as exc:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
-            failure = StoreError(f"hooknb store write failed: {exc}")
-            outcomes = [(loop, future, None, failure) for _, loop, future in batch]
-        finished = time.perf_counter()
-        self.stats.record(len(batch), finished - started, finished - committing)
+            if len(batch) == 1:
+                _, loop, future = batch[0]
+                error = (
+                    exc
+                    if not isinstance(exc, sqlite3.Error)
+                    else StoreError(f"hooknb store write failed: {exc}")
+                )
+                return [(loop, future, None, error)], committing
+            return None, committing
+        return outcomes, committing
+
+    def _resolve(self, outcomes: list[tuple[Any, Any, Any, BaseException | None]]) -> None:
         by_loop: dict[Any, list[tuple[Any, Any, BaseException | None]]] = {}
         for loop, future, result, exc in outcomes:
             if loop is None:
