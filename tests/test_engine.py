@@ -533,3 +533,24 @@ async def test_resubmitting_a_manual_run_runs_it_again(hub: Any, jp_fetch: Any) 
     second = next(run for run in runs if run.id == resubmitted)
     await second
     assert (second.status, second.result) == ("Succeeded", 42)
+
+
+async def test_hundreds_of_steps_subscribing_at_once(hub: Any, jp_fetch: Any) -> None:
+    """A burst of 600 webhook steps in one kernel all get their waits (requests to the hub are
+    gated, so none times out queueing for a connection)."""
+    with Recorder() as service:
+
+        @hooknb.workflow(hub=hub)
+        async def burst(run: Any) -> Any:
+            return await run.webhook(
+                "Step", subscribe={"method": "POST", "uri": f"{service.url}sub"}, timeout=120
+            )
+
+        runs = await asyncio.gather(*(burst.start_async() for _ in range(600)))
+        await until(lambda: all(r.status == "Waiting" for r in runs), 90, "600 waiting steps")
+        assert not [r for r in runs if r.status == "Failed"]
+        assert len(service.calls("POST", "/sub")) == 600
+        for run in runs:
+            run.cancel()
+        for run in runs:
+            await run

@@ -33,6 +33,9 @@ log = logging.getLogger("hooknb.kernel")
 
 _RECONNECT_MAX_DELAY = 2.0
 _REQUEST_RETRY_SECONDS = 60.0
+# Requests in flight to the hub at once. Past a few dozen, httpx's pool spends its time
+# rescanning its queue (quadratic), and requests time out waiting for a connection.
+_MAX_IN_FLIGHT = 32
 
 
 class Hub:
@@ -64,6 +67,7 @@ class Hub:
         self._synced_generation = 0
         self._flush_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._sync_needed: asyncio.Event | None = None
+        self._in_flight: asyncio.Semaphore | None = None
         self._connected: asyncio.Event | None = None
         self._http: httpx.AsyncClient | None = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -88,6 +92,7 @@ class Hub:
         self._started = True
         self._sync_needed = asyncio.Event()
         self._connected = asyncio.Event()
+        self._in_flight = asyncio.Semaphore(_MAX_IN_FLIGHT)
         headers = {"User-Agent": "hooknb-kernel"}
         if self.address.token:
             headers["Authorization"] = f"token {self.address.token}"
@@ -95,6 +100,8 @@ class Hub:
             base_url=self.url,
             headers=headers,
             timeout=httpx.Timeout(30.0),
+            # Beyond the gated requests: one connection for the push channel, one for sync.
+            limits=httpx.Limits(max_connections=_MAX_IN_FLIGHT + 2),
             trust_env=False,  # loopback to our own server: never through a proxy
         )
         self._tasks = [
@@ -140,26 +147,28 @@ class Hub:
         params: dict[str, str] | None = None,
         idempotent: bool | None = None,
         timeout: float | None = 30.0,
+        gated: bool = True,
     ) -> Any:
         """Call the hub's API; retry while the server is restarting; raise HubRequestError."""
         self._ensure_started()
-        assert self._http is not None
+        assert self._http is not None and self._in_flight is not None
         if idempotent is None:
             idempotent = method in ("GET", "PUT", "DELETE")
         give_up = time.monotonic() + _REQUEST_RETRY_SECONDS
         delay = 0.05
         while True:
             try:
-                response = await self._http.request(
-                    method,
-                    path,
-                    json=body,
-                    params=params,
-                    timeout=httpx.Timeout(timeout, connect=10.0),
-                )
+                async with self._in_flight if gated else contextlib.nullcontext():
+                    response = await self._http.request(
+                        method,
+                        path,
+                        json=body,
+                        params=params,
+                        timeout=httpx.Timeout(timeout, connect=10.0),
+                    )
             except httpx.TransportError as exc:
                 # A request that never reached the server is always safe to send again.
-                retryable = idempotent or isinstance(exc, httpx.ConnectError)
+                retryable = idempotent or isinstance(exc, httpx.ConnectError | httpx.PoolTimeout)
                 if not retryable or time.monotonic() > give_up:
                     raise HubRequestError(f"hooknb hub at {self.url} unreachable: {exc!r}") from exc
                 await asyncio.sleep(delay)
@@ -326,6 +335,7 @@ class Hub:
                         "hooknb/api/sync",
                         {"client": self.client_id, "acks": acks, "runs": reports},
                         idempotent=True,
+                        gated=False,  # acks and reports must not queue behind long subscribes
                     )
                 except asyncio.CancelledError:
                     raise

@@ -1,20 +1,32 @@
-"""Push channels: one per connected kernel, fed by the hub, drained by its event stream."""
+"""Push channels: one per connected kernel, written to as soon as a delivery is committed.
+
+Events go straight to the kernel's open stream from the code that committed them (no queue
+and no extra turn of the event loop), so a resumed step's callback reaches the kernel in the
+same loop iteration that answers the sender. Until the stream is ready, events wait in a list.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
+
+Writer = Callable[[list[dict[str, Any]]], None]
 
 
 class Channel:
-    """One kernel's push channel: events queued here are written to its open stream."""
+    """One kernel's push channel."""
 
     def __init__(self, client: str) -> None:
         self.client = client
-        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self._sent: set[int] = set()
-        self.closed = False
+        self._pending: list[dict[str, Any]] = []
+        self._writer: Writer | None = None
+        self._closed = asyncio.Event()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
 
     def send(self, event: dict[str, Any]) -> None:
         # The same delivery can be found both by the catch-up read at connect time and by the
@@ -23,11 +35,24 @@ class Channel:
         if self.closed or seq in self._sent:
             return
         self._sent.add(seq)
-        self.queue.put_nowait(event)
+        if self._writer is None:
+            self._pending.append(event)
+        else:
+            self._writer([event])
+
+    def attach(self, writer: Writer) -> None:
+        """Write through ``writer`` from now on, starting with what was held back."""
+        self._writer = writer
+        pending, self._pending = self._pending, []
+        if pending:
+            writer(pending)
 
     def acked(self, seqs: Iterable[int]) -> None:
         self._sent.difference_update(seqs)
 
     def close(self) -> None:
-        self.closed = True
-        self.queue.put_nowait(None)
+        self._writer = None
+        self._closed.set()
+
+    async def wait_closed(self) -> None:
+        await self._closed.wait()

@@ -233,32 +233,30 @@ class ChannelHandler(HookNBAPIHandler):
         try:
             self.write(f"event: hello\ndata: {json.dumps(hello)}\n\n")
             await self.flush()
+            channel.attach(self._write_events)
             while not channel.closed:
                 try:
-                    event = await asyncio.wait_for(channel.queue.get(), KEEPALIVE_SECONDS)
+                    await asyncio.wait_for(channel.wait_closed(), KEEPALIVE_SECONDS)
                 except TimeoutError:
                     self.write(": keepalive\n\n")
                     await self.flush()
-                    continue
-                # Write everything that is queued in one flush: under load this turns many
-                # small writes into few large ones.
-                parts = []
-                while event is not None:
-                    parts.append(f"id: {event['seq']}\ndata: {json.dumps(event)}\n\n")
-                    if channel.queue.empty():
-                        break
-                    event = channel.queue.get_nowait()
-                if parts:
-                    self.write("".join(parts))
-                    await self.flush()
-                if event is None:
-                    break
         except StreamClosedError:
             pass
         finally:
             self.hub.close_channel(channel)
         if not self._finished:
             self.finish()
+
+    def _write_events(self, events: list[dict[str, Any]]) -> None:
+        if self._finished:
+            return
+        self.write("".join(f"id: {e['seq']}\ndata: {json.dumps(e)}\n\n" for e in events))
+        # Sent now, from the committing code path; a broken stream ends the channel.
+        self.flush().add_done_callback(self._flushed)
+
+    def _flushed(self, future: Any) -> None:
+        if not future.cancelled() and future.exception() and self._channel is not None:
+            self.hub.close_channel(self._channel)
 
     def on_connection_close(self) -> None:
         if self._channel is not None:
