@@ -25,19 +25,11 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from .kernel.client import Hub, connect
-    from .kernel.engine import (
-        Action,
-        HttpWebhookTrigger,
-        RecurrenceTrigger,
-        RequestTrigger,
-        Run,
-        RunTerminated,
-        Workflow,
-        workflow,
-    )
+    from .kernel.engine import Action, Run, RunTerminated, Workflow, workflow
     from .kernel.errors import ActionFailed, ActionTimedOut, HookNBError, HubRequestError
     from .kernel.outputs import Outputs
     from .kernel.registry import handler
+    from .kernel.triggers import HttpWebhookTrigger, RecurrenceTrigger, RequestTrigger
     from .wdl.definitions import DefinitionError
 
 __all__ = [
@@ -70,15 +62,15 @@ _LAZY = {
     "Workflow": "hooknb.kernel.engine",
     "Run": "hooknb.kernel.engine",
     "Action": "hooknb.kernel.engine",
-    "HttpWebhookTrigger": "hooknb.kernel.engine",
+    "HttpWebhookTrigger": "hooknb.kernel.triggers",
     "Outputs": "hooknb.kernel.outputs",
     "HookNBError": "hooknb.kernel.errors",
     "HubRequestError": "hooknb.kernel.errors",
     "ActionFailed": "hooknb.kernel.errors",
     "ActionTimedOut": "hooknb.kernel.errors",
     "handler": "hooknb.kernel.registry",
-    "RequestTrigger": "hooknb.kernel.engine",
-    "RecurrenceTrigger": "hooknb.kernel.engine",
+    "RequestTrigger": "hooknb.kernel.triggers",
+    "RecurrenceTrigger": "hooknb.kernel.triggers",
     "RunTerminated": "hooknb.kernel.engine",
     "DefinitionError": "hooknb.wdl.definitions",
 }

@@ -32,6 +32,7 @@ from .aio import in_loop_thread
 from .client import Hub, default_hub
 from .errors import ActionFailed, ActionTimedOut, HookNBError, HubRequestError
 from .outputs import Outputs, jsonable
+from .triggers import HttpWebhookTrigger, RecurrenceTrigger, RequestTrigger, trigger_of
 
 if TYPE_CHECKING:
     from ..wdl.definitions import Definition
@@ -62,135 +63,6 @@ def _seconds(timeout: str | float | None) -> float | None:
     if isinstance(timeout, int | float):
         return float(timeout)
     return parse_duration(timeout).total_seconds()
-
-
-class HttpWebhookTrigger:
-    """The HTTP Webhook trigger: ``enable()`` subscribes with the callback URL, ``disable()``
-    unsubscribes; every POST to the callback URL starts a run.
-
-    ``subscribe``/``unsubscribe`` are Logic Apps HTTP request objects (``method``, ``uri``,
-    ``headers``, ``body``, ``queries``, ``authentication``, ``retryPolicy``); their strings may
-    hold expressions such as ``@{listCallbackUrl()}``. ``access_key_type`` (``"Secondary"``)
-    chooses the key that signs the callback URL; ``verify`` requires a sender signature on
-    every callback (``{"type": "standard-webhooks" | "github" | "stripe", "secret": ...}``).
-    """
-
-    type = "HttpWebhook"
-
-    def __init__(
-        self,
-        subscribe: Mapping[str, Any],
-        unsubscribe: Mapping[str, Any] | None = None,
-        *,
-        name: str = "HTTP_Webhook",
-        access_key_type: str | None = None,
-        verify: Mapping[str, Any] | None = None,
-    ) -> None:
-        if not isinstance(subscribe, Mapping) or not (subscribe.get("uri") or subscribe.get("url")):
-            raise ValueError("subscribe must be an HTTP request object with a 'uri'")
-        if unsubscribe is not None and not isinstance(unsubscribe, Mapping):
-            raise ValueError("unsubscribe must be an HTTP request object (or {} / None)")
-        self.subscribe = dict(subscribe)
-        self.unsubscribe = dict(unsubscribe) if unsubscribe else None
-        self.name = name
-        # Logic Apps' inputs.accessKeyType: which key signs the callback URL (a hub that
-        # does not know access keys ignores it).
-        self.access_key_type = access_key_type
-        self.verify = dict(verify) if verify else None
-
-    def __repr__(self) -> str:
-        uri = self.subscribe.get("uri") or self.subscribe.get("url")
-        method = self.subscribe.get("method", "POST")
-        return f"HttpWebhookTrigger({self.name!r}, subscribe={method} {uri})"
-
-    def to_definition(self) -> dict[str, Any]:
-        """The Logic Apps trigger object."""
-        inputs: dict[str, Any] = {
-            "subscribe": self.subscribe,
-            "unsubscribe": self.unsubscribe or {},
-        }
-        if self.access_key_type:
-            inputs["accessKeyType"] = self.access_key_type
-        return {"type": self.type, "inputs": inputs}
-
-
-class RequestTrigger:
-    """The Request ("manual") trigger: runs are started with ``workflow.start(body=...)``.
-
-    hooknb has no inbound URL for it (the portal's "Run trigger" is ``start()``); a Response
-    action in such a workflow is recorded as ``run.response``.
-    """
-
-    type = "Request"
-
-    def __init__(self, name: str = "manual", *, schema: Mapping[str, Any] | None = None) -> None:
-        self.name = name
-        self.schema = dict(schema) if schema is not None else None
-
-    def __repr__(self) -> str:
-        return f"RequestTrigger({self.name!r})"
-
-    def to_definition(self) -> dict[str, Any]:
-        """The Logic Apps trigger object."""
-        return {"type": "Request", "kind": "Http", "inputs": {"schema": self.schema or {}}}
-
-
-class RecurrenceTrigger:
-    """The Recurrence trigger: while the workflow is enabled, start a run every ``interval``
-    ``frequency`` (Second, Minute, Hour, Day, Week, Month, Year) from ``start_time``.
-
-    The schedule runs in this kernel (an asyncio task; ``disable()`` stops it): no runs start
-    while the kernel is gone or busy, and ticks missed while busy are skipped rather than
-    run in a burst. Times are UTC. With no start time the first run starts at once; with one
-    in the past, at its next time on that grid (Logic Apps' rules).
-    """
-
-    type = "Recurrence"
-
-    def __init__(
-        self,
-        frequency: str = "Minute",
-        interval: int = 1,
-        *,
-        start_time: str | datetime | None = None,
-        end_time: str | datetime | None = None,
-        count: int | None = None,
-        name: str = "Recurrence",
-    ) -> None:
-        from ..wdl.definitions import FREQUENCIES
-
-        canonical = next((f for f in FREQUENCIES if f.lower() == str(frequency).lower()), None)
-        if canonical is None:
-            raise ValueError(f"frequency must be one of {', '.join(FREQUENCIES)}")
-        if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
-            raise ValueError("interval must be a whole number of at least 1")
-        self.name = name
-        self.recurrence = Recurrence(
-            canonical, interval, _utc(start_time), _utc(end_time), count or None
-        )
-
-    @classmethod
-    def _from(cls, name: str, recurrence: Recurrence) -> RecurrenceTrigger:
-        trigger = cls.__new__(cls)
-        trigger.name = name
-        trigger.recurrence = recurrence
-        return trigger
-
-    def __repr__(self) -> str:
-        rec = self.recurrence
-        return f"RecurrenceTrigger({self.name!r}, every {rec.interval} {rec.frequency})"
-
-    def to_definition(self) -> dict[str, Any]:
-        """The Logic Apps trigger object."""
-        return {"type": "Recurrence", "recurrence": self.recurrence.to_json()}
-
-
-def _utc(value: str | datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 @dataclass
@@ -933,7 +805,7 @@ class Workflow:
         workflow = cls(
             run_definition,
             name=name or definition.name or "workflow",
-            trigger=_trigger_of(definition),
+            trigger=trigger_of(definition),
             hub=hub,
         )
         workflow._adopt(definition)
@@ -1431,31 +1303,6 @@ class Workflow:
     def runs(self) -> list[Run]:
         """This process's runs of the workflow, newest last."""
         return self.hub.runs_of(self.name)
-
-
-def _trigger_of(
-    definition: Definition,
-) -> HttpWebhookTrigger | RequestTrigger | RecurrenceTrigger | None:
-    trigger = definition.trigger
-    if trigger is None:
-        return None
-    if trigger.type == "HttpWebhook":
-        inputs = dict(trigger.inputs)
-        shared = {k: inputs[k] for k in ("retryPolicy", "authentication") if k in inputs}
-        subscribe = {**shared, **inputs["subscribe"]}
-        unsubscribe = inputs.get("unsubscribe") or None
-        if unsubscribe:
-            unsubscribe = {**shared, **unsubscribe}
-        return HttpWebhookTrigger(
-            subscribe,
-            unsubscribe,
-            name=trigger.name,
-            access_key_type=inputs.get("accessKeyType"),
-        )
-    if trigger.type == "Request":
-        return RequestTrigger(trigger.name, schema=trigger.inputs.get("schema"))
-    assert trigger.recurrence is not None
-    return RecurrenceTrigger._from(trigger.name, trigger.recurrence)
 
 
 def _parameter_type(value: Any) -> str:

@@ -220,6 +220,7 @@ class ChannelHandler(HookNBAPIHandler):
     """``GET api/channel?client=<id>``: a server-sent-event stream of deliveries for a kernel."""
 
     _channel: Any = None
+    _flush_scheduled = False
 
     @web.authenticated
     async def get(self) -> None:
@@ -251,8 +252,17 @@ class ChannelHandler(HookNBAPIHandler):
         if self._finished:
             return
         self.write("".join(f"id: {e['seq']}\ndata: {json.dumps(e)}\n\n" for e in events))
-        # Sent now, from the committing code path; a broken stream ends the channel.
-        self.flush().add_done_callback(self._flushed)
+        # One flush for everything written in this turn of the loop (a commit resolves a
+        # whole batch of callbacks at once): few large writes under load, and at low load
+        # the event leaves right after the sender's 202.
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_now)
+
+    def _flush_now(self) -> None:
+        self._flush_scheduled = False
+        if not self._finished:
+            self.flush().add_done_callback(self._flushed)
 
     def _flushed(self, future: Any) -> None:
         if not future.cancelled() and future.exception() and self._channel is not None:

@@ -112,6 +112,13 @@ class Hub:
             verifier = make_verifier(json.loads(config))
             if verifier is not None:
                 self._verifiers[callback_id] = verifier
+        # Trigger callback ids, so that a trigger callback (the busiest kind) is recognised
+        # without a lookup among the waits. Written only by writer ops, read only by them.
+        self._trigger_ids: dict[str, str] = dict(
+            store.reader.execute(
+                "SELECT trigger_id, name FROM workflows WHERE trigger_id IS NOT NULL"
+            )
+        )
         self._channels: dict[str, Channel] = {}
         self._workflow_client: dict[str, str] = dict(
             store.reader.execute("SELECT name, client FROM workflows WHERE client IS NOT NULL")
@@ -251,17 +258,19 @@ class Hub:
     def _op_ingest(
         self, conn: sqlite3.Connection, callback_id: str, request: InboundRequest
     ) -> Outcome:
+        name = self._trigger_ids.get(callback_id)
+        if name is not None:
+            row = conn.execute(
+                "SELECT trigger_state FROM workflows WHERE name = ?", (name,)
+            ).fetchone()
+            if row is not None:
+                return self._op_trigger_callback(conn, (name, row[0]), request)
         wait = conn.execute(
             "SELECT run_id, workflow, step, client, state, fingerprint FROM waits WHERE id = ?",
             (callback_id,),
         ).fetchone()
         if wait is not None:
             return self._op_wait_callback(conn, callback_id, wait, request)
-        trigger = conn.execute(
-            "SELECT name, trigger_state FROM workflows WHERE trigger_id = ?", (callback_id,)
-        ).fetchone()
-        if trigger is not None:
-            return self._op_trigger_callback(conn, trigger, request)
         return Outcome({"error": "not found"}, status=404)
 
     def _op_wait_callback(
@@ -412,6 +421,9 @@ class Hub:
                     "UPDATE workflows SET key_type = ?, verify = ? WHERE name = ?",
                     (key, verify_json, name),
                 )
+                # Trigger ids never change once made; an entry left by a rolled-back op
+                # finds no workflow row and is ignored.
+                self._trigger_ids[trigger_id] = name
             effects = Effects(attach=(name, client))
             return Outcome(trigger_id, effects=effects)
 
