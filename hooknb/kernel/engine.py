@@ -490,7 +490,9 @@ class Run:
         if kind == "callback":
             action.outputs = Outputs.from_callback(event["callback"], status_code=200)
             action.status = "Succeeded"
-            self._changed()
+            # Reported (and shown) just after the workflow resumes, not before: the report
+            # serialises every step, which a resumed step should not wait for.
+            self.hub.loop.call_soon(self._changed)
             return action.outputs
         if kind == "timedout":
             action.status = "TimedOut"

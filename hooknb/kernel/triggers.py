@@ -11,6 +11,7 @@ from ..wdl.definitions import Recurrence
 if TYPE_CHECKING:
     from ..wdl.definitions import Definition
 
+
 class HttpWebhookTrigger:
     """The HTTP Webhook trigger: ``enable()`` subscribes with the callback URL, ``disable()``
     unsubscribes; every POST to the callback URL starts a run.
