@@ -20,22 +20,14 @@ from typing import Any
 import httpx
 import pytest
 from helpers import wait_for
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect
 from processes import Kernel, ServerProcess
 
 from hooknb.demo import DemoService
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--no-proxy-server",  # loopback only, whatever the environment says
-]
+#: Where the screenshots go (git-ignored; CI keeps them), as in the browser conftest.
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
+
 WAIT_MS = 15_000  # the bound on every wait for the page (it polls every 1.5 s)
 HOSTILE = "<img src=x onerror=alert(1)>"
 HOSTILE_NAME = "<img src=x onerror=alert(3)>"
@@ -89,19 +81,6 @@ signals.enable()
 # --------------------------------------------------------------------------- fixtures
 
 
-# pytest-jupyter's autouse fixtures serve in-process servers on an asyncio loop; these tests have
-# none. Between sync calls Playwright marks its own loop as the running one, which those fixtures
-# would then pick up, run and close. Here they do nothing.
-@pytest.fixture
-def jp_asyncio_loop() -> None:
-    return None
-
-
-@pytest.fixture
-def jp_server_cleanup() -> None:
-    return None
-
-
 @pytest.fixture(scope="module")
 def service() -> Iterator[DemoService]:
     with DemoService() as demo:
@@ -127,17 +106,6 @@ def kernel(server: ServerProcess, service: DemoService) -> Iterator[Kernel]:
         yield kernel
     finally:
         kernel.shutdown()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
-        yield chromium
-        chromium.close()
 
 
 class Watched:
@@ -174,8 +142,8 @@ class Watched:
 
 
 @pytest.fixture
-def watched(browser: Browser, server: ServerProcess, kernel: Kernel) -> Iterator[Watched]:
-    view = Watched(browser, server)
+def watched(chromium: Browser, server: ServerProcess, kernel: Kernel) -> Iterator[Watched]:
+    view = Watched(chromium, server)
     yield view
     view.close()
 
@@ -190,6 +158,7 @@ def page(watched: Watched) -> Page:
 
 def shot(page: Page, name: str, *, full_page: bool = True) -> None:
     page.evaluate("window.scrollTo(0, 0)")  # the sticky header belongs at the top of the image
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
 
 
@@ -388,11 +357,11 @@ def test_hostile_content_renders_as_text(page: Page, kernel: Kernel) -> None:
 
 
 def test_api_errors_show_in_the_page(
-    browser: Browser, server: ServerProcess, service: DemoService, kernel: Kernel
+    chromium: Browser, server: ServerProcess, service: DemoService, kernel: Kernel
 ) -> None:
     run_id = publish(service, "orders", {"id": 3001})
     wait_for(lambda: run_status(server, run_id) == "Waiting", what="the run to wait")
-    view = Watched(browser, server, frozen=True)
+    view = Watched(chromium, server, frozen=True)
     page = view.page
     try:
         card = run_card(page, run_id)
