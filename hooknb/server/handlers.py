@@ -73,7 +73,9 @@ class CallbackHandler(web.RequestHandler):
             self._rejection = (405, "callback URLs accept POST only")
             return
         callback_id = self.path_kwargs.get("callback_id") or ""
-        signature = self.get_query_argument("sig", "")
+        # The parsed query as is (get_query_argument decodes and strips every value).
+        given = self.request.query_arguments.get("sig")
+        signature = given[-1].decode("ascii", "replace") if given else ""
         if not _CALLBACK_ID.fullmatch(callback_id) or not self.hub.signer.verify(
             callback_id, signature
         ):
@@ -97,7 +99,8 @@ class CallbackHandler(web.RequestHandler):
         if self._rejection is not None:
             _json_error(self, *self._rejection)
             return
-        await self.hub.ready()
+        if not self.hub.is_ready:
+            await self.hub.ready()
         request = self.request
         queries: dict[str, Any] = {}
         for name, values in request.query_arguments.items():

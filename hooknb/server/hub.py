@@ -156,6 +156,10 @@ class Hub:
     async def ready(self) -> None:
         await self._ready.wait()
 
+    @property
+    def is_ready(self) -> bool:
+        return self._ready.is_set()
+
     async def stop(self) -> None:
         """Stop timers, channels and calls; pending calls stay in the outbox for next start."""
         self._stopping = True
@@ -1093,14 +1097,14 @@ class Hub:
             return
         placeholders = ", ".join("?" for _ in routes)
         cursor = self.store.reader.execute(
-            "SELECT d.seq, d.kind, d.event, d.run_id, d.wait_id, d.data, "
+            "SELECT d.seq, d.kind, d.event, d.run_id, d.wait_id, d.data, d.route, "
             + CALLBACK_COLUMNS
             + f" FROM deliveries d LEFT JOIN callbacks c ON c.id = d.callback"
             f" WHERE d.route IN ({placeholders}) ORDER BY d.seq",
             routes,
         )
         for row in cursor:
-            seq, kind, event, run_id, wait_id, data = row[:6]
+            seq, kind, event, run_id, wait_id, data, route = row[:7]
             value: dict[str, Any] = {"seq": seq, "kind": kind, "run": run_id}
             if event:
                 value["event"] = event
@@ -1108,8 +1112,10 @@ class Hub:
                 value["wait"] = wait_id
             if data:
                 value.update(json.loads(data))
-            if row[6] is not None:
-                value["callback"] = callback_from_row(row[6:])
+            if kind == "trigger":
+                value.setdefault("workflow", route.partition(":")[2])
+            if row[7] is not None:
+                value["callback"] = callback_from_row(row[7:])
             channel.send(value)
 
     # -- status ----------------------------------------------------------------------------

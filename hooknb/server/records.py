@@ -38,7 +38,7 @@ WAIT_COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class InboundRequest:
     """A request received on a callback URL, as stored: byte-exact body, ordered headers."""
 
@@ -141,9 +141,16 @@ def insert_delivery(
     callback_id: int | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Insert a delivery row and return the event to push (the callback is not stored twice)."""
+    """Insert a delivery row and return the event to push.
+
+    The callback is not stored twice, nor is a trigger delivery's workflow (its route names it).
+    """
     extra = dict(extra or {})
-    stored = {k: v for k, v in extra.items() if k != "callback"}
+    stored = {
+        k: v
+        for k, v in extra.items()
+        if k != "callback" and not (k == "workflow" and route == f"workflow:{v}")
+    }
     cursor = conn.execute(
         "INSERT INTO deliveries (route, kind, event, run_id, wait_id, callback, data, created)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
