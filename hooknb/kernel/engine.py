@@ -1237,25 +1237,6 @@ class Workflow:
 
     # -- runs ------------------------------------------------------------------------------
 
-    @overload
-    def start(
-        self,
-        body: Any = None,
-        *,
-        headers: Mapping[str, str] | None = None,
-        queries: Mapping[str, Any] | None = None,
-        content_type: str | None = None,
-    ) -> Run: ...
-    @overload
-    def start(
-        self,
-        body: bytes,
-        *,
-        headers: Mapping[str, str] | None = None,
-        queries: Mapping[str, Any] | None = None,
-        content_type: str | None = None,
-    ) -> Run: ...
-
     def start(
         self,
         body: Any = None,

@@ -201,6 +201,29 @@ class _UrlField:
             self.widget.value = self.value
 
 
+def _send_test_button(scope_class: str, tip: str, on_click: Callable[[Any], None]) -> Any:
+    button = _button("Send test callback", "hooknb-send-test", icon="paper-plane", tip=tip)
+    button.add_class(scope_class)
+    button.on_click(on_click)
+    return button
+
+
+def _post_test(
+    loop: asyncio.AbstractEventLoop, url: str, view: Any, after: Callable[[], None] | None = None
+) -> None:
+    """POST the view's test body to ``url`` without blocking; show the answer in the view."""
+    view.send_button.disabled = True
+    view.send_result.value = "sending…"
+
+    def done(result: str | None, exc: BaseException | None) -> None:
+        view.send_button.disabled = False
+        view.send_result.value = result if exc is None else f"not sent: {_error_text(exc)}"
+        if after is not None:
+            after()
+
+    _spawn(loop, send_test_callback(url, view.test_body.value), done)
+
+
 def _test_body_field() -> Any:
     area = widgets.Textarea(
         value="{}",
@@ -497,14 +520,11 @@ class StepRow(widgets.VBox):
         self._url = _UrlField("hooknb-step-callback-url")
         self.callback_url = self._url.widget
         self.test_body = _test_body_field()
-        self.send_button = _button(
-            "Send test callback",
-            "hooknb-send-test",
-            icon="paper-plane",
-            tip="POST the JSON body on the left to this step's callback URL, as the service would",
+        self.send_button = _send_test_button(
+            "hooknb-step-send-test",
+            "POST the JSON body on the left to this step's callback URL, as the service would",
+            self._send_test,
         )
-        self.send_button.add_class("hooknb-step-send-test")
-        self.send_button.on_click(self._send_test)
         self.waiting = widgets.VBox(
             [self.callback_url, widgets.HBox([self.test_body, self.send_button])]
         )
@@ -515,15 +535,7 @@ class StepRow(widgets.VBox):
         action = self.action
         if action is None or not action.callback_url:
             return
-        self.send_button.disabled = True
-        self.send_result.value = "sending…"
-
-        def done(result: str | None, exc: BaseException | None) -> None:
-            self.send_button.disabled = False
-            self.send_result.value = result if exc is None else f"not sent: {_error_text(exc)}"
-
-        loop = self.run_view.run.hub.loop
-        _spawn(loop, send_test_callback(action.callback_url, self.test_body.value), done)
+        _post_test(self.run_view.run.hub.loop, action.callback_url, self)
 
 
 class RunView(widgets.VBox):
@@ -647,14 +659,11 @@ class WorkflowView(widgets.VBox):
         self._url = _UrlField("hooknb-trigger-callback-url")
         self.callback_url = self._url.widget
         self.test_body = _test_body_field()
-        self.send_button = _button(
-            "Send test callback",
-            "hooknb-send-test",
-            icon="paper-plane",
-            tip="POST the JSON body on the left to the trigger's callback URL: it starts a run",
+        self.send_button = _send_test_button(
+            "hooknb-trigger-send-test",
+            "POST the JSON body on the left to the trigger's callback URL: it starts a run",
+            self._send_test,
         )
-        self.send_button.add_class("hooknb-trigger-send-test")
-        self.send_button.on_click(self._send_test)
         self.send_result = _label("hooknb-send-result")
         self.test_box = widgets.HBox(
             [self.test_body, self.send_button, self.send_result],
@@ -759,12 +768,4 @@ class WorkflowView(widgets.VBox):
         if not url:
             self.send_result.value = "enable the workflow first"
             return
-        self.send_button.disabled = True
-        self.send_result.value = "sending…"
-
-        def done(result: str | None, exc: BaseException | None) -> None:
-            self.send_button.disabled = False
-            self.send_result.value = result if exc is None else f"not sent: {_error_text(exc)}"
-            self.refresh()
-
-        _spawn(self.workflow.hub.loop, send_test_callback(url, self.test_body.value), done)
+        _post_test(self.workflow.hub.loop, url, self, after=self.refresh)

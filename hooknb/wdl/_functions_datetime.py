@@ -34,7 +34,7 @@ from ._functions_core import (
     function,
     optional,
 )
-from ._functions_locale import DEFAULT_LOCALE, SUPPORTED, Locale, find_locale
+from ._functions_locale import DEFAULT_LOCALE, Locale, locale_arg
 
 _EPOCH = datetime(1, 1, 1)
 _TICKS_PER_SECOND = 10_000_000
@@ -670,16 +670,6 @@ def _format_arg(call: Invocation, args: list[Any], index: int) -> str | None:
     return value
 
 
-def _locale_arg(call: Invocation, args: list[Any], index: int) -> Locale:
-    name = optional(args, index)
-    if name is not None and not isinstance(name, str):
-        call.fail(f"argument {index + 1} must be a locale name such as 'en-US'", index)
-    locale = find_locale(name)
-    if locale is None:
-        call.fail(f"unsupported locale {name!r} (supported: {SUPPORTED})", index)
-    return locale
-
-
 def _render(
     call: Invocation, stamp: Stamp, fmt: str | None, locale: Locale = DEFAULT_LOCALE, arg: int = 0
 ) -> str:
@@ -836,13 +826,13 @@ def _ticks(call: Invocation, args: list[Any]) -> int:
 @function("formatDateTime", 1, 3)
 def _format_date_time(call: Invocation, args: list[Any]) -> str:
     stamp = _timestamp(call, args, 0)
-    return _render(call, stamp, _format_arg(call, args, 1), _locale_arg(call, args, 2), arg=1)
+    return _render(call, stamp, _format_arg(call, args, 1), locale_arg(call, args, 2), arg=1)
 
 
 @function("parseDateTime", 1, 3)
 def _parse_date_time(call: Invocation, args: list[Any]) -> str:
     text = arg_str(call, args, 0)
-    locale = _locale_arg(call, args, 1)
+    locale = locale_arg(call, args, 1)
     fmt = _format_arg(call, args, 2)
     try:
         stamp = parse_with_format(text, fmt, locale) if fmt else parse_timestamp(text, locale)

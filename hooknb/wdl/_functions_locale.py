@@ -11,6 +11,9 @@ error that lists what is supported, rather than a silently wrong format.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from ._functions_core import Invocation, optional
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,3 +357,14 @@ def find_locale(name: str | None) -> Locale | None:
     if key in _LOCALES:
         return _LOCALES[key]
     return _BY_LANGUAGE.get(key)
+
+
+def locale_arg(call: Invocation, args: list[Any], index: int) -> Locale:
+    """The locale named by argument ``index`` (absent: en-US), or fail naming it."""
+    name = optional(args, index)
+    if name is not None and not isinstance(name, str):
+        call.fail(f"argument {index + 1} must be a locale name such as 'en-US'", index)
+    locale = find_locale(name)
+    if locale is None:
+        call.fail(f"unsupported locale {name!r} (supported: {SUPPORTED})", index)
+    return locale

@@ -29,10 +29,9 @@ from ._functions_core import (
     describe,
     function,
     is_number,
-    optional,
     to_text,
 )
-from ._functions_locale import SUPPORTED, Locale, find_locale
+from ._functions_locale import Locale, find_locale, locale_arg
 
 # .NET System.Decimal holds at most this magnitude.
 _DECIMAL_MAX = Decimal("79228162514264337593543950335")
@@ -195,16 +194,6 @@ def _is_int(call: Invocation, args: list[Any]) -> bool:
     return _parse_int(arg_str(call, args, 0)) is not None
 
 
-def _locale(call: Invocation, args: list[Any], index: int) -> Locale:
-    name = optional(args, index)
-    if name is not None and not isinstance(name, str):
-        call.fail(f"argument {index + 1} must be a locale name such as 'en-US'", index)
-    locale = find_locale(name)
-    if locale is None:
-        call.fail(f"unsupported locale {name!r} (supported: {SUPPORTED})", index)
-    return locale
-
-
 _EXPONENT = re.compile(r"[eE][+-]?[0-9]{1,6}")
 
 
@@ -266,7 +255,7 @@ def _float(call: Invocation, args: list[Any]) -> float:
     if is_number(value):
         return float(value)
     text = arg_str(call, args, 0)
-    parsed = parse_float(text, _locale(call, args, 1))
+    parsed = parse_float(text, locale_arg(call, args, 1))
     if parsed is None:
         call.fail(f"{describe(text)} is not a valid floating-point number", 0)
     return parsed
@@ -276,7 +265,7 @@ def _float(call: Invocation, args: list[Any]) -> float:
 def _is_float(call: Invocation, args: list[Any]) -> bool:
     text = arg_str(call, args, 0)
     # isFloat() "uses the invariant culture" unless a locale is given (reference).
-    locale = _locale(call, args, 1) if len(args) > 1 else find_locale("")
+    locale = locale_arg(call, args, 1) if len(args) > 1 else find_locale("")
     assert locale is not None
     return parse_float(text, locale) is not None
 
@@ -495,7 +484,7 @@ def _tokenize_custom(call: Invocation, section: str) -> list[str]:
 def _format_number(call: Invocation, args: list[Any]) -> str:
     number = arg_number(call, args, 0)
     pattern = arg_str(call, args, 1)
-    locale = _locale(call, args, 2)
+    locale = locale_arg(call, args, 2)
     # Enough digits for a float's 309 integer digits plus any precision asked for.
     with localcontext(prec=max(1_000, 2 * len(pattern) + 500)):
         match = _STANDARD.fullmatch(pattern)
