@@ -38,8 +38,9 @@ DEFAULT_DEMO_PORT = 8765
 #: How long to wait for JupyterLab to write its server info file before giving up on
 #: printing its URL (it keeps running; Jupyter prints its own URLs too).
 READY_TIMEOUT = 120.0
-#: How long JupyterLab gets to shut down after SIGTERM before it is killed.
-STOP_TIMEOUT = 30.0
+#: How long JupyterLab gets to stop after a final Ctrl-C, and then after SIGTERM, before it is
+#: terminated, then killed.
+STOP_TIMEOUT = 10.0
 
 _REPO_NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -208,7 +209,8 @@ def _run_jupyter(
     # Ctrl-C in the terminal reaches JupyterLab too (same process group); it decides when to
     # stop (its own confirmation prompt), and this process waits for it. A Python handler, not
     # SIG_IGN: an ignored signal would stay ignored in the child, a handled one does not.
-    previous_int = signal.signal(signal.SIGINT, _ignore)
+    interrupts: list[float] = []
+    previous_int = signal.signal(signal.SIGINT, lambda *_: interrupts.append(time.monotonic()))
     proc = subprocess.Popen(command, env=env)  # noqa: S603 - our own interpreter and args
 
     def forward_term(signum: int, _frame: Any) -> None:
@@ -220,7 +222,7 @@ def _run_jupyter(
         info = _wait_ready(proc, env)
         if info is not None:
             _print_ready(info, app, app_name, demo_url, notebooks)
-        code = proc.wait()
+        code = _wait_for_exit(proc, interrupts)
     finally:
         signal.signal(signal.SIGTERM, previous_term)
         signal.signal(signal.SIGINT, previous_int)
@@ -235,8 +237,26 @@ def _run_jupyter(
     return 0 if code in (0, -signal.SIGINT, -signal.SIGTERM) else code
 
 
-def _ignore(_signum: int, _frame: Any) -> None:
-    """SIGINT while JupyterLab runs: it got the same Ctrl-C and decides; we wait for it."""
+def _wait_for_exit(proc: subprocess.Popen[bytes], interrupts: list[float]) -> int:
+    """JupyterLab's exit code. After a Ctrl-C that should have stopped it (two of them, or one
+    with no terminal to confirm on) it gets STOP_TIMEOUT seconds, then it is terminated: its
+    shutdown can hang on a worker thread, and Ctrl-C must always stop both."""
+    while True:
+        try:
+            return proc.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            pass
+        confirmable = sys.stdin is not None and sys.stdin.isatty()
+        final = len(interrupts) >= 2 or (len(interrupts) == 1 and not confirmable)
+        if final and time.monotonic() - interrupts[-1] > STOP_TIMEOUT:
+            print("hooknb lab: JupyterLab did not stop; stopping it", flush=True)
+            proc.terminate()
+            try:
+                proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            return 0  # stopped as the user asked
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], env: dict[str, str]) -> dict[str, Any] | None:
