@@ -527,11 +527,11 @@ def enable_trigger(server: Server, name: str, subscriber: Subscriber, client: st
     return str(record["trigger"]["callbackUrl"])
 
 
-def noop_url(server: Server, like: str) -> str:
-    """A no-op URL with the same path and query lengths as the hooknb callback URL ``like``."""
+def noop_url(server: Server, like: str, kind: str = "noop") -> str:
+    """A bench_ext URL (``noop`` or ``floor``) with the same id and signature as ``like``."""
     match = re.search(r"hooknb/callback/([^?]+)\?sig=(.+)$", like)
     assert match is not None, like
-    return f"{server.url}bench/noop/{match.group(1)}?sig={match.group(2)}"
+    return f"{server.url}bench/{kind}/{match.group(1)}?sig={match.group(2)}"
 
 
 # -- wrk ------------------------------------------------------------------------------------

@@ -7,6 +7,11 @@ Loaded into the *same* Jupyter server process as hooknb (``bench/`` on ``PYTHONP
   auth like hooknb's callback route, that reads the body and answers ``202`` with a small JSON
   body. Same process, same routing table, same loop: the only difference to hooknb's
   ``CallbackHandler`` is the work hooknb does (verify, store durably, answer).
+* ``POST <base>bench/floor/<id>?sig=<...>`` — the *floor* of durable ingest: hooknb's own
+  ``CallbackHandler`` (signature check, bounded body read, ``InboundRequest``) and its store's
+  group commit, but the op writes no hooknb rows: it rewrites one ``meta`` value in place, so
+  each commit is a real WAL append + fsync of one page. hooknb ÷ floor is what hooknb's rows
+  (callback, run, delivery) cost; floor ÷ no-op is what any durable answer costs here.
 * ``GET <base>bench/stats`` — the hooknb store's group-commit counters (batches, ops per
   batch) and the process's own CPU time, read from inside the server. Token-authenticated.
 * ``POST <base>bench/stats`` — zero the counters before a measured run.
@@ -31,6 +36,8 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
+from hooknb.server.handlers import CallbackHandler
+
 
 class NoopHandler(web.RequestHandler):
     """The baseline callback endpoint: no verification, no storage, 202."""
@@ -43,6 +50,25 @@ class NoopHandler(web.RequestHandler):
         self.set_status(202)
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"id": ident, "status": "Accepted", "size": len(self.request.body)}))
+
+
+def _touch_one_page(conn: Any) -> None:
+    conn.execute("UPDATE meta SET value = value WHERE key = 'schema_version'")
+
+
+class FloorHub:
+    """hooknb's hub as the callback handler sees it, minus the rows (see the module doc)."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self._settings = settings
+
+    def __getattr__(self, name: str) -> Any:
+        # signer, max_body_size, is_ready, ready: hooknb's own.
+        return getattr(self._settings["hooknb_hub"], name)
+
+    async def ingest(self, callback_id: str, request: Any) -> tuple[int, dict[str, Any]]:
+        await self._settings["hooknb_hub"].store.write(_touch_one_page)
+        return 202, {"run": None, "workflow": None, "status": "Accepted"}
 
 
 def _hub(handler: web.RequestHandler) -> Any:
@@ -116,6 +142,11 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
         ".*$",
         [
             (url_path_join(base, r"bench/noop/(?P<ident>[A-Za-z0-9_-]{1,64})"), NoopHandler),
+            (
+                url_path_join(base, r"bench/floor(?:/(?P<callback_id>.*))?"),
+                CallbackHandler,
+                {"hub": FloorHub(serverapp.web_app.settings)},
+            ),
             (url_path_join(base, "bench/stats"), StatsHandler),
             (url_path_join(base, "bench/profile"), ProfileHandler),
         ],

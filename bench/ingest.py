@@ -16,6 +16,11 @@ baseline run next to it, and the result is the median of those ratios. Then the 
 kernel attached (pinned to core 0 with the server: hooknb on one core, wrk on the other), whose
 workflow starts a run per callback.
 
+Then ``--floor-runs`` pairs of the baseline against bench_ext's *floor* route: hooknb's own
+callback handler and group commit writing one page per commit but no hooknb rows. It splits
+the gap: floor ÷ baseline is the price of any durable answer through this handler, hooknb ÷
+floor the price of hooknb's rows (callback, run, delivery).
+
 Afterwards the store is checked: it must hold at least as many trigger callbacks as wrk counted
 202 answers (wrk does not count requests still in flight when it stops).
 """
@@ -136,6 +141,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--kernel-runs", type=int, default=3)
+    parser.add_argument("--floor-runs", type=int, default=3)
     parser.add_argument("--duration", type=float, default=8)
     parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--pause", type=float, default=1)
@@ -154,10 +160,18 @@ def main() -> None:
         try:
             hook = enable_trigger(server, "bench", sub, "bench-client")
             base = noop_url(server, hook)
+            floor = noop_url(server, hook, "floor")
             log("warm-up")
-            for url in (base, hook):
+            for url in (base, hook, floor):
                 wrk(url, duration=args.warmup, conns=args.conns)
             runs = pair_runs(server, hook, base, args, "no kernel")
+            floor_runs = pair_runs(
+                server,
+                floor,
+                base,
+                argparse.Namespace(**{**vars(args), "runs": args.floor_runs}),
+                "floor (rows skipped)",
+            )
             sent = sum(r["hook"]["requests"] for r in runs)
             stored = stored_callbacks(server.store, "bench")
             result: dict[str, Any] = {
@@ -180,6 +194,20 @@ def main() -> None:
                 },
             }
             result["no_kernel"]["pass"] = result["no_kernel"]["ratio_median"] >= GOAL
+            if floor_runs:
+                floor_summary = summarise(floor_runs)
+                result["floor"] = {
+                    "what": "hooknb's CallbackHandler + group commit of one page, no hooknb rows",
+                    "floor_over_baseline_median": floor_summary["ratio_median"],
+                    "floor_over_baseline_min": floor_summary["ratio_min"],
+                    "floor_over_baseline_max": floor_summary["ratio_max"],
+                    "floor_rps_median": floor_summary["hooknb_rps_median"],
+                    "baseline_rps_median": floor_summary["baseline_rps_median"],
+                    "hooknb_over_floor": round(
+                        summarise(runs)["hooknb_rps_median"] / floor_summary["hooknb_rps_median"], 3
+                    ),
+                    "runs": floor_runs,
+                }
 
             if not args.no_kernel:
                 kernel = Kernel(server, cpus="0")
@@ -229,6 +257,14 @@ def main() -> None:
         f" | {nk['ratio_median']} ({nk['ratio_min']}-{nk['ratio_max']}) | ≥ {GOAL} |"
         f" {'pass' if nk['pass'] else 'MISS'} |",
     ]
+    if "floor" in result:
+        fl = result["floor"]
+        lines.append(
+            f"| floor: handler + group commit, no rows | {fl['baseline_rps_median']:.0f} |"
+            f" {fl['floor_rps_median']:.0f} | {fl['floor_over_baseline_median']}"
+            f" ({fl['floor_over_baseline_min']}-{fl['floor_over_baseline_max']}) | (report) |"
+            f" hooknb ÷ floor {fl['hooknb_over_floor']} |"
+        )
     if "kernel_attached" in result:
         ka = result["kernel_attached"]
         lines.append(
