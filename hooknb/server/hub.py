@@ -35,6 +35,7 @@ from .records import (
     insert_callback,
     insert_delivery,
     insert_outbox,
+    insert_trigger_callback,
     last_outbox,
     new_run_id,
 )
@@ -264,11 +265,9 @@ class Hub:
     ) -> Outcome:
         name = self._trigger_ids.get(callback_id)
         if name is not None:
-            row = conn.execute(
-                "SELECT trigger_state FROM workflows WHERE name = ?", (name,)
-            ).fetchone()
-            if row is not None:
-                return self._op_trigger_callback(conn, (name, row[0]), request)
+            outcome = self._op_trigger_callback(conn, name, request)
+            if outcome is not None:
+                return outcome
         wait = conn.execute(
             "SELECT run_id, workflow, step, client, state, fingerprint FROM waits WHERE id = ?",
             (callback_id,),
@@ -325,10 +324,14 @@ class Hub:
         )
 
     def _op_trigger_callback(
-        self, conn: sqlite3.Connection, trigger: tuple[Any, ...], request: InboundRequest
-    ) -> Outcome:
-        name, trigger_state = trigger
-        if trigger_state not in ("enabled", "enabling"):
+        self, conn: sqlite3.Connection, name: str, request: InboundRequest
+    ) -> Outcome | None:
+        """Start a run of ``name``; a 409 if its trigger is disabled, None if it is gone."""
+        run_id = new_run_id()
+        callback_id = insert_trigger_callback(conn, name, run_id, request)
+        if callback_id is None:
+            if conn.execute("SELECT 1 FROM workflows WHERE name = ?", (name,)).fetchone() is None:
+                return None
             return Outcome(
                 {
                     "error": f"the trigger of workflow {name!r} is disabled",
@@ -337,8 +340,6 @@ class Hub:
                 },
                 status=409,
             )
-        run_id = new_run_id()
-        callback_id = insert_callback(conn, "trigger", name, run_id, request)
         conn.execute(
             "INSERT INTO runs (id, workflow, status, trigger_callback, created) "
             "VALUES (?, ?, 'Queued', ?, ?)",

@@ -109,25 +109,51 @@ def callback_from_row(row: sqlite3.Row | tuple[Any, ...]) -> dict[str, Any]:
     )
 
 
+_INSERT_CALLBACK = (
+    "INSERT INTO callbacks (kind, target, run_id, received, method, headers, query,"
+    " content_type, body) "
+)
+
+
+def _callback_values(
+    kind: str, target: str, run_id: str | None, request: InboundRequest
+) -> tuple[Any, ...]:
+    return (
+        kind,
+        target,
+        run_id,
+        request.received,
+        request.method,
+        json.dumps(request.headers),
+        json.dumps(request.queries),
+        request.content_type,
+        request.body,
+    )
+
+
 def insert_callback(
     conn: sqlite3.Connection, kind: str, target: str, run_id: str | None, request: InboundRequest
 ) -> int:
     cursor = conn.execute(
-        "INSERT INTO callbacks (kind, target, run_id, received, method, headers, query,"
-        " content_type, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            kind,
-            target,
-            run_id,
-            request.received,
-            request.method,
-            json.dumps(request.headers),
-            json.dumps(request.queries),
-            request.content_type,
-            request.body,
-        ),
+        _INSERT_CALLBACK + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        _callback_values(kind, target, run_id, request),
     )
     return int(cursor.lastrowid or 0)
+
+
+def insert_trigger_callback(
+    conn: sqlite3.Connection, workflow: str, run_id: str, request: InboundRequest
+) -> int | None:
+    """Store a trigger callback if ``workflow``'s trigger is enabled; None (nothing stored) if not.
+
+    One statement for the check and the insert: this is the busiest write there is.
+    """
+    cursor = conn.execute(
+        _INSERT_CALLBACK + "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM"
+        " workflows WHERE name = ? AND trigger_state IN ('enabled', 'enabling'))",
+        (*_callback_values("trigger", workflow, run_id, request), workflow),
+    )
+    return int(cursor.lastrowid or 0) if cursor.rowcount == 1 else None
 
 
 def insert_delivery(
