@@ -19,7 +19,8 @@ workflow starts a run per callback.
 Then ``--floor-runs`` pairs of the baseline against bench_ext's *floor* route: hooknb's own
 callback handler and group commit writing one page per commit but no hooknb rows. It splits
 the gap: floor ÷ baseline is the price of any durable answer through this handler, hooknb ÷
-floor the price of hooknb's rows (callback, run, delivery).
+floor the price of hooknb's rows (callback, run, delivery). Last, a second server with
+``--HookNB.durable=False`` (no fsync) measures hooknb and the floor again: what the fsync costs.
 
 Afterwards the store is checked: it must hold at least as many trigger callbacks as wrk counted
 202 answers (wrk does not count requests still in flight when it stops).
@@ -126,6 +127,43 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def floor_result(runs: list[dict[str, Any]], floor_runs: list[dict[str, Any]]) -> dict[str, Any]:
+    hooknb, floor = summarise(runs), summarise(floor_runs)
+    return {
+        "what": "hooknb's CallbackHandler + group commit of one changed page, no hooknb rows",
+        "floor_over_baseline_median": floor["ratio_median"],
+        "floor_over_baseline_min": floor["ratio_min"],
+        "floor_over_baseline_max": floor["ratio_max"],
+        "floor_rps_median": floor["hooknb_rps_median"],
+        "baseline_rps_median": floor["baseline_rps_median"],
+        "hooknb_over_floor": round(hooknb["hooknb_rps_median"] / floor["hooknb_rps_median"], 3),
+        "runs": floor_runs,
+    }
+
+
+def not_durable(root: Path, sub: Subscriber, args: argparse.Namespace) -> dict[str, Any]:
+    """hooknb and the floor again, on a server whose store does not fsync."""
+    server = Server(root / "not-durable", cpus="0", extra_args=["--HookNB.durable=False"]).start()
+    args.pids = [server.pid]
+    args.settle = None
+    try:
+        hook = enable_trigger(server, "bench", sub, "bench-client")
+        base = noop_url(server, hook)
+        floor = noop_url(server, hook, "floor")
+        for url in (base, hook, floor):
+            wrk(url, duration=args.warmup, conns=args.conns)
+        few = argparse.Namespace(**{**vars(args), "runs": args.floor_runs})
+        runs = pair_runs(server, hook, base, few, "not durable")
+        floor_runs = pair_runs(server, floor, base, few, "not durable, floor")
+    finally:
+        server.stop()
+    return {
+        "setup": "same, with --HookNB.durable=False (synchronous=NORMAL: no fsync)",
+        "hooknb": {**summarise(runs), "runs": runs},
+        "floor": floor_result(runs, floor_runs),
+    }
+
+
 def stored_callbacks(store: Path, workflow: str) -> int:
     conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=30)
     try:
@@ -141,7 +179,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--kernel-runs", type=int, default=3)
-    parser.add_argument("--floor-runs", type=int, default=3)
+    parser.add_argument("--floor-runs", type=int, default=5)
     parser.add_argument("--duration", type=float, default=8)
     parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--pause", type=float, default=1)
@@ -195,20 +233,7 @@ def main() -> None:
             }
             result["no_kernel"]["pass"] = result["no_kernel"]["ratio_median"] >= GOAL
             if floor_runs:
-                floor_summary = summarise(floor_runs)
-                result["floor"] = {
-                    "what": "hooknb's CallbackHandler + group commit of one page, no hooknb rows",
-                    "floor_over_baseline_median": floor_summary["ratio_median"],
-                    "floor_over_baseline_min": floor_summary["ratio_min"],
-                    "floor_over_baseline_max": floor_summary["ratio_max"],
-                    "floor_rps_median": floor_summary["hooknb_rps_median"],
-                    "baseline_rps_median": floor_summary["baseline_rps_median"],
-                    "hooknb_over_floor": round(
-                        summarise(runs)["hooknb_rps_median"] / floor_summary["hooknb_rps_median"], 3
-                    ),
-                    "runs": floor_runs,
-                }
-
+                result["floor"] = floor_result(runs, floor_runs)
             if not args.no_kernel:
                 kernel = Kernel(server, cpus="0")
                 args.pids = [server.pid, kernel.pid]
@@ -248,30 +273,49 @@ def main() -> None:
                     kernel.shutdown()
         finally:
             server.stop()
+        if args.floor_runs:
+            result["not_durable"] = not_durable(root, sub, args)
+
+    def row(
+        label: str, base: float, measured: float, ratios: tuple[Any, Any, Any], tail: str
+    ) -> str:
+        median_, low, high = ratios
+        return f"| {label} | {base:.0f} | {measured:.0f} | {median_} ({low}-{high}) | {tail} |"
+
+    def floor_row(label: str, floor: dict[str, Any]) -> str:
+        return row(
+            label,
+            floor["baseline_rps_median"],
+            floor["floor_rps_median"],
+            tuple(floor[f"floor_over_baseline_{k}"] for k in ("median", "min", "max")),
+            f"(report) | hooknb ÷ floor {floor['hooknb_over_floor']}",
+        )
+
+    def hooknb_row(label: str, value: dict[str, Any], tail: str) -> str:
+        return row(
+            label,
+            value["baseline_rps_median"],
+            value["hooknb_rps_median"],
+            tuple(value[f"ratio_{k}"] for k in ("median", "min", "max")),
+            tail,
+        )
 
     nk = result["no_kernel"]
     lines = [
-        "| measure | baseline req/s | hooknb req/s | ratio (median of runs) | goal | result |",
+        "| measure | baseline req/s | measured req/s | ratio (median of runs) | goal | result |",
         "|---|---|---|---|---|---|",
-        f"| P1 ingest, no kernel | {nk['baseline_rps_median']:.0f} | {nk['hooknb_rps_median']:.0f}"
-        f" | {nk['ratio_median']} ({nk['ratio_min']}-{nk['ratio_max']}) | ≥ {GOAL} |"
-        f" {'pass' if nk['pass'] else 'MISS'} |",
+        hooknb_row("P1 ingest, no kernel", nk, f"≥ {GOAL} | {'pass' if nk['pass'] else 'MISS'}"),
     ]
     if "floor" in result:
-        fl = result["floor"]
-        lines.append(
-            f"| floor: handler + group commit, no rows | {fl['baseline_rps_median']:.0f} |"
-            f" {fl['floor_rps_median']:.0f} | {fl['floor_over_baseline_median']}"
-            f" ({fl['floor_over_baseline_min']}-{fl['floor_over_baseline_max']}) | (report) |"
-            f" hooknb ÷ floor {fl['hooknb_over_floor']} |"
-        )
+        lines.append(floor_row("floor: handler + group commit, no rows", result["floor"]))
     if "kernel_attached" in result:
-        ka = result["kernel_attached"]
         lines.append(
-            f"| P1 ingest, kernel attached | {ka['baseline_rps_median']:.0f} |"
-            f" {ka['hooknb_rps_median']:.0f} | {ka['ratio_median']} ({ka['ratio_min']}-"
-            f"{ka['ratio_max']}) | (report) | — |"
+            hooknb_row("P1 ingest, kernel attached", result["kernel_attached"], "(report) | —")
         )
+    if "not_durable" in result:
+        nd = result["not_durable"]
+        lines.append(hooknb_row("P1 ingest, no fsync", nd["hooknb"], "(report) | —"))
+        lines.append(floor_row("floor, no fsync", nd["floor"]))
     result["markdown"] = "\n".join(lines)
     emit("ingest", result, args.out)
     print(result["markdown"])
