@@ -99,6 +99,11 @@ def pair_runs(
     return runs
 
 
+def with_runs(args: argparse.Namespace, runs: int) -> argparse.Namespace:
+    """``args`` with another number of pairs to measure."""
+    return argparse.Namespace(**{**vars(args), "runs": runs})
+
+
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     def med(which: str, key: str) -> float:
         return round(median([r[which][key] for r in runs]), 3)
@@ -152,7 +157,7 @@ def not_durable(root: Path, sub: Subscriber, args: argparse.Namespace) -> dict[s
         floor = noop_url(server, hook, "floor")
         for url in (base, hook, floor):
             wrk(url, duration=args.warmup, conns=args.conns)
-        few = argparse.Namespace(**{**vars(args), "runs": args.floor_runs})
+        few = with_runs(args, args.floor_runs)
         runs = pair_runs(server, hook, base, few, "not durable")
         floor_runs = pair_runs(server, floor, base, few, "not durable, floor")
     finally:
@@ -207,7 +212,7 @@ def main() -> None:
                 server,
                 floor,
                 base,
-                argparse.Namespace(**{**vars(args), "runs": args.floor_runs}),
+                with_runs(args, args.floor_runs),
                 "floor (rows skipped)",
             )
             sent = sum(r["hook"]["requests"] for r in runs)
@@ -258,7 +263,7 @@ def main() -> None:
                         server,
                         url,
                         base,
-                        argparse.Namespace(**{**vars(args), "runs": args.kernel_runs}),
+                        with_runs(args, args.kernel_runs),
                         "kernel",
                     )
                     started = kernel.json("len(_started)")
