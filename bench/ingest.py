@@ -146,17 +146,25 @@ def floor_result(runs: list[dict[str, Any]], floor_runs: list[dict[str, Any]]) -
     }
 
 
+def warmed_up_urls(
+    server: Server, sub: Subscriber, args: argparse.Namespace
+) -> tuple[str, str, str]:
+    """Enable the bench trigger; its callback, no-op and floor URLs, each warmed up."""
+    hook = enable_trigger(server, "bench", sub, "bench-client")
+    base = noop_url(server, hook)
+    floor = noop_url(server, hook, "floor")
+    for url in (base, hook, floor):
+        wrk(url, duration=args.warmup, conns=args.conns)
+    return hook, base, floor
+
+
 def not_durable(root: Path, sub: Subscriber, args: argparse.Namespace) -> dict[str, Any]:
     """hooknb and the floor again, on a server whose store does not fsync."""
     server = Server(root / "not-durable", cpus="0", extra_args=["--HookNB.durable=False"]).start()
     args.pids = [server.pid]
     args.settle = None
     try:
-        hook = enable_trigger(server, "bench", sub, "bench-client")
-        base = noop_url(server, hook)
-        floor = noop_url(server, hook, "floor")
-        for url in (base, hook, floor):
-            wrk(url, duration=args.warmup, conns=args.conns)
+        hook, base, floor = warmed_up_urls(server, sub, args)
         few = with_runs(args, args.floor_runs)
         runs = pair_runs(server, hook, base, few, "not durable")
         floor_runs = pair_runs(server, floor, base, few, "not durable, floor")
@@ -201,12 +209,8 @@ def main() -> None:
         server = Server(root, cpus="0").start()
         args.pids = [server.pid]
         try:
-            hook = enable_trigger(server, "bench", sub, "bench-client")
-            base = noop_url(server, hook)
-            floor = noop_url(server, hook, "floor")
             log("warm-up")
-            for url in (base, hook, floor):
-                wrk(url, duration=args.warmup, conns=args.conns)
+            hook, base, floor = warmed_up_urls(server, sub, args)
             runs = pair_runs(server, hook, base, args, "no kernel")
             floor_runs = pair_runs(
                 server,

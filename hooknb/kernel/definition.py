@@ -199,23 +199,14 @@ class _Interpreter:
 
     def skip(self, step: Step) -> None:
         now = time.time()
-        self.run.actions[step.name] = Action(
-            step.name,
-            step.type,
-            status="Skipped",
-            started=now,
-            ended=now,
-            scope=step.parent,
-            code="ActionSkipped",
-        )
-        for child in step.children():
-            self.run.actions[child.name] = Action(
-                child.name,
-                child.type,
+        for skipped in (step, *step.children()):
+            self.run.actions[skipped.name] = Action(
+                skipped.name,
+                skipped.type,
                 status="Skipped",
                 started=now,
                 ended=now,
-                scope=child.parent,
+                scope=skipped.parent,
                 code="ActionSkipped",
             )
         self.run._changed()
