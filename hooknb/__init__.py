@@ -18,75 +18,17 @@ other's modules.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ._version import __version__
+import lazy_loader
 
-if TYPE_CHECKING:
-    from .kernel.client import Hub, connect
-    from .kernel.engine import Action, Run, RunTerminated, Workflow, workflow
-    from .kernel.errors import ActionFailed, ActionTimedOut, HookNBError, HubRequestError
-    from .kernel.outputs import Outputs
-    from .kernel.registry import handler
-    from .kernel.triggers import HttpWebhookTrigger, RecurrenceTrigger, RequestTrigger
-    from .wdl.definitions import DefinitionError
+from ._version import __version__ as __version__
 
-__all__ = [
-    "Action",
-    "ActionFailed",
-    "ActionTimedOut",
-    "DefinitionError",
-    "HookNBError",
-    "HttpWebhookTrigger",
-    "Hub",
-    "HubRequestError",
-    "Outputs",
-    "RecurrenceTrigger",
-    "RequestTrigger",
-    "Run",
-    "RunTerminated",
-    "Workflow",
-    "__version__",
-    "connect",
-    "handler",
-    "load_ipython_extension",
-    "unload_ipython_extension",
-    "workflow",
-]
-
-_LAZY = {
-    "connect": "hooknb.kernel.client",
-    "Hub": "hooknb.kernel.client",
-    "workflow": "hooknb.kernel.engine",
-    "Workflow": "hooknb.kernel.engine",
-    "Run": "hooknb.kernel.engine",
-    "Action": "hooknb.kernel.engine",
-    "HttpWebhookTrigger": "hooknb.kernel.triggers",
-    "Outputs": "hooknb.kernel.outputs",
-    "HookNBError": "hooknb.kernel.errors",
-    "HubRequestError": "hooknb.kernel.errors",
-    "ActionFailed": "hooknb.kernel.errors",
-    "ActionTimedOut": "hooknb.kernel.errors",
-    "handler": "hooknb.kernel.registry",
-    "RequestTrigger": "hooknb.kernel.triggers",
-    "RecurrenceTrigger": "hooknb.kernel.triggers",
-    "RunTerminated": "hooknb.kernel.engine",
-    "DefinitionError": "hooknb.wdl.definitions",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'hooknb' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+# The public names and where each lives are listed once, in __init__.pyi: type checkers read it
+# as this module's interface, and lazy_loader imports each module on first use from it, so the
+# server and a kernel each load only their own side.
+__getattr__, __dir__, _public = lazy_loader.attach_stub(__name__, __file__)
+__all__ = sorted({*_public, "load_ipython_extension", "unload_ipython_extension"}, key=str.lower)
 
 
 def load_ipython_extension(ipython: Any) -> None:

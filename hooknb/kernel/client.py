@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
+from ..errors import HubRequestError
 from .aio import engine_loop, run_sync
 from .discovery import HubAddress, find_hub
-from .errors import HubRequestError
 
 if TYPE_CHECKING:
     from .engine import Run, Workflow

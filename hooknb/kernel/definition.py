@@ -40,6 +40,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..errors import ActionTimedOut, HookNBError, RunTerminated
 from ..wdl import Context, ExpressionError, evaluate, evaluate_template
 from ..wdl.definitions import (
     Definition,
@@ -50,8 +51,7 @@ from ..wdl.definitions import (
     rewrite_uri,
 )
 from ..wdl.durations import parse_duration
-from .engine import Action, Run, RunTerminated, current_scope
-from .errors import ActionTimedOut, HookNBError
+from .engine import Action, Run, current_scope
 
 __all__ = ["derive_status", "run_definition"]
 

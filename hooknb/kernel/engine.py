@@ -24,13 +24,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, overload
 from urllib.parse import quote
 
+from ..errors import ActionFailed, ActionTimedOut, HookNBError, HubRequestError, RunTerminated
 from ..server.outbound import redact
 from ..wdl import Context, ExpressionError, evaluate_template, referenced_functions
 from ..wdl.definitions import Recurrence, apply_endpoints
 from ..wdl.durations import format_duration, parse_duration
 from .aio import in_loop_thread
 from .client import Hub, default_hub
-from .errors import ActionFailed, ActionTimedOut, HookNBError, HubRequestError
 from .outputs import Outputs, jsonable
 from .triggers import HttpWebhookTrigger, RecurrenceTrigger, RequestTrigger, trigger_of
 
@@ -123,28 +123,6 @@ class Action:
             "wait": self.wait_id,
             **extra,
         }
-
-
-class RunTerminated(HookNBError):
-    """Raised by :meth:`Run.terminate` (Logic Apps' Terminate action): ends the run at once
-    with ``status`` (Succeeded, Failed or Cancelled) and, for Failed, ``code``/``message``."""
-
-    def __init__(
-        self,
-        status: str,
-        code: str | None = None,
-        message: str | None = None,
-        *,
-        reason: str | None = None,
-    ) -> None:
-        detail = ": ".join(str(p) for p in (code, message) if p not in (None, ""))
-        # ``reason`` replaces the wording for runs that end by themselves (no Terminate step).
-        super().__init__(
-            reason or f"the run was terminated ({status}){': ' + detail if detail else ''}"
-        )
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 class Run:

@@ -39,11 +39,11 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
+from ..errors import HookNBError
 from ..server.outbound import normalize_request
 from ..wdl import referenced_functions
 from ..wdl.durations import parse_duration
 from .engine import HttpWebhookTrigger, Run, Workflow
-from .errors import HookNBError
 from .registry import run_handler
 from .render import clock, duration, mapping_lines, seconds_text
 

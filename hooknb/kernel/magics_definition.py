@@ -21,7 +21,7 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from ..wdl.definitions import DefinitionError
+from ..errors import DefinitionError
 
 __all__ = ["definition_magic"]
 

@@ -45,8 +45,8 @@ from urllib.parse import urlsplit
 import httpx
 import ipywidgets as widgets
 
+from ..errors import HookNBError
 from .aio import in_loop_thread
-from .errors import HookNBError
 from .render import (
     STATUS_COLORS,
     action_details_html,

@@ -54,10 +54,11 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
+from ..errors import ExpressionError
 from ._evaluator import Template
 from ._functions import FUNCTIONS
 from ._functions_core import MAX_RESULT_LENGTH
-from ._lexer import MAX_EXPRESSION_LENGTH, MAX_NESTING_DEPTH, ExpressionError
+from ._lexer import MAX_EXPRESSION_LENGTH, MAX_NESTING_DEPTH
 from .context import Context
 
 __all__ = [

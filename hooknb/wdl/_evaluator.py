@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, NoReturn
 
+from ..errors import ExpressionError
 from ._functions import FUNCTIONS
 from ._functions_core import (
     MAX_RESULT_LENGTH,
@@ -15,7 +16,6 @@ from ._functions_core import (
     to_text,
     type_name,
 )
-from ._lexer import ExpressionError
 from ._parser import Access, Call, Const, Node, Parsed, Step, TemplateKind, parse_value
 from .context import Context
 

@@ -1,4 +1,4 @@
-"""Tokenizer for Workflow Definition Language expressions, and the one error type.
+"""Tokenizer for Workflow Definition Language expressions.
 
 The lexer is lazy (one token of look-ahead) because an interpolated segment
 ``@{...}`` ends at a ``}`` that is followed by free text: lexing past it would
@@ -11,6 +11,8 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import ExpressionError
+
 # Logic Apps limits (logic-apps-limits-and-config.md, "Characters per expression").
 MAX_EXPRESSION_LENGTH = 8192
 # Bounds recursion in the parser and evaluator; Logic Apps publishes no number.
@@ -18,85 +20,6 @@ MAX_NESTING_DEPTH = 64
 
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
-
-
-class ExpressionError(ValueError):
-    """Any failure to parse or evaluate a WDL expression.
-
-    Attributes:
-        message: the bare message, without location.
-        position: 0-based character offset into ``expression`` (or ``None``).
-        expression: the whole string value being evaluated (or ``None``).
-        path: where the string sits inside a template given to
-            ``evaluate_template`` (keys and indexes), empty otherwise.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        position: int | None = None,
-        expression: str | None = None,
-        path: tuple[str | int, ...] = (),
-    ) -> None:
-        self.message = message
-        self.position = position
-        self.expression = expression
-        self.path = path
-        super().__init__(self._render())
-
-    def _render(self) -> str:
-        text = self.message
-        if self.expression is not None:
-            if self.position is not None:
-                text += (
-                    f" (at position {self.position} of {_excerpt(self.expression, self.position)})"
-                )
-            else:
-                text += f" (in {_excerpt(self.expression, 0)})"
-        if self.path:
-            text += f" [at {format_path(self.path)}]"
-        return text
-
-    def with_path(self, path: tuple[str | int, ...]) -> ExpressionError:
-        """Return a copy that also records where the string sat in a template."""
-        return ExpressionError(
-            self.message, position=self.position, expression=self.expression, path=path
-        )
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Keyword-only constructor: teach pickle (multiprocessing, kernels) to rebuild it.
-        return (_rebuild_error, (self.message, self.position, self.expression, self.path))
-
-
-def _rebuild_error(
-    message: str, position: int | None, expression: str | None, path: tuple[str | int, ...]
-) -> ExpressionError:
-    return ExpressionError(message, position=position, expression=expression, path=path)
-
-
-def format_path(path: tuple[str | int, ...]) -> str:
-    """Render a template path as ``$.inputs.subscribe.body['hub.callback'][0]``."""
-    out = "$"
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part.isidentifier():
-            out += f".{part}"
-        else:
-            out += f"[{part!r}]"
-    return out
-
-
-def _excerpt(expression: str, position: int, width: int = 80) -> str:
-    # Long templates would drown the message; show a window around the position.
-    if len(expression) <= width:
-        return repr(expression)
-    start = max(0, min(position - width // 2, len(expression) - width))
-    piece = expression[start : start + width]
-    prefix = "…" if start > 0 else ""
-    suffix = "…" if start + width < len(expression) else ""
-    return repr(prefix + piece + suffix)
 
 
 class Kind(enum.Enum):

@@ -63,7 +63,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from . import ExpressionError, parse
+from ..errors import DefinitionError, ExpressionError
+from . import parse
 from ._parser import Access, Call, Const
 from .durations import parse_duration
 
@@ -188,41 +189,6 @@ FREQUENCIES = ("Second", "Minute", "Hour", "Day", "Week", "Month", "Year")
 _TERMINATE_STATUSES = ("Succeeded", "Failed", "Cancelled")
 
 _MISSING: Any = object()
-
-
-class DefinitionError(ValueError):
-    """A definition that cannot be read or run; the message says where.
-
-    Attributes:
-        message: what is wrong, without the location.
-        location: a dotted path such as ``actions.Scope_1.actions.Foo.type`` (or ``None``).
-        line, column: 1-based position of a JSON syntax error in the text (or ``None``).
-        source: the file's name when the text came from a file (or ``None``).
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        location: str | None = None,
-        line: int | None = None,
-        column: int | None = None,
-        source: str | None = None,
-    ) -> None:
-        self.message = message
-        self.location = location
-        self.line = line
-        self.column = column
-        self.source = source
-        if line is not None:
-            text = f"line {line} column {column}: {message}"
-            if source:
-                text = f"{source}, {text}"
-        elif location:
-            text = f"{location}: {message}"
-        else:
-            text = message
-        super().__init__(text)
 
 
 # -------------------------------------------------------------------------------- model

@@ -1,0 +1,24 @@
+"""The public API of hooknb: each name and the module it lives in (read by lazy_loader)."""
+
+from ._version import __version__ as __version__
+from .errors import ActionFailed as ActionFailed
+from .errors import ActionTimedOut as ActionTimedOut
+from .errors import DefinitionError as DefinitionError
+from .errors import ExpressionError as ExpressionError
+from .errors import HookNBError as HookNBError
+from .errors import HubRequestError as HubRequestError
+from .errors import RunTerminated as RunTerminated
+from .kernel.client import Hub as Hub
+from .kernel.client import connect as connect
+from .kernel.engine import Action as Action
+from .kernel.engine import Run as Run
+from .kernel.engine import Workflow as Workflow
+from .kernel.engine import workflow as workflow
+from .kernel.outputs import Outputs as Outputs
+from .kernel.registry import handler as handler
+from .kernel.triggers import HttpWebhookTrigger as HttpWebhookTrigger
+from .kernel.triggers import RecurrenceTrigger as RecurrenceTrigger
+from .kernel.triggers import RequestTrigger as RequestTrigger
+
+def load_ipython_extension(ipython: object) -> None: ...
+def unload_ipython_extension(ipython: object) -> None: ...
