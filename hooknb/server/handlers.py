@@ -25,7 +25,8 @@ from tornado.iostream import StreamClosedError
 from .._version import __version__
 from .hub import Hub, HubError
 from .page import PageHandler
-from .records import InboundRequest, NotFound
+from .rows import InboundRequest
+from .views import NotFound
 
 API_VERSION = 1
 KEEPALIVE_SECONDS = 15.0

@@ -154,7 +154,7 @@ class RunHttpHandler(HookNBAPIHandler):
         }
         self._task = asyncio.ensure_future(
             perform(
-                self.hub.calls.outbound,
+                self.hub.outbox.outbound,
                 request,
                 extra_headers=headers,
                 async_pattern=async_pattern,

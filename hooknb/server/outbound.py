@@ -51,7 +51,8 @@ import httpx
 from hooknb._version import __version__
 
 from ..wdl.definitions import HTTP_REQUEST_KEYS
-from ._auth import (
+from ._retry import RetryPolicy, is_retryable_status, normalize_retry_policy, parse_retry_after
+from .outbound_auth import (
     SECRET_FIELDS,
     AuthError,
     TokenProvider,
@@ -62,7 +63,6 @@ from ._auth import (
     normalize_authentication,
     pfx_cache_key,
 )
-from ._retry import RetryPolicy, is_retryable_status, normalize_retry_policy, parse_retry_after
 
 __all__ = [
     "METHODS",
