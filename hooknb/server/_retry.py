@@ -1,6 +1,7 @@
 """Logic Apps retry policies for the outbound subscribe/unsubscribe calls.
 
-Semantics follow the Logic Apps exception-handling doc (reference §2.7):
+Semantics follow Logic Apps' exception-handling doc,
+https://learn.microsoft.com/azure/logic-apps/logic-apps-exception-handling#retry-policies:
 
 * ``{"type": "none"}`` - one attempt, no retries.
 * ``{"type": "fixed", "count": n, "interval": "PT5S"}`` - ``n`` retries, each after ``interval``.
@@ -102,7 +103,7 @@ class RetryPolicy:
 def exponential_range(
     retry: int, interval: float, minimum: float, maximum: float
 ) -> tuple[float, float]:
-    """The ``[low, high]`` range Logic Apps draws retry ``retry``'s delay from (reference §2.7).
+    """The ``[low, high]`` range Logic Apps draws retry ``retry``'s delay from.
 
     When the table's bounds cross (``minimumInterval`` above ``2**(k-1) * interval``, or
     ``2**(k-2) * interval`` above ``maximumInterval``) the range collapses to the bound that is
@@ -209,7 +210,7 @@ def normalize_retry_policy(obj: Mapping[str, Any] | None, where: str = "retryPol
 
 
 def is_retryable_status(status: int) -> bool:
-    """Logic Apps retries 408, 429 and every 5xx (reference §2.7)."""
+    """Logic Apps retries 408, 429 and every 5xx (see the module docstring's link)."""
     return status in (408, 429) or 500 <= status <= 599
 
 

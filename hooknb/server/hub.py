@@ -22,6 +22,7 @@ from typing import Any
 from .callback_signing import KEY_TYPES, Signer, fingerprint, new_callback_id, normalize_key_type
 from .channels import Channel
 from .deadlines import DeadlineScheduler
+from .http_errors import HubError
 from .outbound import OutboundCaller, normalize_request
 from .outbox import Outbox
 from .rows import (
@@ -49,19 +50,6 @@ RUN_STATUSES = ("Queued", "Running", "Waiting", "Succeeded", "Failed", "Cancelle
 TERMINAL_RUN_STATUSES = frozenset({"Succeeded", "Failed", "Cancelled", "TimedOut"})
 
 log = logging.getLogger("hooknb.server")
-
-
-class HubError(Exception):
-    """A request to the hub that cannot be honoured; ``status`` is the HTTP status to answer."""
-
-    def __init__(self, status: int, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.extra = extra
-
-    def to_json(self) -> dict[str, Any]:
-        return {"error": self.message, **self.extra}
 
 
 @dataclass

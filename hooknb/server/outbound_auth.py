@@ -1,4 +1,5 @@
-"""Authentication for outbound subscribe/unsubscribe calls (Logic Apps types, reference §3).
+"""Authentication for outbound calls: the Logic Apps types of
+https://learn.microsoft.com/azure/logic-apps/logic-apps-securing-a-logic-app#add-authentication-outbound-calls
 
 Secrets arrive in plain text inside the request spec (Logic Apps takes them from secure
 parameters). Nothing in this module logs them, writes them to disk unencrypted, or puts them in
@@ -54,8 +55,8 @@ AUTH_TYPES = (
     "ManagedServiceIdentity",
     "None",
 )
-# The brief and SEC23 use login.microsoftonline.com; WAT19 still says login.windows.net (an
-# alias of the same service).
+# Microsoft's docs use login.microsoftonline.com; older pages say login.windows.net (an alias
+# of the same service).
 DEFAULT_AUTHORITY = "https://login.microsoftonline.com/"
 # Fields holding secrets, for redaction.
 SECRET_FIELDS = frozenset({"password", "pfx", "secret", "value", "parameter"})

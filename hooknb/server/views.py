@@ -9,6 +9,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
+from .http_errors import NotFound
 from .outbound import redact
 from .rows import (
     CALLBACK_COLUMNS,
@@ -54,10 +55,6 @@ def outbox_json(conn: sqlite3.Connection, owner: Owner, limit: int = 20) -> list
             }
         )
     return calls
-
-
-class NotFound(LookupError):
-    """No such workflow, run, wait or callback; the message says which."""
 
 
 class Views:
