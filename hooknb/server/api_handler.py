@@ -10,14 +10,17 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 from .http_errors import HubError
-from .hub import Hub
+
+if TYPE_CHECKING:
+    from .hub import Hub
 
 
 class HookNBAPIHandler(APIHandler):
@@ -53,6 +56,8 @@ class HookNBAPIHandler(APIHandler):
         self.set_header("Content-Type", "application/json")
         if isinstance(exc, HubError):
             body = exc.to_json()
+            if isinstance(exc.extra.get("retryAfter"), int | float):
+                self.set_header("Retry-After", str(max(1, math.ceil(exc.extra["retryAfter"]))))
         elif isinstance(exc, web.HTTPError):
             body = {"error": exc.log_message or self._reason}
         else:

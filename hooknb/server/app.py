@@ -12,7 +12,7 @@ from tornado.ioloop import IOLoop
 from traitlets import Bool, Float, Int, Unicode, default, validate
 
 from ..wdl.durations import parse_duration
-from .hub import Hub
+from .hub import DEFAULT_RECONNECT_GRACE, Hub
 from .outbound import OutboundCaller
 from .routes import handlers
 from .store import Store
@@ -80,6 +80,18 @@ class HookNB(ExtensionApp):
         ),
     ).tag(config=True)
 
+    reconnect_grace = Float(
+        help=(
+            "Seconds after the server starts during which kernels that ran workflows before may "
+            "reconnect before another kernel adopts their unfinished runs. "
+            "Env: HOOKNB_RECONNECT_GRACE."
+        )
+    ).tag(config=True)
+
+    @default("reconnect_grace")
+    def _default_reconnect_grace(self) -> float:
+        return float(os.environ.get("HOOKNB_RECONNECT_GRACE", DEFAULT_RECONNECT_GRACE))
+
     @default("public_url")
     def _default_public_url(self) -> str:
         return os.environ.get("HOOKNB_PUBLIC_URL", "")
@@ -132,6 +144,7 @@ class HookNB(ExtensionApp):
             outbound=outbound,
             max_body_size=self.max_body_size,
             logger=self.log,
+            reconnect_grace=self.reconnect_grace,
         )
         # ExtensionApp copies self.settings over the web app's settings after this method.
         self.settings["hooknb_hub"] = self.hub

@@ -25,7 +25,7 @@ from .._version import __version__
 from .api_handler import HookNBAPIHandler, decode_body, headers_list, required
 from .http_errors import HubError
 from .hub import Hub
-from .rows import InboundRequest
+from .rows import InboundRequest, StepOrder
 
 API_VERSION = 1
 KEEPALIVE_SECONDS = 15.0
@@ -213,11 +213,14 @@ class SyncHandler(HookNBAPIHandler):
         client = required(body, "client")
         acks = body.get("acks") or []
         runs = body.get("runs") or []
+        steps = body.get("steps") or []
         if not isinstance(acks, list) or not all(isinstance(a, int) for a in acks):
             raise HubError(400, "'acks' must be a list of delivery sequence numbers")
         if not isinstance(runs, list):
             raise HubError(400, "'runs' must be a list of run reports")
-        self.reply(await self.hub.sync(client, acks, runs))
+        if not isinstance(steps, list):
+            raise HubError(400, "'steps' must be a list of step records")
+        self.reply(await self.hub.sync(client, acks, runs, steps))
 
 
 class WorkflowsHandler(HookNBAPIHandler):
@@ -263,6 +266,16 @@ class TriggerHandler(HookNBAPIHandler):
     @web.authenticated
     async def delete(self, name: str) -> None:
         self.reply(await self.hub.disable_trigger(name))
+
+
+class WorkflowAdoptHandler(HookNBAPIHandler):
+    """``POST api/workflows/<name>/adopt``: this kernel defines the workflow; it takes the lease
+    and the runs whose kernel is gone, with their histories to replay."""
+
+    @web.authenticated
+    async def post(self, name: str) -> None:
+        body = self.json_body()
+        self.reply(await self.hub.adopt(name, required(body, "client")))
 
 
 class WorkflowRunsHandler(HookNBAPIHandler):
@@ -312,6 +325,22 @@ class RunsHandler(HookNBAPIHandler):
         )
 
 
+class RunsCancelHandler(HookNBAPIHandler):
+    """``POST api/runs/cancel``: end unfinished runs in bulk — by default those no kernel runs
+    (``{"orphaned": true}``), of one ``workflow`` or all."""
+
+    @web.authenticated
+    async def post(self) -> None:
+        body = self.json_body()
+        workflow = body.get("workflow")
+        orphaned = body.get("orphaned", True)
+        if workflow is not None and not isinstance(workflow, str):
+            raise HubError(400, "'workflow' must be a workflow name")
+        if not isinstance(orphaned, bool):
+            raise HubError(400, "'orphaned' must be true or false")
+        self.reply(await self.hub.cancel_runs(workflow=workflow, orphaned=orphaned))
+
+
 class RunHandler(HookNBAPIHandler):
     @web.authenticated
     def get(self, run_id: str) -> None:
@@ -345,6 +374,7 @@ class RunWaitsHandler(HookNBAPIHandler):
             required(body, "client"),
             timeout=timeout,
             verify=body.get("verify"),
+            order=StepOrder.from_json(body),
         )
         self.reply(value, status=201)
 

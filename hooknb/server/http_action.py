@@ -24,8 +24,10 @@ Errors: ``400`` for a request object that is not valid (``kind: config``); ``404
 unknown run; ``409`` when the run has ended; ``502`` when no response came (connection,
 credentials; with the attempts); ``504`` with ``"timedOut": true`` when ``timeout`` passed.
 
-Not durable: a call in progress is lost if the server restarts (the kernel's request fails
-and the action with it). If the kernel disconnects, the call and its polling stop.
+The call belongs to the run, not to the kernel's request (see ``Hub.http_step``): it goes on
+if the kernel goes away, its outcome joins the run's history, and it stops when the run ends or
+is cancelled. A call under way when the server restarts is made again when the run's kernel
+asks for the step again.
 """
 
 from __future__ import annotations
@@ -41,8 +43,8 @@ from tornado import web
 from ._retry import parse_retry_after
 from .api_handler import HookNBAPIHandler, required
 from .http_errors import HubError
-from .hub import TERMINAL_RUN_STATUSES
 from .outbound import Attempt, OutboundCaller, OutboundError, OutboundResponse
+from .rows import StepOrder
 
 __all__ = ["RunHttpHandler", "perform"]
 
@@ -125,16 +127,11 @@ def _attempts(attempts: list[Attempt]) -> list[dict[str, Any]]:
 
 
 class RunHttpHandler(HookNBAPIHandler):
-    """``POST api/runs/<run>/http``: an Http action's request, made by the hub."""
-
-    _task: asyncio.Task[tuple[int, dict[str, Any]]] | None = None
-    _gone = False
+    """``POST api/runs/<run>/http``: an Http action's request, made by the hub for the run."""
 
     @web.authenticated
     async def post(self, run_id: str) -> None:
         body = self.json_body()
-        step = required(body, "step")
-        request = required(body, "request", dict)
         timeout = body.get("timeout")
         if timeout is not None and (
             isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
@@ -143,35 +140,13 @@ class RunHttpHandler(HookNBAPIHandler):
         async_pattern = body.get("asyncPattern", True)
         if not isinstance(async_pattern, bool):
             raise HubError(400, "'asyncPattern' must be true or false")
-        run = self.hub.views.run(run_id)
-        if run["status"] in TERMINAL_RUN_STATUSES:
-            raise HubError(409, f"run {run_id!r} has already ended ({run['status']})")
-        headers = {
-            "x-ms-client-tracking-id": run_id,
-            "x-ms-workflow-run-id": run_id,
-            "x-ms-workflow-name": str(run.get("workflow") or ""),
-            "x-ms-workflow-operation-name": step,
-        }
-        self._task = asyncio.ensure_future(
-            perform(
-                self.hub.outbox.outbound,
-                request,
-                extra_headers=headers,
-                async_pattern=async_pattern,
-                timeout=float(timeout or self.hub.default_action_timeout),
-                what=f"Http {step}",
-            )
+        status, answer = await self.hub.http_step(
+            run_id,
+            required(body, "step"),
+            str(body.get("client") or ""),
+            required(body, "request", dict),
+            timeout=timeout,
+            async_pattern=async_pattern,
+            order=StepOrder.from_json(body),
         )
-        try:
-            status, answer = await self._task
-        except asyncio.CancelledError:
-            if self._gone:
-                return
-            raise
         self.reply(answer, status)
-
-    def on_connection_close(self) -> None:
-        # The kernel gave up (its run was cancelled): stop calling and polling for it.
-        self._gone = True
-        if self._task is not None and not self._task.done():
-            self._task.cancel()

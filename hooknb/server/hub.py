@@ -17,11 +17,13 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from .callback_signing import KEY_TYPES, Signer, fingerprint, new_callback_id, normalize_key_type
 from .channels import Channel
 from .deadlines import DeadlineScheduler
+from .http_action import perform
 from .http_errors import HubError
 from .outbound import OutboundCaller, normalize_request
 from .outbox import Outbox
@@ -34,10 +36,12 @@ from .rows import (
     InboundRequest,
     Owner,
     Route,
+    StepOrder,
     callback_from_row,
     insert_callback,
     insert_delivery,
     insert_outbox,
+    insert_step,
     insert_trigger_callback,
     last_outbox,
     new_run_id,
@@ -48,6 +52,10 @@ from .views import Views
 
 RUN_STATUSES = ("Queued", "Running", "Waiting", "Succeeded", "Failed", "Cancelled", "TimedOut")
 TERMINAL_RUN_STATUSES = frozenset({"Succeeded", "Failed", "Cancelled", "TimedOut"})
+_TERMINAL_SQL = "('Succeeded', 'Failed', 'Cancelled', 'TimedOut')"
+# After the hub starts, kernels that ran workflows before get this long to reconnect (a kernel
+# retries within 2 s) before another kernel may adopt their runs.
+DEFAULT_RECONNECT_GRACE = 5.0
 
 log = logging.getLogger("hooknb.server")
 
@@ -61,6 +69,7 @@ class Effects:
     deadlines: list[tuple[float, str]] = field(default_factory=list)
     attach: tuple[str, str] | None = None
     acked: tuple[str, set[int]] | None = None
+    runs_closed: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -84,15 +93,20 @@ class Hub:
         outbound: OutboundCaller,
         max_body_size: int,
         logger: logging.Logger | None = None,
+        reconnect_grace: float = DEFAULT_RECONNECT_GRACE,
     ) -> None:
         self.store = store
+        self.reconnect_grace = reconnect_grace
+        # Kernels whose channel opened since this hub started: once seen, a kernel's absence
+        # is known, so the reconnect grace no longer protects its runs. None after the grace.
+        self._seen_clients: set[str] | None = set()
         # A callable because the server's port may only be final after extensions load.
         self._public_base = public_base if callable(public_base) else (lambda: public_base)
         self.default_action_timeout = default_action_timeout
         self.max_body_size = max_body_size
         self.log = logger or log
         self.signer: Signer = store.write_sync(Signer.load_or_create)
-        self.views = Views(store, self.callback_url)
+        self.views = Views(store, self.callback_url, self.is_connected)
         # Only callbacks that verify a sender signature have an entry (usually few).
         self._verifiers: dict[str, Verifier] = {}
         for callback_id, config in store.reader.execute(
@@ -119,6 +133,7 @@ class Hub:
             store, outbound, write=self._write, on_done=self._op_call_done, log=self.log
         )
         self._background: set[asyncio.Task[Any]] = set()
+        self._http_calls: dict[tuple[str, str], asyncio.Task[tuple[int, dict[str, Any]]]] = {}
         self._ready = asyncio.Event()
         self._stopping = False
         self.started = time.time()
@@ -157,7 +172,7 @@ class Hub:
         self._deadlines.stop()
         for channel in list(self._channels.values()):
             channel.close()
-        tasks = list(self._background)
+        tasks = [*self._background, *self._http_calls.values()]
         for task in tasks:
             task.cancel()
         if tasks:
@@ -202,6 +217,8 @@ class Hub:
             self._deadlines.add(deadline, wait_id)
         for owner in effects.owners_to_kick:
             self.outbox.kick(owner)
+        for run_id in effects.runs_closed:
+            self._stop_http_calls(run_id)
 
     def _route_client(self, route: Route) -> str | None:
         if route.kind == "client":
@@ -622,55 +639,141 @@ class Hub:
         return (await self._write(op)).value
 
     async def cancel_run(self, run_id: str) -> dict[str, Any]:
-        """Cancel a run from outside its kernel: open waits end Cancelled (and unsubscribe)."""
+        """Cancel a run, with or without a kernel running it.
+
+        Its open waits end Cancelled (and unsubscribe). A kernel that runs it is told, and ends
+        it; a run no kernel runs ends Cancelled here at once. Either way the cancel is stored:
+        no kernel that adopts the workflow later brings the run back.
+        """
         now = time.time()
+        connected = set(self._channels)
 
         def op(conn: sqlite3.Connection) -> Outcome:
-            row = conn.execute("SELECT status, client FROM runs WHERE id = ?", (run_id,)).fetchone()
+            row = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
             if row is None:
                 raise HubError(404, f"no run {run_id!r}")
-            status, client = row
+            if row[0] in TERMINAL_RUN_STATUSES:
+                raise HubError(409, f"run {run_id!r} has already ended ({row[0]})", state=row[0])
             effects = Effects()
-            if status in TERMINAL_RUN_STATUSES:
-                raise HubError(409, f"run {run_id!r} has already ended ({status})", state=status)
-            if status == "Queued":
-                conn.execute(
-                    "DELETE FROM deliveries WHERE run_id = ? AND kind = 'trigger'", (run_id,)
-                )
-                conn.execute(
-                    "UPDATE runs SET status = 'Cancelled', ended = ? WHERE id = ?", (now, run_id)
-                )
-                return Outcome({"run": run_id, "status": "Cancelled"}, effects=effects)
-            waits = conn.execute(
-                f"SELECT id FROM waits WHERE run_id = ? AND state IN {OPEN_SQL}",
-                (run_id,),
+            status = self._op_cancel_run(conn, run_id, now, connected, effects)
+            return Outcome({"run": run_id, "status": status}, effects=effects)
+
+        return (await self._write(op)).value
+
+    async def cancel_runs(
+        self, *, workflow: str | None = None, orphaned: bool = True
+    ) -> dict[str, Any]:
+        """Cancel unfinished runs in bulk: those no kernel runs (``orphaned``), or all of them,
+        of one workflow or of every workflow. Returns the ids cancelled."""
+        now = time.time()
+        connected = set(self._channels)
+
+        def op(conn: sqlite3.Connection) -> Outcome:
+            clauses, params = ["status IN ('Queued', 'Running', 'Waiting')"], []
+            if workflow is not None:
+                clauses.append("workflow = ?")
+                params.append(workflow)
+            rows = conn.execute(
+                f"SELECT id, client FROM runs WHERE {' AND '.join(clauses)}", params
             ).fetchall()
-            for (wait_id,) in waits:
-                self._op_end_wait(conn, wait_id, "cancelled", now, effects, notify=True)
+            effects = Effects()
+            cancelled = []
+            for run_id, client in rows:
+                if orphaned and client is not None and client in connected:
+                    continue
+                self._op_cancel_run(conn, run_id, now, connected, effects)
+                cancelled.append(run_id)
+            return Outcome({"cancelled": cancelled}, effects=effects)
+
+        return (await self._write(op)).value
+
+    def _op_cancel_run(
+        self,
+        conn: sqlite3.Connection,
+        run_id: str,
+        now: float,
+        connected: set[str],
+        effects: Effects,
+    ) -> str:
+        """Cancel one unfinished run; return its status now (Cancelled, or Cancelling while the
+        kernel that runs it winds it down)."""
+        status, client, doc = conn.execute(
+            "SELECT status, client, doc FROM runs WHERE id = ?", (run_id,)
+        ).fetchone()
+        if status == "Queued":
+            conn.execute("DELETE FROM deliveries WHERE run_id = ? AND kind = 'trigger'", (run_id,))
+        conn.execute("UPDATE runs SET cancel_requested = 1 WHERE id = ?", (run_id,))
+        live = status != "Queued" and client is not None and client in connected
+        waits = conn.execute(
+            f"SELECT id FROM waits WHERE run_id = ? AND state IN {OPEN_SQL}", (run_id,)
+        ).fetchall()
+        for (wait_id,) in waits:
+            self._op_end_wait(conn, wait_id, "cancelled", now, effects, notify=live)
+        if live:
             if not waits:
                 effects.deliveries.append(
                     insert_delivery(
                         conn, Route.client(client), "run", event="cancel", run_id=run_id
                     )
                 )
-            return Outcome({"run": run_id, "status": "Cancelling"}, status=202, effects=effects)
-
-        return (await self._write(op)).value
+            return "Cancelling"
+        reason = "the run was cancelled" + (
+            "" if status == "Queued" else " while no kernel was running it"
+        )
+        conn.execute(
+            "UPDATE runs SET status = 'Cancelled', ended = ?, doc = ? WHERE id = ?",
+            (now, _ended_doc(doc, "Cancelled", reason, now), run_id),
+        )
+        self._op_close_run(conn, run_id, now, effects)
+        return "Cancelled"
 
     async def sync(
-        self, client: str, acks: Iterable[int], runs: Iterable[Mapping[str, Any]]
+        self,
+        client: str,
+        acks: Iterable[int],
+        runs: Iterable[Mapping[str, Any]],
+        steps: Iterable[Mapping[str, Any]] = (),
     ) -> dict[str, Any]:
-        """Acknowledge deliveries and record run progress reported by a kernel, atomically."""
+        """Acknowledge deliveries, record finished steps and run progress, in one commit.
+
+        Reports and steps of a run that another kernel has adopted since are refused: their
+        ids come back in ``fenced`` and the kernel stops its copy of those runs. A run that
+        ends has its open waits closed (and unsubscribed) and its Http calls stopped.
+        """
         seqs = {int(seq) for seq in acks}
         reports = [_run_report(report) for report in runs]
+        records = [_step_record(record) for record in steps]
+        now = time.time()
 
         def op(conn: sqlite3.Connection) -> Outcome:
             if seqs:
                 conn.executemany("DELETE FROM deliveries WHERE seq = ?", [(s,) for s in seqs])
-            for report in reports:
+            fenced: set[str] = set()
+            effects = Effects(acked=(client, seqs))
+            for record in records:
+                if not _owns_run(conn, record["run"], client):
+                    fenced.add(record["run"])
+                    continue
                 conn.execute(
+                    "INSERT OR REPLACE INTO steps (run_id, name, kind, after, first, position,"
+                    " state, value, started, ended) VALUES (?, ?, ?, ?, ?, ?, 'done', ?, ?, ?)",
+                    (
+                        record["run"],
+                        record["step"],
+                        record["kind"],
+                        record["after"],
+                        record["first"],
+                        record["position"],
+                        record["value"],
+                        record["started"],
+                        record["ended"],
+                    ),
+                )
+            for report in reports:
+                changed = conn.execute(
                     "UPDATE runs SET status = ?, client = ?, started = COALESCE(?, started),"
-                    " ended = ?, doc = ? WHERE id = ?",
+                    " ended = ?, doc = ? WHERE id = ? AND (client IS NULL OR client = ?)"
+                    f" AND (status NOT IN {_TERMINAL_SQL} OR status = ?)",
                     (
                         report["status"],
                         client,
@@ -678,13 +781,244 @@ class Hub:
                         report["ended"],
                         report["doc"],
                         report["id"],
+                        client,
+                        report["status"],
                     ),
-                )
+                ).rowcount
+                if not changed:
+                    if not _owns_run(conn, report["id"], client):
+                        fenced.add(report["id"])
+                    continue
+                if report["status"] in TERMINAL_RUN_STATUSES:
+                    self._op_close_run(conn, report["id"], now, effects)
             return Outcome(
-                {"acked": len(seqs), "runs": len(reports)}, effects=Effects(acked=(client, seqs))
+                {"acked": len(seqs), "runs": len(reports), "fenced": sorted(fenced)},
+                effects=effects,
             )
 
         return (await self._write(op)).value
+
+    def _op_close_run(
+        self, conn: sqlite3.Connection, run_id: str, now: float, effects: Effects
+    ) -> None:
+        """A run has ended: waits it left open end Cancelled (and unsubscribe), and Http calls
+        still under way for it stop (after the commit)."""
+        for (wait_id,) in conn.execute(
+            f"SELECT id FROM waits WHERE run_id = ? AND state IN {OPEN_SQL}", (run_id,)
+        ).fetchall():
+            self._op_end_wait(conn, wait_id, "cancelled", now, effects, notify=False)
+        effects.runs_closed.add(run_id)
+
+    # -- kernels that are gone: adopting their runs ----------------------------------------
+
+    def is_connected(self, client: str | None) -> bool:
+        """Whether ``client`` (a kernel) has its push channel open right now."""
+        return client is not None and client in self._channels
+
+    async def adopt(self, name: str, client: str) -> dict[str, Any]:
+        """``client`` defines workflow ``name``: give it the workflow's lease and the unfinished
+        runs whose kernel is gone, with their histories to replay.
+
+        One live kernel holds a workflow's lease (it gets the trigger's runs and adopts orphans):
+        a second live kernel is refused (409, naming the holder) and adopts nothing. Right after
+        the hub starts, kernels that ran workflows before and have not reconnected yet get
+        ``reconnect_grace`` seconds to do so before their runs count as orphaned (503 with
+        ``retryAfter`` meanwhile). Runs
+        cancelled while orphaned end Cancelled here instead of being adopted.
+        """
+        _check_name(name, "workflow name")
+        _check_name(client, "client id")
+        now = time.time()
+        connected = set(self._channels)
+        grace_left = self.reconnect_grace - (now - self.started)
+        if grace_left <= 0:
+            self._seen_clients = None
+        seen = frozenset(self._seen_clients or ())
+
+        def op(conn: sqlite3.Connection) -> Outcome:
+            row = conn.execute("SELECT client FROM workflows WHERE name = ?", (name,)).fetchone()
+            holder = row[0] if row is not None else None
+            if holder not in (None, client) and holder in connected:
+                return Outcome(
+                    {
+                        "lease": "held",
+                        "holder": holder,
+                        "error": f"workflow {name!r} is run by another kernel that is connected "
+                        f"({holder}): this kernel adopts none of its runs",
+                    },
+                    status=409,
+                )
+            orphans = [
+                (run_id, owner, cancelled)
+                for run_id, owner, cancelled in conn.execute(
+                    "SELECT id, client, cancel_requested FROM runs WHERE workflow = ?"
+                    " AND status IN ('Running', 'Waiting')",
+                    (name,),
+                )
+                if owner != client and owner not in connected
+            ]
+            reconnecting = {owner for _, owner, _ in orphans} | {holder}
+            if grace_left > 0 and any(
+                other not in (None, client) and other not in seen for other in reconnecting
+            ):
+                return Outcome(
+                    {
+                        "lease": "pending",
+                        "retryAfter": round(grace_left, 3),
+                        "error": "the hub has just started: kernels that ran this workflow may "
+                        "still reconnect",
+                    },
+                    status=503,
+                )
+            if row is None:
+                conn.execute(
+                    "INSERT INTO workflows (name, client, created, updated) VALUES (?, ?, ?, ?)",
+                    (name, client, now, now),
+                )
+            else:
+                conn.execute(
+                    "UPDATE workflows SET client = ?, updated = ? WHERE name = ?",
+                    (client, now, name),
+                )
+            effects = Effects(attach=(name, client))
+            adopted, finalized = [], []
+            for run_id, _, cancelled in orphans:
+                if cancelled:
+                    self._op_cancel_run(conn, run_id, now, connected, effects)
+                    finalized.append(run_id)
+                    continue
+                conn.execute(
+                    "UPDATE runs SET client = ?, adopted = ?, replays = replays + 1 WHERE id = ?",
+                    (client, now, run_id),
+                )
+                conn.execute(
+                    f"UPDATE waits SET client = ? WHERE run_id = ? AND state IN {OPEN_SQL}",
+                    (client, run_id),
+                )
+                # Events its old kernel never acknowledged go to the new one (the history it
+                # gets below says the same; the kernel tells the two apart by wait id).
+                conn.execute(
+                    "UPDATE deliveries SET route = ? WHERE run_id = ? AND route LIKE 'client:%'",
+                    (str(Route.client(client)), run_id),
+                )
+                adopted.append(run_id)
+            return Outcome(
+                {"lease": "granted", "adopted": adopted, "finalized": finalized}, effects=effects
+            )
+
+        outcome = await self._write(op)
+        if outcome.status != 200:
+            raise HubError(outcome.status, outcome.value.pop("error"), **outcome.value)
+        value = outcome.value
+        value["runs"] = self.views.histories(value.pop("adopted"))
+        self._catch_up(client, [Route.client(client), Route.workflow(name)])
+        return value
+
+    # -- the Http action: calls made by the hub, one per step ------------------------------
+
+    async def http_step(
+        self,
+        run_id: str,
+        step: str,
+        client: str,
+        request: Mapping[str, Any],
+        *,
+        timeout: float | None,
+        async_pattern: bool,
+        order: StepOrder | None = None,
+    ) -> tuple[int, dict[str, Any]]:
+        """Make a run's Http step (once): return the API status and answer.
+
+        The call belongs to the run, not to the kernel's request: it goes on if the kernel
+        goes away, and its outcome joins the run's history, so a kernel that adopts the run
+        gets it without calling again. A step already made answers what it answered; one still
+        under way is waited for. The call stops when the run ends or is cancelled.
+        """
+        _check_name(step, "action name")
+        key = (run_id, step)
+        task = self._http_calls.get(key)
+        if task is None:
+            row = self.store.reader.execute(
+                "SELECT state, value FROM steps WHERE run_id = ? AND name = ?", (run_id, step)
+            ).fetchone()
+            if row is not None and row[0] == "done":
+                recorded = json.loads(row[1])
+                return int(recorded["status"]), recorded["answer"]
+            now = time.time()
+            order = order or StepOrder()
+
+            def op(conn: sqlite3.Connection) -> Outcome:
+                found = conn.execute(
+                    "SELECT workflow, status FROM runs WHERE id = ?", (run_id,)
+                ).fetchone()
+                if found is None:
+                    raise HubError(404, f"no run {run_id!r}")
+                workflow, status = found
+                if status in TERMINAL_RUN_STATUSES:
+                    raise HubError(
+                        409, f"run {run_id!r} has already ended ({status})", state=status
+                    )
+                if client:  # a kernel that names itself is fenced off from runs adopted since
+                    _check_owner(conn, run_id, client)
+                insert_step(conn, run_id, step, "Http", order, now)
+                return Outcome(workflow)
+
+            workflow = (await self._write(op)).value
+            task = self._http_calls.get(key)  # another request may have started it meanwhile
+            if task is None:
+                task = asyncio.get_running_loop().create_task(
+                    self._make_http_call(run_id, workflow, step, request, timeout, async_pattern)
+                )
+                self._http_calls[key] = task
+                task.add_done_callback(lambda _: self._http_calls.pop(key, None))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.cancelled():
+                raise HubError(409, f"run {run_id!r} ended before its Http step finished") from None
+            raise
+
+    async def _make_http_call(
+        self,
+        run_id: str,
+        workflow: str,
+        step: str,
+        request: Mapping[str, Any],
+        timeout: float | None,
+        async_pattern: bool,
+    ) -> tuple[int, dict[str, Any]]:
+        headers = {
+            "x-ms-client-tracking-id": run_id,
+            "x-ms-workflow-run-id": run_id,
+            "x-ms-workflow-name": workflow,
+            "x-ms-workflow-operation-name": step,
+        }
+        status, answer = await perform(
+            self.outbox.outbound,
+            request,
+            extra_headers=headers,
+            async_pattern=async_pattern,
+            timeout=float(timeout or self.default_action_timeout),
+            what=f"Http {step}",
+        )
+        recorded = json.dumps({"status": status, "answer": answer})
+        ended = time.time()
+
+        def op(conn: sqlite3.Connection) -> Outcome:
+            conn.execute(
+                "UPDATE steps SET state = 'done', value = ?, ended = ?"
+                " WHERE run_id = ? AND name = ?",
+                (recorded, ended, run_id, step),
+            )
+            return Outcome()
+
+        await self._write(op)
+        return status, answer
+
+    def _stop_http_calls(self, run_id: str) -> None:
+        for (owner, _), task in list(self._http_calls.items()):
+            if owner == run_id:
+                task.cancel()
 
     # -- waits (the HttpWebhook action) ----------------------------------------------------
 
@@ -696,12 +1030,16 @@ class Hub:
         *,
         timeout: float | None = None,
         verify: Any = None,
+        order: StepOrder | None = None,
     ) -> dict[str, Any]:
         """Create the callback URL and deadline for one HttpWebhook action step of a run.
 
-        ``verify`` adds a sender-signature check to the step's callback URL.
+        ``verify`` adds a sender-signature check to the step's callback URL. The step joins the
+        run's history (``order`` places it), so a kernel that adopts the run re-attaches to
+        this wait instead of subscribing again.
         """
         _check_name(step, "action name")
+        order = order or StepOrder()
         try:
             verifier = make_verifier(verify)
         except ValueError as exc:
@@ -722,6 +1060,9 @@ class Hub:
             workflow, status = row
             if status in TERMINAL_RUN_STATUSES:
                 raise HubError(409, f"run {run_id!r} has already ended ({status})", state=status)
+            _check_owner(conn, run_id, client)
+            if insert_step(conn, run_id, step, "HttpWebhook", order, now, wait_id=wait_id) is None:
+                raise HubError(409, f"run {run_id!r} already has a step named {step!r}")
             conn.execute(
                 "INSERT INTO waits (id, run_id, workflow, step, client, state, deadline, verify,"
                 " created) VALUES (?, ?, ?, ?, ?, 'open', ?, ?, ?)",
@@ -1067,6 +1408,8 @@ class Hub:
         old = self._channels.get(client)
         if old is not None:
             old.close()
+        if self._seen_clients is not None:
+            self._seen_clients.add(client)
         channel = Channel(client)
         self._channels[client] = channel
         routes = [Route.client(client)] + [
@@ -1208,3 +1551,69 @@ def _run_report(report: Mapping[str, Any]) -> dict[str, Any]:
 
 def _opt_float(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def _owns_run(conn: sqlite3.Connection, run_id: str, client: str) -> bool:
+    """Whether ``client`` may act for the run: it runs it, or nobody does yet."""
+    row = conn.execute("SELECT client FROM runs WHERE id = ?", (run_id,)).fetchone()
+    return row is not None and row[0] in (None, client)
+
+
+def _check_owner(conn: sqlite3.Connection, run_id: str, client: str) -> None:
+    if not _owns_run(conn, run_id, client):
+        raise HubError(
+            409,
+            f"run {run_id!r} is now run by another kernel, which adopted it: this kernel "
+            "stops its copy",
+            fenced=True,
+        )
+
+
+_MAX_STEP_VALUE = 64 * 1024 * 1024
+
+
+def _step_record(record: Any) -> dict[str, Any]:
+    """A finished step a kernel reports (for the run's history), checked."""
+    if not isinstance(record, Mapping):
+        raise HubError(400, "each step record must be an object")
+    run_id, step, kind, value = (record.get(k) for k in ("run", "step", "kind", "value"))
+    if not isinstance(run_id, str) or not isinstance(step, str) or not isinstance(kind, str):
+        raise HubError(400, "a step record needs 'run', 'step' and 'kind' (strings)")
+    _check_name(step, "step name")
+    _check_name(kind, "step kind")
+    if not isinstance(value, str) or len(value) > _MAX_STEP_VALUE:
+        raise HubError(400, "a step record's 'value' must be JSON text of at most 64 MiB")
+    order = StepOrder.from_json(record)
+    with contextlib.suppress(TypeError, ValueError):
+        return {
+            "run": run_id,
+            "step": step,
+            "kind": kind,
+            "after": order.after,
+            "first": int(order.first),
+            "position": order.position,
+            "value": value,
+            "started": _opt_float(record.get("started")),
+            "ended": _opt_float(record.get("ended")),
+        }
+    raise HubError(400, "step record has invalid times")
+
+
+def _ended_doc(doc: str | None, status: str, reason: str, now: float) -> str:
+    """A run's stored report, ended by the hub (no kernel ran it): its unfinished steps end with
+    the run, as a kernel would have ended them."""
+    try:
+        value = json.loads(doc) if doc else {}
+    except ValueError:
+        value = {}
+    if not isinstance(value, dict):
+        value = {}
+    stamp = datetime.fromtimestamp(now, UTC).isoformat().replace("+00:00", "Z")
+    actions = value.get("actions")
+    if isinstance(actions, dict):
+        for action in actions.values():
+            if isinstance(action, dict) and action.get("status") in ("Running", "Waiting"):
+                action["status"] = status
+                action["endTime"] = stamp
+    value["error"] = reason
+    return json.dumps(value)

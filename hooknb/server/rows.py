@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .http_errors import HubError
+
 OPEN_WAIT_STATES = ("open", "subscribing", "waiting")
 OPEN_SQL = "('open', 'subscribing', 'waiting')"
 # How a finished wait is named to a sender that calls its URL again (HTTP 409 body) and in views.
@@ -308,3 +310,47 @@ def last_outbox(conn: sqlite3.Connection, owner: Owner, purpose: str) -> int | N
         (str(owner), purpose),
     ).fetchone()
     return None if row is None else row[0]
+
+
+@dataclass(frozen=True)
+class StepOrder:
+    """Where a step stands in its run, as the kernel asked for it: its ``position`` (the nth step
+    the run asked for), ``after`` (the step the same flow asked for just before) and ``first``
+    (the first step of a concurrent branch). Stored for the kernel's replay checks."""
+
+    position: int = 0
+    after: str | None = None
+    first: bool = False
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> StepOrder:
+        position = body.get("position", 0)
+        after = body.get("after")
+        first = body.get("first", False)
+        if isinstance(position, bool) or not isinstance(position, int) or position < 0:
+            raise HubError(400, "'position' must be a whole number of at least 0")
+        if after is not None and (not isinstance(after, str) or len(after) > 200):
+            raise HubError(400, "'after' must be a step name")
+        if not isinstance(first, bool):
+            raise HubError(400, "'first' must be true or false")
+        return cls(position, after, first)
+
+
+def insert_step(
+    conn: sqlite3.Connection,
+    run_id: str,
+    name: str,
+    kind: str,
+    order: StepOrder,
+    now: float,
+    *,
+    wait_id: str | None = None,
+) -> int | None:
+    """Add a step the hub itself carries out (a webhook's wait, an Http call) to the run's
+    history; None when the run already has a step of that name."""
+    cursor = conn.execute(
+        "INSERT OR IGNORE INTO steps (run_id, name, kind, after, first, position, state, wait_id,"
+        " started) VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?)",
+        (run_id, name, kind, order.after, int(order.first), order.position, wait_id, now),
+    )
+    return cursor.rowcount or None

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -52,6 +52,9 @@ CREATE TABLE IF NOT EXISTS workflows (
     created       REAL NOT NULL,
     updated       REAL NOT NULL
 );
+-- `client` is the kernel running the run (NULL while Queued); a kernel that adopts the run after
+-- its kernel is gone takes it over (and the old one is fenced off). `cancel_requested` survives
+-- the kernel: no later kernel brings a cancelled run back.
 CREATE TABLE IF NOT EXISTS runs (
     id               TEXT PRIMARY KEY,
     workflow         TEXT NOT NULL,
@@ -61,7 +64,10 @@ CREATE TABLE IF NOT EXISTS runs (
     created          REAL NOT NULL,
     started          REAL,
     ended            REAL,
-    doc              TEXT
+    doc              TEXT,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    adopted          REAL,
+    replays          INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS runs_by_workflow ON runs (workflow, created);
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status);
@@ -88,6 +94,25 @@ CREATE TABLE IF NOT EXISTS waits (
 CREATE INDEX IF NOT EXISTS waits_by_run ON waits (run_id);
 CREATE INDEX IF NOT EXISTS waits_open ON waits (deadline)
     WHERE state IN ('open', 'subscribing', 'waiting');
+-- A run's history: one row per step it asked for, by the step's name (name and occurrence:
+-- "Approval", "Approval_2"). A kernel that adopts the run replays it against these rows: a `done`
+-- step returns `value` without running again; an HttpWebhook step re-attaches to `wait_id`.
+-- `after` (the step the same flow asked for before) and `first` (the first step of a concurrent
+-- branch) let the kernel tell when its code no longer asks for what the history holds.
+CREATE TABLE IF NOT EXISTS steps (
+    run_id   TEXT NOT NULL,
+    name     TEXT NOT NULL,
+    kind     TEXT NOT NULL,
+    after    TEXT,
+    first    INTEGER NOT NULL DEFAULT 0,
+    position INTEGER NOT NULL,
+    state    TEXT NOT NULL,
+    value    TEXT,
+    wait_id  TEXT,
+    started  REAL,
+    ended    REAL,
+    PRIMARY KEY (run_id, name)
+) WITHOUT ROWID;
 -- Every request received on a callback URL (and every manual trigger), byte-exact.
 CREATE TABLE IF NOT EXISTS callbacks (
     id           INTEGER PRIMARY KEY,
@@ -314,10 +339,7 @@ class Store:
         try:
             conn = self._connect()
             conn.executescript(_SCHEMA)
-            conn.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
-                (SCHEMA_VERSION,),
-            )
+            _migrate(conn)
         except Exception as exc:
             ready.set_exception(StoreError(f"cannot open the hooknb store {self.path}: {exc}"))
             return
@@ -419,3 +441,42 @@ def _resolve_all(resolved: list[tuple[asyncio.Future[Any], Any, BaseException | 
             future.set_result(result)
         else:
             future.set_exception(exc)
+
+
+# Columns added since schema version 1 (CREATE TABLE IF NOT EXISTS leaves old tables as they were).
+_ADDED_COLUMNS = {
+    "runs": (
+        ("cancel_requested", "INTEGER NOT NULL DEFAULT 0"),
+        ("adopted", "REAL"),
+        ("replays", "INTEGER NOT NULL DEFAULT 0"),
+    ),
+}
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a store made by an older hooknb up to :data:`SCHEMA_VERSION`, in one transaction.
+
+    A store made by a newer hooknb is refused rather than half-understood.
+    """
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    version = int(row[0]) if row is not None else SCHEMA_VERSION
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"the store was written by a newer hooknb (schema {version}; this one knows "
+            f"{SCHEMA_VERSION}): upgrade hooknb"
+        )
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for table, columns in _ADDED_COLUMNS.items():
+            present = {info[1] for info in conn.execute(f"PRAGMA table_info({table})")}
+            for name, decl in columns:
+                if name not in present:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
+        conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+            (SCHEMA_VERSION,),
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

@@ -60,9 +60,22 @@ def outbox_json(conn: sqlite3.Connection, owner: Owner, limit: int = 20) -> list
 class Views:
     """Read-only JSON views of the store, for the API and the pages (event-loop thread only)."""
 
-    def __init__(self, store: Store, callback_url: Callable[[str, str], str]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        callback_url: Callable[[str, str], str],
+        is_connected: Callable[[str | None], bool] = lambda client: False,
+    ) -> None:
         self.store = store
         self.callback_url = callback_url
+        self.is_connected = is_connected
+
+    def kernel_state(self, client: str | None) -> str | None:
+        """``connected`` while the kernel ``client`` has its channel open, ``gone`` after, None
+        when no kernel was ever given the work."""
+        if client is None:
+            return None
+        return "connected" if self.is_connected(client) else "gone"
 
     def workflow(self, name: str) -> dict[str, Any]:
         """The workflow's record as the API shows it."""
@@ -103,6 +116,7 @@ class Views:
         return {
             "name": name,
             "client": client,
+            "kernel": self.kernel_state(client),
             "trigger": None
             if trigger_id is None
             else {
@@ -173,7 +187,94 @@ class Views:
         }
         if doc:
             value.update(json.loads(doc))
+        if status in ("Queued", "Running", "Waiting"):
+            # Whether a kernel is running it: a run whose kernel is gone waits for a kernel to
+            # define its workflow again (and adopt it), or to be cancelled.
+            value["kernel"] = self.kernel_state(client)
         return value
+
+    def histories(self, run_ids: list[str]) -> list[dict[str, Any]]:
+        """What a kernel needs to replay these runs: each run's trigger request and its steps in
+        the order they were asked for, with their recorded values (JSON text, decoded by the
+        kernel) and, for webhook steps, their wait: state, callback URL, deadline, and the
+        callback when one came."""
+        result: list[dict[str, Any]] = []
+        for start in range(0, len(run_ids), 500):
+            result.extend(self._histories(run_ids[start : start + 500]))
+        return result
+
+    def _histories(self, run_ids: list[str]) -> list[dict[str, Any]]:
+        conn = self.store.reader
+        marks = ", ".join("?" for _ in run_ids)
+        runs: dict[str, dict[str, Any]] = {}
+        callbacks: dict[int, list[tuple[dict[str, Any], str]]] = {}
+        for run_id, workflow, status, created, started, trigger, replays in conn.execute(
+            "SELECT id, workflow, status, created, started, trigger_callback, replays FROM runs"
+            f" WHERE id IN ({marks})",
+            run_ids,
+        ):
+            run = {
+                "id": run_id,
+                "workflow": workflow,
+                "status": status,
+                "created": created,
+                "started": started,
+                "replays": replays,
+                "trigger": None,
+                "steps": [],
+            }
+            runs[run_id] = run
+            if trigger is not None:
+                callbacks.setdefault(trigger, []).append((run, "trigger"))
+        for row in conn.execute(
+            "SELECT s.run_id, s.name, s.kind, s.after, s.first, s.position, s.state, s.value,"
+            " s.started, s.ended, s.wait_id, w.state, w.deadline, w.unsub_state, w.subscription,"
+            " w.key_type, w.error, w.callback"
+            f" FROM steps s LEFT JOIN waits w ON w.id = s.wait_id WHERE s.run_id IN ({marks})"
+            " ORDER BY s.position",
+            run_ids,
+        ):
+            (run_id, name, kind, after, first, position, state, value, started, ended) = row[:10]
+            step: dict[str, Any] = {
+                "step": name,
+                "kind": kind,
+                "after": after,
+                "first": bool(first),
+                "position": position,
+                "state": state,
+                "value": value,
+                "started": started,
+                "ended": ended,
+            }
+            wait_id = row[10]
+            if wait_id is not None and row[11] is not None:
+                w_state, deadline, unsub, subscription, key_type, error, callback = row[11:]
+                wait: dict[str, Any] = {
+                    "id": wait_id,
+                    "state": w_state,
+                    "outcome": WAIT_OUTCOME.get(w_state),
+                    "deadline": deadline,
+                    "callbackUrl": self.callback_url(wait_id, key_type),
+                    "subscription": json.loads(subscription) if subscription else None,
+                    "unsubscribe": unsub,
+                    "error": error,
+                    "callback": None,
+                }
+                step["wait"] = wait
+                if callback is not None:
+                    callbacks.setdefault(callback, []).append((wait, "callback"))
+            runs[run_id]["steps"].append(step)
+        if callbacks:
+            ids = list(callbacks)
+            for row in conn.execute(
+                f"SELECT {CALLBACK_COLUMNS} FROM callbacks c"
+                f" WHERE c.id IN ({', '.join('?' for _ in ids)})",
+                ids,
+            ):
+                wire = callback_from_row(row)
+                for holder, key in callbacks[row[0]]:
+                    holder[key] = wire
+        return [runs[run_id] for run_id in run_ids if run_id in runs]
 
     def callback(self, callback_id: int) -> dict[str, Any] | None:
         row = self.store.reader.execute(
