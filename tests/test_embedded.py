@@ -114,3 +114,113 @@ def test_demo_service_command(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         assert proc.wait(10) == 0
+
+
+OPEN_A_WAIT = """
+import hooknb, sys
+hub = hooknb.connect()
+
+@hooknb.workflow
+async def approve(run):
+    reply = await run.webhook(
+        "Approval",
+        subscribe={"method": "POST", "uri": sys.argv[1] + "subscribe",
+                   "body": {"callbackUrl": "@{listCallbackUrl()}"}},
+        unsubscribe={"method": "POST", "uri": sys.argv[1] + "unsubscribe"},
+        timeout="PT1H")
+    return reply.body
+
+run = approve.start(body={})
+import asyncio, time
+give_up = time.monotonic() + 30
+while run.actions.get("Approval") is None or run.actions["Approval"].status != "Waiting":
+    assert time.monotonic() < give_up, run
+    time.sleep(0.02)
+print(run.actions["Approval"].callback_url, flush=True)
+hub.close()
+"""
+
+SERVE = """
+import hooknb, sys, time
+hub = hooknb.connect()
+print(hub.url, flush=True)
+sys.stdin.read()  # until the test closes our stdin
+hub.close()
+"""
+
+
+def test_the_embedded_hub_keeps_its_address_so_callback_urls_work_in_the_next_process(
+    tmp_path: Path,
+) -> None:
+    import httpx
+
+    from subscribers import Recorder
+
+    env = isolated_env(tmp_path, HOOKNB_STORE=str(tmp_path / "script.sqlite"))
+    with Recorder() as service:
+        done = subprocess.run(
+            [sys.executable, "-c", OPEN_A_WAIT, service.url],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        callback_url = done.stdout.strip().splitlines()[-1]
+        # The script has ended: nothing listens there now.
+        try:
+            httpx.post(callback_url, json={"ok": True}, trust_env=False, timeout=5)
+        except httpx.ConnectError:
+            pass
+        else:
+            raise AssertionError("the first process's hub still answers")
+        # The next run of a script on that store listens there again.
+        serving = subprocess.Popen(
+            [sys.executable, "-c", SERVE],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert serving.stdout is not None
+            url = serving.stdout.readline().strip()
+            assert callback_url.startswith(url + "hooknb/callback/")
+            answer = httpx.post(callback_url, json={"ok": True}, trust_env=False, timeout=10)
+            assert answer.status_code == 202, answer.text
+        finally:
+            assert serving.stdin is not None
+            serving.stdin.close()
+            assert serving.wait(60) == 0
+
+
+def test_a_taken_embedded_address_is_a_clear_error(tmp_path: Path) -> None:
+    import socket
+
+    env = isolated_env(tmp_path, HOOKNB_STORE=str(tmp_path / "script.sqlite"))
+    first = subprocess.Popen(
+        [sys.executable, "-c", SERVE],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert first.stdout is not None
+    url = first.stdout.readline().strip()
+    assert first.stdin is not None
+    first.stdin.close()
+    assert first.wait(60) == 0
+    port = int(url.rstrip("/").rsplit(":", 1)[1])
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        done = subprocess.run(
+            [sys.executable, "-c", SERVE],
+            env=env,
+            input="",
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode != 0
+    assert f"127.0.0.1:{port}" in done.stderr and "HOOKNB_EMBEDDED_PORT" in done.stderr

@@ -3,6 +3,10 @@
 Scripts, papermill and plain Python have no Jupyter server to host callback routes, so
 hooknb starts one on 127.0.0.1 in a background thread with only the hooknb extension loaded.
 The kernel side still talks to it over HTTP with a token: one code path, embedded or not.
+
+The hub listens on the same address every time for a given store: the first start picks a
+free port and keeps it in the store, so callback URLs handed out by one run of a script work
+again as soon as the script runs again. ``HOOKNB_EMBEDDED_PORT`` (or ``port=``) overrides it.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import logging
 import os
 import secrets
 import socket
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
@@ -45,6 +50,41 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+_ADDRESS_KEY = "embedded_address"
+
+
+def remembered_port(store: str, host: str) -> int | None:
+    """The port the embedded hub of ``store`` listened on before (on ``host``), if any."""
+    path = Path(store)
+    if not path.exists():
+        return None
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (_ADDRESS_KEY,)).fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None  # a new or foreign file: the store itself says what is wrong when opened
+    if row is None:
+        return None
+    remembered_host, _, port = str(row[0]).rpartition(":")
+    return int(port) if remembered_host == host and port.isdigit() else None
+
+
+def _remember(conn: sqlite3.Connection, address: str) -> None:
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (_ADDRESS_KEY, address))
+
+
+def _port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def default_embedded_store() -> str:
     return os.environ.get("HOOKNB_STORE") or str(
         Path(jupyter_data_dir()) / "hooknb" / "embedded.sqlite"
@@ -65,7 +105,11 @@ class EmbeddedServer:
     ) -> None:
         self.store = store or default_embedded_store()
         self.host = host
-        self.port = port or free_port(host)
+        env_port = os.environ.get("HOOKNB_EMBEDDED_PORT", "")
+        if port is None and env_port.isdigit():
+            port = int(env_port)
+        self.remembered = port is None and remembered_port(self.store, host) is not None
+        self.port = port or remembered_port(self.store, host) or free_port(host)
         self.token = secrets.token_hex(24)
         self.url = f"http://{host}:{self.port}/"
         self.public_url = public_url
@@ -76,7 +120,19 @@ class EmbeddedServer:
         self._stopped = threading.Event()
 
     def start(self, timeout: float = 60.0) -> EmbeddedServer:
-        """Start the server and return once it accepts requests."""
+        """Start the server and return once it accepts requests.
+
+        Raises:
+            RuntimeError: the server could not start, e.g. its remembered address is taken.
+        """
+        if self.remembered and not _port_is_free(self.host, self.port):
+            raise RuntimeError(
+                f"the embedded hooknb hub listens on {self.host}:{self.port}, the address kept "
+                f"in its store {self.store} so that callback URLs handed out before keep "
+                "working, but another program uses that port now. Stop it, or set "
+                "HOOKNB_EMBEDDED_PORT to move the hub (URLs handed out before then stop "
+                "working), or give this script its own store with HOOKNB_STORE."
+            )
         ready = threading.Event()
         failure: list[BaseException] = []
         self._thread = threading.Thread(
@@ -129,6 +185,9 @@ class EmbeddedServer:
             ready.set()
             loop.close()
             return
+        hub = app.web_app.settings.get("hooknb_hub")
+        if hub is not None:
+            hub.store.write_sync(lambda conn: _remember(conn, f"{self.host}:{self.port}"))
         loop.call_soon(ready.set)
         try:
             app.start_ioloop()
