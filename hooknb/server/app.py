@@ -12,6 +12,7 @@ from tornado.ioloop import IOLoop
 from traitlets import Bool, Float, Int, Unicode, default, validate
 
 from ..wdl.durations import parse_duration
+from .definitions_worker import DefinitionsWorker
 from .hub import DEFAULT_RECONNECT_GRACE, Hub
 from .outbound import OutboundCaller
 from .routes import handlers
@@ -88,6 +89,18 @@ class HookNB(ExtensionApp):
         )
     ).tag(config=True)
 
+    run_definitions = Bool(
+        help=(
+            "Run the Logic Apps definitions handed to this server (in its definitions worker "
+            "process), so their runs need no kernel. Env: HOOKNB_RUN_DEFINITIONS (0/false/no "
+            "turn it off)."
+        )
+    ).tag(config=True)
+
+    @default("run_definitions")
+    def _default_run_definitions(self) -> bool:
+        return _env_flag("HOOKNB_RUN_DEFINITIONS", True)
+
     @default("reconnect_grace")
     def _default_reconnect_grace(self) -> float:
         return float(os.environ.get("HOOKNB_RECONNECT_GRACE", DEFAULT_RECONNECT_GRACE))
@@ -98,8 +111,7 @@ class HookNB(ExtensionApp):
 
     @default("durable")
     def _default_durable(self) -> bool:
-        value = os.environ.get("HOOKNB_DURABLE", "1").strip().lower()
-        return value not in ("0", "false", "no", "off")
+        return _env_flag("HOOKNB_DURABLE", True)
 
     @default("store_path")
     def _default_store_path(self) -> str:
@@ -129,6 +141,7 @@ class HookNB(ExtensionApp):
         return str(proposal["value"])
 
     hub: Hub | None = None
+    worker: DefinitionsWorker | None = None
 
     def initialize_settings(self) -> None:
         store = Store(self.store_path, durable=self.durable).open()
@@ -150,9 +163,26 @@ class HookNB(ExtensionApp):
         self.settings["hooknb_hub"] = self.hub
         scrub = list(self.settings.get("extra_log_scrub_param_keys") or [])
         self.settings["extra_log_scrub_param_keys"] = [*scrub, "sig"]
+        self.hub.on_hosted = self._ensure_worker
         # Start on the server's loop once it runs (tests drive the loop without calling the
         # extension start hook, so do not rely on it).
-        IOLoop.current().add_callback(self.hub.start)
+        IOLoop.current().add_callback(self._start_hub)
+
+    async def _start_hub(self) -> None:
+        assert self.hub is not None
+        await self.hub.start()
+        if self.hub.has_hosted_definitions:
+            self._ensure_worker()
+
+    def _ensure_worker(self) -> None:
+        """Run the definitions handed to this server: start its worker if it is not running."""
+        if not self.run_definitions or self.hub is None:
+            return
+        if self.worker is None:
+            token = self.serverapp.identity_provider.token
+            self.worker = DefinitionsWorker(url=self._local_url(), token=token, log=self.log)
+            self.hub.worker_client = self.worker.client
+        self.worker.ensure_running()
 
     def initialize_handlers(self) -> None:
         assert self.hub is not None
@@ -167,6 +197,10 @@ class HookNB(ExtensionApp):
         prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
         if hub_public and prefix:
             return hub_public.rstrip("/") + prefix
+        return self._local_url()
+
+    def _local_url(self) -> str:
+        """This server's own URL, as a process on this machine reaches it."""
         server = self.serverapp
         host = server.ip if server.ip not in ("", "0.0.0.0", "::", "*") else "127.0.0.1"  # noqa: S104
         if ":" in host:
@@ -175,7 +209,17 @@ class HookNB(ExtensionApp):
         return f"{scheme}://{host}:{server.port}{server.base_url}"
 
     async def stop_extension(self) -> None:
+        if self.worker is not None:
+            worker, self.worker = self.worker, None
+            await worker.stop()
         if self.hub is not None:
             hub, self.hub = self.hub, None
             await hub.stop()
             hub.store.close()
+
+
+def _env_flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() not in ("0", "false", "no", "off", "")

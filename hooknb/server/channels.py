@@ -40,6 +40,16 @@ class Channel:
         else:
             self._writer([event])
 
+    def notify(self, event: dict[str, Any]) -> None:
+        """Send an event that is not a delivery (no ``seq``, never acknowledged or resent):
+        news a kernel may miss, such as a run report of a workflow it watches."""
+        if self.closed:
+            return
+        if self._writer is None:
+            self._pending.append(event)
+        else:
+            self._writer([event])
+
     def attach(self, writer: Writer) -> None:
         """Write through ``writer`` from now on, starting with what was held back."""
         self._writer = writer

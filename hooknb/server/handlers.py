@@ -182,7 +182,7 @@ class ChannelHandler(HookNBAPIHandler):
     def _write_events(self, events: list[dict[str, Any]]) -> None:
         if self._finished:
             return
-        self.write("".join(f"id: {e['seq']}\ndata: {json.dumps(e)}\n\n" for e in events))
+        self.write("".join(_sse(event) for event in events))
         # One flush for everything written in this turn of the loop (a commit resolves a
         # whole batch of callbacks at once): few large writes under load, and at low load
         # the event leaves right after the sender's 202.
@@ -268,6 +268,43 @@ class TriggerHandler(HookNBAPIHandler):
         self.reply(await self.hub.disable_trigger(name))
 
 
+class WorkflowDefinitionHandler(HookNBAPIHandler):
+    """``PUT api/workflows/<name>/definition`` hands a Logic Apps definition to the server, which
+    runs it; ``DELETE`` takes it back; ``GET`` reads it."""
+
+    @web.authenticated
+    def get(self, name: str) -> None:
+        for hosted in self.hub.hosted_definitions():
+            if hosted["name"] == name:
+                self.reply(hosted)
+                return
+        raise HubError(404, f"workflow {name!r} is not run by the server")
+
+    @web.authenticated
+    async def put(self, name: str) -> None:
+        self.reply(await self.hub.host_definition(name, self.json_body()))
+
+    @web.authenticated
+    async def delete(self, name: str) -> None:
+        self.reply(await self.hub.unhost_definition(name))
+
+
+class DefinitionsHandler(HookNBAPIHandler):
+    """``GET api/definitions``: the definitions the server runs (what its worker loads)."""
+
+    @web.authenticated
+    def get(self) -> None:
+        self.reply({"definitions": self.hub.hosted_definitions()})
+
+
+class WorkflowWatchHandler(HookNBAPIHandler):
+    """``PUT api/workflows/<name>/watch``: send this kernel the workflow's run reports."""
+
+    @web.authenticated
+    def put(self, name: str) -> None:
+        self.reply(self.hub.watch(name, required(self.json_body(), "client")))
+
+
 class WorkflowAdoptHandler(HookNBAPIHandler):
     """``POST api/workflows/<name>/adopt``: this kernel defines the workflow; it takes the lease
     and the runs whose kernel is gone, with their histories to replay."""
@@ -295,6 +332,9 @@ class WorkflowRunsHandler(HookNBAPIHandler):
         queries = body.get("queries") or {}
         if not isinstance(queries, Mapping):
             raise HubError(400, "'queries' must be an object")
+        queued = body.get("queued", False)
+        if not isinstance(queued, bool):
+            raise HubError(400, "'queued' must be true or false")
         value = await self.hub.start_run(
             name,
             client,
@@ -302,6 +342,7 @@ class WorkflowRunsHandler(HookNBAPIHandler):
             body=raw,
             content_type=body.get("contentType", content_type),
             queries=queries,
+            queued=queued,
         )
         self.reply(value, status=201)
 
@@ -447,3 +488,10 @@ class CallbacksHandler(HookNBAPIHandler):
         self.reply(
             {"callbacks": self.hub.views.callbacks(target=self.get_query_argument("target", None))}
         )
+
+
+def _sse(event: dict[str, Any]) -> str:
+    # Deliveries carry their sequence number as the event id; notices have none.
+    seq = event.get("seq")
+    head = f"id: {seq}\n" if seq is not None else ""
+    return f"{head}data: {json.dumps(event)}\n\n"

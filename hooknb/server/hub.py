@@ -70,6 +70,7 @@ class Effects:
     attach: tuple[str, str] | None = None
     acked: tuple[str, set[int]] | None = None
     runs_closed: set[str] = field(default_factory=set)
+    reports: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
 @dataclass
@@ -134,6 +135,14 @@ class Hub:
         )
         self._background: set[asyncio.Task[Any]] = set()
         self._http_calls: dict[tuple[str, str], asyncio.Task[tuple[int, dict[str, Any]]]] = {}
+        # Kernels watching a workflow's runs that another process (the definitions worker)
+        # runs: they get its run reports as notices. In memory: a kernel watches again when
+        # its channel reconnects.
+        self._watchers: dict[str, set[str]] = {}
+        #: Called when a definition is handed to the server (the app starts its worker).
+        self.on_hosted: Callable[[], None] = lambda: None
+        #: The client id the definitions worker uses, to tell it about new definitions.
+        self.worker_client: str | None = None
         self._ready = asyncio.Event()
         self._stopping = False
         self.started = time.time()
@@ -219,6 +228,8 @@ class Hub:
             self.outbox.kick(owner)
         for run_id in effects.runs_closed:
             self._stop_http_calls(run_id)
+        for workflow, report in effects.reports:
+            self._notify_watchers(workflow, report)
 
     def _route_client(self, route: Route) -> str | None:
         if route.kind == "client":
@@ -546,11 +557,14 @@ class Hub:
         body: bytes = b"",
         content_type: str | None = None,
         queries: Mapping[str, Any] | None = None,
+        queued: bool = False,
     ) -> dict[str, Any]:
         """A manual run ("Run trigger"): its trigger inputs are stored like a callback.
 
         The starting kernel becomes the one that runs the workflow, so that resubmitted runs
-        of a workflow without a trigger have a kernel to go to.
+        of a workflow without a trigger have a kernel to go to. With ``queued``, the run waits
+        for whichever process holds the workflow's lease instead (a workflow the server runs:
+        its definitions worker takes it), as a trigger's runs do.
         """
         _check_name(workflow, "workflow name")
         now = time.time()
@@ -570,15 +584,42 @@ class Hub:
             ):
                 conn.execute(
                     "INSERT INTO workflows (name, client, created, updated) VALUES (?, ?, ?, ?)",
-                    (workflow, client, now, now),
+                    (workflow, None if queued else client, now, now),
                 )
-            else:
+            elif not queued:
                 conn.execute(
                     "UPDATE workflows SET client = ?, updated = ? WHERE name = ?",
                     (client, now, workflow),
                 )
             run_id = new_run_id()
             callback_id = insert_callback(conn, "manual", workflow, run_id, request)
+            if queued:
+                conn.execute(
+                    "INSERT INTO runs (id, workflow, status, trigger_callback, created)"
+                    " VALUES (?, ?, 'Queued', ?, ?)",
+                    (run_id, workflow, callback_id, now),
+                )
+                effects = Effects()
+                effects.deliveries.append(
+                    insert_delivery(
+                        conn,
+                        Route.workflow(workflow),
+                        "trigger",
+                        run_id=run_id,
+                        callback_id=callback_id,
+                        request=request,
+                        extra={"workflow": workflow},
+                    )
+                )
+                return Outcome(
+                    {
+                        "run": run_id,
+                        "workflow": workflow,
+                        "callback": request.to_json(callback_id),
+                        "status": "Queued",
+                    },
+                    effects=effects,
+                )
             conn.execute(
                 "INSERT INTO runs (id, workflow, client, status, trigger_callback, created,"
                 " started)"
@@ -744,6 +785,7 @@ class Hub:
         reports = [_run_report(report) for report in runs]
         records = [_step_record(record) for record in steps]
         now = time.time()
+        watched = frozenset(self._watchers)
 
         def op(conn: sqlite3.Connection) -> Outcome:
             if seqs:
@@ -791,6 +833,12 @@ class Hub:
                     continue
                 if report["status"] in TERMINAL_RUN_STATUSES:
                     self._op_close_run(conn, report["id"], now, effects)
+                if watched:
+                    (workflow,) = conn.execute(
+                        "SELECT workflow FROM runs WHERE id = ?", (report["id"],)
+                    ).fetchone()
+                    if workflow in watched:
+                        effects.reports.append((workflow, report))
             return Outcome(
                 {"acked": len(seqs), "runs": len(reports), "fenced": sorted(fenced)},
                 effects=effects,
@@ -808,6 +856,107 @@ class Hub:
         ).fetchall():
             self._op_end_wait(conn, wait_id, "cancelled", now, effects, notify=False)
         effects.runs_closed.add(run_id)
+
+    # -- definitions the server runs ----------------------------------------------------------
+
+    async def host_definition(self, name: str, document: Mapping[str, Any]) -> dict[str, Any]:
+        """Hand workflow ``name``'s Logic Apps definition to the server, which runs it (its
+        definitions worker takes the workflow's lease) with no kernel needed, until it is
+        taken back.
+
+        ``document`` is ``{"definition": {...}, "parameters": {...}, "endpoints": {...}}``.
+        A definition that cannot run is refused (400) with the reader's message.
+        """
+        _check_name(name, "workflow name")
+        text = _definition_document(document)
+        now = time.time()
+
+        def op(conn: sqlite3.Connection) -> Outcome:
+            if conn.execute("SELECT 1 FROM workflows WHERE name = ?", (name,)).fetchone() is None:
+                conn.execute(
+                    "INSERT INTO workflows (name, created, updated) VALUES (?, ?, ?)",
+                    (name, now, now),
+                )
+            conn.execute(
+                "UPDATE workflows SET definition = ?, hosted = 1, updated = ? WHERE name = ?",
+                (text, now, name),
+            )
+            return Outcome()
+
+        await self._write(op)
+        self.on_hosted()
+        self._notify_worker({"kind": "definitions", "workflow": name})
+        return self.views.workflow(name)
+
+    async def unhost_definition(self, name: str) -> dict[str, Any]:
+        """Take workflow ``name`` back from the server: its worker stops running it (runs it has
+        under way become orphans that a kernel defining the workflow adopts)."""
+
+        def op(conn: sqlite3.Connection) -> Outcome:
+            changed = conn.execute(
+                "UPDATE workflows SET hosted = 0, updated = ? WHERE name = ? AND hosted = 1",
+                (time.time(), name),
+            ).rowcount
+            if not changed:
+                raise HubError(404, f"workflow {name!r} is not run by the server")
+            return Outcome()
+
+        await self._write(op)
+        self._notify_worker({"kind": "definitions", "workflow": name})
+        return self.views.workflow(name)
+
+    def hosted_definitions(self) -> list[dict[str, Any]]:
+        """The definitions the server runs: ``{"name", "document", "updated"}`` each."""
+        return [
+            {"name": name, "document": json.loads(text), "updated": updated}
+            for name, text, updated in self.store.reader.execute(
+                "SELECT name, definition, updated FROM workflows WHERE hosted = 1 ORDER BY name"
+            )
+        ]
+
+    @property
+    def has_hosted_definitions(self) -> bool:
+        return (
+            self.store.reader.execute("SELECT 1 FROM workflows WHERE hosted = 1 LIMIT 1").fetchone()
+            is not None
+        )
+
+    def watch(self, name: str, client: str) -> dict[str, Any]:
+        """``client`` shows workflow ``name`` live: it gets the workflow's run reports as
+        notices from now on, starting with its recent runs."""
+        _check_name(name, "workflow name")
+        _check_name(client, "client id")
+        self._watchers.setdefault(name, set()).add(client)
+        channel = self._channels.get(client)
+        runs = self.views.runs(workflow=name, limit=50)
+        if channel is not None:
+            for run in reversed(runs):
+                channel.notify({"kind": "run-report", "workflow": name, "run": run})
+        return {"workflow": name, "runs": len(runs)}
+
+    def _notify_watchers(self, workflow: str, report: Mapping[str, Any]) -> None:
+        clients = self._watchers.get(workflow)
+        if not clients:
+            return
+        run = {
+            "id": report["id"],
+            "workflow": workflow,
+            "status": report["status"],
+            "started": report["started"],
+            "ended": report["ended"],
+            **json.loads(report["doc"]),
+        }
+        for client in list(clients):
+            channel = self._channels.get(client)
+            if channel is None:
+                clients.discard(client)  # gone; it watches again when it reconnects
+            else:
+                channel.notify({"kind": "run-report", "workflow": workflow, "run": run})
+
+    def _notify_worker(self, event: dict[str, Any]) -> None:
+        channel = self._channels.get(self.worker_client or "")
+        if channel is not None:
+            channel.notify(event)
 
     # -- kernels that are gone: adopting their runs ----------------------------------------
 
@@ -1617,3 +1766,36 @@ def _ended_doc(doc: str | None, status: str, reason: str, now: float) -> str:
                 action["endTime"] = stamp
     value["error"] = reason
     return json.dumps(value)
+
+
+_MAX_DEFINITION = 4 * 1024 * 1024
+
+
+def _definition_document(document: Any) -> str:
+    """A definition handed to the server, checked (it must load as it will run) and as JSON."""
+    from ..wdl.definitions import load
+
+    if not isinstance(document, Mapping) or not isinstance(document.get("definition"), Mapping):
+        raise HubError(400, "give the workflow as {'definition': {...}, 'parameters': {...}}")
+    parameters = document.get("parameters") or {}
+    endpoints = document.get("endpoints") or {}
+    if not isinstance(parameters, Mapping) or not isinstance(endpoints, Mapping):
+        raise HubError(400, "'parameters' and 'endpoints' must be objects")
+    value = {
+        "definition": dict(document["definition"]),
+        "parameters": dict(parameters),
+        "endpoints": dict(endpoints),
+    }
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise HubError(400, f"the definition is not JSON: {exc}") from None
+    if len(text) > _MAX_DEFINITION:
+        raise HubError(413, "the definition is larger than 4 MiB")
+    try:
+        load(value["definition"], value["parameters"], endpoints=value["endpoints"])
+    except ValueError as exc:  # DefinitionError: the reader's message says where
+        raise HubError(400, f"the server cannot run this definition: {exc}") from None
+    except RecursionError:
+        raise HubError(400, "the definition is nested too deeply") from None
+    return text

@@ -12,6 +12,7 @@ from .handlers import (
     CallbackHandler,
     CallbacksHandler,
     ChannelHandler,
+    DefinitionsHandler,
     KeyRegenerateHandler,
     KeysHandler,
     RunCancelHandler,
@@ -30,9 +31,11 @@ from .handlers import (
     WaitSubscribeHandler,
     WaitUnsubscribeHandler,
     WorkflowAdoptHandler,
+    WorkflowDefinitionHandler,
     WorkflowHandler,
     WorkflowRunsHandler,
     WorkflowsHandler,
+    WorkflowWatchHandler,
 )
 from .http_action import RunHttpHandler
 from .hub import Hub
@@ -57,6 +60,9 @@ def handlers(base_url: str, hub: Hub) -> list[tuple[str, type[web.RequestHandler
         (rf"hooknb/api/workflows/{name}/trigger", TriggerHandler),
         (rf"hooknb/api/workflows/{name}/runs", WorkflowRunsHandler),
         (rf"hooknb/api/workflows/{name}/adopt", WorkflowAdoptHandler),
+        (rf"hooknb/api/workflows/{name}/definition", WorkflowDefinitionHandler),
+        (rf"hooknb/api/workflows/{name}/watch", WorkflowWatchHandler),
+        ("hooknb/api/definitions", DefinitionsHandler),
         ("hooknb/api/runs", RunsHandler),
         ("hooknb/api/runs/cancel", RunsCancelHandler),
         (rf"hooknb/api/runs/{run}", RunHandler),

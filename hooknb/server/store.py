@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS meta (
     value BLOB
 );
 -- One row per workflow name known to this server. A workflow with an HttpWebhook trigger has a
--- stable trigger callback id; `client` is the kernel currently running it.
+-- stable trigger callback id; `client` is the kernel currently running it (its lease). A Logic
+-- Apps definition handed to the server (`hosted`) is run by the server's definitions worker.
 CREATE TABLE IF NOT EXISTS workflows (
     name          TEXT PRIMARY KEY,
     client        TEXT,
@@ -50,7 +51,9 @@ CREATE TABLE IF NOT EXISTS workflows (
     key_type      TEXT NOT NULL DEFAULT 'primary',
     verify        TEXT,
     created       REAL NOT NULL,
-    updated       REAL NOT NULL
+    updated       REAL NOT NULL,
+    definition    TEXT,
+    hosted        INTEGER NOT NULL DEFAULT 0
 );
 -- `client` is the kernel running the run (NULL while Queued); a kernel that adopts the run after
 -- its kernel is gone takes it over (and the old one is fenced off). `cancel_requested` survives
@@ -445,6 +448,10 @@ def _resolve_all(resolved: list[tuple[asyncio.Future[Any], Any, BaseException | 
 
 # Columns added since schema version 1 (CREATE TABLE IF NOT EXISTS leaves old tables as they were).
 _ADDED_COLUMNS = {
+    "workflows": (
+        ("definition", "TEXT"),
+        ("hosted", "INTEGER NOT NULL DEFAULT 0"),
+    ),
     "runs": (
         ("cancel_requested", "INTEGER NOT NULL DEFAULT 0"),
         ("adopted", "REAL"),
