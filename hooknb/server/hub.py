@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from ..http_model.request import normalize_request
 from .calls import CallQueue
 from .channels import Channel
 from .deadlines import DeadlineScheduler
-from .outbound import OutboundCaller, normalize_request
+from .outbound import OutboundCaller
 from .records import (
     CALLBACK_COLUMNS,
     OPEN_SQL,

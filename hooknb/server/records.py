@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .outbound import redact
+from ..http_model.redaction import redact
 from .store import Store
 
 OPEN_WAIT_STATES = ("open", "subscribing", "waiting")
