@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 from urllib.parse import quote
 
 from ..errors import ActionFailed, ActionTimedOut, HookNBError, HubRequestError, RunTerminated
-from ..server.outbound import redact
+from ..http_model import redact
 from ..wdl import Context, ExpressionError, evaluate_template, referenced_functions
 from ..wdl.definitions import Recurrence, apply_endpoints
 from ..wdl.durations import format_duration, parse_duration

@@ -40,7 +40,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_exp
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from ..errors import HookNBError
-from ..server.outbound import normalize_request
+from ..http_model import normalize_request
 from ..wdl import referenced_functions
 from ..wdl.durations import parse_duration
 from .engine import HttpWebhookTrigger, Run, Workflow

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from ..http_model import redact
+
 if TYPE_CHECKING:
     from .engine import Action, Run, Workflow
     from .outputs import Outputs
@@ -134,7 +136,6 @@ def headers_of(outputs: Outputs | None) -> dict[str, str]:
     """Headers in the sender's spelling, credentials masked (views end up in shared notebooks)."""
     if outputs is None:
         return {}
-    from ..server.outbound import redact
     from .outputs import headers_dict
 
     return redact({"headers": headers_dict(outputs.headers)})["headers"]
@@ -346,7 +347,6 @@ def trigger_html(workflow: Workflow) -> str:
     trigger = workflow.trigger
     if trigger is None:
         return "<div>Manual trigger: start runs with <code>.start(body=...)</code></div>"
-    from ..server.outbound import redact
 
     subscribe = getattr(trigger, "subscribe", None)
     if not isinstance(subscribe, Mapping):  # another kind of trigger (Request, Recurrence)
