@@ -23,6 +23,7 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 
 from .._version import __version__
+from ..http_model.wire import decode_wire_body
 from .hub import Hub, HubError
 from .page import PageHandler
 from .records import InboundRequest, NotFound
@@ -348,7 +349,11 @@ class WorkflowRunsHandler(HookNBAPIHandler):
         if payload is None:
             raw, content_type = b"", None
         elif isinstance(payload, Mapping) and set(payload) == {"encoding", "data"}:
-            raw, content_type = _decode_body(payload), body.get("contentType")
+            try:
+                raw = decode_wire_body(payload)
+            except ValueError as exc:
+                raise HubError(400, str(exc)) from None
+            content_type = body.get("contentType")
         else:
             raw, content_type = json.dumps(payload).encode(), "application/json"
         queries = body.get("queries") or {}
@@ -363,21 +368,6 @@ class WorkflowRunsHandler(HookNBAPIHandler):
             queries=queries,
         )
         self.reply(value, status=201)
-
-
-def _decode_body(payload: Mapping[str, Any]) -> bytes:
-    import base64
-    import binascii
-
-    data = payload.get("data")
-    if not isinstance(data, str):
-        raise HubError(400, "body.data must be a string")
-    if payload.get("encoding") == "base64":
-        try:
-            return base64.b64decode(data, validate=True)
-        except binascii.Error:
-            raise HubError(400, "body.data is not valid base64") from None
-    return data.encode("utf-8")
 
 
 class RunsHandler(HookNBAPIHandler):

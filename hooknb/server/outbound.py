@@ -49,6 +49,7 @@ from hooknb._version import __version__
 
 from ..http_model.redaction import redact, redact_text, scrub, secret_values
 from ..http_model.request import BINARY_BODY_KEYS, normalize_request, str_map
+from ..http_model.wire import ResponseWire, is_json_type
 from ._auth import (
     AuthError,
     TokenProvider,
@@ -105,7 +106,7 @@ class OutboundResponse:
     headers: dict[str, str]
     body: Any  # JSON value, str, {"$content-type", "$content"} for binary, or None when empty
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> ResponseWire:
         """``{"statusCode", "headers", "body"}`` (Logic Apps action-output shape)."""
         return {"statusCode": self.status_code, "headers": dict(self.headers), "body": self.body}
 
@@ -208,10 +209,6 @@ def _media_type(content_type: str | None) -> tuple[str, str | None]:
     return mime.strip().lower(), charset
 
 
-def _is_json_type(mime: str) -> bool:
-    return mime in ("application/json", "text/json") or mime.endswith("+json")
-
-
 def parse_body(content: bytes, content_type: str | None) -> Any:
     """Decode a response body the way Logic Apps represents it in outputs."""
     if not content:
@@ -226,7 +223,7 @@ def parse_body(content: bytes, content_type: str | None) -> Any:
             text = None
     except UnicodeDecodeError:
         text = None
-    if text is not None and _is_json_type(mime):
+    if text is not None and is_json_type(mime):
         try:
             return json.loads(text)
         except ValueError:
