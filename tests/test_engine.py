@@ -439,6 +439,26 @@ async def test_callback_bodies_are_kept_byte_exact(hub: Any, demo: Any) -> None:
     assert form.body == "name=Zo%C3%AB&n=1" and form.raw == form.body.encode()
 
 
+async def test_text_json_bodies_arrive_parsed(hub: Any, demo: Any) -> None:
+    # text/json is JSON on both sides of the hub, as it is for HTTP responses and Logic Apps.
+    @hooknb.workflow(hub=hub)
+    async def legacy(run: Any) -> Any:
+        return await run.webhook("Legacy", subscribe=approval(demo), timeout="PT1M")
+
+    run = await legacy.start_async(body=b'{"order": 7}', content_type="text/json")
+    async with httpx.AsyncClient(trust_env=False) as client:
+        action = await waiting(run, "Legacy")
+        await client.post(
+            action.callback_url,
+            content=b'{"decision": "Approved"}',
+            headers={"Content-Type": "text/json; charset=utf-8"},
+        )
+    await run
+    assert run.trigger.body == {"order": 7}
+    assert run.result.body == {"decision": "Approved"}
+    assert run.result.raw == b'{"decision": "Approved"}'
+
+
 async def test_whole_value_callback_url_and_the_url_alias(hub: Any) -> None:
     with Recorder() as service:
 

@@ -10,7 +10,6 @@ unsubscribes on success, cancel and timeout even if this kernel is gone by then.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import contextvars
 import inspect
@@ -25,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 from urllib.parse import quote
 
 from ..errors import ActionFailed, ActionTimedOut, HookNBError, HubRequestError, RunTerminated
-from ..http_model import redact
+from ..http_model import encode_wire_body, redact
 from ..wdl import Context, ExpressionError, evaluate_template, referenced_functions
 from ..wdl.definitions import Recurrence, apply_endpoints
 from ..wdl.durations import format_duration, parse_duration
@@ -1246,10 +1245,10 @@ class Workflow:
             "queries": dict(queries or {}),
         }
         if isinstance(body, bytes):
-            request["body"] = {"encoding": "base64", "data": base64.b64encode(body).decode()}
+            request["body"] = encode_wire_body(body)
             request["contentType"] = content_type or "application/octet-stream"
         elif isinstance(body, str) and content_type is None:
-            request["body"] = {"encoding": "utf-8", "data": body}
+            request["body"] = encode_wire_body(body)
             request["contentType"] = "text/plain; charset=utf-8"
         elif body is not None:
             request["body"] = body
