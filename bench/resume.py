@@ -78,11 +78,11 @@ print(bench_r.callback_url)
 KERNEL_TRACE = """
 import hooknb.kernel.client as _client
 ARRIVED, WAIT_OF = {}, {}
-_orig = _client.Hub._on_wait_event
+_orig = _client.HubClient._on_wait_event
 def _traced(self, event, _orig=_orig):
     ARRIVED[event.get("wait", "")] = time.time()
     return _orig(self, event)
-_client.Hub._on_wait_event = _traced
+_client.HubClient._on_wait_event = _traced
 _orig_changed = hooknb.kernel.engine.Run._changed
 def _changed(self, _orig=_orig_changed):
     action = self.actions.get("Approval")

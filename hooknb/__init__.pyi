@@ -8,7 +8,7 @@ from .errors import ExpressionError as ExpressionError
 from .errors import HookNBError as HookNBError
 from .errors import HubRequestError as HubRequestError
 from .errors import RunTerminated as RunTerminated
-from .kernel.client import Hub as Hub
+from .kernel.client import HubClient as HubClient
 from .kernel.client import connect as connect
 from .kernel.engine import Action as Action
 from .kernel.engine import Run as Run

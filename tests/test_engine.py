@@ -365,7 +365,7 @@ async def test_trigger_callbacks_wait_for_a_kernel(
     hub: Any, demo: Any, http: httpx.AsyncClient, server_url: str, server_token: str
 ) -> None:
     """Callbacks that arrive while no kernel runs the workflow start runs when one enables it."""
-    from hooknb.kernel.client import Hub
+    from hooknb.kernel.client import HubClient
     from hooknb.kernel.discovery import HubAddress
 
     @hooknb.workflow(trigger=topic_trigger(demo, "later"), hub=hub)
@@ -378,7 +378,9 @@ async def test_trigger_callbacks_wait_for_a_kernel(
         published = (await http.post(f"{demo.url}topics/later/events", json={"i": i})).json()
         assert published["deliveries"][0]["status"] == 202
 
-    second = Hub(HubAddress(server_url, server_token, "test"), loop=asyncio.get_running_loop())
+    second = HubClient(
+        HubAddress(server_url, server_token, "test"), loop=asyncio.get_running_loop()
+    )
     try:
         again = hooknb.Workflow(
             later.fn, name="later", trigger=topic_trigger(demo, "later"), hub=second

@@ -38,8 +38,9 @@ _REQUEST_RETRY_SECONDS = 60.0
 _MAX_IN_FLIGHT = 32
 
 
-class Hub:
-    """A connection from this process to a hooknb hub (a Jupyter server or an embedded one).
+class HubClient:
+    """This process's connection to a hooknb hub (the server extension's
+    :class:`hooknb.server.hub.Hub`, in a Jupyter server or embedded in this process).
 
     Get one with :func:`hooknb.connect`. It keeps the workflows defined in this process and
     the runs they started, receives callbacks over a push channel, and reports progress.
@@ -374,8 +375,8 @@ def _request_error(response: httpx.Response) -> HubRequestError:
 
 # -- the default connection ---------------------------------------------------------------
 
-_default: Hub | None = None
-_hubs: weakref.WeakSet[Hub] = weakref.WeakSet()
+_default: HubClient | None = None
+_hubs: weakref.WeakSet[HubClient] = weakref.WeakSet()
 
 
 def connect(
@@ -384,7 +385,7 @@ def connect(
     *,
     embedded: bool | None = None,
     store: str | None = None,
-) -> Hub:
+) -> HubClient:
     """Connect to a hooknb hub and make it the default for workflows in this process.
 
     Explicit ``url``/``token``; else ``HOOKNB_URL``/``HOOKNB_TOKEN``; else the Jupyter server
@@ -405,15 +406,15 @@ def connect(
         from ..server.embedded import EmbeddedServer
 
         server = EmbeddedServer(store=store).start()
-        hub = Hub(HubAddress(server.url, server.token, "embedded"), embedded=server)
+        hub = HubClient(HubAddress(server.url, server.token, "embedded"), embedded=server)
     else:
-        hub = Hub(address)
+        hub = HubClient(address)
     _default = hub
     _hubs.add(hub)
     return hub
 
 
-def default_hub() -> Hub:
+def default_hub() -> HubClient:
     """The default connection, connecting with :func:`connect`'s defaults if needed."""
     if _default is None or _default._closed:
         return connect()

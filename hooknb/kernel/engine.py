@@ -29,7 +29,7 @@ from ..wdl import Context, ExpressionError, evaluate_template, referenced_functi
 from ..wdl.definitions import Recurrence, apply_endpoints
 from ..wdl.durations import format_duration, parse_duration
 from .aio import in_loop_thread
-from .client import Hub, default_hub
+from .client import HubClient, default_hub
 from .outputs import Outputs, jsonable
 from .triggers import HttpWebhookTrigger, RecurrenceTrigger, RequestTrigger, trigger_of
 
@@ -129,7 +129,7 @@ class Run:
 
     def __init__(self, workflow: Workflow, run_id: str, trigger: Outputs) -> None:
         self.workflow = workflow
-        self.hub: Hub = workflow.hub
+        self.hub: HubClient = workflow.hub
         self.id = run_id
         self.trigger = trigger
         self.status = "Running"
@@ -724,7 +724,7 @@ class Workflow:
         *,
         name: str | None = None,
         trigger: HttpWebhookTrigger | RequestTrigger | RecurrenceTrigger | None = None,
-        hub: Hub | None = None,
+        hub: HubClient | None = None,
         parameters: Mapping[str, Any] | None = None,
         endpoints: Mapping[str, str] | None = None,
     ) -> None:
@@ -753,7 +753,7 @@ class Workflow:
         parameters: Mapping[str, Any] | None = None,
         *,
         name: str | None = None,
-        hub: Hub | None = None,
+        hub: HubClient | None = None,
         endpoints: Mapping[str, str] | None = None,
     ) -> Workflow:
         """A workflow that runs a Logic Apps workflow definition (WDL 2016-06-01), unchanged.
@@ -797,7 +797,7 @@ class Workflow:
         *,
         trigger: HttpWebhookTrigger | RequestTrigger | RecurrenceTrigger | None = None,
         parameters: Mapping[str, Any] | None = None,
-        hub: Hub | None = None,
+        hub: HubClient | None = None,
         endpoints: Mapping[str, str] | None = None,
     ) -> Workflow:
         """An empty workflow built from declarative steps: add them with :meth:`add_webhook`,
@@ -1064,12 +1064,12 @@ class Workflow:
                 logging.getLogger("hooknb.kernel").exception("workflow observer failed")
 
     @property
-    def hub(self) -> Hub:
+    def hub(self) -> HubClient:
         if self._hub is None:
             self._hub = default_hub()
         return self._hub
 
-    def _bind(self) -> Hub:
+    def _bind(self) -> HubClient:
         hub = self.hub
         hub.workflows[self.name] = self
         return hub
@@ -1294,7 +1294,7 @@ def workflow(
     *,
     trigger: HttpWebhookTrigger | None = None,
     name: str | None = None,
-    hub: Hub | None = None,
+    hub: HubClient | None = None,
     parameters: Mapping[str, Any] | None = None,
 ) -> Callable[[RunFunction], Workflow]: ...
 
@@ -1305,7 +1305,7 @@ def workflow(
     *,
     trigger: HttpWebhookTrigger | None = None,
     name: str | None = None,
-    hub: Hub | None = None,
+    hub: HubClient | None = None,
     parameters: Mapping[str, Any] | None = None,
 ) -> Workflow | Callable[[RunFunction], Workflow]:
     """Decorate ``async def name(run)`` to make a workflow (``@hooknb.workflow(trigger=...)``).

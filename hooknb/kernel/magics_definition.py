@@ -9,7 +9,7 @@ printed. Options, whose values are Python expressions evaluated in the notebook:
     %%hooknb workflow approvals --parameters {"base": BASE} --endpoints ENDPOINTS --enable
 
 ``--parameters`` (parameter values), ``--endpoints`` (URI rewrites), ``--hub`` (a
-:class:`hooknb.Hub`), ``--enable`` (enable the trigger at once). A definition that cannot be
+:class:`hooknb.HubClient`), ``--enable`` (enable the trigger at once). A definition that cannot be
 loaded is reported with its line and column, or its location, without a traceback.
 
 :func:`definition_magic` is the implementation; the ``%%hooknb`` magic (``%load_ext hooknb``)
