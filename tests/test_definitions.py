@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import hooknb
-from hooknb.kernel.definition import derive_status
+from hooknb.kernel.interpreter import derive_status
 from hooknb.wdl.definitions import (
     SCHEMA_URL,
     Definition,
@@ -857,7 +857,7 @@ def test_definition_magic_binds_the_workflow_and_reports_errors(
 ) -> None:
     from IPython.core.error import UsageError
 
-    from hooknb.kernel.magics_definition import definition_magic
+    from hooknb.kernel.magics_workflow import definition_magic
 
     cell = json.dumps(
         {

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 
 def imported_by(code: str) -> set[str]:
@@ -30,3 +32,102 @@ def test_defining_a_workflow_loads_no_server_code() -> None:
     heavy = {"tornado", "jwt", "cryptography", "jupyter_server"}
     assert not {name for name in loaded if name.split(".")[0] in heavy}
     assert not {name for name in loaded if name.startswith("hooknb.server")}
+
+
+# -- the import graph --------------------------------------------------------------------------
+# Every import statement counts: at the top, inside functions (lazy) and under TYPE_CHECKING.
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# The one import from kernel code into the server: connect() starting an embedded hub, which is
+# the server side run in the kernel's process (imported only when one is started).
+KERNEL_TO_SERVER = {("hooknb.kernel.client", "hooknb.server.embedded")}
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """hooknb module -> the hooknb modules it imports."""
+    files = {module_name(p): p for p in (ROOT / "hooknb").rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in files.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        targets: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join([*anchor, base] if base else anchor)
+                for alias in node.names:
+                    full = f"{base}.{alias.name}"
+                    targets.add(full if full in files else base)
+        graph[name] = {t for t in targets if t in files and t != name}
+    return graph
+
+
+def edges(graph: dict[str, set[str]], source: str, target: str) -> set[tuple[str, str]]:
+    """Imports from modules under ``source`` into modules under ``target``."""
+
+    def under(name: str, prefix: str) -> bool:
+        return name == prefix or name.startswith(prefix + ".")
+
+    return {(a, b) for a, bs in graph.items() if under(a, source) for b in bs if under(b, target)}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for other in graph.get(node, ()):
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_sides_import_only_downwards() -> None:
+    graph = import_graph()
+    assert "hooknb.kernel.run" in graph["hooknb.kernel.workflow"]  # the probe works
+    assert edges(graph, "hooknb.kernel", "hooknb.server") == KERNEL_TO_SERVER
+    for shared in ("hooknb.wdl", "hooknb.http_model", "hooknb.errors"):
+        assert not edges(graph, shared, "hooknb.kernel"), shared
+        assert not edges(graph, shared, "hooknb.server"), shared
+
+
+def test_no_import_cycles_outside_the_server() -> None:
+    graph = import_graph()
+    outside = {
+        name: {t for t in targets if not t.startswith("hooknb.server")}
+        for name, targets in graph.items()
+        if not name.startswith("hooknb.server")
+    }
+    assert cycles(outside) == []

@@ -7,7 +7,7 @@ or just its ``inputs``::
     %%hooknb trigger orders          defines and enables workflow `orders`, shows it live
     %%hooknb action Approval [--workflow adhoc] [--timeout PT10M]
                                      runs the action once as a one-step manual run
-    %%hooknb workflow NAME [...]     a whole workflow definition (hooknb.kernel.magics_definition)
+    %%hooknb workflow NAME [...]     a whole workflow definition (hooknb.kernel.magics_workflow)
 
 Line magics::
 
@@ -43,9 +43,11 @@ from ..errors import HookNBError
 from ..http_model import normalize_request
 from ..wdl import referenced_functions
 from ..wdl.durations import parse_duration
-from .engine import HttpWebhookTrigger, Run, Workflow
 from .registry import run_handler
 from .render import clock, duration, mapping_lines, seconds_text
+from .run import Run
+from .triggers import HttpWebhookTrigger
+from .workflow import Workflow
 
 Kind = Literal["trigger", "action"]
 
@@ -510,7 +512,7 @@ class HookNBMagics(Magics):
 
         hub = default_hub()
         existing = hub.workflows.get(args.workflow)
-        if existing is not None and existing.trigger is not None:
+        if isinstance(existing, Workflow) and existing.trigger is not None:
             raise UsageError(
                 f"workflow {args.workflow!r} has a trigger; --workflow names a manual workflow "
                 "for one-off actions (default: adhoc)"
@@ -665,10 +667,8 @@ def _quote(value: str) -> str:
 
 def _workflow_definition(shell: Any, line: str, cell: str) -> Any:
     # Whole workflow definitions are their own module (and feature); this magic only routes.
-    try:
-        from .magics_definition import definition_magic
-    except ImportError:
-        raise UsageError("%%hooknb workflow is not available in this version of hooknb") from None
+    from .magics_workflow import definition_magic
+
     return definition_magic(shell, line, cell)
 
 

@@ -56,7 +56,7 @@ class Outputs:
         raw = decode_wire_body(callback.get("body"))
         content_type = callback.get("contentType")
         return cls(
-            headers=httpx.Headers([tuple(pair) for pair in callback.get("headers", [])]),
+            headers=httpx.Headers([(name, value) for name, value in callback.get("headers", [])]),
             body=decode_body(raw, content_type),
             queries=dict(callback.get("queries") or {}),
             status_code=status_code,

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 if TYPE_CHECKING:
-    from .engine import Run
+    from .run import Run
 
 Handler = Callable[["Run"], Any]
 H = TypeVar("H", bound=Handler)

@@ -41,7 +41,7 @@ def definition_magic(shell: Any, line: str, cell: str) -> Any:
     """
     from IPython.core.error import UsageError
 
-    from .engine import Workflow
+    from .workflow import Workflow
 
     try:
         words = shlex.split(line, posix=True)
