@@ -65,11 +65,6 @@ def get_handler(name: str) -> Handler | None:
     return _handlers.get(name)
 
 
-def remove_handler(name: str) -> Handler | None:
-    """Forget the handler of workflow ``name`` (its runs then just record the trigger)."""
-    return _handlers.pop(name, None)
-
-
 async def run_handler(name: str, run: Run) -> Any:
     """Run the workflow's handler for ``run``; without one, the result is the trigger body."""
     fn = get_handler(name)

@@ -648,6 +648,16 @@ class RunView(widgets.VBox):
     def _observed(self, _run: LiveRun) -> None:
         self.refresh()
 
+    def close(self) -> None:
+        """Close the view's widget model and stop following the run."""
+        run = getattr(self, "run", None)
+        if run is not None:
+            run.unobserve(self._observed)
+            _on_loop(run.hub.loop, _ticker(run.hub.loop).discard, self)
+            if _views.get(run) is self:
+                del _views[run]
+        super().close()
+
     def refresh(self) -> None:
         """Bring every widget of the view up to the run's state."""
         run = self.run
@@ -773,6 +783,16 @@ class WorkflowView(widgets.VBox):
         if run is not None:
             self._add_run(run)
         self.refresh()
+
+    def close(self) -> None:
+        """Close the view's widget model and stop following the workflow (the views of its
+        runs stay: they may be shown elsewhere too)."""
+        workflow = getattr(self, "workflow", None)
+        if workflow is not None:
+            workflow.unobserve(self._observed)
+            if _views.get(workflow) is self:
+                del _views[workflow]
+        super().close()
 
     def _add_run(self, run: LiveRun) -> None:
         if any(v.run is run for v in self.run_views):
