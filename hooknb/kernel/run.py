@@ -169,8 +169,10 @@ class Run(Steps):
                 "name": workflow.name,
                 "id": workflow.name,
                 "type": "hooknb/workflow",
-                # Not in the functions reference, but Logic Apps' own trigger example uses
-                # workflow().endpoint; here it is the workflow's hub API URL.
+                # Not in the functions reference (https://learn.microsoft.com/azure/
+                # logic-apps/workflow-definition-language-functions-reference), but Logic
+                # Apps' own trigger example uses workflow().endpoint; here it is the
+                # workflow's hub API URL.
                 "endpoint": f"{self.hub.url}{workflow._path}",
                 "run": {"name": self.id, "id": self.id, "type": "runs"},
             },
