@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hooknb.server.callback_signing import fingerprint
 from hooknb.server.hub import Hub
 from hooknb.server.outbound import OutboundCaller
-from hooknb.server.records import InboundRequest
-from hooknb.server.signing import fingerprint
+from hooknb.server.rows import InboundRequest
 from hooknb.server.store import Store
 
 HEADERS = [

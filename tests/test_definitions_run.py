@@ -41,24 +41,6 @@ NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "04-logic-apps-de
 Answer = tuple[int, Any, dict[str, str]]
 
 
-@pytest.fixture(autouse=True)
-def http_action_route(jp_serverapp: Any) -> None:
-    """Serve ``api/runs/<run>/http`` on the test server if handlers.py does not (yet)."""
-    from jupyter_server.utils import url_path_join
-
-    from hooknb.server import handlers, http_action
-
-    hub = jp_serverapp.web_app.settings["hooknb_hub"]
-    if not any(pattern.endswith("/http") for pattern, *_ in handlers.handlers("/", hub)):
-        jp_serverapp.web_app.add_handlers(
-            ".*$",
-            [
-                (url_path_join(jp_serverapp.base_url, pattern), cls, kwargs)
-                for pattern, cls, kwargs in http_action.routes(hub)
-            ],
-        )
-
-
 def real(name: str) -> Path:
     return WORKFLOWS / name
 

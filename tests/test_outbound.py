@@ -35,7 +35,7 @@ from tornado.testing import bind_unused_port
 from hooknb._version import __version__
 from hooknb.http_model import normalize_request, redact
 from hooknb.http_model.retry_policy import parse_interval
-from hooknb.server import _auth
+from hooknb.server import outbound_auth
 from hooknb.server._retry import (
     DEFAULT_POLICY,
     RetryPolicy,
@@ -572,12 +572,12 @@ def test_client_certificate_without_memfd_leaves_no_file(
 def test_client_certificate_file_holds_only_an_encrypted_key(
     pki: PKI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with _auth._private_file(b"data") as path:
+    with outbound_auth._private_file(b"data") as path:
         assert Path(path).read_bytes() == b"data"
     assert not Path(path).exists()
-    loaded = _auth.load_pfx(pki.client.pfx_b64, pki.client.password)
+    loaded = outbound_auth.load_pfx(pki.client.pfx_b64, pki.client.password)
     written: list[bytes] = []
-    real = _auth._private_file
+    real = outbound_auth._private_file
 
     @contextlib.contextmanager
     def spy(data: bytes) -> Iterator[str]:
@@ -585,8 +585,8 @@ def test_client_certificate_file_holds_only_an_encrypted_key(
         with real(data) as path:
             yield path
 
-    monkeypatch.setattr(_auth, "_private_file", spy)
-    _auth.client_cert_ssl_context(loaded, True)
+    monkeypatch.setattr(outbound_auth, "_private_file", spy)
+    outbound_auth.client_cert_ssl_context(loaded, True)
     assert len(written) == 1
     assert b"-----BEGIN ENCRYPTED PRIVATE KEY-----" in written[0]
     assert b"-----BEGIN PRIVATE KEY-----" not in written[0]
@@ -969,7 +969,7 @@ def test_managed_identity_imds_only_when_enabled(monkeypatch: pytest.MonkeyPatch
             calls, header="Metadata", value="true", expires_on=str(int(time.time()) + 3600)
         )
         async with serve(responder) as srv:
-            monkeypatch.setattr(_auth, "_IMDS_URL", srv.url("/msi/token"))
+            monkeypatch.setattr(outbound_auth, "_IMDS_URL", srv.url("/msi/token"))
             auth = {"type": "ManagedServiceIdentity", "audience": "aud"}
             spec = {"method": "GET", "uri": srv.url("/t"), "authentication": auth}
             err = await call_error(spec)

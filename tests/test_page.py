@@ -17,7 +17,7 @@ from test_engine import approval, started_runs, topic_trigger, waiting, withdraw
 from tornado.httpclient import HTTPClientError
 
 import hooknb
-from hooknb.server.records import BODY_PREVIEW_BYTES
+from hooknb.server.views import BODY_PREVIEW_BYTES
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 BREAKOUT = "</script><script>alert(2)</script><!--"

@@ -2,7 +2,7 @@
 https://learn.microsoft.com/azure/logic-apps/logic-apps-securing-a-logic-app#add-authentication-outbound).
 
 Only the shape is checked here; getting the credentials (tokens, certificates) is the server's
-job (``hooknb.server._auth``). Nothing here puts a secret into an error message.
+job (``hooknb.server.outbound_auth``). Nothing here puts a secret into an error message.
 """
 
 from __future__ import annotations

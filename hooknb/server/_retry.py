@@ -123,7 +123,7 @@ DEFAULT_POLICY_JSON: dict[str, Any] = {
 
 
 def is_retryable_status(status: int) -> bool:
-    """Logic Apps retries 408, 429 and every 5xx."""
+    """Logic Apps retries 408, 429 and every 5xx (see the module docstring's link)."""
     return status in (408, 429) or 500 <= status <= 599
 
 

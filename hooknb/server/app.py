@@ -12,9 +12,9 @@ from tornado.ioloop import IOLoop
 from traitlets import Bool, Float, Int, Unicode, default, validate
 
 from ..wdl.durations import parse_duration
-from .handlers import handlers
 from .hub import Hub
 from .outbound import OutboundCaller
+from .routes import handlers
 from .store import Store
 
 DEFAULT_MAX_BODY_SIZE = 16 * 1024 * 1024
@@ -67,22 +67,27 @@ class HookNB(ExtensionApp):
 
     outbound_ca_bundle = Unicode(
         help=(
-            "CA bundle used to verify HTTPS subscribe/unsubscribe endpoints, in addition to "
-            "nothing: when set, only it is trusted. Env: HOOKNB_OUTBOUND_CA_BUNDLE."
+            "CA bundle (a PEM file) that verifies HTTPS endpoints of outbound calls instead of the "
+            "system's CAs: when set, only it is trusted. Env: HOOKNB_OUTBOUND_CA_BUNDLE."
         )
     ).tag(config=True)
 
     durable = Bool(
-        True,
         help=(
             "fsync every commit before answering a callback (SQLite synchronous=FULL). Off "
-            "survives a crash of the server but not of the machine."
+            "survives a crash of the server but not of the machine. Env: HOOKNB_DURABLE "
+            "(0/false/no turn it off)."
         ),
     ).tag(config=True)
 
     @default("public_url")
     def _default_public_url(self) -> str:
         return os.environ.get("HOOKNB_PUBLIC_URL", "")
+
+    @default("durable")
+    def _default_durable(self) -> bool:
+        value = os.environ.get("HOOKNB_DURABLE", "1").strip().lower()
+        return value not in ("0", "false", "no", "off")
 
     @default("store_path")
     def _default_store_path(self) -> str:

@@ -1,4 +1,5 @@
-"""HTTP routes: the public callback route and the Jupyter-authenticated API.
+"""The handlers: the public callback route and the Jupyter-authenticated API
+(:mod:`hooknb.server.routes` lists them under their URLs).
 
 The callback route is a plain tornado handler: its only credential is the signed capability in
 its URL, so Jupyter's login, XSRF, Origin and Host checks (made for browsers holding a Jupyter
@@ -17,21 +18,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from jupyter_server.auth.decorator import allow_unauthenticated
-from jupyter_server.base.handlers import APIHandler
-from jupyter_server.utils import url_path_join
 from tornado import web
 from tornado.iostream import StreamClosedError
 
 from .._version import __version__
-from ..http_model.wire import decode_wire_body
-from .hub import Hub, HubError
-from .page import PageHandler
-from .records import InboundRequest, NotFound
+from .api_handler import HookNBAPIHandler, decode_body, headers_list, required
+from .http_errors import HubError
+from .hub import Hub
+from .rows import InboundRequest
 
 API_VERSION = 1
 KEEPALIVE_SECONDS = 15.0
-_CALLBACK_ID_PATTERN = r"[A-Za-z0-9_-]{16,64}"
-_CALLBACK_ID = re.compile(_CALLBACK_ID_PATTERN)
+CALLBACK_ID_PATTERN = r"[A-Za-z0-9_-]{16,64}"
+_CALLBACK_ID = re.compile(CALLBACK_ID_PATTERN)
 
 
 def _json_error(handler: web.RequestHandler, status: int, message: str, **extra: Any) -> None:
@@ -136,78 +135,6 @@ class CallbackHandler(web.RequestHandler):
         return f"{self.request.method} {self.request.path} ({self.request.remote_ip})"
 
 
-class HookNBAPIHandler(APIHandler):
-    """Base for the kernel-facing API: JSON in and out, errors as ``{"error": ...}``."""
-
-    hub: Hub
-
-    def initialize(self, hub: Hub, **kwargs: Any) -> None:
-        self.hub = hub
-        super().initialize(**kwargs)
-
-    async def prepare(self) -> None:  # type: ignore[override]
-        await super().prepare()
-        await self.hub.ready()
-
-    def json_body(self) -> dict[str, Any]:
-        if not self.request.body:
-            return {}
-        try:
-            value = json.loads(self.request.body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise HubError(400, f"request body is not valid JSON: {exc}") from None
-        if not isinstance(value, dict):
-            raise HubError(400, "request body must be a JSON object")
-        return value
-
-    def reply(self, value: Any, status: int = 200) -> None:
-        self.set_status(status)
-        self.finish(json.dumps(value))
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        self.set_header("Content-Type", "application/json")
-        if isinstance(exc, web.HTTPError):
-            message = exc.log_message or self._reason
-        else:
-            message = self._reason
-        self.finish(json.dumps({"error": message}))
-
-    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        if isinstance(value, HubError | NotFound):
-            return
-        super().log_exception(typ, value, tb)
-
-    def _handle_request_exception(self, e: BaseException) -> None:
-        if isinstance(e, NotFound):
-            e = HubError(404, str(e))
-        if isinstance(e, HubError):
-            if not self._finished:
-                self.set_status(e.status)
-                self.finish(json.dumps(e.to_json()))
-            return
-        super()._handle_request_exception(e)
-
-
-def _required(body: Mapping[str, Any], name: str, kind: type = str) -> Any:
-    value = body.get(name)
-    if not isinstance(value, kind) or (kind is str and not value):
-        raise HubError(400, f"{name!r} is required ({kind.__name__})")
-    return value
-
-
-def _headers_list(value: Any) -> list[tuple[str, str]]:
-    if value is None:
-        return []
-    if isinstance(value, Mapping):
-        pairs = list(value.items())
-    elif isinstance(value, list):
-        pairs = [tuple(pair) for pair in value if isinstance(pair, list | tuple) and len(pair) == 2]
-    else:
-        raise HubError(400, "headers must be an object or a list of [name, value] pairs")
-    return [(str(name), str(val)) for name, val in pairs]
-
-
 class VersionHandler(HookNBAPIHandler):
     @web.authenticated
     def get(self) -> None:
@@ -283,7 +210,7 @@ class SyncHandler(HookNBAPIHandler):
     @web.authenticated
     async def post(self) -> None:
         body = self.json_body()
-        client = _required(body, "client")
+        client = required(body, "client")
         acks = body.get("acks") or []
         runs = body.get("runs") or []
         if not isinstance(acks, list) or not all(isinstance(a, int) for a in acks):
@@ -315,7 +242,7 @@ class WorkflowHandler(HookNBAPIHandler):
         self.reply(
             await self.hub.attach(
                 name,
-                _required(body, "client"),
+                required(body, "client"),
                 trigger_name=trigger_name,
                 key_type=body.get("keyType"),
                 verify=body.get("verify"),
@@ -329,8 +256,8 @@ class TriggerHandler(HookNBAPIHandler):
     @web.authenticated
     async def put(self, name: str) -> None:
         body = self.json_body()
-        client = _required(body, "client")
-        subscribe = _required(body, "subscribe", dict)
+        client = required(body, "client")
+        subscribe = required(body, "subscribe", dict)
         self.reply(await self.hub.enable_trigger(name, client, subscribe, body.get("unsubscribe")))
 
     @web.authenticated
@@ -344,16 +271,12 @@ class WorkflowRunsHandler(HookNBAPIHandler):
     @web.authenticated
     async def post(self, name: str) -> None:
         body = self.json_body()
-        client = _required(body, "client")
+        client = required(body, "client")
         payload = body.get("body")
         if payload is None:
             raw, content_type = b"", None
         elif isinstance(payload, Mapping) and set(payload) == {"encoding", "data"}:
-            try:
-                raw = decode_wire_body(payload)
-            except ValueError as exc:
-                raise HubError(400, str(exc)) from None
-            content_type = body.get("contentType")
+            raw, content_type = decode_body(payload), body.get("contentType")
         else:
             raw, content_type = json.dumps(payload).encode(), "application/json"
         queries = body.get("queries") or {}
@@ -362,7 +285,7 @@ class WorkflowRunsHandler(HookNBAPIHandler):
         value = await self.hub.start_run(
             name,
             client,
-            headers=_headers_list(body.get("headers")),
+            headers=headers_list(body.get("headers")),
             body=raw,
             content_type=body.get("contentType", content_type),
             queries=queries,
@@ -418,8 +341,8 @@ class RunWaitsHandler(HookNBAPIHandler):
             raise HubError(400, "'timeout' must be a number of seconds")
         value = await self.hub.open_wait(
             run_id,
-            _required(body, "step"),
-            _required(body, "client"),
+            required(body, "step"),
+            required(body, "client"),
             timeout=timeout,
             verify=body.get("verify"),
         )
@@ -451,7 +374,7 @@ class WaitSubscribeHandler(HookNBAPIHandler):
         body = self.json_body()
         value = await self.hub.subscribe_wait(
             wait_id,
-            _required(body, "subscribe", dict),
+            required(body, "subscribe", dict),
             body.get("unsubscribe"),
             unsubscribe_later=bool(body.get("unsubscribeLater")),
         )
@@ -494,41 +417,3 @@ class CallbacksHandler(HookNBAPIHandler):
         self.reply(
             {"callbacks": self.hub.views.callbacks(target=self.get_query_argument("target", None))}
         )
-
-
-def handlers(base_url: str, hub: Hub) -> list[tuple[str, type[web.RequestHandler], dict[str, Any]]]:
-    """The routes, under the server's ``base_url``."""
-    name = r"(?P<name>[^/]+)"
-    run = r"(?P<run_id>[0-9a-f]{8,40})"
-    wait = rf"(?P<wait_id>{_CALLBACK_ID_PATTERN})"
-    routes: list[tuple[str, type[web.RequestHandler]]] = [
-        # Everything under callback/ is this route's: a malformed id is a JSON 404 too.
-        (r"hooknb/callback(?:/(?P<callback_id>.*))?", CallbackHandler),
-        ("hooknb/?", PageHandler),
-        ("hooknb/api/version", VersionHandler),
-        ("hooknb/api/status", StatusHandler),
-        ("hooknb/api/channel", ChannelHandler),
-        ("hooknb/api/sync", SyncHandler),
-        ("hooknb/api/workflows", WorkflowsHandler),
-        (rf"hooknb/api/workflows/{name}", WorkflowHandler),
-        (rf"hooknb/api/workflows/{name}/trigger", TriggerHandler),
-        (rf"hooknb/api/workflows/{name}/runs", WorkflowRunsHandler),
-        ("hooknb/api/runs", RunsHandler),
-        (rf"hooknb/api/runs/{run}", RunHandler),
-        (rf"hooknb/api/runs/{run}/cancel", RunCancelHandler),
-        (rf"hooknb/api/runs/{run}/resubmit", RunResubmitHandler),
-        (rf"hooknb/api/runs/{run}/waits", RunWaitsHandler),
-        ("hooknb/api/waits", WaitsHandler),
-        (rf"hooknb/api/waits/{wait}", WaitHandler),
-        (rf"hooknb/api/waits/{wait}/subscribe", WaitSubscribeHandler),
-        (rf"hooknb/api/waits/{wait}/unsubscribe", WaitUnsubscribeHandler),
-        (rf"hooknb/api/waits/{wait}/cancel", WaitCancelHandler),
-        ("hooknb/api/callbacks", CallbacksHandler),
-        ("hooknb/api/keys", KeysHandler),
-        (r"hooknb/api/keys/(?P<key_type>[A-Za-z]+)/regenerate", KeyRegenerateHandler),
-    ]
-    from .http_action import routes as http_action_routes  # it imports this module
-
-    own = [(url_path_join(base_url, pattern), cls, {"hub": hub}) for pattern, cls in routes]
-    extra = [(url_path_join(base_url, p), cls, kw) for p, cls, kw in http_action_routes(hub)]
-    return own + extra

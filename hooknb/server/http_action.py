@@ -39,15 +39,15 @@ from urllib.parse import urljoin
 from tornado import web
 
 from ._retry import parse_retry_after
-from .handlers import HookNBAPIHandler, _required
-from .hub import TERMINAL_RUN_STATUSES, Hub, HubError
+from .api_handler import HookNBAPIHandler, required
+from .http_errors import HubError
+from .hub import TERMINAL_RUN_STATUSES
 from .outbound import Attempt, OutboundCaller, OutboundError, OutboundResponse
 
-__all__ = ["RunHttpHandler", "perform", "routes"]
+__all__ = ["RunHttpHandler", "perform"]
 
 #: How long to wait between polls when a 202 gives no ``retry-after`` (Logic Apps: 1 s).
 DEFAULT_POLL_INTERVAL = 1.0
-_RUN = r"(?P<run_id>[0-9a-f]{8,40})"
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -133,8 +133,8 @@ class RunHttpHandler(HookNBAPIHandler):
     @web.authenticated
     async def post(self, run_id: str) -> None:
         body = self.json_body()
-        step = _required(body, "step")
-        request = _required(body, "request", dict)
+        step = required(body, "step")
+        request = required(body, "request", dict)
         timeout = body.get("timeout")
         if timeout is not None and (
             isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
@@ -154,7 +154,7 @@ class RunHttpHandler(HookNBAPIHandler):
         }
         self._task = asyncio.ensure_future(
             perform(
-                self.hub.calls.outbound,
+                self.hub.outbox.outbound,
                 request,
                 extra_headers=headers,
                 async_pattern=async_pattern,
@@ -175,8 +175,3 @@ class RunHttpHandler(HookNBAPIHandler):
         self._gone = True
         if self._task is not None and not self._task.done():
             self._task.cancel()
-
-
-def routes(hub: Hub) -> list[tuple[str, type[web.RequestHandler], dict[str, Any]]]:
-    """The HTTP action's route, relative (``hooknb/api/...``), with its handler kwargs."""
-    return [(rf"hooknb/api/runs/{_RUN}/http", RunHttpHandler, {"hub": hub})]

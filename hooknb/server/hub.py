@@ -17,21 +17,24 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 from ..http_model.request import normalize_request
-from .calls import CallQueue
+from .callback_signing import KEY_TYPES, Signer, fingerprint, new_callback_id, normalize_key_type
 from .channels import Channel
 from .deadlines import DeadlineScheduler
+from .http_errors import HubError
 from .outbound import OutboundCaller
-from .records import (
+from .outbox import Outbox
+from .rows import (
     CALLBACK_COLUMNS,
     OPEN_SQL,
     OPEN_WAIT_STATES,
     WAIT_OUTCOME,
+    Delivery,
     InboundRequest,
-    Views,
+    Owner,
+    Route,
     callback_from_row,
     insert_callback,
     insert_delivery,
@@ -40,9 +43,9 @@ from .records import (
     last_outbox,
     new_run_id,
 )
-from .signing import KEY_TYPES, Signer, fingerprint, new_callback_id, normalize_key_type
+from .sender_signatures import VerificationFailed, Verifier, make_verifier
 from .store import Store
-from .verify import VerificationFailed, Verifier, make_verifier
+from .views import Views
 
 RUN_STATUSES = ("Queued", "Running", "Waiting", "Succeeded", "Failed", "Cancelled", "TimedOut")
 TERMINAL_RUN_STATUSES = frozenset({"Succeeded", "Failed", "Cancelled", "TimedOut"})
@@ -50,25 +53,12 @@ TERMINAL_RUN_STATUSES = frozenset({"Succeeded", "Failed", "Cancelled", "TimedOut
 log = logging.getLogger("hooknb.server")
 
 
-class HubError(Exception):
-    """A request to the hub that cannot be honoured; ``status`` is the HTTP status to answer."""
-
-    def __init__(self, status: int, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.extra = extra
-
-    def to_json(self) -> dict[str, Any]:
-        return {"error": self.message, **self.extra}
-
-
 @dataclass
 class Effects:
     """What to do on the event loop once a writer op has committed."""
 
-    deliveries: list[dict[str, Any]] = field(default_factory=list)
-    owners_to_kick: set[str] = field(default_factory=set)
+    deliveries: list[Delivery] = field(default_factory=list)
+    owners_to_kick: set[Owner] = field(default_factory=set)
     deadlines: list[tuple[float, str]] = field(default_factory=list)
     attach: tuple[str, str] | None = None
     acked: tuple[str, set[int]] | None = None
@@ -126,7 +116,7 @@ class Hub:
             store.reader.execute("SELECT name, client FROM workflows WHERE client IS NOT NULL")
         )
         self._deadlines = DeadlineScheduler(self._on_deadlines)
-        self.calls = CallQueue(
+        self.outbox = Outbox(
             store, outbound, write=self._write, on_done=self._op_call_done, log=self.log
         )
         self._background: set[asyncio.Task[Any]] = set()
@@ -146,7 +136,7 @@ class Hub:
             )
         ]
         self._deadlines.start(entries)
-        owners = self.calls.resume()
+        owners = self.outbox.resume()
         self._ready.set()
         self.log.info(
             "hooknb hub ready: %d open waits, %d owners with pending calls, store %s",
@@ -173,7 +163,7 @@ class Hub:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
-        await self.calls.stop()
+        await self.outbox.stop()
 
     # -- URLs ------------------------------------------------------------------------------
 
@@ -204,23 +194,20 @@ class Hub:
             channel = self._channels.get(client)
             if channel is not None:
                 channel.acked(seqs)
-        for event in effects.deliveries:
-            client = self._route_client(event.pop("_route"))
+        for delivery in effects.deliveries:
+            client = self._route_client(delivery.route)
             channel = self._channels.get(client) if client else None
             if channel is not None:
-                if callable(event.get("callback")):
-                    event["callback"] = event["callback"]()
-                channel.send(event)
+                channel.send(delivery.to_json())
         for deadline, wait_id in effects.deadlines:
             self._deadlines.add(deadline, wait_id)
         for owner in effects.owners_to_kick:
-            self.calls.kick(owner)
+            self.outbox.kick(owner)
 
-    def _route_client(self, route: str) -> str | None:
-        kind, _, name = route.partition(":")
-        if kind == "client":
-            return name
-        return self._workflow_client.get(name)
+    def _route_client(self, route: Route) -> str | None:
+        if route.kind == "client":
+            return route.name
+        return self._workflow_client.get(route.name)
 
     # -- the public callback route ---------------------------------------------------------
 
@@ -296,17 +283,17 @@ class Hub:
                 (callback_id, fp, request.received, wait_id),
             )
             effects = Effects()
-            callback = partial(request.to_json, callback_id)  # built only for a connected kernel
             effects.deliveries.append(
                 insert_delivery(
                     conn,
-                    f"client:{client}",
+                    Route.client(client),
                     "wait",
                     event="callback",
                     run_id=run_id,
                     wait_id=wait_id,
                     callback_id=callback_id,
-                    extra={"step": step, "workflow": workflow, "callback": callback},
+                    request=request,
+                    extra={"step": step, "workflow": workflow},
                 )
             )
             self._op_queue_wait_unsubscribe(conn, wait_id, effects)
@@ -347,15 +334,15 @@ class Hub:
             (run_id, name, callback_id, request.received),
         )
         effects = Effects()
-        callback = partial(request.to_json, callback_id)  # built only for a connected kernel
         effects.deliveries.append(
             insert_delivery(
                 conn,
-                f"workflow:{name}",
+                Route.workflow(name),
                 "trigger",
                 run_id=run_id,
                 callback_id=callback_id,
-                extra={"workflow": name, "callback": callback},
+                request=request,
+                extra={"workflow": name},
             )
         )
         return Outcome(
@@ -439,7 +426,7 @@ class Hub:
                 self._verifiers.pop(trigger_id, None)
             else:
                 self._verifiers[trigger_id] = verifier
-        self._catch_up(client, [f"workflow:{name}"])
+        self._catch_up(client, [Route.workflow(name)])
         return self.views.workflow(name)
 
     async def enable_trigger(
@@ -464,7 +451,7 @@ class Hub:
                 )
             _, state, old_subscribe, old_unsubscribe, _subscription, trigger_name = row
             effects = Effects()
-            owner = f"trigger:{name}"
+            owner = Owner.trigger(name)
             same = old_subscribe == subscribe_json and old_unsubscribe == unsubscribe_json
             if state in ("enabled", "enabling") and same:
                 last = last_outbox(conn, owner, "subscribe")
@@ -492,7 +479,7 @@ class Hub:
 
         outcome = await self._write(op)
         if outcome.value["outbox"] is not None:
-            await self.calls.result(outcome.value["outbox"])
+            await self.outbox.result(outcome.value["outbox"])
         return self.views.workflow(name)
 
     async def disable_trigger(self, name: str) -> dict[str, Any]:
@@ -516,7 +503,7 @@ class Hub:
                     (now, name),
                 )
                 if unsubscribe not in (None, "null"):
-                    owner = f"trigger:{name}"
+                    owner = Owner.trigger(name)
                     outbox_id = insert_outbox(
                         conn,
                         owner,
@@ -529,7 +516,7 @@ class Hub:
 
         outcome = await self._write(op)
         if outcome.value["outbox"] is not None:
-            await self.calls.result(outcome.value["outbox"])
+            await self.outbox.result(outcome.value["outbox"])
         return self.views.workflow(name)
 
     # -- runs ------------------------------------------------------------------------------
@@ -620,15 +607,15 @@ class Hub:
                 (new_run, workflow, callback_id, now),
             )
             effects = Effects()
-            callback = partial(request.to_json, callback_id)  # built only for a connected kernel
             effects.deliveries.append(
                 insert_delivery(
                     conn,
-                    f"workflow:{workflow}",
+                    Route.workflow(workflow),
                     "trigger",
                     run_id=new_run,
                     callback_id=callback_id,
-                    extra={"workflow": workflow, "callback": callback, "resubmittedFrom": run_id},
+                    request=request,
+                    extra={"workflow": workflow, "resubmittedFrom": run_id},
                 )
             )
             return Outcome({"run": new_run, "workflow": workflow}, status=202, effects=effects)
@@ -663,7 +650,9 @@ class Hub:
                 self._op_end_wait(conn, wait_id, "cancelled", now, effects, notify=True)
             if not waits:
                 effects.deliveries.append(
-                    insert_delivery(conn, f"client:{client}", "run", event="cancel", run_id=run_id)
+                    insert_delivery(
+                        conn, Route.client(client), "run", event="cancel", run_id=run_id
+                    )
                 )
             return Outcome({"run": run_id, "status": "Cancelling"}, status=202, effects=effects)
 
@@ -796,7 +785,7 @@ class Hub:
             if row is None:
                 raise HubError(404, f"no wait {wait_id!r}")
             run_id, workflow, step, state = row
-            owner = f"wait:{wait_id}"
+            owner = Owner.wait(wait_id)
             if state != "open":
                 return Outcome({"outbox": last_outbox(conn, owner, "subscribe")})
             if unsubscribe_request is not None:
@@ -819,7 +808,7 @@ class Hub:
 
         outcome = await self._write(op)
         if outcome.value["outbox"] is not None:
-            await self.calls.result(outcome.value["outbox"])
+            await self.outbox.result(outcome.value["outbox"])
         return self.views.wait(wait_id)
 
     async def set_wait_unsubscribe(self, wait_id: str, unsubscribe: Any) -> dict[str, Any]:
@@ -903,7 +892,7 @@ class Hub:
             effects.deliveries.append(
                 insert_delivery(
                     conn,
-                    f"client:{client}",
+                    Route.client(client),
                     "wait",
                     event=event,
                     run_id=run_id,
@@ -925,7 +914,7 @@ class Hub:
         state, unsubscribe, unsub_state, run_id, workflow, step = row
         if state in OPEN_WAIT_STATES or unsub_state != "ready" or unsubscribe is None:
             return
-        owner = f"wait:{wait_id}"
+        owner = Owner.wait(wait_id)
         insert_outbox(
             conn,
             owner,
@@ -941,18 +930,17 @@ class Hub:
     def _op_call_done(
         self,
         conn: sqlite3.Connection,
-        kind: str,
-        ident: str,
+        owner: Owner,
         purpose: str,
         outbox_id: int,
         result: dict[str, Any],
         now: float,
     ) -> Outcome:
         effects = Effects()
-        if kind == "wait":
-            self._op_wait_call_done(conn, ident, purpose, result, now, effects)
+        if owner.kind == "wait":
+            self._op_wait_call_done(conn, owner.name, purpose, result, now, effects)
         else:
-            self._op_trigger_call_done(conn, ident, purpose, outbox_id, result, now)
+            self._op_trigger_call_done(conn, owner.name, purpose, outbox_id, result, now)
         return Outcome(result, effects=effects)
 
     def _op_wait_call_done(
@@ -1000,7 +988,7 @@ class Hub:
         now: float,
     ) -> None:
         if purpose == "subscribe":
-            if last_outbox(conn, f"trigger:{name}", "subscribe") != outbox_id:
+            if last_outbox(conn, Owner.trigger(name), "subscribe") != outbox_id:
                 return  # the inputs changed again since; the newer subscribe decides the state
             if result["state"] == "done":
                 conn.execute(
@@ -1082,8 +1070,8 @@ class Hub:
             old.close()
         channel = Channel(client)
         self._channels[client] = channel
-        routes = [f"client:{client}"] + [
-            f"workflow:{name}" for name, owner in self._workflow_client.items() if owner == client
+        routes = [Route.client(client)] + [
+            Route.workflow(name) for name, owner in self._workflow_client.items() if owner == client
         ]
         self._catch_up(client, routes)
         return channel
@@ -1093,7 +1081,7 @@ class Hub:
         if self._channels.get(channel.client) is channel:
             del self._channels[channel.client]
 
-    def _catch_up(self, client: str, routes: list[str]) -> None:
+    def _catch_up(self, client: str, routes: list[Route]) -> None:
         channel = self._channels.get(client)
         if channel is None:
             return
@@ -1103,7 +1091,7 @@ class Hub:
             + CALLBACK_COLUMNS
             + f" FROM deliveries d LEFT JOIN callbacks c ON c.id = d.callback"
             f" WHERE d.route IN ({placeholders}) ORDER BY d.seq",
-            routes,
+            [str(route) for route in routes],
         )
         for row in cursor:
             seq, kind, event, run_id, wait_id, data, route = row[:7]
@@ -1115,7 +1103,7 @@ class Hub:
             if data:
                 value.update(json.loads(data))
             if kind == "trigger":
-                value.setdefault("workflow", route.partition(":")[2])
+                value.setdefault("workflow", Route.parse(route).name)
             if row[7] is not None:
                 value["callback"] = callback_from_row(row[7:])
             channel.send(value)

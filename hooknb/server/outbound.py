@@ -50,7 +50,8 @@ from hooknb._version import __version__
 from ..http_model.redaction import redact, redact_text, scrub, secret_values
 from ..http_model.request import BINARY_BODY_KEYS, normalize_request, str_map
 from ..http_model.wire import ResponseWire, is_json_type
-from ._auth import (
+from ._retry import RetryPolicy, is_retryable_status, parse_retry_after
+from .outbound_auth import (
     AuthError,
     TokenProvider,
     basic_header,
@@ -59,7 +60,6 @@ from ._auth import (
     make_verify_context,
     pfx_cache_key,
 )
-from ._retry import RetryPolicy, is_retryable_status, parse_retry_after
 
 __all__ = [
     "USER_AGENT",

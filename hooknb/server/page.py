@@ -32,7 +32,7 @@ from tornado import web
 
 from .._version import __version__
 from .hub import RUN_STATUSES, Hub
-from .records import callback_previews, run_status_counts, run_trigger_callbacks, run_waits
+from .views import callback_previews, run_status_counts, run_trigger_callbacks, run_waits
 
 POLL_MS = 1500
 DEFAULT_RUN_LIMIT = 50

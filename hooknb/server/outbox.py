@@ -17,14 +17,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .outbound import OutboundCaller, OutboundError
-from .records import attempt_json
+from .rows import Owner
 from .store import Store
 
-# (conn, owner kind, owner id, purpose, outbox id, result, now) -> an op outcome for the hub
-OnDone = Callable[[sqlite3.Connection, str, str, str, int, dict[str, Any], float], Any]
+# (conn, owner, purpose, outbox id, result, now) -> an op outcome for the hub
+OnDone = Callable[[sqlite3.Connection, Owner, str, int, dict[str, Any], float], Any]
 
 
-class CallQueue:
+class Outbox:
     """Runs the outbox's pending calls and records their outcome."""
 
     def __init__(
@@ -41,14 +41,14 @@ class CallQueue:
         self._write = write
         self._on_done = on_done
         self.log = log
-        self._owner_tasks: dict[str, asyncio.Task[None]] = {}
+        self._owner_tasks: dict[Owner, asyncio.Task[None]] = {}
         self._waiters: dict[int, list[asyncio.Future[dict[str, Any]]]] = {}
         self._stopping = False
 
     def resume(self) -> int:
         """Start the owners that have calls left pending (e.g. by a restart); return how many."""
         owners = [
-            row[0]
+            Owner.parse(row[0])
             for row in self.store.reader.execute(
                 "SELECT DISTINCT owner FROM outbox WHERE state = 'pending'"
             )
@@ -66,7 +66,7 @@ class CallQueue:
             await asyncio.gather(*tasks, return_exceptions=True)
         await self.outbound.aclose()
 
-    def kick(self, owner: str) -> None:
+    def kick(self, owner: Owner) -> None:
         """Make the owner's pending calls, in order, unless that is already under way."""
         if self._stopping:
             return
@@ -86,13 +86,13 @@ class CallQueue:
         self._waiters.setdefault(outbox_id, []).append(future)
         return await future
 
-    async def _run_owner(self, owner: str) -> None:
+    async def _run_owner(self, owner: Owner) -> None:
         try:
             while True:
                 row = self.store.reader.execute(
                     "SELECT id, purpose, request, headers FROM outbox"
                     " WHERE owner = ? AND state = 'pending' ORDER BY id LIMIT 1",
-                    (owner,),
+                    (str(owner),),
                 ).fetchone()
                 if row is None:
                     return
@@ -102,13 +102,17 @@ class CallQueue:
                 del self._owner_tasks[owner]
 
     async def _perform(
-        self, owner: str, outbox_id: int, purpose: str, request_json: str, headers_json: str
+        self, owner: Owner, outbox_id: int, purpose: str, request_json: str, headers_json: str
     ) -> None:
-        kind, _, ident = owner.partition(":")
         result = await self._call(owner, outbox_id, purpose, request_json, headers_json)
         level = logging.INFO if result["state"] != "failed" else logging.WARNING
         self.log.log(
-            level, "hooknb %s for %s %s: %s", purpose, kind, ident, result["error"] or "ok"
+            level,
+            "hooknb %s for %s %s: %s",
+            purpose,
+            owner.kind,
+            owner.name,
+            result["error"] or "ok",
         )
         now = time.time()
 
@@ -125,7 +129,7 @@ class CallQueue:
                     outbox_id,
                 ),
             )
-            return self._on_done(conn, kind, ident, purpose, outbox_id, result, now)
+            return self._on_done(conn, owner, purpose, outbox_id, result, now)
 
         await self._write(op)
         for future in self._waiters.pop(outbox_id, []):
@@ -133,13 +137,13 @@ class CallQueue:
                 future.set_result(result)
 
     async def _call(
-        self, owner: str, outbox_id: int, purpose: str, request_json: str, headers_json: str
+        self, owner: Owner, outbox_id: int, purpose: str, request_json: str, headers_json: str
     ) -> dict[str, Any]:
         if purpose == "unsubscribe":
             previous = self.store.reader.execute(
                 "SELECT state FROM outbox WHERE owner = ? AND purpose = 'subscribe' AND id < ?"
                 " ORDER BY id DESC LIMIT 1",
-                (owner, outbox_id),
+                (str(owner), outbox_id),
             ).fetchone()
             if previous is None or previous[0] != "done":
                 return {
@@ -165,3 +169,13 @@ class CallQueue:
             "response": outcome.response.to_json(),
             "attempts": [attempt_json(a) for a in outcome.attempts],
         }
+
+
+def attempt_json(attempt: Any) -> dict[str, Any]:
+    """One try of an outbound call, as stored and shown."""
+    return {
+        "started": attempt.started_at,
+        "duration": attempt.duration,
+        "statusCode": attempt.status_code,
+        "error": attempt.error,
+    }

@@ -1,225 +1,33 @@
-"""The store's rows, written and read: inserts used by the hub's operations, and the JSON
-views the API, the run-history page and the push channel show."""
+"""Read-only JSON views of the store: what the API, the run-history page and the push channel
+show (event-loop thread only; writes are :mod:`hooknb.server.rows` inside the hub's ops)."""
 
 from __future__ import annotations
 
 import codecs
 import json
-import secrets
 import sqlite3
-import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from ..http_model.redaction import redact
-from ..http_model.wire import CallbackWire, encode_wire_body
+from .http_errors import NotFound
+from .rows import (
+    CALLBACK_COLUMNS,
+    OPEN_SQL,
+    TRIGGER_STATE,
+    WAIT_COLUMNS,
+    WAIT_OUTCOME,
+    Owner,
+    callback_from_row,
+)
 from .store import Store
 
-OPEN_WAIT_STATES = ("open", "subscribing", "waiting")
-OPEN_SQL = "('open', 'subscribing', 'waiting')"
-# How a finished wait is named to a sender that calls its URL again (HTTP 409 body) and in views.
-WAIT_OUTCOME = {
-    "completed": "Succeeded",
-    "timedout": "TimedOut",
-    "cancelled": "Cancelled",
-    "failed": "Failed",
-}
-TRIGGER_STATE = {
-    "none": "None",
-    "disabled": "Disabled",
-    "enabling": "Enabling",
-    "enabled": "Enabled",
-}
-CALLBACK_COLUMNS = "c.id, c.received, c.method, c.headers, c.query, c.content_type, c.body"
-WAIT_COLUMNS = (
-    "id, run_id, workflow, step, client, state, deadline, unsub_state, subscription, callback,"
-    " key_type, error, created, ended, verify"
-)
 
-
-@dataclass(slots=True)
-class InboundRequest:
-    """A request received on a callback URL, as stored: byte-exact body, ordered headers."""
-
-    method: str
-    headers: list[tuple[str, str]]
-    queries: dict[str, Any]
-    content_type: str | None
-    body: bytes
-    received: float
-
-    def to_json(self, callback_id: int) -> CallbackWire:
-        """The wire form of this request once stored as callback ``callback_id``."""
-        return callback_json(
-            callback_id,
-            self.received,
-            self.method,
-            self.headers,
-            self.queries,
-            self.content_type,
-            self.body,
-        )
-
-
-def new_run_id() -> str:
-    """Run ids sort by creation time (microseconds, hex) and carry a random tail."""
-    return f"{time.time_ns() // 1000:014x}{secrets.token_hex(3)}"
-
-
-def callback_json(
-    callback_id: int,
-    received: float,
-    method: str,
-    headers: list[tuple[str, str]] | list[list[str]],
-    queries: Mapping[str, Any],
-    content_type: str | None,
-    body: bytes,
-) -> CallbackWire:
-    """The wire form of a stored callback request (channel events and the API)."""
-    return {
-        "id": callback_id,
-        "received": received,
-        "method": method,
-        "headers": [list(pair) for pair in headers],
-        "queries": dict(queries),
-        "contentType": content_type,
-        "body": encode_wire_body(body),
-    }
-
-
-def callback_from_row(row: sqlite3.Row | tuple[Any, ...]) -> CallbackWire:
-    callback_id, received, method, headers, query, content_type, body = row
-    return callback_json(
-        callback_id,
-        received,
-        method,
-        json.loads(headers),
-        json.loads(query),
-        content_type,
-        bytes(body),
-    )
-
-
-_INSERT_CALLBACK = (
-    "INSERT INTO callbacks (kind, target, run_id, received, method, headers, query,"
-    " content_type, body) "
-)
-
-
-def _callback_values(
-    kind: str, target: str, run_id: str | None, request: InboundRequest
-) -> tuple[Any, ...]:
-    return (
-        kind,
-        target,
-        run_id,
-        request.received,
-        request.method,
-        json.dumps(request.headers),
-        json.dumps(request.queries),
-        request.content_type,
-        request.body,
-    )
-
-
-def insert_callback(
-    conn: sqlite3.Connection, kind: str, target: str, run_id: str | None, request: InboundRequest
-) -> int:
-    cursor = conn.execute(
-        _INSERT_CALLBACK + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        _callback_values(kind, target, run_id, request),
-    )
-    return int(cursor.lastrowid or 0)
-
-
-def insert_trigger_callback(
-    conn: sqlite3.Connection, workflow: str, run_id: str, request: InboundRequest
-) -> int | None:
-    """Store a trigger callback if ``workflow``'s trigger is enabled; None (nothing stored) if not.
-
-    One statement for the check and the insert: this is the busiest write there is.
-    """
-    cursor = conn.execute(
-        _INSERT_CALLBACK + "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM"
-        " workflows WHERE name = ? AND trigger_state IN ('enabled', 'enabling'))",
-        (*_callback_values("trigger", workflow, run_id, request), workflow),
-    )
-    return int(cursor.lastrowid or 0) if cursor.rowcount == 1 else None
-
-
-def insert_delivery(
-    conn: sqlite3.Connection,
-    route: str,
-    kind: str,
-    *,
-    event: str | None = None,
-    run_id: str | None = None,
-    wait_id: str | None = None,
-    callback_id: int | None = None,
-    extra: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Insert a delivery row and return the event to push.
-
-    The callback is not stored twice, nor is a trigger delivery's workflow (its route names it).
-    """
-    extra = dict(extra or {})
-    stored = {
-        k: v
-        for k, v in extra.items()
-        if k != "callback" and not (k == "workflow" and route == f"workflow:{v}")
-    }
-    cursor = conn.execute(
-        "INSERT INTO deliveries (route, kind, event, run_id, wait_id, callback, data, created)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            route,
-            kind,
-            event,
-            run_id,
-            wait_id,
-            callback_id,
-            json.dumps(stored) if stored else None,
-            time.time(),
-        ),
-    )
-    value: dict[str, Any] = {"seq": cursor.lastrowid, "kind": kind, "run": run_id, "_route": route}
-    if event:
-        value["event"] = event
-    if wait_id:
-        value["wait"] = wait_id
-    value.update(extra)
-    return value
-
-
-def insert_outbox(
-    conn: sqlite3.Connection,
-    owner: str,
-    purpose: str,
-    request: Mapping[str, Any],
-    headers: Mapping[str, str],
-) -> int:
-    cursor = conn.execute(
-        "INSERT INTO outbox (owner, purpose, request, headers, state, created)"
-        " VALUES (?, ?, ?, ?, 'pending', ?)",
-        (owner, purpose, json.dumps(request), json.dumps(dict(headers)), time.time()),
-    )
-    return int(cursor.lastrowid or 0)
-
-
-def last_outbox(conn: sqlite3.Connection, owner: str, purpose: str) -> int | None:
-    row = conn.execute(
-        "SELECT id FROM outbox WHERE owner = ? AND purpose = ? ORDER BY id DESC LIMIT 1",
-        (owner, purpose),
-    ).fetchone()
-    return None if row is None else row[0]
-
-
-def outbox_json(conn: sqlite3.Connection, owner: str, limit: int = 20) -> list[dict[str, Any]]:
+def outbox_json(conn: sqlite3.Connection, owner: Owner, limit: int = 20) -> list[dict[str, Any]]:
     rows = conn.execute(
         "SELECT id, purpose, request, state, attempts, response, error, created, finished"
         " FROM outbox WHERE owner = ? ORDER BY id DESC LIMIT ?",
-        (owner, limit),
+        (str(owner), limit),
     ).fetchall()
     calls = []
     for (
@@ -247,19 +55,6 @@ def outbox_json(conn: sqlite3.Connection, owner: str, limit: int = 20) -> list[d
             }
         )
     return calls
-
-
-def attempt_json(attempt: Any) -> dict[str, Any]:
-    return {
-        "started": attempt.started_at,
-        "duration": attempt.duration,
-        "statusCode": attempt.status_code,
-        "error": attempt.error,
-    }
-
-
-class NotFound(LookupError):
-    """No such workflow, run, wait or callback; the message says which."""
 
 
 class Views:
@@ -304,7 +99,7 @@ class Views:
             updated,
             verify,
         ) = row
-        calls = outbox_json(conn, f"trigger:{name}", limit=10)
+        calls = outbox_json(conn, Owner.trigger(name), limit=10)
         return {
             "name": name,
             "client": client,
@@ -459,7 +254,7 @@ class Views:
             "unsubscribe": unsub_state,
             "callback": None if callback_id is None else self.callback(callback_id),
             "error": error,
-            "calls": outbox_json(self.store.reader, f"wait:{wait_id}"),
+            "calls": outbox_json(self.store.reader, Owner.wait(wait_id)),
             "verify": _describe_verify(verify),
             "created": created,
             "ended": ended,
@@ -652,7 +447,7 @@ def run_waits(conn: sqlite3.Connection, run_ids: list[str]) -> dict[str, list[di
                 "unsubscribe": unsub,
                 "callback": callback_id,
                 "error": error,
-                "calls": outbox_json(conn, f"wait:{wait_id}"),
+                "calls": outbox_json(conn, Owner.wait(wait_id)),
                 "created": created,
                 "ended": ended,
                 "keyType": key_type,

@@ -1,0 +1,303 @@
+"""The store's rows as the hub's writer ops make them: requests received on callback URLs,
+runs, deliveries to kernels and outbound calls; with the typed names rows are filed under
+(:class:`Route` for deliveries, :class:`Owner` for outbox calls) and the wire form of a
+stored request. Reading rows back for people is :mod:`hooknb.server.views`."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ..http_model.wire import CallbackWire, encode_wire_body
+
+OPEN_WAIT_STATES = ("open", "subscribing", "waiting")
+OPEN_SQL = "('open', 'subscribing', 'waiting')"
+# How a finished wait is named to a sender that calls its URL again (HTTP 409 body) and in views.
+WAIT_OUTCOME = {
+    "completed": "Succeeded",
+    "timedout": "TimedOut",
+    "cancelled": "Cancelled",
+    "failed": "Failed",
+}
+TRIGGER_STATE = {
+    "none": "None",
+    "disabled": "Disabled",
+    "enabling": "Enabling",
+    "enabled": "Enabled",
+}
+CALLBACK_COLUMNS = "c.id, c.received, c.method, c.headers, c.query, c.content_type, c.body"
+WAIT_COLUMNS = (
+    "id, run_id, workflow, step, client, state, deadline, unsub_state, subscription, callback,"
+    " key_type, error, created, ended, verify"
+)
+
+
+@dataclass(slots=True)
+class InboundRequest:
+    """A request received on a callback URL, as stored: byte-exact body, ordered headers."""
+
+    method: str
+    headers: list[tuple[str, str]]
+    queries: dict[str, Any]
+    content_type: str | None
+    body: bytes
+    received: float
+
+    def to_json(self, callback_id: int) -> CallbackWire:
+        """The wire form of this request once stored as callback ``callback_id``."""
+        return callback_json(
+            callback_id,
+            self.received,
+            self.method,
+            self.headers,
+            self.queries,
+            self.content_type,
+            self.body,
+        )
+
+
+def new_run_id() -> str:
+    """Run ids sort by creation time (microseconds, hex) and carry a random tail."""
+    return f"{time.time_ns() // 1000:014x}{secrets.token_hex(3)}"
+
+
+def callback_json(
+    callback_id: int,
+    received: float,
+    method: str,
+    headers: list[tuple[str, str]] | list[list[str]],
+    queries: Mapping[str, Any],
+    content_type: str | None,
+    body: bytes,
+) -> CallbackWire:
+    """The wire form of a stored callback request (channel events and the API)."""
+    return {
+        "id": callback_id,
+        "received": received,
+        "method": method,
+        "headers": [list(pair) for pair in headers],
+        "queries": dict(queries),
+        "contentType": content_type,
+        "body": encode_wire_body(body),
+    }
+
+
+def callback_from_row(row: sqlite3.Row | tuple[Any, ...]) -> CallbackWire:
+    callback_id, received, method, headers, query, content_type, body = row
+    return callback_json(
+        callback_id,
+        received,
+        method,
+        json.loads(headers),
+        json.loads(query),
+        content_type,
+        bytes(body),
+    )
+
+
+_INSERT_CALLBACK = (
+    "INSERT INTO callbacks (kind, target, run_id, received, method, headers, query,"
+    " content_type, body) "
+)
+
+
+def _callback_values(
+    kind: str, target: str, run_id: str | None, request: InboundRequest
+) -> tuple[Any, ...]:
+    return (
+        kind,
+        target,
+        run_id,
+        request.received,
+        request.method,
+        json.dumps(request.headers),
+        json.dumps(request.queries),
+        request.content_type,
+        request.body,
+    )
+
+
+def insert_callback(
+    conn: sqlite3.Connection, kind: str, target: str, run_id: str | None, request: InboundRequest
+) -> int:
+    cursor = conn.execute(
+        _INSERT_CALLBACK + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        _callback_values(kind, target, run_id, request),
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def insert_trigger_callback(
+    conn: sqlite3.Connection, workflow: str, run_id: str, request: InboundRequest
+) -> int | None:
+    """Store a trigger callback if ``workflow``'s trigger is enabled; None (nothing stored) if not.
+
+    One statement for the check and the insert: this is the busiest write there is.
+    """
+    cursor = conn.execute(
+        _INSERT_CALLBACK + "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM"
+        " workflows WHERE name = ? AND trigger_state IN ('enabled', 'enabling'))",
+        (*_callback_values("trigger", workflow, run_id, request), workflow),
+    )
+    return int(cursor.lastrowid or 0) if cursor.rowcount == 1 else None
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Who a delivery is for, stored as ``"<kind>:<name>"``: one kernel (``client``) or whichever
+    kernel runs a workflow at the time (``workflow``: trigger runs wait for it)."""
+
+    kind: Literal["client", "workflow"]
+    name: str
+
+    @classmethod
+    def client(cls, client: str) -> Route:
+        return cls("client", client)
+
+    @classmethod
+    def workflow(cls, name: str) -> Route:
+        return cls("workflow", name)
+
+    @classmethod
+    def parse(cls, text: str) -> Route:
+        kind, _, name = text.partition(":")
+        if kind not in ("client", "workflow"):
+            raise ValueError(f"not a delivery route: {text!r}")
+        return cls(kind, name)  # type: ignore[arg-type]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """Whose outbound calls an outbox row holds, stored as ``"<kind>:<name>"``: a workflow's
+    trigger (``trigger``, by workflow name) or an action step (``wait``, by wait id)."""
+
+    kind: Literal["trigger", "wait"]
+    name: str
+
+    @classmethod
+    def trigger(cls, workflow: str) -> Owner:
+        return cls("trigger", workflow)
+
+    @classmethod
+    def wait(cls, wait_id: str) -> Owner:
+        return cls("wait", wait_id)
+
+    @classmethod
+    def parse(cls, text: str) -> Owner:
+        kind, _, name = text.partition(":")
+        if kind not in ("trigger", "wait"):
+            raise ValueError(f"not an outbox owner: {text!r}")
+        return cls(kind, name)  # type: ignore[arg-type]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+
+@dataclass(slots=True)
+class Delivery:
+    """A delivery row just inserted, to push to its kernel once the insert is committed.
+
+    The callback request it carries is turned into its wire form only when a connected kernel
+    gets the event (most trigger callbacks under load are read back later, in catch-up).
+    """
+
+    seq: int
+    route: Route
+    kind: str
+    run: str | None
+    event: str | None = None
+    wait: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    request: InboundRequest | None = None
+    callback_id: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as the push channel sends it."""
+        value: dict[str, Any] = {"seq": self.seq, "kind": self.kind, "run": self.run}
+        if self.event:
+            value["event"] = self.event
+        if self.wait:
+            value["wait"] = self.wait
+        value.update(self.extra)
+        if self.request is not None and self.callback_id is not None:
+            value["callback"] = self.request.to_json(self.callback_id)
+        return value
+
+
+def insert_delivery(
+    conn: sqlite3.Connection,
+    route: Route,
+    kind: str,
+    *,
+    event: str | None = None,
+    run_id: str | None = None,
+    wait_id: str | None = None,
+    request: InboundRequest | None = None,
+    callback_id: int | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Delivery:
+    """Insert a delivery row and return it, to push after the commit.
+
+    ``request`` is the stored callback ``callback_id`` that the event carries; it is not stored
+    twice, nor is a trigger delivery's workflow (its route names it).
+    """
+    extra = dict(extra or {})
+    stored = {
+        k: v for k, v in extra.items() if not (k == "workflow" and route == Route.workflow(v))
+    }
+    cursor = conn.execute(
+        "INSERT INTO deliveries (route, kind, event, run_id, wait_id, callback, data, created)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            str(route),
+            kind,
+            event,
+            run_id,
+            wait_id,
+            callback_id,
+            json.dumps(stored) if stored else None,
+            time.time(),
+        ),
+    )
+    return Delivery(
+        seq=int(cursor.lastrowid or 0),
+        route=route,
+        kind=kind,
+        run=run_id,
+        event=event,
+        wait=wait_id,
+        extra=extra,
+        request=request,
+        callback_id=callback_id,
+    )
+
+
+def insert_outbox(
+    conn: sqlite3.Connection,
+    owner: Owner,
+    purpose: str,
+    request: Mapping[str, Any],
+    headers: Mapping[str, str],
+) -> int:
+    cursor = conn.execute(
+        "INSERT INTO outbox (owner, purpose, request, headers, state, created)"
+        " VALUES (?, ?, ?, ?, 'pending', ?)",
+        (str(owner), purpose, json.dumps(request), json.dumps(dict(headers)), time.time()),
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def last_outbox(conn: sqlite3.Connection, owner: Owner, purpose: str) -> int | None:
+    row = conn.execute(
+        "SELECT id FROM outbox WHERE owner = ? AND purpose = ? ORDER BY id DESC LIMIT 1",
+        (str(owner), purpose),
+    ).fetchone()
+    return None if row is None else row[0]
