@@ -1,718 +1,53 @@
-"""Logic Apps workflow definitions (WDL schema 2016-06-01): load, validate, edit, export.
+"""Validation: the checks Logic Apps makes when it saves a definition, and hooknb's own.
 
-:func:`load` reads a definition the way people have them: a dict, JSON text, a file path, the
-code-view wrapper ``{"definition": ..., "parameters": {"p": {"value": ...}}}``, an ARM
-template (``resources[].properties.definition`` of its ``Microsoft.Logic/workflows``
-resource) or a pasted object member such as ``"triggers": {...}`` (read as if wrapped in
-braces). It returns a :class:`Definition`, or raises :class:`DefinitionError` that says where
-the problem is: ``line 28 column 31`` for JSON syntax, a dotted location such as
-``actions.Scope_1.actions.Foo.type`` for everything else.
-
-What hooknb runs (:mod:`hooknb.kernel.definition` interprets it on the run engine):
-
-* triggers ``HttpWebhook``, ``Request`` (manual) and ``Recurrence``; at most one trigger.
-* actions ``HttpWebhook``, ``Http``, ``Compose``, ``Response``, ``If``, ``Scope``, ``Wait`` and
-  ``Terminate``, ordered by ``runAfter`` with the statuses Succeeded, Failed, Skipped and
-  TimedOut; ``limit.timeout``; ``retryPolicy``.
-
-Anything else is an error at load time, naming the type and where it is. Options that do not
-change what a run does here are kept (and exported again) but ignored, each with a line in
-:attr:`Definition.notes`: ``operationOptions`` (except ``DisableAsyncPattern`` on ``Http``,
-which is honoured), ``runtimeConfiguration``, ``trackedProperties``, ``limit.count``, an
-HttpWebhook trigger's ``accessKeyType`` when the hub cannot honour it.
-
-Leniency, where real definitions need it:
-
-* Property names of the definition, its triggers and actions, and of HTTP request objects
-  are matched case-insensitively (Logic Apps' JSON reader does), and written back in their
-  documented spelling. ``url`` is accepted for ``uri``. Status names in ``runAfter`` and type
-  names are case-insensitive too.
-* Function names in expressions are case-insensitive (``listCallBackUrl()``).
-* ARM template expressions (``"[parameters('x')]"``) are not WDL: ARM replaces them when it
-  deploys a template. hooknb keeps them as literal strings and lists each one in
-  :attr:`Definition.arm_expressions` (and a note), so it is clear why a URI such as
-  ``[parameters('webhookURI')]`` cannot be called. Give real values with ``endpoints``.
-
-Endpoints: real definitions often carry placeholder URIs (``<RunbookWebhookUrl>``,
-``https://<external-service>.com/subscribe``) or URLs of services that are not reachable from a
-notebook. ``endpoints`` maps them to URLs that are, without editing the definition:
-a key equal to a request's whole ``uri`` (after expressions are evaluated) replaces it; a key
-ending in ``/`` replaces that prefix of any ``uri`` (the longest such key wins). It applies to
-the subscribe and unsubscribe requests of HttpWebhook triggers and actions and to Http
-actions, at run time, so an exported definition keeps the original URIs.
-
-Checks Logic Apps makes when it saves a definition are made here too: every expression must
-parse; ``parameters('name')`` must name a declared parameter (or one given a value);
-``listCallbackUrl()`` is only allowed in HttpWebhook subscribe/unsubscribe inputs;
-``runAfter`` may only name actions of the same scope, without cycles; action names are unique
-in the whole definition; a ``Response`` action needs a ``Request`` trigger; nesting is at most
-8 levels deep.
-
-This module is pure: no I/O besides reading a definition file, no kernel imports.
+:class:`_Builder` checks one definition document and builds the parts of its
+:class:`~.model.Definition`: property names matched case-insensitively and written back in their
+documented spelling, known types only, ``runAfter`` within one scope and without cycles, unique
+action names, at most :data:`~.parts.MAX_NESTING` levels, every expression parsed,
+``parameters('name')`` declared, ``listCallbackUrl()`` only in HttpWebhook subscribe/unsubscribe
+inputs. What hooknb accepts but does not apply becomes a note.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import os
-import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
-from ..errors import DefinitionError, ExpressionError
-from . import parse
-from ._parser import Access, Call, Const
-from .durations import parse_duration
-
-__all__ = [
-    "ACTION_TYPES",
-    "CONTENT_VERSION",
-    "RUN_AFTER_STATUSES",
-    "SCHEMA_URL",
-    "TRIGGER_TYPES",
-    "Definition",
-    "DefinitionError",
-    "Parameter",
-    "Recurrence",
-    "Step",
-    "Trigger",
-    "apply_endpoints",
-    "is_arm_expression",
-    "load",
-    "parse_text",
-]
-
-SCHEMA_URL = (
-    "https://schema.management.azure.com/providers/Microsoft.Logic/schemas/2016-06-01/"
-    "workflowdefinition.json#"
+from ...errors import DefinitionError, ExpressionError
+from .. import parse
+from .._parser import Access, Call, Const
+from ..durations import parse_duration
+from .endpoints import is_arm_expression
+from .parts import (
+    _ACTION_KEYS,
+    _LOGIC_APPS_TYPES,
+    _PARAMETER_KEYS,
+    _PARAMETER_TYPES,
+    _RECURRENCE_KEYS,
+    _TERMINATE_STATUSES,
+    _TOP_KEYS,
+    _TRIGGER_KEYS,
+    ACTION_TYPES,
+    CONTENT_VERSION,
+    FREQUENCIES,
+    HTTP_REQUEST_KEYS,
+    MAX_NAME_LENGTH,
+    MAX_NESTING,
+    PYTHON,
+    RUN_AFTER_STATUSES,
+    SCHEMA_URL,
+    TRIGGER_TYPES,
+    Parameter,
+    Step,
+    Trigger,
 )
-CONTENT_VERSION = "1.0.0.0"
-RUN_AFTER_STATUSES = ("Succeeded", "Failed", "Skipped", "TimedOut")
-TRIGGER_TYPES = ("HttpWebhook", "Request", "Recurrence")
-ACTION_TYPES = ("Compose", "Http", "HttpWebhook", "If", "Response", "Scope", "Terminate", "Wait")
-#: The pseudo-type of a Python step added to a definition-backed workflow. Never exported.
-PYTHON = "Python"
-#: Logic Apps' limit on nesting Scope/If/... inside each other.
-MAX_NESTING = 8
-MAX_NAME_LENGTH = 80
+from .recurrence import Recurrence
 
-# Every type the 2016-06-01 schema knows, to tell "not supported here" from "no such type".
-_LOGIC_APPS_TYPES = (  # noqa: SIM905 - a word list reads better than 42 quoted lines
-    "ApiConnection ApiConnectionWebhook ApiManagement AppendToArrayVariable "
-    "AppendToStringVariable Batch Compose DecrementVariable Expression FlatFileDecoding "
-    "FlatFileEncoding Foreach Function Http HttpWebhook If IncrementVariable InitializeVariable "
-    "IntegrationAccountArtifactLookup Join Liquid ParseJson Query Recurrence Request Response "
-    "Scope Select SendToBatch SetVariable SlidingWindow Switch Table Terminate Until Wait "
-    "Workflow XmlValidation Xslt Manual ServiceProvider JavaScriptCode"
-).split()
-
-_TOP_KEYS = (
-    "$schema",
-    "contentVersion",
-    "parameters",
-    "triggers",
-    "actions",
-    "outputs",
-    "description",
-    "metadata",
-    "staticResults",
-)
-_TRIGGER_KEYS = (
-    "type",
-    "kind",
-    "inputs",
-    "recurrence",
-    "conditions",
-    "splitOn",
-    "splitOnConfiguration",
-    "correlation",
-    "runtimeConfiguration",
-    "operationOptions",
-    "limit",
-    "runAfter",
-    "metadata",
-    "description",
-    "trackedProperties",
-)
-_ACTION_KEYS = (
-    "type",
-    "kind",
-    "inputs",
-    "runAfter",
-    "limit",
-    "operationOptions",
-    "runtimeConfiguration",
-    "trackedProperties",
-    "metadata",
-    "description",
-    "actions",
-    "else",
-    "expression",
-)
-#: The fields of a Logic Apps HTTP request object (subscribe, unsubscribe, Http inputs).
-HTTP_REQUEST_KEYS = (
-    "method",
-    "uri",
-    "url",
-    "headers",
-    "queries",
-    "body",
-    "cookie",
-    "authentication",
-    "retryPolicy",
-)
-_PARAMETER_KEYS = ("type", "defaultValue", "allowedValues", "metadata", "description")
-_PARAMETER_TYPES = (
-    "Array",
-    "Bool",
-    "Float",
-    "Int",
-    "Object",
-    "SecureObject",
-    "SecureString",
-    "String",
-)
-_RECURRENCE_KEYS = (
-    "frequency",
-    "interval",
-    "startTime",
-    "endTime",
-    "count",
-    "timeZone",
-    "schedule",
-)
-FREQUENCIES = ("Second", "Minute", "Hour", "Day", "Week", "Month", "Year")
-_TERMINATE_STATUSES = ("Succeeded", "Failed", "Cancelled")
-
-_MISSING: Any = object()
-
-
-# -------------------------------------------------------------------------------- model
-
-
-@dataclass
-class Parameter:
-    """A declared workflow parameter (``parameters.<name>`` of the definition)."""
-
-    name: str
-    type: str
-    default: Any = _MISSING
-    allowed_values: list[Any] | None = None
-    description: str | None = None
-    metadata: Any = None
-
-    @property
-    def has_default(self) -> bool:
-        return self.default is not _MISSING
-
-    @property
-    def secure(self) -> bool:
-        return self.type.startswith("Secure")
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": self.type}
-        if self.has_default:
-            out["defaultValue"] = copy.deepcopy(self.default)
-        if self.allowed_values is not None:
-            out["allowedValues"] = copy.deepcopy(self.allowed_values)
-        if self.description is not None:
-            out["description"] = self.description
-        if self.metadata is not None:
-            out["metadata"] = copy.deepcopy(self.metadata)
-        return out
-
-
-@dataclass
-class Recurrence:
-    """A Recurrence trigger's schedule: ``interval`` times ``frequency`` from ``start``.
-
-    ``problem`` is set (and the trigger cannot be enabled) when a value is not a literal
-    (an ARM or WDL expression) or asks for something hooknb does not schedule
-    (``schedule``). Times are UTC; ``timeZone`` is not applied (a note says so).
-    """
-
-    frequency: str = "Minute"
-    interval: int = 1
-    start: datetime | None = None
-    end: datetime | None = None
-    count: int | None = None
-    problem: str | None = None
-
-    def period(self, n: int) -> tuple[int, timedelta]:
-        """``n`` periods as (months, fixed duration)."""
-        step = n * self.interval
-        if self.frequency == "Month":
-            return step, timedelta(0)
-        if self.frequency == "Year":
-            return 12 * step, timedelta(0)
-        unit = {
-            "Second": timedelta(seconds=1),
-            "Minute": timedelta(minutes=1),
-            "Hour": timedelta(hours=1),
-            "Day": timedelta(days=1),
-            "Week": timedelta(weeks=1),
-        }[self.frequency]
-        return 0, step * unit
-
-    def occurrence(self, origin: datetime, n: int) -> datetime:
-        """The ``n``-th time after ``origin`` (``n`` = 0 is ``origin``); months don't drift."""
-        months, fixed = self.period(n)
-        return add_months(origin, months) + fixed
-
-    def next_index(self, origin: datetime, when: datetime) -> int:
-        """The smallest ``n`` whose occurrence after ``origin`` is at or after ``when``."""
-        if when <= origin:
-            return 0
-        months, fixed = self.period(1)
-        if months == 0:
-            n = int((when - origin) / fixed)
-        else:  # an estimate a little low, then walk: month lengths vary
-            elapsed = (when.year - origin.year) * 12 + when.month - origin.month
-            n = max(0, elapsed // months - 1)
-        while self.occurrence(origin, n) < when:
-            n += 1
-        return n
-
-    def first(self, now: datetime) -> datetime:
-        """When the first run happens, enabled at ``now`` (Logic Apps' rules).
-
-        No start time: at once. A start time in the future: then. A start time in the past:
-        the next time on its grid at or after ``now`` (earlier times are discarded).
-        """
-        if self.start is None:
-            return now
-        return self.occurrence(self.start, self.next_index(self.start, now))
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"frequency": self.frequency, "interval": self.interval}
-        if self.start is not None:
-            out["startTime"] = _iso(self.start)
-        if self.end is not None:
-            out["endTime"] = _iso(self.end)
-        if self.count is not None:
-            out["count"] = self.count
-        return out
-
-
-@dataclass
-class Trigger:
-    """One trigger of a definition. ``raw`` is its JSON (documented key spelling)."""
-
-    name: str
-    type: str
-    raw: dict[str, Any]
-    recurrence: Recurrence | None = None
-
-    @property
-    def inputs(self) -> dict[str, Any]:
-        value = self.raw.get("inputs")
-        return value if isinstance(value, dict) else {}
-
-    @property
-    def conditions(self) -> list[str]:
-        """The trigger's condition expressions (all must be true for a run to proceed)."""
-        return [c["expression"] for c in self.raw.get("conditions") or []]
-
-    def to_json(self) -> dict[str, Any]:
-        return copy.deepcopy(self.raw)
-
-
-@dataclass
-class Step:
-    """One action of a definition (or a Python step added to one).
-
-    ``raw`` is the action's JSON without its nested ``actions`` (Scope, If) and ``else``;
-    those are :attr:`actions` and :attr:`else_actions`, as steps.
-    """
-
-    name: str
-    type: str
-    raw: dict[str, Any]
-    location: str
-    run_after: dict[str, list[str]] = field(default_factory=dict)
-    actions: dict[str, Step] = field(default_factory=dict)
-    else_actions: dict[str, Step] | None = None
-    fn: Callable[..., Any] | None = None
-    parent: str | None = None
-    #: Which list of its parent it is in: ``"actions"``, or ``"else"`` for an If's else.
-    branch: str = "actions"
-
-    @property
-    def inputs(self) -> Any:
-        return self.raw.get("inputs")
-
-    @property
-    def timeout(self) -> Any:
-        """``limit.timeout`` as written (an ISO 8601 duration, an expression, or None)."""
-        limit = self.raw.get("limit")
-        return limit.get("timeout") if isinstance(limit, dict) else None
-
-    @property
-    def operation_options(self) -> set[str]:
-        text = self.raw.get("operationOptions")
-        if not isinstance(text, str):
-            return set()
-        return {part.strip().lower() for part in text.split(",") if part.strip()}
-
-    @property
-    def expression(self) -> Any:
-        return self.raw.get("expression")
-
-    def children(self) -> Iterator[Step]:
-        """Nested steps (both branches of an If), depth-first."""
-        for step in self.actions.values():
-            yield step
-            yield from step.children()
-        for step in (self.else_actions or {}).values():
-            yield step
-            yield from step.children()
-
-    def to_json(self, *, python: bool = False) -> dict[str, Any]:
-        """The action's WDL JSON. A Python step is an error unless ``python`` (internal use:
-        it is then written as the pseudo-type ``Python``)."""
-        if self.fn is not None and not python:
-            raise DefinitionError("a Python step has no WDL form", location=self.location)
-        out = copy.deepcopy(self.raw)
-        out["runAfter"] = copy.deepcopy(self.run_after)
-        if self.type in ("Scope", "If"):
-            out["actions"] = {n: s.to_json(python=python) for n, s in self.actions.items()}
-        if self.type == "If":
-            branch = self.else_actions or {}
-            out["else"] = {"actions": {n: s.to_json(python=python) for n, s in branch.items()}}
-        return _ordered(out, _ACTION_KEYS)
-
-
-@dataclass
-class Definition:
-    """A validated workflow definition, ready to run and to export again.
-
-    Attributes:
-        triggers: by name (at most one).
-        actions: the top-level steps by name, in definition order; Scope/If children are in
-            each step's ``actions``/``else_actions``.
-        parameters: declared parameters by name.
-        values: parameter values to run with: given values, else defaults.
-        outputs: the definition's ``outputs`` (evaluated when a run ends).
-        notes: things hooknb ignores or changes, one line each; worth showing a user.
-        arm_expressions: ARM template expressions kept as literal strings, by location.
-        endpoints: URI rewrites applied at run time (see the module docs).
-        name: a name suggested by the source (file stem, ARM resource name), or None.
-    """
-
-    triggers: dict[str, Trigger] = field(default_factory=dict)
-    actions: dict[str, Step] = field(default_factory=dict)
-    parameters: dict[str, Parameter] = field(default_factory=dict)
-    values: dict[str, Any] = field(default_factory=dict)
-    outputs: dict[str, Any] = field(default_factory=dict)
-    schema: str = SCHEMA_URL
-    content_version: str = CONTENT_VERSION
-    description: str | None = None
-    metadata: Any = None
-    static_results: Any = None
-    notes: list[str] = field(default_factory=list)
-    arm_expressions: dict[str, str] = field(default_factory=dict)
-    endpoints: dict[str, str] = field(default_factory=dict)
-    name: str | None = None
-
-    @property
-    def trigger(self) -> Trigger | None:
-        return next(iter(self.triggers.values()), None)
-
-    def steps(self) -> Iterator[Step]:
-        """Every step, nested ones included, depth-first in definition order."""
-        for step in self.actions.values():
-            yield step
-            yield from step.children()
-
-    def find(self, name: str) -> Step:
-        for step in self.steps():
-            if step.name == name:
-                return step
-        raise KeyError(name)
-
-    def python_steps(self) -> list[str]:
-        """Names of the Python steps (which have no WDL form)."""
-        return [step.name for step in self.steps() if step.fn is not None]
-
-    def to_json(self) -> dict[str, Any]:
-        """The definition as Logic Apps reads it (``$schema``, ``contentVersion``, ...).
-
-        Raises:
-            DefinitionError: if it holds Python steps (they are named).
-        """
-        python = self.python_steps()
-        if python:
-            raise DefinitionError(
-                f"Python steps have no WDL form: {', '.join(repr(n) for n in python)}"
-            )
-        return self._raw()
-
-    def _raw(self, *, python: bool = False) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "$schema": self.schema,
-            "contentVersion": self.content_version,
-        }
-        if self.description is not None:
-            out["description"] = self.description
-        out["parameters"] = {name: p.to_json() for name, p in self.parameters.items()}
-        out["triggers"] = {name: t.to_json() for name, t in self.triggers.items()}
-        out["actions"] = {n: s.to_json(python=python) for n, s in self.actions.items()}
-        out["outputs"] = copy.deepcopy(self.outputs)
-        if self.metadata is not None:
-            out["metadata"] = copy.deepcopy(self.metadata)
-        if self.static_results is not None:
-            out["staticResults"] = copy.deepcopy(self.static_results)
-        return out
-
-    def _python_registry(self) -> dict[str, Callable[..., Any]]:
-        return {step.name: step.fn for step in self.steps() if step.fn is not None}
-
-    def _with_raw(self, raw: Mapping[str, Any], python: Mapping[str, Callable[..., Any]]) -> None:
-        """Replace this definition's content by ``raw`` (validated first; atomic)."""
-        fresh = _Builder(python=python).build(raw, dict(self.values), lenient_values=True)
-        # Keep the identity of the mappings a Workflow shares with this definition.
-        values = self.values
-        values.clear()
-        values.update(fresh.values)
-        fresh.values = values
-        fresh.endpoints = self.endpoints
-        fresh.name = self.name
-        fresh.notes = _merge_notes(self.notes, fresh.notes)
-        self.__dict__.update(fresh.__dict__)
-
-    # -- editing -------------------------------------------------------------------------
-
-    def add(
-        self,
-        name: str,
-        action: Mapping[str, Any],
-        *,
-        run_after: Any = None,
-        scope: str | None = None,
-        branch: Literal["actions", "else"] = "actions",
-        fn: Callable[..., Any] | None = None,
-    ) -> Step:
-        """Add one action (its WDL JSON) and validate the result; return the new step.
-
-        ``run_after``: None = after the step added last at that level (or at the start if
-        there is none), ``{}`` = at the start, a name or list of names = after them with
-        Succeeded, a dict = a ``runAfter`` object. ``scope`` names a Scope or If to add to
-        (``branch="else"`` for an If's else branch). ``fn`` makes it a Python step.
-
-        Raises:
-            DefinitionError: if the result is not a valid definition (nothing changes then).
-        """
-        raw = self._raw_with_python()
-        container = raw["actions"]
-        if scope is not None:
-            try:
-                parent = self.find(scope)
-            except KeyError:
-                raise DefinitionError(f"no Scope or If named {scope!r}") from None
-            if parent.type not in ("Scope", "If"):
-                raise DefinitionError(f"{scope!r} is a {parent.type} action, not a Scope or If")
-            if branch == "else" and parent.type != "If":
-                raise DefinitionError(f"{scope!r} is a Scope: it has no else branch")
-            container = self._children(raw["actions"], parent, branch)
-        if name in {s.name for s in self.steps()}:
-            raise DefinitionError(f"there is already an action named {name!r}")
-        new = dict(action)
-        own = next((k for k in new if isinstance(k, str) and k.lower() == "runafter"), None)
-        if run_after is not None or own is None:  # else: the action's own runAfter stands
-            if own is not None:
-                del new[own]
-            new["runAfter"] = _run_after_arg(run_after, list(container))
-        container[name] = new
-        python = self._python_registry()
-        if fn is not None:
-            python[name] = fn
-        self._with_raw(raw, python)
-        return self.find(name)
-
-    def remove(self, name: str) -> None:
-        """Remove a step (and what is nested in it). Steps that ran after it then run
-        after what it ran after, as the designer rewires them.
-
-        Raises:
-            KeyError: no such step. DefinitionError: the result would be invalid.
-        """
-        step = self.find(name)
-        raw = self._raw_with_python()
-        if step.parent is None:
-            siblings = raw["actions"]
-        else:
-            siblings = self._children(raw["actions"], self.find(step.parent), step.branch)
-        removed = siblings.pop(name)
-        inherited = removed.get("runAfter") or {}
-        for other in siblings.values():
-            after = other.get("runAfter") or {}
-            if name in after:
-                after.pop(name)
-                for pred, statuses in inherited.items():
-                    after.setdefault(pred, list(statuses))
-        python = self._python_registry()
-        python.pop(name, None)
-        self._with_raw(raw, python)
-
-    def _raw_with_python(self) -> dict[str, Any]:
-        return self._raw(python=True)
-
-    def _children(self, actions: dict[str, Any], parent: Step, branch: str) -> dict[str, Any]:
-        """In the JSON ``actions`` of this definition, the ``branch`` list of ``parent``."""
-        chain = [parent]
-        while chain[0].parent is not None:
-            chain.insert(0, self.find(chain[0].parent))
-        container = actions
-        for i, step in enumerate(chain):
-            holder = container[step.name]
-            wanted = chain[i + 1].branch if i + 1 < len(chain) else branch
-            if wanted == "else":
-                holder = holder.setdefault("else", {})
-            container = holder.setdefault("actions", {})
-        return container
-
-
-def _run_after_arg(value: Any, previous: list[str]) -> Any:
-    if value is None:
-        return {previous[-1]: ["Succeeded"]} if previous else {}
-    if isinstance(value, str):
-        return {value: ["Succeeded"]}
-    if isinstance(value, list | tuple):
-        return {str(name): ["Succeeded"] for name in value}
-    return value
-
-
-def _merge_notes(old: list[str], new: list[str]) -> list[str]:
-    out = list(old)
-    for note in new:
-        if note not in out:
-            out.append(note)
-    return out
-
-
-# -------------------------------------------------------------------------------- reading
-
-
-def parse_text(text: str) -> Any:
-    """Parse JSON text strictly (no NaN, no duplicate keys), reporting line and column.
-
-    A pasted object member (``"name": {...}`` as docs show them) is read as if wrapped in
-    braces.
-
-    Raises:
-        DefinitionError: with ``line`` and ``column`` for a syntax error.
-    """
-    text = text.lstrip("\ufeff")
-    try:
-        return _loads(text)
-    except json.JSONDecodeError as first:
-        if not text.lstrip().startswith('"'):
-            raise _syntax(first) from None
-        try:
-            return _loads("{" + text + "}")
-        except json.JSONDecodeError as wrapped:
-            column = wrapped.colno - 1 if wrapped.lineno == 1 else wrapped.colno
-            pos = max(wrapped.pos - 1, 0)
-            raise DefinitionError(
-                f"not valid JSON: {wrapped.msg} (read as an object member, as if wrapped "
-                f"in {{ }}){_near(text, pos)}",
-                line=wrapped.lineno,
-                column=column,
-            ) from None
-        except _JSONValueError as exc:
-            raise DefinitionError(f"not valid JSON: {exc}") from None
-    except _JSONValueError as exc:
-        raise DefinitionError(f"not valid JSON: {exc}") from None
-    except RecursionError:
-        raise DefinitionError("not valid JSON: nested too deeply") from None
-
-
-class _JSONValueError(ValueError):
-    pass
-
-
-def _no_constant(name: str) -> Any:
-    raise _JSONValueError(f"{name} is not a JSON value")
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _JSONValueError(f"the key {key!r} appears twice in one object")
-        out[key] = value
-    return out
-
-
-def _loads(text: str) -> Any:
-    return json.loads(text, parse_constant=_no_constant, object_pairs_hook=_no_duplicates)
-
-
-def _syntax(exc: json.JSONDecodeError) -> DefinitionError:
-    return DefinitionError(
-        f"not valid JSON: {exc.msg}{_near(exc.doc, exc.pos)}", line=exc.lineno, column=exc.colno
-    )
-
-
-def _near(text: str, pos: int) -> str:
-    start = text.rfind("\n", 0, pos) + 1
-    end = text.find("\n", pos)
-    line = text[start : end if end >= 0 else len(text)].strip()
-    if not line:
-        return ""
-    if len(line) > 80:
-        line = line[:77] + "..."
-    return f" near {line!r}"
-
-
-def _read(source: Any) -> tuple[Any, str | None]:
-    """The JSON document and a suggested name (a file's stem)."""
-    if isinstance(source, Mapping):
-        return _plain_json(source, "definition"), None
-    if isinstance(source, bytes | bytearray):
-        try:
-            return parse_text(bytes(source).decode("utf-8")), None
-        except UnicodeDecodeError as exc:
-            raise DefinitionError(f"the definition is not UTF-8 text: {exc}") from None
-    if isinstance(source, os.PathLike):
-        return _read_file(Path(source))
-    if isinstance(source, str):
-        stripped = source.strip()
-        if not stripped:
-            raise DefinitionError("the definition is empty")
-        if stripped[0] in '{["' or "\n" in stripped:
-            return parse_text(source), None
-        path = Path(stripped).expanduser()
-        if not path.is_file():
-            raise DefinitionError(
-                f"{stripped[:200]!r} is neither JSON text nor the path of an existing file"
-            )
-        return _read_file(path)
-    raise DefinitionError(
-        "a definition is a dict, JSON text, or the path of a JSON file, "
-        f"not {type(source).__name__}"
-    )
-
-
-def _read_file(path: Path) -> tuple[Any, str | None]:
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except OSError as exc:
-        raise DefinitionError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise DefinitionError(f"{str(path)!r} is not UTF-8 text: {exc}") from None
-    try:
-        return parse_text(text), path.stem
-    except DefinitionError as exc:
-        if exc.line is None:
-            raise
-        raise DefinitionError(
-            exc.message, line=exc.line, column=exc.column, source=path.name
-        ) from None
+if TYPE_CHECKING:
+    from .model import Definition
 
 
 def _plain_json(value: Any, where: str) -> Any:
@@ -744,65 +79,6 @@ def _plain_json(value: Any, where: str) -> Any:
         raise DefinitionError("the definition is nested too deeply", location=where) from None
 
 
-def _unwrap(doc: Any, name: str | None) -> tuple[dict[str, Any], dict[str, Any], str | None]:
-    """(definition, parameter values from the wrapper, suggested name)."""
-    if not isinstance(doc, dict):
-        raise DefinitionError(f"a workflow definition is a JSON object, not {_kind(doc)}")
-    if isinstance(doc.get("resources"), list):
-        workflows = [
-            r
-            for r in doc["resources"]
-            if isinstance(r, dict)
-            and isinstance(r.get("type"), str)
-            and r["type"].lower() == "microsoft.logic/workflows"
-        ]
-        if not workflows:
-            raise DefinitionError(
-                "this ARM template has no Microsoft.Logic/workflows resource", location="resources"
-            )
-        if len(workflows) > 1:
-            names = ", ".join(repr(r.get("name")) for r in workflows)
-            raise DefinitionError(
-                f"this ARM template has {len(workflows)} Microsoft.Logic/workflows resources "
-                f"({names}); load one of them (a resources[] item)",
-                location="resources",
-            )
-        return _unwrap(workflows[0], name)
-    kind = doc.get("type")
-    if isinstance(kind, str) and kind.lower() == "microsoft.logic/workflows":
-        props = doc.get("properties")
-        if not isinstance(props, dict) or not isinstance(props.get("definition"), dict):
-            raise DefinitionError(
-                "the Microsoft.Logic/workflows resource has no properties.definition object",
-                location="properties.definition",
-            )
-        resource_name = doc.get("name")
-        if isinstance(resource_name, str) and not is_arm_expression(resource_name):
-            name = resource_name.rsplit("/", 1)[-1]
-        values = _wrapper_values(props.get("parameters"), "properties.parameters")
-        return props["definition"], values, name
-    if "definition" in doc and set(doc) <= {"definition", "parameters", "kind"}:
-        if not isinstance(doc["definition"], dict):
-            raise DefinitionError("must be a JSON object", location="definition")
-        return doc["definition"], _wrapper_values(doc.get("parameters"), "parameters"), name
-    return doc, {}, name
-
-
-def _wrapper_values(value: Any, where: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise DefinitionError('must be an object of {"value": ...} entries', location=where)
-    out = {}
-    for key, entry in value.items():
-        if not isinstance(entry, dict) or "value" not in entry:
-            raise DefinitionError(
-                'a parameter value here is written {"value": ...}', location=f"{where}.{key}"
-            )
-        out[key] = entry["value"]
-    return out
-
-
 def _kind(value: Any) -> str:
     return {
         list: "an array",
@@ -812,91 +88,6 @@ def _kind(value: Any) -> str:
         bool: "a boolean",
         type(None): "null",
     }.get(type(value), type(value).__name__)
-
-
-def load(
-    source: Any,
-    parameters: Mapping[str, Any] | None = None,
-    *,
-    endpoints: Mapping[str, str] | None = None,
-) -> Definition:
-    """Read and validate a workflow definition.
-
-    ``source`` is a definition dict, JSON text, a file path, the code-view wrapper
-    ``{"definition": ..., "parameters": {"p": {"value": ...}}}``, an ARM template or its
-    ``Microsoft.Logic/workflows`` resource. ``parameters`` are plain values by name; they
-    win over the wrapper's values, which win over ``defaultValue``. ``endpoints`` rewrites
-    request URIs at run time (see the module docs).
-
-    Raises:
-        DefinitionError: for anything that is not a definition hooknb can run; the message
-            gives the JSON line and column, or the location in the definition.
-    """
-    doc, name = _read(source)
-    definition, wrapper_values, name = _unwrap(doc, name)
-    values = dict(wrapper_values)
-    if parameters is not None:
-        if not isinstance(parameters, Mapping):
-            raise DefinitionError("parameter values are a mapping of name to value")
-        values.update(_plain_json(dict(parameters), "parameters"))
-    result = _Builder().build(definition, values)
-    result.endpoints = _check_endpoints(endpoints)
-    result.name = name
-    return result
-
-
-def _check_endpoints(endpoints: Mapping[str, str] | None) -> dict[str, str]:
-    if endpoints is None:
-        return {}
-    if not isinstance(endpoints, Mapping):
-        raise DefinitionError("endpoints is a mapping of URI (or URI prefix) to URL")
-    out = {}
-    for key, value in endpoints.items():
-        if not isinstance(key, str) or not key or not isinstance(value, str) or not value:
-            raise DefinitionError(f"endpoints: {key!r} -> {value!r} is not a pair of strings")
-        out[key] = value
-    return out
-
-
-def is_arm_expression(value: Any) -> bool:
-    """Whether a string is an ARM template expression: ``[function(...)...]``.
-
-    ``[[`` escapes a literal ``[`` in ARM, and a bracketed word such as ``[hubname]`` is a
-    placeholder, not an expression (ARM expressions start with a function call).
-    """
-    return isinstance(value, str) and bool(_ARM_EXPRESSION.match(value))
-
-
-_ARM_EXPRESSION = re.compile(r"\[(?!\[)\s*[A-Za-z_][\w.]*\s*\(.*\]\s*\Z", re.DOTALL)
-
-
-def apply_endpoints(request: Any, endpoints: Mapping[str, str]) -> Any:
-    """``request`` with its ``uri``/``url`` rewritten by ``endpoints`` (a new dict).
-
-    An exact key wins; otherwise the longest key ending in ``/`` that prefixes the URI.
-    """
-    if not endpoints or not isinstance(request, Mapping):
-        return request
-    out = dict(request)
-    for key in ("uri", "url"):
-        uri = out.get(key)
-        if isinstance(uri, str):
-            out[key] = rewrite_uri(uri, endpoints)
-    return out
-
-
-def rewrite_uri(uri: str, endpoints: Mapping[str, str]) -> str:
-    """One URI rewritten by ``endpoints`` (see :func:`apply_endpoints`)."""
-    if uri in endpoints:
-        return endpoints[uri]
-    best = ""
-    for key in endpoints:
-        if key.endswith("/") and uri.startswith(key) and len(key) > len(best):
-            best = key
-    return endpoints[best] + uri[len(best) :] if best else uri
-
-
-# -------------------------------------------------------------------------------- validation
 
 
 def _canonical_keys(
@@ -921,11 +112,6 @@ def _canonical_keys(
     return out
 
 
-def _ordered(obj: dict[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
-    rank = {k: i for i, k in enumerate(order)}
-    return dict(sorted(obj.items(), key=lambda kv: rank.get(kv[0], len(rank))))
-
-
 def _canonical_type(value: Any, where: str, allowed: tuple[str, ...], what: str) -> str:
     if not isinstance(value, str) or not value:
         raise DefinitionError(f'{what} needs a "type" (a string)', location=where)
@@ -944,10 +130,6 @@ def _canonical_type(value: Any, where: str, allowed: tuple[str, ...], what: str)
     )
 
 
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def _parse_time(value: Any, where: str) -> datetime:
     if not isinstance(value, str):
         raise DefinitionError(f"expected an ISO 8601 date and time, got {value!r}", location=where)
@@ -963,22 +145,6 @@ def _parse_time(value: Any, where: str) -> datetime:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
-
-
-def add_months(value: datetime, months: int) -> datetime:
-    """``value`` plus whole calendar months (the day is clamped to the month's length)."""
-    if not months:
-        return value
-    index = value.month - 1 + months
-    year, month = value.year + index // 12, index % 12 + 1
-    day = min(value.day, _days_in_month(year, month))
-    return value.replace(year=year, month=month, day=day)
-
-
-def _days_in_month(year: int, month: int) -> int:
-    if month == 12:
-        return 31
-    return (datetime(year, month + 1, 1) - datetime(year, month, 1)).days
 
 
 def _is_dynamic(value: Any) -> bool:
@@ -1004,8 +170,19 @@ class _Builder:
             self.notes.append(text)
 
     def build(
-        self, doc: Any, values: Mapping[str, Any], *, lenient_values: bool = False
+        self,
+        doc: Any,
+        values: Mapping[str, Any],
+        *,
+        into: Definition,
+        lenient_values: bool = False,
     ) -> Definition:
+        """Check ``doc`` with parameter ``values`` and fill ``into`` (a new, empty
+        :class:`~.model.Definition`, which is returned).
+
+        The caller makes the definition so that this module needs the class only for its type:
+        :mod:`.model` edits a definition by building it again here.
+        """
         if not isinstance(doc, dict):
             raise DefinitionError(f"a workflow definition is a JSON object, not {_kind(doc)}")
         doc = _plain_json(doc, "definition")
@@ -1014,7 +191,7 @@ class _Builder:
         if any(isinstance(k, str) and k.lower() not in {t.lower() for t in _TOP_KEYS} for k in doc):
             self._explain_top_level(doc)
         top = _canonical_keys(doc, _TOP_KEYS, "definition", "a workflow definition")
-        result = Definition()
+        result = into
         schema = top.get("$schema", SCHEMA_URL)
         if not isinstance(schema, str):
             raise DefinitionError("must be a string", location="$schema")
