@@ -374,6 +374,11 @@ WEBHOOK = {"type": "HttpWebhook", "inputs": {"subscribe": {"method": "POST", "ur
             "unknown property 'foreach'",
         ),
         (
+            {"actions": {"A": {"type": "Compose", "input": "x"}}},
+            "actions.A",
+            "unknown property 'input' of an action; did you mean 'inputs'?",
+        ),
+        (
             {"actions": {"Loop": {"type": "Foreach"}}},
             "actions.Loop.type",
             "'Foreach' is a Logic Apps type hooknb does not run",

@@ -11,6 +11,7 @@ inputs. What hooknb accepts but does not apply becomes a note.
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -90,6 +91,16 @@ def _kind(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
+class _PropertyError(DefinitionError):
+    """A property that is unknown or given twice. ``location`` is its object (as
+    :func:`~.reader.load` reports it) and ``key`` the property, so that a reader that knows
+    where each key is written can point at the key's own line."""
+
+    def __init__(self, message: str, *, location: str, key: str) -> None:
+        super().__init__(message, location=location)
+        self.key = key
+
+
 def _canonical_keys(
     obj: dict[str, Any], known: tuple[str, ...], where: str, what: str
 ) -> dict[str, Any]:
@@ -99,14 +110,18 @@ def _canonical_keys(
     for key, value in obj.items():
         canonical = lookup.get(key.lower()) if isinstance(key, str) else None
         if canonical is None:
-            raise DefinitionError(
-                f"unknown property {key!r} of {what} (known: {', '.join(known)})",
+            close = difflib.get_close_matches(str(key).lower(), list(lookup), n=1, cutoff=0.75)
+            hint = f"; did you mean {lookup[close[0]]!r}?" if close else ""
+            raise _PropertyError(
+                f"unknown property {key!r} of {what}{hint} (known: {', '.join(known)})",
                 location=where,
+                key=str(key),
             )
         if canonical in out:
-            raise DefinitionError(
+            raise _PropertyError(
                 f"{canonical!r} is given twice (property names are case-insensitive)",
                 location=where,
+                key=key,
             )
         out[canonical] = value
     return out
@@ -328,58 +343,59 @@ class _Builder:
         for name, spec in value.items():
             where = f"triggers.{name}"
             self._check_name(name, where)
-            if not isinstance(spec, dict):
-                raise DefinitionError(f"a trigger is an object, not {_kind(spec)}", location=where)
-            spec = _canonical_keys(spec, _TRIGGER_KEYS, where, "a trigger")
-            kind = _canonical_type(spec.get("type"), f"{where}.type", TRIGGER_TYPES, "trigger")
-            spec["type"] = kind
-            self.trigger_type = kind
-            trigger = Trigger(name, kind, spec)
-            if "runAfter" in spec:
-                if spec["runAfter"] not in ({}, None):
-                    raise DefinitionError(
-                        "a trigger cannot run after anything", location=f"{where}.runAfter"
-                    )
-                self.note(f"{where}.runAfter is meaningless on a trigger and ignored")
-            self._envelope(spec, where)
-            conditions = spec.get("conditions")
-            if conditions is not None and not (
-                isinstance(conditions, list)
-                and all(
-                    isinstance(c, dict) and isinstance(c.get("expression"), str) for c in conditions
-                )
-            ):
-                raise DefinitionError(
-                    'must be a list of {"expression": "@..."} objects',
-                    location=f"{where}.conditions",
-                )
-            if spec.get("splitOn") is not None:
-                raise DefinitionError(
-                    "splitOn (one run per item of the trigger body) is not supported",
-                    location=f"{where}.splitOn",
-                )
-            for key in ("splitOnConfiguration", "correlation"):
-                if spec.get(key) is not None:
-                    self.note(f"{where}.{key} is ignored")
-            if kind == "HttpWebhook":
-                spec["inputs"] = self._webhook_inputs(
-                    spec.get("inputs"), f"{where}.inputs", trigger=True
-                )
-            elif kind == "Request":
-                inputs = spec.get("inputs")
-                if inputs is not None and not isinstance(inputs, dict):
-                    raise DefinitionError("must be an object", location=f"{where}.inputs")
-                if isinstance(inputs, dict) and (
-                    inputs.get("method") or inputs.get("relativePath")
-                ):
-                    self.note(
-                        f"{where}: method and relativePath are not enforced; runs start with "
-                        ".start(...)"
-                    )
-            else:
-                trigger.recurrence = self._recurrence(spec.get("recurrence"), f"{where}.recurrence")
-            out[name] = trigger
+            out[name] = self._trigger(name, spec, where)
         return out
+
+    def _trigger(self, name: str, spec: Any, where: str) -> Trigger:
+        if not isinstance(spec, dict):
+            raise DefinitionError(f"a trigger is an object, not {_kind(spec)}", location=where)
+        spec = _canonical_keys(spec, _TRIGGER_KEYS, where, "a trigger")
+        kind = _canonical_type(spec.get("type"), f"{where}.type", TRIGGER_TYPES, "trigger")
+        spec["type"] = kind
+        self.trigger_type = kind
+        trigger = Trigger(name, kind, spec)
+        if "runAfter" in spec:
+            if spec["runAfter"] not in ({}, None):
+                raise DefinitionError(
+                    "a trigger cannot run after anything", location=f"{where}.runAfter"
+                )
+            self.note(f"{where}.runAfter is meaningless on a trigger and ignored")
+        self._envelope(spec, where)
+        conditions = spec.get("conditions")
+        if conditions is not None and not (
+            isinstance(conditions, list)
+            and all(
+                isinstance(c, dict) and isinstance(c.get("expression"), str) for c in conditions
+            )
+        ):
+            raise DefinitionError(
+                'must be a list of {"expression": "@..."} objects',
+                location=f"{where}.conditions",
+            )
+        if spec.get("splitOn") is not None:
+            raise DefinitionError(
+                "splitOn (one run per item of the trigger body) is not supported",
+                location=f"{where}.splitOn",
+            )
+        for key in ("splitOnConfiguration", "correlation"):
+            if spec.get(key) is not None:
+                self.note(f"{where}.{key} is ignored")
+        if kind == "HttpWebhook":
+            spec["inputs"] = self._webhook_inputs(
+                spec.get("inputs"), f"{where}.inputs", trigger=True
+            )
+        elif kind == "Request":
+            inputs = spec.get("inputs")
+            if inputs is not None and not isinstance(inputs, dict):
+                raise DefinitionError("must be an object", location=f"{where}.inputs")
+            if isinstance(inputs, dict) and (inputs.get("method") or inputs.get("relativePath")):
+                self.note(
+                    f"{where}: method and relativePath are not enforced; runs start with "
+                    ".start(...)"
+                )
+        else:
+            trigger.recurrence = self._recurrence(spec.get("recurrence"), f"{where}.recurrence")
+        return trigger
 
     def _recurrence(self, value: Any, where: str) -> Recurrence:
         if not isinstance(value, dict):
@@ -825,39 +841,8 @@ class _Builder:
     # -- expressions and ARM -----------------------------------------------------------
 
     def _check_expressions(self, result: Definition) -> None:
-        declared = set(result.parameters) | set(result.values)
         for where, value, webhook in _expression_sites(result):
-            for path, text in _strings(value, where):
-                if "@" not in text:
-                    continue
-                try:
-                    template = parse(text)
-                except ExpressionError as exc:
-                    raise DefinitionError(
-                        exc.message if exc.expression is None else str(exc), location=path
-                    ) from None
-                if not template.functions:
-                    continue
-                if "listcallbackurl" in template.functions and not webhook:
-                    raise DefinitionError(
-                        "listCallbackUrl() only works in the subscribe and unsubscribe inputs of "
-                        "an HttpWebhook trigger or action",
-                        location=path,
-                    )
-                if "parameters" in template.functions:
-                    for name in _parameter_names(template):
-                        if name not in declared:
-                            raise DefinitionError(
-                                f"parameters({name!r}) names a parameter the definition does not "
-                                f"declare (declared: {_names(result.parameters)})",
-                                location=path,
-                            )
-                        if name not in result.values:
-                            raise DefinitionError(
-                                f"parameters({name!r}) has no value and no defaultValue; give one "
-                                "with parameters=",
-                                location=path,
-                            )
+            _check_strings(value, where, webhook=webhook, result=result)
 
     def _scan_arm(self, result: Definition) -> None:
         raw = result._raw_with_python()
@@ -938,6 +923,44 @@ def _expression_sites(result: Definition) -> Iterator[tuple[str, Any, bool]]:
     for key, spec in result.outputs.items():
         if "value" in spec:
             yield f"outputs.{key}.value", spec["value"], False
+
+
+def _check_strings(value: Any, where: str, *, webhook: bool, result: Definition | None) -> None:
+    """Check the expressions in ``value``: each parses; ``listCallbackUrl()`` only if
+    ``webhook`` (subscribe/unsubscribe inputs); ``parameters('name')`` names a parameter of
+    ``result`` that has a value. Without a ``result`` (a lone trigger or action, which declares
+    no parameters) ``parameters()`` is left to run time."""
+    for path, text in _strings(value, where):
+        if "@" not in text:
+            continue
+        try:
+            template = parse(text)
+        except ExpressionError as exc:
+            raise DefinitionError(
+                exc.message if exc.expression is None else str(exc), location=path
+            ) from None
+        if not template.functions:
+            continue
+        if "listcallbackurl" in template.functions and not webhook:
+            raise DefinitionError(
+                "listCallbackUrl() only works in the subscribe and unsubscribe inputs of "
+                "an HttpWebhook trigger or action",
+                location=path,
+            )
+        if "parameters" in template.functions and result is not None:
+            for name in _parameter_names(template):
+                if name not in result.parameters and name not in result.values:
+                    raise DefinitionError(
+                        f"parameters({name!r}) names a parameter the definition does not "
+                        f"declare (declared: {_names(result.parameters)})",
+                        location=path,
+                    )
+                if name not in result.values:
+                    raise DefinitionError(
+                        f"parameters({name!r}) has no value and no defaultValue; give one "
+                        "with parameters=",
+                        location=path,
+                    )
 
 
 def _strings(value: Any, where: str) -> Iterator[tuple[str, str]]:
