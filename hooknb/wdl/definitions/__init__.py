@@ -52,8 +52,9 @@ This package is pure: no I/O besides reading a definition file, no kernel or ser
 Import from ``hooknb.wdl.definitions``; its modules, by job:
 
 ``parts``
-    :class:`Parameter`, :class:`Trigger`, :class:`Step` and the schema's names
-    (:data:`SCHEMA_URL`, :data:`ACTION_TYPES`, :data:`HTTP_REQUEST_KEYS`, :data:`PYTHON`...).
+    :class:`Parameter`, :class:`Trigger`, :class:`Step`, :class:`WebhookDefinition` and the
+    schema's names (:data:`SCHEMA_URL`, :data:`ACTION_TYPES`, :data:`HTTP_REQUEST_KEYS`,
+    :data:`PYTHON`...).
 ``recurrence``
     :class:`Recurrence` (a Recurrence trigger's schedule) and :func:`add_months`.
 ``endpoints``
@@ -63,7 +64,9 @@ Import from ``hooknb.wdl.definitions``; its modules, by job:
 ``model``
     :class:`Definition`: the validated whole, to query, edit and export.
 ``reader``
-    :func:`load` and :func:`parse_text`: text, files, the code-view wrapper, ARM templates.
+    :func:`load` and :func:`parse_text`: text, files, the code-view wrapper, ARM templates;
+    :func:`load_webhook`: one HttpWebhook trigger or action in JSON or YAML (the ``%%hooknb
+    trigger`` and ``%%hooknb action`` cell magics), its mistakes named by line.
 
 Each imports only those listed before it, so the package has no import cycle.
 """
@@ -87,8 +90,10 @@ from .parts import (
     Parameter,
     Step,
     Trigger,
+    WebhookDefinition,
+    webhook_requests,
 )
-from .reader import load, parse_text
+from .reader import RequestCheck, load, load_webhook, parse_text
 from .recurrence import Recurrence, add_months
 from .validation import condition_operator
 
@@ -107,13 +112,17 @@ __all__ = [
     "DefinitionError",
     "Parameter",
     "Recurrence",
+    "RequestCheck",
     "Step",
     "Trigger",
+    "WebhookDefinition",
     "add_months",
     "apply_endpoints",
     "condition_operator",
     "is_arm_expression",
     "load",
+    "load_webhook",
     "parse_text",
     "rewrite_uri",
+    "webhook_requests",
 ]

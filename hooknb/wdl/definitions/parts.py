@@ -1,16 +1,18 @@
 """The parts of a workflow definition and the schema's names.
 
 :class:`Parameter`, :class:`Trigger` and :class:`Step` are what a :class:`Definition` is made of
-(:mod:`.model`); the constants name what the 2016-06-01 workflow definition schema allows and
-what hooknb runs. Everything here is data: checking a document is :mod:`.validation`'s job.
+(:mod:`.model`); :class:`WebhookDefinition` is a lone HttpWebhook trigger or action
+(:func:`~.reader.load_webhook`). The constants name what the 2016-06-01 workflow definition
+schema allows and what hooknb runs. Everything here is data: checking a document is
+:mod:`.validation`'s job.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ...errors import DefinitionError
 from .recurrence import Recurrence
@@ -238,6 +240,42 @@ class Step:
             branch = self.else_actions or {}
             out["else"] = {"actions": {n: s.to_json(python=python) for n, s in branch.items()}}
         return _ordered(out, _ACTION_KEYS)
+
+
+#: What :func:`~.reader.load_webhook` reads: an HttpWebhook trigger or action.
+WebhookKind = Literal["trigger", "action"]
+
+
+@dataclass
+class WebhookDefinition:
+    """One HttpWebhook trigger or action on its own, checked (:func:`~.reader.load_webhook`).
+
+    Attributes:
+        kind: ``"trigger"`` or ``"action"``.
+        subscribe: the HTTP request that subscribes (see :func:`webhook_requests`).
+        unsubscribe: the HTTP request that unsubscribes, or ``None``.
+        timeout: an action's ``limit.timeout``, an ISO 8601 duration (or ``None``).
+        access_key_type: a trigger's ``inputs.accessKeyType``, ``"Primary"`` or ``"Secondary"``
+            (or ``None``).
+    """
+
+    kind: WebhookKind
+    subscribe: dict[str, Any]
+    unsubscribe: dict[str, Any] | None
+    timeout: str | None = None
+    access_key_type: str | None = None
+
+
+def webhook_requests(inputs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The subscribe and unsubscribe requests of checked HttpWebhook ``inputs``.
+
+    ``retryPolicy`` and ``authentication`` given beside ``subscribe`` apply to both requests
+    unless a request has its own. An absent or empty ``unsubscribe`` is ``None``.
+    """
+    shared = {k: inputs[k] for k in ("retryPolicy", "authentication") if k in inputs}
+    subscribe = {**shared, **inputs["subscribe"]}
+    unsubscribe = inputs.get("unsubscribe") or None
+    return subscribe, ({**shared, **unsubscribe} if unsubscribe else None)
 
 
 def _ordered(obj: dict[str, Any], order: tuple[str, ...]) -> dict[str, Any]:

@@ -1,21 +1,39 @@
 """Reading definitions: JSON text, files, the code-view wrapper and ARM templates.
 
 :func:`load` reads a whole workflow definition the way people have them and validates it into a
-:class:`Definition`.
+:class:`Definition`. :func:`load_webhook` reads one HttpWebhook trigger or action, as JSON or
+YAML, with the same checks, and names the line a mistake is on.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ...errors import DefinitionError
+from .. import parse
 from .endpoints import _check_endpoints, is_arm_expression
 from .model import Definition
-from .validation import _Builder, _kind, _plain_json
+from .parts import (
+    _ACTION_KEYS,
+    _TRIGGER_KEYS,
+    WebhookDefinition,
+    WebhookKind,
+    webhook_requests,
+)
+from .validation import (
+    _Builder,
+    _canonical_keys,
+    _check_strings,
+    _is_dynamic,
+    _kind,
+    _plain_json,
+    _PropertyError,
+)
 
 
 def parse_text(text: str) -> Any:
@@ -224,3 +242,260 @@ def load(
     result.endpoints = _check_endpoints(endpoints)
     result.name = name
     return result
+
+
+# -------------------------------------------------------------------------------- one webhook
+
+_EXAMPLE = '{"type": "HttpWebhook", "inputs": {"subscribe": {...}, "unsubscribe": {...}}}'
+# Expressions in a request are evaluated at run time. A stricter check of the request sees
+# these stand-ins for the fields every request needs; other fields holding one are left out.
+_STAND_INS = {"method": "POST", "uri": "https://expression.invalid/"}
+_STAND_INS["url"] = _STAND_INS["uri"]
+
+
+class RequestCheck(Protocol):
+    """A stricter check of one HTTP request, such as the hub's ``normalize_request``.
+
+    It raises ``ValueError("<what>.<field>: <what is wrong>")`` for a request it refuses.
+    """
+
+    def __call__(self, spec: Mapping[str, Any], *, what: str) -> object: ...
+
+
+def load_webhook(
+    source: str,
+    kind: WebhookKind,
+    *,
+    first_line: int = 1,
+    check_request: RequestCheck | None = None,
+) -> WebhookDefinition:
+    """Read and check one HttpWebhook trigger or action, as Logic Apps' code view shows it.
+
+    ``source`` is JSON or YAML text: the whole object (``{"type": "HttpWebhook", "inputs":
+    {"subscribe": ..., "unsubscribe": ...}}``, an action perhaps with ``limit.timeout``) or just
+    its ``inputs``. The checks are those :func:`load` makes for an HttpWebhook trigger or action
+    in a definition, and every expression must parse; ``parameters()`` is left to run time (a
+    lone trigger or action declares no parameters), and so is a ``limit.timeout`` expression,
+    which is therefore refused. ``check_request`` adds a stricter check of the subscribe and
+    unsubscribe requests.
+
+    Raises:
+        DefinitionError: naming the line of ``source`` (counted from ``first_line``: a notebook
+            cell's body starts on line 2, after its ``%%`` line) and, for a syntax error, the
+            column, or else the field: ``line 4: inputs.subscribe.uri: missing: the URL to
+            call``. The field's location is relative to what ``source`` holds.
+    """
+    lines = _Lines(source, first_line)
+    try:
+        return _webhook(_json_or_yaml(source, kind), kind, check_request)
+    except DefinitionError as exc:
+        raise lines.place(exc) from None
+
+
+def _webhook(doc: Any, kind: WebhookKind, check: RequestCheck | None) -> WebhookDefinition:
+    # The builder's locations start with "." here (its objects sit at the root of ``doc``);
+    # _Lines.place removes it.
+    if doc is None:  # YAML with nothing but comments
+        raise _empty(kind)
+    if not isinstance(doc, dict):
+        raise DefinitionError(
+            f"expected the HttpWebhook {kind} as an object ({_EXAMPLE}) or its inputs "
+            f'({{"subscribe": ..., "unsubscribe": ...}}), not {_kind(doc)}'
+        )
+    doc = _plain_json(doc, "")
+    trigger = kind == "trigger"
+    builder = _Builder()
+    keys = {key.lower() for key in doc}
+    timeout = None
+    if keys & {"type", "inputs"}:
+        what = "a trigger" if trigger else "an action"
+        spec = _canonical_keys(doc, _TRIGGER_KEYS if trigger else _ACTION_KEYS, "", what)
+        kind_type = spec.get("type")
+        if kind_type is None:
+            raise DefinitionError('missing: "HttpWebhook"', location="type")
+        if not isinstance(kind_type, str) or kind_type.lower() != "httpwebhook":
+            raise DefinitionError(f'expected "HttpWebhook", not {kind_type!r}', location="type")
+        if trigger:
+            raw = builder._trigger(kind, spec, "").raw
+        else:
+            step = builder._action(kind, spec, "", depth=1, parent=None)
+            raw, timeout = step.raw, step.timeout
+            if _is_dynamic(timeout):
+                raise DefinitionError(
+                    "an expression is not evaluated here: give an ISO 8601 duration such as PT10M",
+                    location="limit.timeout",
+                )
+        inputs, where = raw["inputs"], "inputs"
+        if raw.get("conditions"):
+            _check_strings(raw["conditions"], "conditions", webhook=False, result=None)
+    elif keys & {"subscribe", "unsubscribe"}:
+        inputs, where = builder._webhook_inputs(doc, "", trigger=trigger), ""
+    elif doc:
+        first = next(iter(doc))
+        raise _PropertyError(
+            f"unknown property {first!r}: give the HttpWebhook {kind} ({_EXAMPLE}) or its "
+            "inputs (subscribe, unsubscribe)",
+            location="",
+            key=first,
+        )
+    else:
+        raise _empty(kind)
+    _check_strings(inputs, where, webhook=True, result=None)
+    subscribe, unsubscribe = webhook_requests(inputs)
+    if check is not None:
+        prefix = f"{where}." if where else ""
+        _check_request(subscribe, f"{prefix}subscribe", check)
+        if unsubscribe is not None:
+            _check_request(unsubscribe, f"{prefix}unsubscribe", check)
+    access = inputs.get("accessKeyType") if trigger else None
+    return WebhookDefinition(kind, subscribe, unsubscribe, timeout, access)
+
+
+def _empty(kind: WebhookKind) -> DefinitionError:
+    return DefinitionError(
+        f"the definition is empty: give the HttpWebhook {kind} as JSON or YAML ({_EXAMPLE})"
+    )
+
+
+def _check_request(spec: dict[str, Any], what: str, check: RequestCheck) -> None:
+    probe = {}
+    for key, value in spec.items():
+        if not (isinstance(value, str) and "@" in value and parse(value).kind != "literal"):
+            probe[key] = value
+        elif key in _STAND_INS:
+            probe[key] = _STAND_INS[key]
+    try:
+        check(probe, what=what)
+    except ValueError as exc:
+        message = str(exc)
+        field, colon, rest = message.partition(": ")
+        if colon and (field == what or field.startswith(f"{what}.")):
+            raise DefinitionError(rest, location=field) from None
+        raise DefinitionError(message, location=what) from None
+
+
+def _json_or_yaml(text: str, kind: WebhookKind) -> Any:
+    stripped = text.strip()
+    if not stripped:
+        raise _empty(kind)
+    if stripped[0] not in "{[":
+        return _yaml(text)
+    try:
+        return parse_text(text)
+    except DefinitionError as exc:
+        json_error = exc
+    # YAML's flow style is a superset of JSON (comments, unquoted keys, trailing commas); when
+    # even that fails, the JSON message is the one that fits what was written.
+    try:
+        return _yaml(text)
+    except DefinitionError:
+        raise json_error from None
+
+
+def _yaml(text: str) -> Any:
+    import yaml  # only for text that is not JSON: it costs more to import than the rest
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).partition("\n")[0]
+        message = f"not valid YAML: {problem}"
+        if mark is None:
+            raise DefinitionError(message) from None
+        raise DefinitionError(message, line=mark.line + 1, column=mark.column + 1) from None
+    except RecursionError:
+        raise DefinitionError("not valid YAML: nested too deeply") from None
+
+
+class _Lines:
+    """Where a location (``inputs.subscribe.uri``) is written in a JSON or YAML text.
+
+    The text is composed into YAML nodes (JSON is, nearly, YAML) only when an error needs a line.
+    """
+
+    def __init__(self, text: str, first_line: int) -> None:
+        self.text = text
+        self.offset = first_line - 1
+
+    def place(self, exc: DefinitionError) -> DefinitionError:
+        """``exc`` with its line in the text (and its location without a leading ``.``)."""
+        location = (exc.location or "").lstrip(".") or None
+        if not self.text.strip():  # no line to point at
+            return DefinitionError(exc.message, location=location)
+        line, column = exc.line, exc.column
+        if line is None:
+            path = location or ""
+            if isinstance(exc, _PropertyError):  # point at the property, not its object
+                path = f"{path}.{exc.key}" if path else exc.key
+            line = self.line_of(path)
+        return DefinitionError(
+            exc.message, location=location, line=line + self.offset, column=column
+        )
+
+    def line_of(self, location: str) -> int:
+        """The line of the deepest part of ``location`` written in the text (else the first
+        line with text on it)."""
+        import yaml
+
+        if not location:
+            return self._first()
+        try:
+            # Tabs are whitespace to JSON but not always to YAML; a space keeps every position.
+            node: Any = yaml.compose(self.text.replace("\t", " "), Loader=yaml.SafeLoader)
+        except (yaml.YAMLError, RecursionError):
+            return self._search(location)
+        found, rest = None, location
+        while rest and node is not None:
+            if isinstance(node, yaml.MappingNode):
+                # The longest key that starts ``rest``: keys may hold dots (``hub.callback``).
+                match = max(
+                    (
+                        (key.value, key, value)
+                        for key, value in node.value
+                        if isinstance(key.value, str) and _starts(rest, key.value)
+                    ),
+                    key=lambda item: len(item[0]),
+                    default=None,
+                )
+                if match is None:
+                    break
+                name, key_node, node = match
+                found, rest = key_node.start_mark.line, rest[len(name) :].removeprefix(".")
+            elif isinstance(node, yaml.SequenceNode) and (index := _INDEX.match(rest)):
+                if int(index[1]) >= len(node.value):
+                    break
+                node = node.value[int(index[1])]
+                found, rest = node.start_mark.line, rest[index.end() :]
+            else:
+                break
+        return found + 1 if found is not None else self._first()
+
+    def _search(self, location: str) -> int:
+        # Text that YAML cannot compose: find the keys one after the other.
+        position, line = 0, None
+        for key in filter(None, re.split(r"\.|\[\d+\]", location)):
+            match = re.compile(rf"""(["']?){re.escape(key)}\1\s*:""", re.IGNORECASE).search(
+                self.text, position
+            )
+            if match is None:
+                break
+            position = match.end()
+            line = self.text.count("\n", 0, match.start()) + 1
+        return line or self._first()
+
+    def _first(self) -> int:
+        for number, text in enumerate(self.text.splitlines(), 1):
+            if text.strip():
+                return number
+        return 1
+
+
+_INDEX = re.compile(r"\[(\d+)\]\.?")
+
+
+def _starts(location: str, key: str) -> bool:
+    """Whether ``location`` is ``key`` or goes on inside it (property names are
+    case-insensitive: the location has the documented spelling, the text the user's)."""
+    head = location[: len(key)]
+    return head.lower() == key.lower() and location[len(key) : len(key) + 1] in ("", ".", "[")
