@@ -51,14 +51,14 @@ in the whole definition; a ``Response`` action needs a ``Request`` trigger; nest
 This package is pure: no I/O besides reading a definition file, no kernel or server imports.
 Import from ``hooknb.wdl.definitions``; its modules, by job:
 
-``parts``
-    :class:`Parameter`, :class:`Trigger`, :class:`Step`, :class:`WebhookDefinition` and the
-    schema's names (:data:`SCHEMA_URL`, :data:`ACTION_TYPES`, :data:`HTTP_REQUEST_KEYS`,
-    :data:`PYTHON`...).
 ``recurrence``
     :class:`Recurrence` (a Recurrence trigger's schedule) and :func:`add_months`.
 ``endpoints``
     :func:`apply_endpoints`, :func:`rewrite_uri` and :func:`is_arm_expression`.
+``parts``
+    :class:`Parameter`, :class:`Trigger`, :class:`Step`, :class:`WebhookDefinition` and the
+    schema's names (:data:`SCHEMA_URL`, :data:`ACTION_TYPES`, :data:`HTTP_REQUEST_KEYS`,
+    :data:`PYTHON`...).
 ``validation``
     the checks, run by the builder that makes a :class:`Definition`'s parts.
 ``model``
@@ -68,7 +68,8 @@ Import from ``hooknb.wdl.definitions``; its modules, by job:
     :func:`load_webhook`: one HttpWebhook trigger or action in JSON or YAML (the ``%%hooknb
     trigger`` and ``%%hooknb action`` cell magics), its mistakes named by line.
 
-Each imports only those listed before it, so the package has no import cycle.
+Each imports only those listed before it, so there is no import cycle (``validation`` names
+:class:`Definition` for type checkers only: the builder fills a definition its caller makes).
 """
 
 from __future__ import annotations
