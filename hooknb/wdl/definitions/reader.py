@@ -393,7 +393,7 @@ def _json_or_yaml(text: str, kind: WebhookKind) -> Any:
 
 
 def _yaml(text: str) -> Any:
-    import yaml  # only for text that is not JSON: it costs more to import than the rest
+    import yaml  # imported only for text that is not JSON (about 15 ms)
 
     try:
         return yaml.safe_load(text)
@@ -436,10 +436,10 @@ class _Lines:
     def line_of(self, location: str) -> int:
         """The line of the deepest part of ``location`` written in the text (else the first
         line with text on it)."""
-        import yaml
-
         if not location:
             return self._first()
+        import yaml
+
         try:
             # Tabs are whitespace to JSON but not always to YAML; a space keeps every position.
             node: Any = yaml.compose(self.text.replace("\t", " "), Loader=yaml.SafeLoader)
