@@ -8,7 +8,7 @@ braces). It returns a :class:`Definition`, or raises :class:`DefinitionError` th
 the problem is: ``line 28 column 31`` for JSON syntax, a dotted location such as
 ``actions.Scope_1.actions.Foo.type`` for everything else.
 
-What hooknb runs (:mod:`hooknb.kernel.definition` interprets it on the run engine):
+What hooknb runs (:mod:`hooknb.kernel.interpreter` interprets it on the run engine):
 
 * triggers ``HttpWebhook``, ``Request`` (manual) and ``Recurrence``; at most one trigger.
 * actions ``HttpWebhook``, ``Http``, ``Compose``, ``Response``, ``If``, ``Scope``, ``Wait`` and

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ...errors import DefinitionError
+from ...http_model.request import HTTP_REQUEST_KEYS as HTTP_REQUEST_KEYS
 from .recurrence import Recurrence
 
 SCHEMA_URL = (
@@ -83,18 +84,6 @@ _ACTION_KEYS = (
     "actions",
     "else",
     "expression",
-)
-#: The fields of a Logic Apps HTTP request object (subscribe, unsubscribe, Http inputs).
-HTTP_REQUEST_KEYS = (
-    "method",
-    "uri",
-    "url",
-    "headers",
-    "queries",
-    "body",
-    "cookie",
-    "authentication",
-    "retryPolicy",
 )
 _PARAMETER_KEYS = ("type", "defaultValue", "allowedValues", "metadata", "description")
 _PARAMETER_TYPES = (
