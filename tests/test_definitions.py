@@ -993,7 +993,7 @@ def test_a_lone_webhook_in_both_forms_and_flavours() -> None:
     ],
 )
 def test_lone_webhook_mistakes_name_line_and_field(source: str, kind: Any, message: str) -> None:
-    from hooknb.server.outbound import normalize_request
+    from hooknb.http_model import normalize_request
 
     with pytest.raises(DefinitionError) as caught:
         load_webhook(source, kind, check_request=normalize_request)
@@ -1157,7 +1157,7 @@ def test_load_raises_only_definition_errors_on_action_shaped_input(
 def test_load_webhook_raises_only_definition_errors(value: Any, form: str, kind: Any) -> None:
     import yaml
 
-    from hooknb.server.outbound import normalize_request
+    from hooknb.http_model import normalize_request
 
     text = json.dumps(value, indent=2) if form != "yaml" else yaml.safe_dump(value)
     if form == "mangled":  # a syntax error somewhere, to be located
