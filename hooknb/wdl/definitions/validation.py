@@ -699,7 +699,7 @@ class _Builder:
             )
         known = ("subscribe", "unsubscribe", "accessKeyType", "retryPolicy", "authentication")
         spec = _canonical_keys(value, known, where, "HttpWebhook inputs")
-        if "subscribe" not in spec:
+        if spec.get("subscribe") is None:  # null is as missing as absent
             raise DefinitionError(
                 "missing: the request that subscribes", location=f"{where}.subscribe"
             )
