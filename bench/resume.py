@@ -78,18 +78,18 @@ print(bench_r.callback_url)
 KERNEL_TRACE = """
 import hooknb.kernel.client as _client
 ARRIVED, WAIT_OF = {}, {}
-_orig = _client.Hub._on_wait_event
+_orig = _client.HubClient._on_wait_event
 def _traced(self, event, _orig=_orig):
     ARRIVED[event.get("wait", "")] = time.time()
     return _orig(self, event)
-_client.Hub._on_wait_event = _traced
-_orig_changed = hooknb.kernel.engine.Run._changed
+_client.HubClient._on_wait_event = _traced
+_orig_changed = hooknb.kernel.run.Run._changed
 def _changed(self, _orig=_orig_changed):
     action = self.actions.get("Approval")
     if action is not None and action.wait_id:
         WAIT_OF[self.trigger.body["k"]] = action.wait_id
     return _orig(self)
-hooknb.kernel.engine.Run._changed = _changed
+hooknb.kernel.run.Run._changed = _changed
 """
 
 

@@ -8,17 +8,17 @@ from .errors import ExpressionError as ExpressionError
 from .errors import HookNBError as HookNBError
 from .errors import HubRequestError as HubRequestError
 from .errors import RunTerminated as RunTerminated
-from .kernel.client import Hub as Hub
+from .kernel.action import Action as Action
+from .kernel.client import HubClient as HubClient
 from .kernel.client import connect as connect
-from .kernel.engine import Action as Action
-from .kernel.engine import Run as Run
-from .kernel.engine import Workflow as Workflow
-from .kernel.engine import workflow as workflow
 from .kernel.outputs import Outputs as Outputs
 from .kernel.registry import handler as handler
+from .kernel.run import Run as Run
 from .kernel.triggers import HttpWebhookTrigger as HttpWebhookTrigger
 from .kernel.triggers import RecurrenceTrigger as RecurrenceTrigger
 from .kernel.triggers import RequestTrigger as RequestTrigger
+from .kernel.workflow import Workflow as Workflow
+from .kernel.workflow import workflow as workflow
 
 def load_ipython_extension(ipython: object) -> None: ...
 def unload_ipython_extension(ipython: object) -> None: ...

@@ -83,8 +83,12 @@ class DefinitionError(HookNBError, ValueError):
     Attributes:
         message: what is wrong, without the location.
         location: a dotted path such as ``actions.Scope_1.actions.Foo.type`` (or ``None``).
-        line, column: 1-based position of a JSON syntax error in the text (or ``None``).
+        line, column: 1-based position in the text of a syntax error, or the line the field at
+            ``location`` is written on (then ``column`` is ``None``); ``None`` when not known.
         source: the file's name when the text came from a file (or ``None``).
+
+    Shown as ``line 4 column 9: <message>``, ``line 4: <location>: <message>`` or
+    ``<location>: <message>``, preceded by the file's name when there is one.
     """
 
     def __init__(
@@ -102,7 +106,8 @@ class DefinitionError(HookNBError, ValueError):
         self.column = column
         self.source = source
         if line is not None:
-            text = f"line {line} column {column}: {message}"
+            where = f"line {line}" if column is None else f"line {line} column {column}"
+            text = f"{where}: {location}: {message}" if location else f"{where}: {message}"
             if source:
                 text = f"{source}, {text}"
         elif location:

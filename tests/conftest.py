@@ -82,9 +82,9 @@ def hub(
 
     Tests use the ``*_async`` API with it (the sync API would re-enter the server's loop).
     """
-    from hooknb.kernel.client import Hub
+    from hooknb.kernel.client import HubClient
     from hooknb.kernel.discovery import HubAddress
 
-    connection = Hub(HubAddress(server_url, server_token, "test"), loop=jp_asyncio_loop)
+    connection = HubClient(HubAddress(server_url, server_token, "test"), loop=jp_asyncio_loop)
     yield connection
     jp_asyncio_loop.run_until_complete(connection.aclose())

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import hooknb
-from hooknb.kernel.definition import derive_status
+from hooknb.kernel.interpreter import derive_status
 from hooknb.wdl.definitions import (
     SCHEMA_URL,
     Definition,
@@ -28,6 +28,7 @@ from hooknb.wdl.definitions import (
     apply_endpoints,
     is_arm_expression,
     load,
+    load_webhook,
     parse_text,
 )
 
@@ -374,6 +375,11 @@ WEBHOOK = {"type": "HttpWebhook", "inputs": {"subscribe": {"method": "POST", "ur
             "unknown property 'foreach'",
         ),
         (
+            {"actions": {"A": {"type": "Compose", "input": "x"}}},
+            "actions.A",
+            "unknown property 'input' of an action; did you mean 'inputs'?",
+        ),
+        (
             {"actions": {"Loop": {"type": "Foreach"}}},
             "actions.Loop.type",
             "'Foreach' is a Logic Apps type hooknb does not run",
@@ -546,7 +552,8 @@ def test_json_syntax_and_strictness() -> None:
         load({"actions": {"A": compose({}, {1, 2})}})
 
 
-# -- runAfter / Skipped / Scope status (EXC22) ------------------------------------------------
+# -- runAfter / Skipped / Scope status ---------------------------------------------------------
+# https://learn.microsoft.com/azure/logic-apps/error-exception-handling
 
 
 def steps_of(actions: dict[str, Any]) -> Any:
@@ -857,7 +864,7 @@ def test_definition_magic_binds_the_workflow_and_reports_errors(
 ) -> None:
     from IPython.core.error import UsageError
 
-    from hooknb.kernel.magics_definition import definition_magic
+    from hooknb.kernel.magics_workflow import definition_magic
 
     cell = json.dumps(
         {
@@ -893,6 +900,104 @@ def test_definition_magic_binds_the_workflow_and_reports_errors(
         definition_magic(shell, "w --parameters NOPE", cell)
     with pytest.raises(UsageError, match="unexpected '--bogus'"):
         definition_magic(shell, "w --bogus", cell)
+
+
+# -- one HttpWebhook trigger or action, as the %%hooknb cell magics read it -----------------------
+
+
+def test_a_lone_webhook_in_both_forms_and_flavours() -> None:
+    whole = load_webhook(
+        '{"type": "httpwebhook", "inputs": {"subscribe": {"method": "post", '
+        '"uri": "@{parameters(\'base\')}/subscribe"}, "unsubscribe": {},},}',  # trailing commas
+        "trigger",
+    )
+    assert whole.subscribe["uri"] == "@{parameters('base')}/subscribe"
+    assert whole.unsubscribe is None
+    action = load_webhook(
+        "type: HttpWebhook\ninputs:\n  subscribe: {method: POST, url: 'http://x/'}\n"
+        "limit: {timeout: PT90M}\nrunAfter: {}\n",
+        "action",
+    )
+    assert (action.subscribe["url"], action.timeout) == ("http://x/", "PT90M")
+    # As in a whole definition: property names in any case, inputs-wide retryPolicy and
+    # authentication for both requests, the trigger's accessKeyType.
+    trigger = load_webhook(
+        "Type: HttpWebhook\nInputs:\n  Subscribe: {Method: POST, URI: 'http://x/s'}\n"
+        "  unsubscribe: {method: DELETE, uri: 'http://x/u', retryPolicy: {type: none}}\n"
+        "  retryPolicy: {type: fixed, count: 2, interval: PT1S}\n  accessKeyType: secondary\n",
+        "trigger",
+    )
+    assert trigger.subscribe == {
+        "retryPolicy": {"type": "fixed", "count": 2, "interval": "PT1S"},
+        "method": "POST",
+        "uri": "http://x/s",
+    }
+    assert trigger.unsubscribe is not None and trigger.unsubscribe["retryPolicy"] == {
+        "type": "none"
+    }
+    assert trigger.access_key_type == "Secondary"
+
+
+@pytest.mark.parametrize(
+    ("source", "kind", "message"),
+    [
+        ("", "trigger", "the definition is empty"),
+        ("- subscribe", "trigger", "line 1: expected the HttpWebhook trigger as an object"),
+        ("type: HttpWebhook\n", "trigger", 'line 1: inputs: an HttpWebhook needs "inputs"'),
+        (
+            "type: Http\ninputs: {}\n",
+            "action",
+            "line 1: type: expected \"HttpWebhook\", not 'Http'",
+        ),
+        (
+            "\nsubscribe:\n  method: POST\n  uri: ftp://x/\n",
+            "trigger",
+            "line 4: subscribe.uri: only",
+        ),
+        (
+            "subscribe: {method: POST, uri: 'http://x/'}\nunsubscribe:\n  method: POST\n"
+            "  uri: http://x/\n  headers: {Bad Name: 1}\n",
+            "trigger",
+            "line 5: unsubscribe.headers: 'Bad Name' is not a valid HTTP header name",
+        ),
+        (
+            '{"type": "HttpWebhook",\n "inputs": {"subscribe": {"method": "POST", "uri": "http://x/"}},'
+            '\n "limit": {"timeout": 5}}',
+            "action",
+            "line 3: limit.timeout: ",
+        ),
+        (
+            "type: HttpWebhook\ninputs: {}\ncondition: []\n",
+            "trigger",
+            "line 3: unknown property 'condition' of a trigger; did you mean 'conditions'?",
+        ),
+        ('{\n  "subscribe": {"method": "POST",,}\n}', "trigger", "line 2 column"),
+        (
+            "subscribe:\n  method: POST\n  uri: http://x/\n  body:\n    hub.callback: x\n"
+            "    topics:\n      - a\n      - \"@{concat('a',}\"\n",
+            "trigger",
+            "line 8: subscribe.body.topics[1]: expected an expression",
+        ),
+        (  # a key with a dot in it, after the key its name starts with
+            "subscribe:\n  method: POST\n  uri: http://x/\n  body:\n    hub: {callback: x}\n"
+            "    hub.callback: \"@{concat('a',}\"\n",
+            "trigger",
+            "line 6: subscribe.body.hub.callback: expected an expression",
+        ),
+        (
+            "type: HttpWebhook\ninputs: {subscribe: {method: POST, uri: 'http://x/'}}\n"
+            "limit:\n  timeout: \"@{parameters('t')}\"\n",
+            "action",
+            "line 4: limit.timeout: an expression is not evaluated here",
+        ),
+    ],
+)
+def test_lone_webhook_mistakes_name_line_and_field(source: str, kind: Any, message: str) -> None:
+    from hooknb.http_model import normalize_request
+
+    with pytest.raises(DefinitionError) as caught:
+        load_webhook(source, kind, check_request=normalize_request)
+    assert str(caught.value).startswith(message), str(caught.value)
 
 
 # -- load() only ever raises DefinitionError ---------------------------------------------------
@@ -1041,3 +1146,21 @@ def test_load_raises_only_definition_errors_on_action_shaped_input(
     # whatever loads exports, and loads again to the same definition
     exported = d.to_json()
     assert load(exported, {k: {"v": v} for k, v in parameters.items()}).to_json() == exported
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.one_of(_JSON, _ACTION, st.dictionaries(_KEYS, _JSON, max_size=4)),
+    st.sampled_from(["json", "yaml", "mangled"]),
+    st.sampled_from(["trigger", "action"]),
+)
+def test_load_webhook_raises_only_definition_errors(value: Any, form: str, kind: Any) -> None:
+    import yaml
+
+    from hooknb.http_model import normalize_request
+
+    text = json.dumps(value, indent=2) if form != "yaml" else yaml.safe_dump(value)
+    if form == "mangled":  # a syntax error somewhere, to be located
+        text = text[: len(text) // 2] + ",}" + text[len(text) // 2 :]
+    with contextlib.suppress(DefinitionError):
+        load_webhook(text, kind, first_line=2, check_request=normalize_request)

@@ -24,7 +24,8 @@ from helpers import until
 from subscribers import Recorder
 
 import hooknb
-from hooknb.kernel.engine import RecurrenceTrigger, Run
+from hooknb.kernel.run import Run
+from hooknb.kernel.triggers import RecurrenceTrigger
 
 REFERENCE = Path("/work/shared/reference/logicapps-definitions")
 _local = Path(__file__).resolve().parents[2] / "shared" / "reference" / "logicapps-definitions"

@@ -153,7 +153,6 @@ def test_the_embedded_hub_keeps_its_address_so_callback_urls_work_in_the_next_pr
     tmp_path: Path,
 ) -> None:
     import httpx
-
     from subscribers import Recorder
 
     env = isolated_env(tmp_path, HOOKNB_STORE=str(tmp_path / "script.sqlite"))

@@ -365,7 +365,7 @@ async def test_trigger_callbacks_wait_for_a_kernel(
     hub: Any, demo: Any, http: httpx.AsyncClient, server_url: str, server_token: str
 ) -> None:
     """Callbacks that arrive while no kernel runs the workflow start runs when one enables it."""
-    from hooknb.kernel.client import Hub
+    from hooknb.kernel.client import HubClient
     from hooknb.kernel.discovery import HubAddress
 
     @hooknb.workflow(trigger=topic_trigger(demo, "later"), hub=hub)
@@ -378,7 +378,9 @@ async def test_trigger_callbacks_wait_for_a_kernel(
         published = (await http.post(f"{demo.url}topics/later/events", json={"i": i})).json()
         assert published["deliveries"][0]["status"] == 202
 
-    second = Hub(HubAddress(server_url, server_token, "test"), loop=asyncio.get_running_loop())
+    second = HubClient(
+        HubAddress(server_url, server_token, "test"), loop=asyncio.get_running_loop()
+    )
     try:
         again = hooknb.Workflow(
             later.fn, name="later", trigger=topic_trigger(demo, "later"), hub=second
@@ -437,6 +439,26 @@ async def test_callback_bodies_are_kept_byte_exact(hub: Any, demo: Any) -> None:
     assert binary.headers["x-trace"] == binary.headers["X-TRACE"] == "a"
     assert binary.queries == {"page": "2"}  # the signature is not an output
     assert form.body == "name=Zo%C3%AB&n=1" and form.raw == form.body.encode()
+
+
+async def test_text_json_bodies_arrive_parsed(hub: Any, demo: Any) -> None:
+    # text/json is JSON on both sides of the hub, as it is for HTTP responses and Logic Apps.
+    @hooknb.workflow(hub=hub)
+    async def legacy(run: Any) -> Any:
+        return await run.webhook("Legacy", subscribe=approval(demo), timeout="PT1M")
+
+    run = await legacy.start_async(body=b'{"order": 7}', content_type="text/json")
+    async with httpx.AsyncClient(trust_env=False) as client:
+        action = await waiting(run, "Legacy")
+        await client.post(
+            action.callback_url,
+            content=b'{"decision": "Approved"}',
+            headers={"Content-Type": "text/json; charset=utf-8"},
+        )
+    await run
+    assert run.trigger.body == {"order": 7}
+    assert run.result.body == {"decision": "Approved"}
+    assert run.result.raw == b'{"decision": "Approved"}'
 
 
 async def test_whole_value_callback_url_and_the_url_alias(hub: Any) -> None:

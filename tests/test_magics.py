@@ -297,15 +297,15 @@ async def test_cell_and_line_magics(
 
     # Mistakes point at the line (of the cell, as the editor counts) and the field, without a
     # traceback; nothing was subscribed.
-    assert "line 5, column 36: Expecting ',' delimiter (JSON)" in usage_error(nb, 16)
+    assert "line 5 column 36: not valid JSON: Expecting ',' delimiter" in usage_error(nb, 16)
     bad_yaml = usage_error(nb, 17)
-    assert "line 4, column" in bad_yaml and "mapping values are not allowed here (YAML)" in bad_yaml
-    assert "line 4: inputs.subscribe.uri: missing; give the endpoint URL to call" in usage_error(
-        nb, 18
-    )
-    assert "line 5: inputs.unsubscibe is not a field of inputs (did you mean unsubscribe?" in (
-        usage_error(nb, 19)
-    )
+    assert "line 4 column " in bad_yaml  # the column depends on the service's URL
+    assert "not valid YAML: mapping values are not allowed here" in bad_yaml
+    assert "line 4: inputs.subscribe.uri: missing: the URL to call" in usage_error(nb, 18)
+    assert (
+        "line 5: inputs: unknown property 'unsubscibe' of HttpWebhook inputs; "
+        "did you mean 'unsubscribe'?"
+    ) in usage_error(nb, 19)
     assert "--timeout: 'soon' is not an ISO 8601 duration" in usage_error(nb, 20)
     assert "unknown %hooknb command 'frobnicate'" in usage_error(nb, 21)
     assert usage_error(nb, 22).endswith(
@@ -317,65 +317,3 @@ async def test_cell_and_line_magics(
     assert "workflow 'orders' has a trigger" in usage_error(nb, 25)
     every_request = requests(approver, "subscribe") + requests(approver, "unsubscribe")
     assert not [r for r in every_request if "/bad/" in r]
-
-
-# -- the definition parser on its own ---------------------------------------------------------
-
-
-def test_definitions_in_both_forms_and_flavours() -> None:
-    from hooknb.kernel.magics import parse_definition, trigger_from_definition
-
-    whole = parse_definition(
-        '{"type": "httpwebhook", "inputs": {"subscribe": {"method": "post", '
-        '"uri": "@{parameters(\'base\')}/subscribe"}, "unsubscribe": {},},}',  # trailing commas
-        "trigger",
-    )
-    assert whole.subscribe["uri"] == "@{parameters('base')}/subscribe"
-    assert whole.unsubscribe is None
-    action = parse_definition(
-        "type: HttpWebhook\ninputs:\n  subscribe: {method: POST, url: 'http://x/'}\n"
-        "limit: {timeout: PT90M}\nrunAfter: {}\n",
-        "action",
-    )
-    assert (action.subscribe["url"], action.timeout) == ("http://x/", "PT90M")
-    trigger = trigger_from_definition(
-        {"inputs": {"subscribe": {"method": "POST", "uri": "http://x/s"}}, "type": "HttpWebhook"},
-        name="When_an_event_arrives",
-    )
-    assert trigger.name == "When_an_event_arrives" and trigger.subscribe["uri"] == "http://x/s"
-
-
-@pytest.mark.parametrize(
-    ("source", "kind", "message"),
-    [
-        ("", "trigger", "the cell is empty"),
-        ("- subscribe", "trigger", "line 1: expected the HttpWebhook trigger as an object"),
-        ("type: HttpWebhook\n", "trigger", "line 1: inputs is required"),
-        ("type: Http\ninputs: {}\n", "action", "line 1: type is 'Http'"),
-        (
-            "\nsubscribe:\n  method: POST\n  uri: ftp://x/\n",
-            "trigger",
-            "line 4: subscribe.uri: only",
-        ),
-        (
-            "subscribe: {method: POST, uri: 'http://x/'}\nunsubscribe:\n  method: POST\n"
-            "  uri: http://x/\n  headers: {Bad Name: 1}\n",
-            "trigger",
-            "line 5: unsubscribe.headers: 'Bad Name' is not a valid HTTP header name",
-        ),
-        (
-            '{"type": "HttpWebhook",\n "inputs": {"subscribe": {"method": "POST", "uri": "http://x/"}},'
-            '\n "limit": {"timeout": 5}}',
-            "action",
-            "line 3: limit.timeout: ",
-        ),
-        ("type: HttpWebhook\ninputs: {}\nrecurrence: {}\n", "trigger", "line 3: recurrence is not"),
-        ('{\n  "subscribe": {"method": "POST",,}\n}', "trigger", "line 2, column"),
-    ],
-)
-def test_definition_mistakes_name_line_and_field(source: str, kind: Any, message: str) -> None:
-    from hooknb.kernel.magics import DefinitionError, parse_definition
-
-    with pytest.raises(DefinitionError) as caught:
-        parse_definition(source, kind)
-    assert str(caught.value).startswith(message), str(caught.value)

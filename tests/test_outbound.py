@@ -33,11 +33,12 @@ from cryptography.hazmat.primitives import hashes
 from tornado.testing import bind_unused_port
 
 from hooknb._version import __version__
+from hooknb.http_model import normalize_request, redact
+from hooknb.http_model.retry_policy import parse_interval
 from hooknb.server import outbound_auth
 from hooknb.server._retry import (
     DEFAULT_POLICY,
     RetryPolicy,
-    _parse_duration,
     exponential_range,
     parse_retry_after,
 )
@@ -46,8 +47,6 @@ from hooknb.server.outbound import (
     OutboundCaller,
     OutboundError,
     OutboundResult,
-    normalize_request,
-    redact,
 )
 
 # --------------------------------------------------------------------------- harness
@@ -1440,14 +1439,14 @@ def test_normalize_request_shape_and_idempotence() -> None:
     }
 
 
-def test_parse_duration() -> None:
-    assert _parse_duration("PT7.5S") == 7.5
-    assert _parse_duration("PT0.1S") == pytest.approx(0.1)
-    assert _parse_duration("P1DT1H1M1S") == 86400 + 3600 + 61
-    assert _parse_duration("pt1m") == 60
+def test_parse_interval() -> None:
+    assert parse_interval("PT7.5S") == 7.5
+    assert parse_interval("PT0.1S") == pytest.approx(0.1)
+    assert parse_interval("P1DT1H1M1S") == 86400 + 3600 + 61
+    assert parse_interval("pt1m") == 60
     for bad in ("P", "PT", "P1Y", "P1M", "7S", "PT-1S", "", "P1DT"):
         with pytest.raises(ValueError):
-            _parse_duration(bad)
+            parse_interval(bad)
 
 
 # --------------------------------------------------------------------------- redaction

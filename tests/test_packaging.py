@@ -27,7 +27,7 @@ def test_wheel_ships_the_server_extension_config(tmp_path: Path) -> None:
         assert json.loads(archive.read(config[0])) == {
             "ServerApp": {"jpserver_extensions": {"hooknb": True}}
         }
-        assert "hooknb/server/app.py" in names and "hooknb/kernel/engine.py" in names
+        assert "hooknb/server/app.py" in names and "hooknb/kernel/run.py" in names
         # the run-history page inlines these: they must ship in the wheel
         assert "hooknb/server/static/page.js" in names
         assert "hooknb/server/static/page.css" in names

@@ -222,3 +222,23 @@ async def test_plain_python_gets_text_and_html(hub: Any, demo: Any) -> None:
     binary = await (await flow.start_async(body=bytes(range(256)) * 8, content_type="image/png"))
     assert "binary body: 2,048 bytes, image/png" in binary._repr_mimebundle_()["text/html"]
     assert set(flow._repr_mimebundle_()) == {"text/plain", "text/html"}
+
+
+async def test_closed_views_stop_following_their_run_and_workflow(hub: Any) -> None:
+    from hooknb.kernel.widgets import view
+
+    async def echo(run: Any) -> Any:
+        return run.trigger.body
+
+    flow = hooknb.Workflow(echo, name="closing", hub=hub)
+    run = await (await flow.start_async(body={"a": 1}))
+    flow_view, run_view = view(flow), view(run)
+    assert view(run) is run_view  # one view per run, shared by every display
+    assert len(run._observers) == len(flow._observers) == 1
+
+    run_view.close()
+    flow_view.close()
+    assert run._observers == [] and flow._observers == []
+    reopened = view(run)  # displaying the run again makes a new view that follows it
+    assert reopened is not run_view and run._observers == [reopened._observed]
+    reopened.close()

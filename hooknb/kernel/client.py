@@ -17,16 +17,14 @@ import secrets
 import time
 import weakref
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
 from ..errors import HubRequestError
+from ..http_model import CallbackWire
 from .aio import engine_loop, run_sync
 from .discovery import HubAddress, find_hub
-
-if TYPE_CHECKING:
-    from .engine import Run, Workflow
 
 T = TypeVar("T")
 log = logging.getLogger("hooknb.kernel")
@@ -38,8 +36,37 @@ _REQUEST_RETRY_SECONDS = 60.0
 _MAX_IN_FLIGHT = 32
 
 
-class Hub:
-    """A connection from this process to a hooknb hub (a Jupyter server or an embedded one).
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+class LocalRun(Protocol):
+    """What the client uses of a run of this process (a :class:`hooknb.Run`).
+
+    The client keeps runs and workflows but does not import them: they are made above it.
+    """
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def workflow(self) -> _Named: ...
+    def _start(self) -> None: ...
+    def to_report(self) -> dict[str, Any]: ...
+    def cancel(self) -> bool: ...
+
+
+class LocalWorkflow(Protocol):
+    """What the client uses of a workflow defined in this process (a :class:`hooknb.Workflow`)."""
+
+    @property
+    def name(self) -> str: ...
+    def _run_for_trigger(self, run_id: str, callback: CallbackWire) -> LocalRun: ...
+
+
+class HubClient:
+    """This process's connection to a hooknb hub (the server extension's
+    :class:`hooknb.server.hub.Hub`, in a Jupyter server or embedded in this process).
 
     Get one with :func:`hooknb.connect`. It keeps the workflows defined in this process and
     the runs they started, receives callbacks over a push channel, and reports progress.
@@ -57,9 +84,10 @@ class Hub:
         self.embedded = embedded
         self.client_id = f"{os.getpid()}-{secrets.token_hex(6)}"
         self.loop = loop or engine_loop()
-        self.workflows: dict[str, Workflow] = {}
-        self._runs: dict[str, Run] = {}
-        self._runs_by_workflow: dict[str, list[Run]] = {}
+        #: The workflows defined in this process, by name (their trigger callbacks come here).
+        self.workflows: dict[str, LocalWorkflow] = {}
+        self._runs: dict[str, LocalRun] = {}
+        self._runs_by_workflow: dict[str, list[LocalRun]] = {}
         self._wait_futures: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._pending_acks: set[int] = set()
         self._pending_reports: dict[str, dict[str, Any]] = {}
@@ -242,9 +270,6 @@ class Hub:
             log.exception("hooknb could not handle a delivery: %r", event.get("seq"))
 
     def _on_trigger(self, event: dict[str, Any]) -> None:
-        from .engine import Run
-        from .outputs import Outputs
-
         run_id = event["run"]
         if run_id in self._runs:
             self.ack(event["seq"])
@@ -253,7 +278,8 @@ class Hub:
         if workflow is None:
             # Not ours any more (redefined elsewhere); leave it for the kernel that runs it.
             return
-        run = Run(workflow, run_id, Outputs.from_callback(event["callback"]))
+        run = workflow._run_for_trigger(run_id, event["callback"])
+        # Acknowledged with the run's first report, so the hub resends it if that is lost.
         self._pending_acks.add(event["seq"])
         self.adopt_run(run)
 
@@ -271,17 +297,18 @@ class Hub:
 
     # -- runs and waits --------------------------------------------------------------------
 
-    def adopt_run(self, run: Run) -> None:
+    def adopt_run(self, run: LocalRun) -> None:
         """Register a run created in this process and start it on the engine loop."""
         self._runs[run.id] = run
         self._runs_by_workflow.setdefault(run.workflow.name, []).append(run)
         run._start()
-        run.workflow._changed(run)
 
-    def runs_of(self, workflow: str) -> list[Run]:
+    def runs_of(self, workflow: str) -> list[LocalRun]:
+        """The runs of ``workflow`` this process started, oldest first."""
         return list(self._runs_by_workflow.get(workflow, []))
 
-    def get_run(self, run_id: str) -> Run | None:
+    def get_run(self, run_id: str) -> LocalRun | None:
+        """The run ``run_id`` if this process started it."""
         return self._runs.get(run_id)
 
     def expect_wait(self, wait_id: str) -> asyncio.Future[dict[str, Any]]:
@@ -297,7 +324,7 @@ class Hub:
         self._pending_acks.add(seq)
         self._request_sync()
 
-    def report(self, run: Run) -> None:
+    def report(self, run: LocalRun) -> None:
         """Queue the run's current state for the hub (coalesced: only the latest is sent)."""
         self._pending_reports[run.id] = run.to_report()
         self._request_sync()
@@ -374,8 +401,8 @@ def _request_error(response: httpx.Response) -> HubRequestError:
 
 # -- the default connection ---------------------------------------------------------------
 
-_default: Hub | None = None
-_hubs: weakref.WeakSet[Hub] = weakref.WeakSet()
+_default: HubClient | None = None
+_hubs: weakref.WeakSet[HubClient] = weakref.WeakSet()
 
 
 def connect(
@@ -384,7 +411,7 @@ def connect(
     *,
     embedded: bool | None = None,
     store: str | None = None,
-) -> Hub:
+) -> HubClient:
     """Connect to a hooknb hub and make it the default for workflows in this process.
 
     Explicit ``url``/``token``; else ``HOOKNB_URL``/``HOOKNB_TOKEN``; else the Jupyter server
@@ -402,18 +429,20 @@ def connect(
         if same_embedded or same_server:
             return _default
     if address is None:
+        # The one place kernel code reaches into hooknb.server: an embedded hub *is* the
+        # server side, run in this process. Imported only when one is started.
         from ..server.embedded import EmbeddedServer
 
         server = EmbeddedServer(store=store).start()
-        hub = Hub(HubAddress(server.url, server.token, "embedded"), embedded=server)
+        hub = HubClient(HubAddress(server.url, server.token, "embedded"), embedded=server)
     else:
-        hub = Hub(address)
+        hub = HubClient(address)
     _default = hub
     _hubs.add(hub)
     return hub
 
 
-def default_hub() -> Hub:
+def default_hub() -> HubClient:
     """The default connection, connecting with :func:`connect`'s defaults if needed."""
     if _default is None or _default._closed:
         return connect()

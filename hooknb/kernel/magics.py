@@ -7,7 +7,7 @@ or just its ``inputs``::
     %%hooknb trigger orders          defines and enables workflow `orders`, shows it live
     %%hooknb action Approval [--workflow adhoc] [--timeout PT10M]
                                      runs the action once as a one-step manual run
-    %%hooknb workflow NAME [...]     a whole workflow definition (hooknb.kernel.magics_definition)
+    %%hooknb workflow NAME [...]     a whole workflow definition (hooknb.kernel.magics_workflow)
 
 Line magics::
 
@@ -18,329 +18,36 @@ Runs of a ``%%hooknb trigger`` workflow call the Python handler registered with
 body. Magics run synchronously in the kernel and use hooknb's sync API, which re-enters the
 kernel's loop with nest_asyncio2.
 
-Mistakes in a cell body raise ``UsageError`` (shown without a traceback) naming the line of
-the cell and the field: ``line 4, column 9: Expecting ',' delimiter (JSON)``, ``line 3:
-inputs.subscribe.uri: missing; give the endpoint URL to call``. Nothing is subscribed then.
+The cells are read by :func:`hooknb.wdl.definitions.load_webhook`, with the checks a whole
+workflow definition gets. Mistakes in a cell body raise ``UsageError`` (shown without a
+traceback) naming the line of the cell and the field: ``line 4 column 9: not valid JSON:
+Expecting ',' delimiter``, ``line 4: inputs.subscribe.uri: missing: the URL to call``. Nothing
+is subscribed then.
 """
 
 from __future__ import annotations
 
-import json
 import keyword
-import re
 import sys
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-import yaml
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from ..errors import HookNBError
-from ..server.outbound import normalize_request
+from ..errors import DefinitionError, HookNBError
+from ..http_model import normalize_request
 from ..wdl import referenced_functions
+from ..wdl.definitions import WebhookDefinition, load_webhook
 from ..wdl.durations import parse_duration
-from .engine import HttpWebhookTrigger, Run, Workflow
 from .registry import run_handler
 from .render import clock, duration, mapping_lines, seconds_text
+from .run import Run
+from .triggers import HttpWebhookTrigger
+from .workflow import Workflow
 
 Kind = Literal["trigger", "action"]
-
-# Top-level fields Logic Apps allows on the definition; the ones hooknb does not implement are
-# accepted and ignored so a definition copied from the portal works as is.
-_TRIGGER_FIELDS = (
-    "type",
-    "inputs",
-    "conditions",
-    "runtimeConfiguration",
-    "operationOptions",
-    "splitOn",
-    "description",
-    "metadata",
-)
-_ACTION_FIELDS = (
-    "type",
-    "inputs",
-    "limit",
-    "runAfter",
-    "operationOptions",
-    "runtimeConfiguration",
-    "trackedProperties",
-    "description",
-    "metadata",
-)
-_INPUT_FIELDS = ("subscribe", "unsubscribe")
-
-
-# -- parsing a definition -------------------------------------------------------------------------
-
-
-class DefinitionError(ValueError):
-    """A mistake in an HttpWebhook definition, with the line (and column) it is on."""
-
-    def __init__(self, message: str, line: int | None = None, column: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.line = line
-        self.column = column
-
-    def __str__(self) -> str:
-        if self.line is None:
-            return self.message
-        where = f"line {self.line}" + (f", column {self.column}" if self.column else "")
-        return f"{where}: {self.message}"
-
-
-@dataclass
-class WebhookDefinition:
-    """An HttpWebhook trigger or action definition, checked."""
-
-    kind: Kind
-    subscribe: dict[str, Any]
-    unsubscribe: dict[str, Any] | None
-    timeout: str | None
-    document: dict[str, Any]
-
-
-def parse_definition(source: str, kind: Kind = "trigger") -> WebhookDefinition:
-    """Parse and check a Logic Apps HttpWebhook ``kind`` definition written as JSON or YAML.
-
-    ``source`` is the whole object or just its ``inputs``. Raises :class:`DefinitionError`
-    naming the line and the field that is wrong.
-    """
-    document = _load(source)
-    where = _Locator(source)
-    if not isinstance(document, dict):
-        raise DefinitionError(
-            f"expected the HttpWebhook {kind} as an object "
-            '({"type": "HttpWebhook", "inputs": {...}}) or its inputs ({"subscribe": ...}), '
-            f"not {_kind_of(document)}",
-            where.first_line(),
-        )
-    timeout = None
-    if "inputs" in document or "type" in document:
-        allowed = _TRIGGER_FIELDS if kind == "trigger" else _ACTION_FIELDS
-        _no_unknown(document, allowed, (), where, "")
-        kind_type = document.get("type")
-        if kind_type is None:
-            raise DefinitionError('type is required: "HttpWebhook"', where.line(()))
-        if not isinstance(kind_type, str) or kind_type.lower() != "httpwebhook":
-            raise DefinitionError(
-                f"type is {kind_type!r}; this magic takes an HttpWebhook {kind}",
-                where.line(("type",)),
-            )
-        inputs = document.get("inputs")
-        if inputs is None:
-            raise DefinitionError("inputs is required (with subscribe and unsubscribe)", 1)
-        if not isinstance(inputs, dict):
-            raise DefinitionError(
-                f"inputs must be an object with subscribe and unsubscribe, not {_kind_of(inputs)}",
-                where.line(("inputs",)),
-            )
-        prefix: tuple[str, ...] = ("inputs",)
-        if kind == "action":
-            timeout = _limit_timeout(document, where)
-    elif "subscribe" in document or "unsubscribe" in document:
-        inputs, prefix = document, ()
-    else:
-        first = next(iter(document), None)
-        raise DefinitionError(
-            f"expected the HttpWebhook {kind} "
-            '({"type": "HttpWebhook", "inputs": {...}}) or its inputs '
-            f"(subscribe, unsubscribe); found {first!r}",
-            where.line((str(first),)) if first is not None else where.first_line(),
-        )
-    _no_unknown(inputs, _INPUT_FIELDS, prefix, where, "inputs" if prefix else "")
-    subscribe = inputs.get("subscribe")
-    if subscribe is None:
-        path = ".".join((*prefix, "subscribe"))
-        raise DefinitionError(
-            f"{path} is required: the HTTP request that subscribes the callback URL",
-            where.line(prefix) if prefix else where.first_line(),
-        )
-    _check_request(subscribe, (*prefix, "subscribe"), where)
-    unsubscribe = inputs.get("unsubscribe")
-    if unsubscribe is not None and unsubscribe != {}:
-        _check_request(unsubscribe, (*prefix, "unsubscribe"), where)
-    else:
-        unsubscribe = None
-    return WebhookDefinition(kind, dict(subscribe), unsubscribe, timeout, document)
-
-
-def trigger_from_definition(
-    definition: str | Mapping[str, Any], *, name: str = "HTTP_Webhook"
-) -> HttpWebhookTrigger:
-    """An :class:`HttpWebhookTrigger` from a Logic Apps definition (JSON/YAML text or a dict)."""
-    source = definition if isinstance(definition, str) else json.dumps(definition, indent=2)
-    parsed = parse_definition(source, "trigger")
-    return HttpWebhookTrigger(parsed.subscribe, parsed.unsubscribe, name=name)
-
-
-def _load(source: str) -> Any:
-    text = source.strip()
-    if not text:
-        raise DefinitionError(
-            "the cell is empty: give the HttpWebhook definition as JSON or YAML "
-            '({"type": "HttpWebhook", "inputs": {"subscribe": {...}, "unsubscribe": {...}}})'
-        )
-    if text[0] in "{[":
-        try:
-            return json.loads(source)
-        except json.JSONDecodeError as exc:
-            json_error = exc
-        # YAML's flow style is a superset of JSON (comments, unquoted keys, trailing commas);
-        # when even that fails, the JSON message is the one that fits what was written.
-        try:
-            return yaml.safe_load(source)
-        except yaml.YAMLError:
-            raise DefinitionError(
-                f"{json_error.msg} (JSON)", json_error.lineno, json_error.colno
-            ) from None
-    try:
-        return yaml.safe_load(source)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        if mark is None:
-            raise DefinitionError(f"{problem} (YAML)") from None
-        raise DefinitionError(f"{problem} (YAML)", mark.line + 1, mark.column + 1) from None
-
-
-def _kind_of(value: Any) -> str:
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return f"the text {value[:40]!r}"
-    if value is None:
-        return "nothing"
-    return f"a {type(value).__name__}"
-
-
-def _no_unknown(
-    obj: Mapping[str, Any],
-    allowed: Sequence[str],
-    prefix: tuple[str, ...],
-    where: _Locator,
-    label: str,
-) -> None:
-    for key in obj:
-        if key not in allowed:
-            path = ".".join((*prefix, str(key)))
-            hint = _close_match(str(key), allowed)
-            raise DefinitionError(
-                f"{path} is not a field of {label or 'the definition'} "
-                f"({hint}allowed: {', '.join(allowed)})",
-                where.line((*prefix, str(key))),
-            )
-
-
-def _close_match(key: str, allowed: Sequence[str]) -> str:
-    import difflib
-
-    match = difflib.get_close_matches(key, allowed, n=1, cutoff=0.75)
-    return f"did you mean {match[0]}? " if match else ""
-
-
-def _is_expression(value: Any) -> bool:
-    return isinstance(value, str) and (
-        (value.startswith("@") and not value.startswith("@@")) or "@{" in value
-    )
-
-
-def _check_request(spec: Any, path: tuple[str, ...], where: _Locator) -> None:
-    dotted = ".".join(path)
-    if not isinstance(spec, Mapping):
-        raise DefinitionError(
-            f"{dotted} must be an HTTP request object (method, uri, headers, body, ...), "
-            f"not {_kind_of(spec)}",
-            where.line(path),
-        )
-    # Expressions are evaluated at run time; check the shape with stand-ins for them.
-    probe = dict(spec)
-    for key in ("uri", "url"):
-        if _is_expression(probe.get(key)):
-            probe[key] = "https://expression.invalid/"
-    if _is_expression(probe.get("method")):
-        probe["method"] = "POST"
-    try:
-        normalize_request(probe, what=dotted)
-    except ValueError as exc:
-        message = str(exc)
-        field, _, _ = message.partition(":")
-        field_path = tuple(field.split(".")) if field.startswith(dotted) else path
-        unexpected = re.search(r"unexpected field\(s\) ([^,\s]+)", message)
-        if unexpected:
-            field_path = (*path, unexpected.group(1))
-        raise DefinitionError(message, where.line(field_path)) from None
-
-
-def _limit_timeout(document: Mapping[str, Any], where: _Locator) -> str | None:
-    limit = document.get("limit")
-    if limit is None:
-        return None
-    if not isinstance(limit, Mapping):
-        raise DefinitionError(
-            'limit must be an object like {"timeout": "PT1H"}', where.line(("limit",))
-        )
-    timeout = limit.get("timeout")
-    if timeout is None:
-        return None
-    try:
-        parse_duration(timeout)
-    except (ValueError, TypeError) as exc:
-        raise DefinitionError(f"limit.timeout: {exc}", where.line(("limit", "timeout"))) from None
-    return timeout
-
-
-class _Locator:
-    """Maps a field path back to the line it is written on (best effort)."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        try:
-            # JSON is (nearly) YAML, so one composer gives positions for both.
-            self.root: Any = yaml.compose(source, Loader=yaml.SafeLoader)
-        except yaml.YAMLError:
-            self.root = None
-
-    def first_line(self) -> int:
-        for number, text in enumerate(self.source.splitlines(), 1):
-            if text.strip():
-                return number
-        return 1
-
-    def line(self, path: Sequence[str]) -> int | None:
-        """The line of the deepest key of ``path`` that is present in the source."""
-        if not path:
-            return self.first_line()
-        if self.root is not None:
-            found, node = None, self.root
-            for key in path:
-                if not isinstance(node, yaml.MappingNode):
-                    break
-                for key_node, value_node in node.value:
-                    if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
-                        found, node = key_node.start_mark.line + 1, value_node
-                        break
-                else:
-                    break
-            if found is not None:
-                return found
-        return self._search(path)
-
-    def _search(self, path: Sequence[str]) -> int | None:
-        position, line = 0, None
-        for key in path:
-            match = re.compile(rf"""(["']?){re.escape(key)}\1\s*:""").search(self.source, position)
-            if match is None:
-                break
-            position = match.end()
-            line = self.source.count("\n", 0, match.start()) + 1
-        return line
-
 
 # -- the magics -----------------------------------------------------------------------------------
 
@@ -482,7 +189,10 @@ class HookNBMagics(Magics):
 
         run_workflow.__doc__ = f"Runs of {name!r} call @hooknb.handler({name!r}) if defined."
         trigger = HttpWebhookTrigger(
-            definition.subscribe, definition.unsubscribe, name=args.trigger_name
+            definition.subscribe,
+            definition.unsubscribe,
+            name=args.trigger_name,
+            access_key_type=definition.access_key_type,
         )
         workflow = Workflow(run_workflow, name=name, trigger=trigger)
         if name.isidentifier() and not keyword.iskeyword(name):
@@ -510,7 +220,7 @@ class HookNBMagics(Magics):
 
         hub = default_hub()
         existing = hub.workflows.get(args.workflow)
-        if existing is not None and existing.trigger is not None:
+        if isinstance(existing, Workflow) and existing.trigger is not None:
             raise UsageError(
                 f"workflow {args.workflow!r} has a trigger; --workflow names a manual workflow "
                 "for one-off actions (default: adhoc)"
@@ -665,19 +375,17 @@ def _quote(value: str) -> str:
 
 def _workflow_definition(shell: Any, line: str, cell: str) -> Any:
     # Whole workflow definitions are their own module (and feature); this magic only routes.
-    try:
-        from .magics_definition import definition_magic
-    except ImportError:
-        raise UsageError("%%hooknb workflow is not available in this version of hooknb") from None
+    from .magics_workflow import definition_magic
+
     return definition_magic(shell, line, cell)
 
 
 def _checked(cell: str, kind: Kind) -> WebhookDefinition:
     try:
-        return parse_definition(cell, kind)
+        # IPython passes the body; the user counts the %%hooknb line too. The hub's own check
+        # of a request runs here as well, so that a request it would refuse names its line.
+        return load_webhook(cell, kind, first_line=2, check_request=normalize_request)
     except DefinitionError as exc:
-        if exc.line is not None:
-            exc.line += 1  # IPython passes the body; the user counts the %%hooknb line too
         raise UsageError(f"%%hooknb {kind}: {exc}") from None
 
 

@@ -10,15 +10,9 @@ from typing import Any
 
 import httpx
 
+from ..http_model import CallbackWire, ResponseWire, decode_wire_body, is_json_type
+
 _TEXT_PREVIEW = 2000
-
-
-def is_json_type(content_type: str | None) -> bool:
-    """``application/json`` and the ``+json`` family."""
-    if not content_type:
-        return False
-    media = content_type.split(";", 1)[0].strip().lower()
-    return media == "application/json" or media.endswith("+json")
 
 
 def decode_body(raw: bytes, content_type: str | None) -> Any:
@@ -40,8 +34,11 @@ def decode_body(raw: bytes, content_type: str | None) -> Any:
 class Outputs:
     """What a trigger or action produced, in Logic Apps' terms.
 
-    ``headers`` is case-insensitive; ``body`` is parsed JSON for JSON content, text for other
-    UTF-8 content, bytes otherwise; ``raw`` keeps the exact bytes received.
+    ``headers`` is case-insensitive; ``body`` is parsed JSON for JSON content
+    (``application/json``, ``text/json``, ``+json``), text for other UTF-8 content, bytes
+    otherwise. ``raw`` is the exact bytes received for a callback (a trigger's or a webhook
+    step's); for an HTTP step's response, which the hub sends already parsed, it is the body
+    serialised again (text as UTF-8, anything else as JSON), not the bytes on the wire.
     """
 
     headers: httpx.Headers = field(default_factory=httpx.Headers)
@@ -54,14 +51,12 @@ class Outputs:
     received: float | None = None
 
     @classmethod
-    def from_callback(cls, callback: Mapping[str, Any], status_code: int | None = None) -> Outputs:
+    def from_callback(cls, callback: CallbackWire, status_code: int | None = None) -> Outputs:
         """From the hub's wire form of a stored callback request."""
-        payload = callback.get("body") or {}
-        data = payload.get("data", "")
-        raw = base64.b64decode(data) if payload.get("encoding") == "base64" else data.encode()
+        raw = decode_wire_body(callback.get("body"))
         content_type = callback.get("contentType")
         return cls(
-            headers=httpx.Headers([tuple(pair) for pair in callback.get("headers", [])]),
+            headers=httpx.Headers([(name, value) for name, value in callback.get("headers", [])]),
             body=decode_body(raw, content_type),
             queries=dict(callback.get("queries") or {}),
             status_code=status_code,
@@ -72,7 +67,7 @@ class Outputs:
         )
 
     @classmethod
-    def from_response(cls, response: Mapping[str, Any] | None) -> Outputs:
+    def from_response(cls, response: ResponseWire | Mapping[str, Any] | None) -> Outputs:
         """From an outbound call's response as the hub reports it (statusCode/headers/body)."""
         response = response or {}
         body = response.get("body")

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 if TYPE_CHECKING:
-    from .engine import Run
+    from .run import Run
 
 Handler = Callable[["Run"], Any]
 H = TypeVar("H", bound=Handler)
@@ -63,11 +63,6 @@ def _register(name: str, fn: H) -> H:
 def get_handler(name: str) -> Handler | None:
     """The handler registered for workflow ``name``, if any."""
     return _handlers.get(name)
-
-
-def remove_handler(name: str) -> Handler | None:
-    """Forget the handler of workflow ``name`` (its runs then just record the trigger)."""
-    return _handlers.pop(name, None)
 
 
 async def run_handler(name: str, run: Run) -> Any:

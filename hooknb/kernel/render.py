@@ -10,13 +10,75 @@ from __future__ import annotations
 import html
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..http_model import redact
+from .outputs import Outputs, headers_dict, jsonable
 
 if TYPE_CHECKING:
-    from .engine import Action, Run, Workflow
-    from .outputs import Outputs
+    from .action import Action
+    from .triggers import Trigger
+
+
+# What the views read of runs and workflows. Runs and workflows import this module to show
+# themselves, so it names what it needs instead of importing them.
+
+
+class RunOwnerShown(Protocol):
+    """A run's workflow, as a view of the run reads it."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def trigger(self) -> Trigger | None: ...
+
+
+class RunShown(Protocol):
+    """What a view reads of a run (a :class:`hooknb.Run`)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def workflow(self) -> RunOwnerShown: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def done(self) -> bool: ...
+    @property
+    def started(self) -> float: ...
+    @property
+    def ended(self) -> float | None: ...
+    @property
+    def trigger(self) -> Outputs: ...
+    @property
+    def actions(self) -> Mapping[str, Action]: ...
+    @property
+    def result(self) -> Any: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def traceback(self) -> str | None: ...
+
+
+class WorkflowShown(Protocol):
+    """What a view reads of a workflow (a :class:`hooknb.Workflow`)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def trigger(self) -> Trigger | None: ...
+    @property
+    def enabled(self) -> bool: ...
+    @property
+    def callback_url(self) -> str | None: ...
+    @property
+    def runs(self) -> Sequence[RunShown]: ...
+    # Read to avoid connecting (workflow.runs does) only to show a workflow.
+    @property
+    def _hub(self) -> object: ...
+
 
 _PREVIEW = 300
 #: How much of a body a view shows before cutting it (the size is always shown).
@@ -134,9 +196,6 @@ def headers_of(outputs: Outputs | None) -> dict[str, str]:
     """Headers in the sender's spelling, credentials masked (views end up in shared notebooks)."""
     if outputs is None:
         return {}
-    from ..server.outbound import redact
-    from .outputs import headers_dict
-
     return redact({"headers": headers_dict(outputs.headers)})["headers"]
 
 
@@ -197,7 +256,7 @@ def inputs_html(inputs: Any, title: str = "Inputs") -> str:
 
 def value_html(value: Any, title: str = "Outputs") -> str:
     """An expandable block with a step's non-HTTP output (a Compose's or Python step's value)."""
-    text = _e(json_text(_jsonable(value)))
+    text = _e(json_text(jsonable(value)))
     return f"<details><summary>{_e(title)}</summary><pre style='{_PRE}'>{text}</pre></details>"
 
 
@@ -218,7 +277,7 @@ def action_details_html(action: Action) -> str:
     return "".join(parts)
 
 
-def result_html(run: Run) -> str:
+def result_html(run: RunShown) -> str:
     """The run's result, or its error with the traceback expandable."""
     if run.error:
         color = STATUS_COLORS.get(run.status, STATUS_COLORS["Failed"])
@@ -230,24 +289,16 @@ def result_html(run: Run) -> str:
             )
         return out
     if run.status == "Succeeded":
-        text = json_text(_jsonable(run.result))
+        text = json_text(jsonable(run.result))
         return f"<details><summary>Result</summary><pre style='{_PRE}'>{_e(text)}</pre></details>"
     return ""
 
 
 def _is_http(value: Any) -> bool:
-    from .outputs import Outputs
-
     return isinstance(value, Outputs)
 
 
-def _jsonable(value: Any) -> Any:
-    from .outputs import jsonable
-
-    return jsonable(value)
-
-
-def trigger_name(run: Run) -> str:
+def trigger_name(run: RunShown) -> str:
     return run.workflow.trigger.name if run.workflow.trigger else "manual"
 
 
@@ -261,14 +312,14 @@ def action_line(action: Action) -> str:
     elif _is_http(action.outputs):
         detail = f"  -> {preview(getattr(action.outputs, 'body', None), 120)}"
     elif (value := getattr(action, "value", None)) is not None:
-        detail = f"  -> {preview(_jsonable(value), 120)}"
+        detail = f"  -> {preview(jsonable(value), 120)}"
     elif action.error:
         detail = f"  ! {action.error}"
     timing = duration(action.started, action.ended)
     return f"  {clock(action.started)}  {action.name:<20} {action.status:<10} {timing:>9}{detail}"
 
 
-def run_text(run: Run) -> str:
+def run_text(run: RunShown) -> str:
     lines = [
         f"Run {run.id} of {run.workflow.name}: {run.status} ({duration(run.started, run.ended)})",
         f"  {clock(run.started)}  {trigger_name(run):<20} {'Succeeded':<10} {'':>9}"
@@ -281,11 +332,11 @@ def run_text(run: Run) -> str:
     if run.error:
         lines.append(f"  error: {run.error}")
     elif run.status == "Succeeded":
-        lines.append(f"  result: {preview(_jsonable(run.result), 200)}")
+        lines.append(f"  result: {preview(jsonable(run.result), 200)}")
     return "\n".join(lines)
 
 
-def workflow_text(workflow: Workflow) -> str:
+def workflow_text(workflow: WorkflowShown) -> str:
     trigger = workflow.trigger
     state = "enabled" if workflow.enabled else "not enabled"
     lines = [
@@ -313,7 +364,7 @@ def _step_row(
     )
 
 
-def run_html(run: Run) -> str:
+def run_html(run: RunShown) -> str:
     rows = [
         _step_row(
             trigger_name(run),
@@ -341,12 +392,11 @@ def run_html(run: Run) -> str:
     )
 
 
-def trigger_html(workflow: Workflow) -> str:
+def trigger_html(workflow: WorkflowShown) -> str:
     """What the trigger subscribes with (credentials masked), expandable."""
     trigger = workflow.trigger
     if trigger is None:
         return "<div>Manual trigger: start runs with <code>.start(body=...)</code></div>"
-    from ..server.outbound import redact
 
     subscribe = getattr(trigger, "subscribe", None)
     if not isinstance(subscribe, Mapping):  # another kind of trigger (Request, Recurrence)
@@ -372,14 +422,14 @@ def trigger_html(workflow: Workflow) -> str:
     )
 
 
-def trigger_state(workflow: Workflow) -> str:
+def trigger_state(workflow: WorkflowShown) -> str:
     """``Enabled``, ``Disabled`` or ``Manual`` (a workflow without a trigger)."""
     if workflow.trigger is None:
         return "Manual"
     return "Enabled" if workflow.enabled else "Disabled"
 
 
-def workflow_html(workflow: Workflow) -> str:
+def workflow_html(workflow: WorkflowShown) -> str:
     state = trigger_state(workflow)
     parts = [
         f"<div><b>Workflow</b> <b>{_e(workflow.name)}</b>: {status_html(state)}</div>",

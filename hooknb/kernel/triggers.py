@@ -141,9 +141,11 @@ def _utc(value: str | datetime | None) -> datetime | None:
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
 
 
-def trigger_of(
-    definition: Definition,
-) -> HttpWebhookTrigger | RequestTrigger | RecurrenceTrigger | None:
+#: The triggers a workflow can have (None: runs start only with ``start()``).
+Trigger = HttpWebhookTrigger | RequestTrigger | RecurrenceTrigger
+
+
+def trigger_of(definition: Definition) -> Trigger | None:
     trigger = definition.trigger
     if trigger is None:
         return None

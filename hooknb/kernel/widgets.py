@@ -38,8 +38,8 @@ import logging
 import sys
 import time
 import weakref
-from collections.abc import Callable, Coroutine, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -49,6 +49,8 @@ from ..errors import HookNBError
 from .aio import in_loop_thread
 from .render import (
     STATUS_COLORS,
+    RunShown,
+    WorkflowShown,
     action_details_html,
     clock,
     countdown,
@@ -63,9 +65,20 @@ from .render import (
 )
 
 if TYPE_CHECKING:
-    from .engine import Action, Run, Workflow
+    from .action import Action
+    from .client import HubClient
 
-__all__ = ["RunView", "StepRow", "WorkflowView", "mimebundle", "send_test_callback", "view"]
+__all__ = [
+    "RunView",
+    "StepRow",
+    "WorkflowView",
+    "run_bundle",
+    "run_view",
+    "send_test_callback",
+    "view",
+    "workflow_bundle",
+    "workflow_view",
+]
 
 log = logging.getLogger("hooknb.kernel")
 
@@ -74,24 +87,54 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 MAX_RUNS_SHOWN = 10
 
 
+class LiveRun(RunShown, Protocol):
+    """What a live view uses of a run (a :class:`hooknb.Run`): :class:`RunShown`, its loop,
+    Cancel, and its changes."""
+
+    @property
+    def hub(self) -> HubClient: ...
+    def cancel(self) -> bool: ...
+    def observe(self, callback: Callable[[LiveRun], None]) -> None: ...
+    def unobserve(self, callback: Callable[[LiveRun], None]) -> None: ...
+
+
+class LiveWorkflow(WorkflowShown, Protocol):
+    """What a live view uses of a workflow (a :class:`hooknb.Workflow`)."""
+
+    @property
+    def hub(self) -> HubClient: ...
+    @property
+    def runs(self) -> Sequence[LiveRun]: ...
+    def observe(self, callback: Callable[[LiveWorkflow, LiveRun | None], None]) -> None: ...
+    def unobserve(self, callback: Callable[[LiveWorkflow, LiveRun | None], None]) -> None: ...
+    async def enable_async(self) -> object: ...
+    async def disable_async(self) -> object: ...
+
+
 # -- the display bundle ---------------------------------------------------------------------------
 
 
-def mimebundle(obj: Any, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-    """The display bundle of a workflow or run.
+def run_bundle(run: LiveRun, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+    """The display bundle of a run (``Run._repr_mimebundle_``), see :func:`_bundle`."""
+    return _bundle(run, run_html(run), run_view, include, exclude)
 
-    Always ``text/plain`` and ``text/html`` (consoles, nbconvert, papermill, untrusted
-    notebooks); in a Jupyter kernel also the live widget view, which frontends prefer.
-    """
-    from .engine import Run
 
-    bundle: dict[str, Any] = {
-        "text/plain": repr(obj),
-        "text/html": run_html(obj) if isinstance(obj, Run) else workflow_html(obj),
-    }
+def workflow_bundle(
+    workflow: LiveWorkflow, include: Any = None, exclude: Any = None
+) -> dict[str, Any]:
+    """The display bundle of a workflow (``Workflow._repr_mimebundle_``), see :func:`_bundle`."""
+    return _bundle(workflow, workflow_html(workflow), workflow_view, include, exclude)
+
+
+def _bundle(
+    obj: Any, html: str, make_view: Callable[[Any], widgets.Widget], include: Any, exclude: Any
+) -> dict[str, Any]:
+    """``text/plain`` and ``text/html`` always (consoles, nbconvert, papermill, untrusted
+    notebooks); in a Jupyter kernel also the live widget view, which frontends prefer."""
+    bundle: dict[str, Any] = {"text/plain": repr(obj), "text/html": html}
     if _in_kernel():
         try:
-            live = view(obj)
+            live = make_view(obj)
         except Exception:  # a view that cannot be built must not hide the text
             log.exception("hooknb could not build the live view")
         else:
@@ -119,21 +162,46 @@ def _in_kernel() -> bool:
 
 
 _views: dict[Any, RunView | WorkflowView] = {}
+_V = TypeVar("_V", "RunView", "WorkflowView")
 
 
-def view(obj: Workflow | Run) -> WorkflowView | RunView:
-    """The live view of a workflow or run: one per object, shared by every display of it."""
-    from .engine import Run, Workflow
-
-    existing = _views.get(obj)
-    if existing is not None and existing.comm is not None:
+def run_view(run: LiveRun) -> RunView:
+    """The live view of a run: one per run, shared by every display of it."""
+    existing = _views.get(run)
+    if isinstance(existing, RunView) and existing.comm is not None:
         return existing
-    if isinstance(obj, Run):
-        made: RunView | WorkflowView = RunView(obj)
-    elif isinstance(obj, Workflow):
-        made = WorkflowView(obj)
-    else:
-        raise TypeError(f"no hooknb view for {type(obj).__name__}")
+    return _register(run, RunView(run))
+
+
+def workflow_view(workflow: LiveWorkflow) -> WorkflowView:
+    """The live view of a workflow: one per workflow, shared by every display of it."""
+    existing = _views.get(workflow)
+    if isinstance(existing, WorkflowView) and existing.comm is not None:
+        return existing
+    return _register(workflow, WorkflowView(workflow))
+
+
+def view(obj: LiveWorkflow | LiveRun) -> WorkflowView | RunView:
+    """The live view of a workflow or run (:func:`workflow_view`, :func:`run_view`)."""
+    if _is_run(obj):
+        return run_view(obj)
+    if _is_workflow(obj):
+        return workflow_view(obj)
+    raise TypeError(f"no hooknb view for {type(obj).__name__}")
+
+
+def _is_run(obj: object) -> TypeGuard[LiveRun]:
+    # Told apart by what they have: this module does not import the modules that make runs
+    # and workflows (they import it to show themselves). Looked up on the class, so that no
+    # property runs (a workflow's hub property would connect).
+    return callable(getattr(type(obj), "cancel", None)) and hasattr(type(obj), "done")
+
+
+def _is_workflow(obj: object) -> TypeGuard[LiveWorkflow]:
+    return callable(getattr(type(obj), "enable_async", None))
+
+
+def _register(obj: Any, made: _V) -> _V:
     _views[obj] = made
     _track(made)
     _install_resend_hook()
@@ -542,7 +610,7 @@ class RunView(widgets.VBox):
     """The live timeline of one run: its status, one row per step (the trigger first), the
     result or error, and a Cancel button while it is going."""
 
-    def __init__(self, run: Run) -> None:
+    def __init__(self, run: LiveRun) -> None:
         self.run = run
         self.title = widgets.HTML(
             f"<b>{_html(run.workflow.name)}</b> · run <code>{_html(run.id)}</code>"
@@ -577,8 +645,18 @@ class RunView(widgets.VBox):
         self.refresh()
         run.observe(self._observed)
 
-    def _observed(self, _run: Run) -> None:
+    def _observed(self, _run: LiveRun) -> None:
         self.refresh()
+
+    def close(self) -> None:
+        """Close the view's widget model and stop following the run."""
+        run = getattr(self, "run", None)
+        if run is not None:
+            run.unobserve(self._observed)
+            _on_loop(run.hub.loop, _ticker(run.hub.loop).discard, self)
+            if _views.get(run) is self:
+                del _views[run]
+        super().close()
 
     def refresh(self) -> None:
         """Bring every widget of the view up to the run's state."""
@@ -642,7 +720,7 @@ class WorkflowView(widgets.VBox):
     """A workflow: trigger state with Enable/Disable, the trigger's callback URL with "Send
     test callback", and its runs in this kernel (newest first), each a live :class:`RunView`."""
 
-    def __init__(self, workflow: Workflow) -> None:
+    def __init__(self, workflow: LiveWorkflow) -> None:
         self.workflow = workflow
         self.title = widgets.HTML(f"<b>Workflow</b> <b>{_html(workflow.name)}</b>")
         self.trigger_state = _label("hooknb-trigger-state", width="6em", bold=True)
@@ -701,17 +779,26 @@ class WorkflowView(widgets.VBox):
         self.refresh()
         workflow.observe(self._observed)
 
-    def _observed(self, _workflow: Workflow, run: Run | None) -> None:
+    def _observed(self, _workflow: LiveWorkflow, run: LiveRun | None) -> None:
         if run is not None:
             self._add_run(run)
         self.refresh()
 
-    def _add_run(self, run: Run) -> None:
+    def close(self) -> None:
+        """Close the view's widget model and stop following the workflow (the views of its
+        runs stay: they may be shown elsewhere too)."""
+        workflow = getattr(self, "workflow", None)
+        if workflow is not None:
+            workflow.unobserve(self._observed)
+            if _views.get(workflow) is self:
+                del _views[workflow]
+        super().close()
+
+    def _add_run(self, run: LiveRun) -> None:
         if any(v.run is run for v in self.run_views):
             return
-        run_view = view(run)
-        assert isinstance(run_view, RunView)
-        self.run_views = [run_view, *self.run_views][:MAX_RUNS_SHOWN]
+        shown = run_view(run)
+        self.run_views = [shown, *self.run_views][:MAX_RUNS_SHOWN]
         self.runs_box.children = tuple(self.run_views)
         _track(self.runs_box)
 

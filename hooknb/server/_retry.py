@@ -1,7 +1,8 @@
 """Logic Apps retry policies for the outbound subscribe/unsubscribe calls.
 
-Semantics follow Logic Apps' exception-handling doc,
-https://learn.microsoft.com/azure/logic-apps/logic-apps-exception-handling#retry-policies:
+Semantics follow Logic Apps' retry policies
+(https://learn.microsoft.com/azure/logic-apps/logic-apps-exception-handling#retry-policies);
+:mod:`hooknb.http_model.retry_policy` validates the objects:
 
 * ``{"type": "none"}`` - one attempt, no retries.
 * ``{"type": "fixed", "count": n, "interval": "PT5S"}`` - ``n`` retries, each after ``interval``.
@@ -26,27 +27,15 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
-from ..wdl.durations import parse_duration
+from ..http_model.retry_policy import ONE_DAY, normalize_retry_policy, parse_interval
 
 __all__ = [
     "DEFAULT_POLICY",
-    "MAX_COUNT",
     "RetryPolicy",
     "exponential_range",
     "is_retryable_status",
-    "normalize_retry_policy",
     "parse_retry_after",
 ]
-
-MAX_COUNT = 90
-ONE_DAY = 86400.0
-
-
-def _parse_duration(text: str) -> float:
-    """An ISO 8601 duration (``PT7.5S``, ``P1D``) in seconds; years and months are refused."""
-    if not isinstance(text, str):
-        raise ValueError(f"expected an ISO 8601 duration string like 'PT5S', got {text!r}")
-    return parse_duration(text).total_seconds()
 
 
 @dataclass(frozen=True)
@@ -68,15 +57,15 @@ class RetryPolicy:
             return DEFAULT_POLICY
         if kind == "none":
             return cls("none")
-        interval = _parse_duration(norm["interval"])
+        interval = parse_interval(norm["interval"])
         if kind == "fixed":
             return cls("fixed", norm["count"], interval)
         return cls(
             "exponential",
             norm["count"],
             interval,
-            _parse_duration(norm["minimumInterval"]),
-            _parse_duration(norm["maximumInterval"]),
+            parse_interval(norm["minimumInterval"]),
+            parse_interval(norm["maximumInterval"]),
         )
 
     @property
@@ -118,11 +107,11 @@ def exponential_range(
     return low, high
 
 
-# Logic Apps' default policy. CONFLICT in the reference (§2.7): the prose says "up to 4 retries at
-# exponentially increasing intervals, which scale by 7.5 seconds but are capped between 5 and 45
-# seconds", while the JSON illustration shows interval PT7S and maximumInterval PT1H. We follow
-# the prose (it is the normative statement; the JSON is labelled an illustration): retries wait
-# 5-7.5 s, 7.5-15 s, 15-30 s, 30-45 s.
+# Logic Apps' default policy. Its documentation (linked above) disagrees with itself: the prose
+# says "up to 4 retries at exponentially increasing intervals, which scale by 7.5 seconds but are
+# capped between 5 and 45 seconds", while the JSON illustration shows interval PT7S and
+# maximumInterval PT1H. We follow the prose (it is the normative statement; the JSON is labelled
+# an illustration): retries wait 5-7.5 s, 7.5-15 s, 15-30 s, 30-45 s.
 DEFAULT_POLICY = RetryPolicy("exponential", 4, 7.5, 5.0, 45.0)
 DEFAULT_POLICY_JSON: dict[str, Any] = {
     "type": "exponential",
@@ -131,82 +120,6 @@ DEFAULT_POLICY_JSON: dict[str, Any] = {
     "minimumInterval": "PT5S",
     "maximumInterval": "PT45S",
 }
-
-_TYPES = ("default", "none", "fixed", "exponential")
-_FIELDS = {
-    "default": {"type"},
-    "none": {"type"},
-    "fixed": {"type", "count", "interval"},
-    "exponential": {"type", "count", "interval", "minimumInterval", "maximumInterval"},
-}
-
-
-def _interval(obj: Mapping[str, Any], key: str, where: str, default: str | None = None) -> str:
-    raw = obj.get(key, default)
-    if raw is None:
-        raise ValueError(f"{where}.{key}: missing; give an ISO 8601 duration like 'PT5S'")
-    try:
-        seconds = _parse_duration(raw)
-    except ValueError as exc:
-        raise ValueError(f"{where}.{key}: {exc}") from None
-    if seconds > ONE_DAY:
-        raise ValueError(f"{where}.{key}: {raw!r} is longer than one day (P1D), the maximum")
-    return raw.strip().upper()
-
-
-def _count(obj: Mapping[str, Any], where: str) -> int:
-    raw = obj.get("count")
-    if raw is None:
-        raise ValueError(f"{where}.count: missing; give the number of retries (1 to {MAX_COUNT})")
-    # Expressions often produce strings; "3" is as good as 3, but True is not a count.
-    if isinstance(raw, str) and raw.strip().isdigit():
-        raw = int(raw.strip())
-    if isinstance(raw, float) and raw.is_integer():
-        raw = int(raw)
-    if not isinstance(raw, int) or isinstance(raw, bool):
-        raise ValueError(f"{where}.count: {raw!r} is not a whole number")
-    if not 1 <= raw <= MAX_COUNT:
-        raise ValueError(f"{where}.count: {raw} is out of range; it must be 1 to {MAX_COUNT}")
-    return raw
-
-
-def normalize_retry_policy(obj: Mapping[str, Any] | None, where: str = "retryPolicy") -> dict:
-    """Validate a ``retryPolicy`` object and return it with its type lower-cased.
-
-    Absent means ``{"type": "default"}``. Exponential policies get their optional bounds filled
-    in (``minimumInterval`` PT5S, ``maximumInterval`` P1D, the documented defaults).
-    """
-    if obj is None:
-        return {"type": "default"}
-    if not isinstance(obj, Mapping):
-        raise ValueError(f"{where}: expected an object like {{'type': 'fixed', ...}}, got {obj!r}")
-    raw_type = obj.get("type", "default")
-    kind = raw_type.strip().lower() if isinstance(raw_type, str) else None
-    if kind not in _TYPES:
-        raise ValueError(f"{where}.type: {raw_type!r} is not one of {', '.join(_TYPES)}")
-    unknown = sorted(set(obj) - _FIELDS[kind])
-    if unknown:
-        allowed = ", ".join(sorted(_FIELDS[kind]))
-        raise ValueError(
-            f"{where}: unexpected field(s) {', '.join(unknown)} for type {kind!r} "
-            f"(allowed: {allowed})"
-        )
-    if kind in ("default", "none"):
-        return {"type": kind}
-    out: dict[str, Any] = {
-        "type": kind,
-        "count": _count(obj, where),
-        "interval": _interval(obj, "interval", where),
-    }
-    if kind == "exponential":
-        out["minimumInterval"] = _interval(obj, "minimumInterval", where, "PT5S")
-        out["maximumInterval"] = _interval(obj, "maximumInterval", where, "P1D")
-        if _parse_duration(out["minimumInterval"]) > _parse_duration(out["maximumInterval"]):
-            raise ValueError(
-                f"{where}.minimumInterval: {out['minimumInterval']!r} is longer than "
-                f"maximumInterval {out['maximumInterval']!r}"
-            )
-    return out
 
 
 def is_retryable_status(status: int) -> bool:

@@ -7,8 +7,6 @@ Every API method is ``@web.authenticated`` (so the routes also work with
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import math
 from collections.abc import Mapping
@@ -17,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
+from ..http_model.wire import decode_wire_body
 from .http_errors import HubError
 
 if TYPE_CHECKING:
@@ -85,12 +84,8 @@ def headers_list(value: Any) -> list[tuple[str, str]]:
 
 
 def decode_body(payload: Mapping[str, Any]) -> bytes:
-    data = payload.get("data")
-    if not isinstance(data, str):
-        raise HubError(400, "body.data must be a string")
-    if payload.get("encoding") == "base64":
-        try:
-            return base64.b64decode(data, validate=True)
-        except binascii.Error:
-            raise HubError(400, "body.data is not valid base64") from None
-    return data.encode("utf-8")
+    """The bytes of a request's ``{"encoding", "data"}`` body; a bad one is a 400."""
+    try:
+        return decode_wire_body(payload)
+    except ValueError as exc:
+        raise HubError(400, str(exc)) from None

@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ..http_model.request import normalize_request
 from .callback_signing import KEY_TYPES, Signer, fingerprint, new_callback_id, normalize_key_type
 from .channels import Channel
 from .deadlines import DeadlineScheduler
 from .http_action import perform
 from .http_errors import HubError
-from .outbound import OutboundCaller, normalize_request
+from .outbound import OutboundCaller
 from .outbox import Outbox
 from .rows import (
     CALLBACK_COLUMNS,

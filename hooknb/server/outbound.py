@@ -1,18 +1,16 @@
 """The outbound HTTP caller for webhook subscribe/unsubscribe requests.
 
-A subscribe/unsubscribe request is a Logic Apps HTTP request object (reference §1.1)::
+A subscribe/unsubscribe request is a Logic Apps HTTP request object::
 
     {"method": "POST", "uri": "https://service/subscribe", "headers": {...}, "queries": {...},
      "body": {...}, "authentication": {...}, "retryPolicy": {...}}
 
-:func:`normalize_request` validates one, :class:`OutboundCaller` performs it with Logic Apps'
-retry semantics (reference §2.7) and authentication types (reference §3), and :func:`redact`
-makes a copy that is safe to show or log.
+:func:`hooknb.http_model.normalize_request` validates one, :class:`OutboundCaller` performs it
+with Logic Apps' retry policies and authentication types, and
+:func:`hooknb.http_model.redact` makes a copy that is safe to show or log.
 
 Decisions where Logic Apps is silent or where we deliberately differ:
 
-* ``url`` is accepted as an alias of ``uri`` (the Logic Apps doc template uses it); giving both
-  with different values is an error. Unknown fields are errors, so typos surface early.
 * Redirects are not followed (a 3xx is a non-2xx final status): following them would forward
   credentials to wherever the redirect points.
 * ``queries`` are appended to the URI's existing query string, which is kept byte-for-byte
@@ -26,18 +24,17 @@ Decisions where Logic Apps is silent or where we deliberately differ:
 * TLS certificate verification failures are not retried: they cannot heal by themselves.
 * Credentials that fail transiently (token endpoint unreachable, 5xx, 429, 408) are retried
   under the request's retry policy; definite failures (bad secret, bad PFX) are not.
-* The 5-second minimum retry interval of Logic Apps is not enforced (see ``_retry``).
+* The 5-second minimum retry interval of Logic Apps is not enforced
+  (see :mod:`hooknb.http_model.retry_policy`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import json
 import logging
 import random
-import re
 import socket
 import ssl
 import time
@@ -50,43 +47,38 @@ import httpx
 
 from hooknb._version import __version__
 
-from ..wdl.definitions import HTTP_REQUEST_KEYS
-from ._retry import RetryPolicy, is_retryable_status, normalize_retry_policy, parse_retry_after
+from ..http_model.redaction import redact, redact_text, scrub, secret_values
+from ..http_model.request import BINARY_BODY_KEYS, normalize_request, str_map
+from ..http_model.wire import ResponseWire, is_json_type
+from ._retry import RetryPolicy, is_retryable_status, parse_retry_after
 from .outbound_auth import (
-    SECRET_FIELDS,
     AuthError,
     TokenProvider,
     basic_header,
     client_cert_ssl_context,
     load_pfx,
     make_verify_context,
-    normalize_authentication,
     pfx_cache_key,
 )
 
 __all__ = [
-    "METHODS",
     "USER_AGENT",
     "Attempt",
     "OutboundCaller",
     "OutboundError",
     "OutboundResponse",
     "OutboundResult",
-    "normalize_request",
-    "redact",
 ]
 
 USER_AGENT = f"hooknb/{__version__} (+https://github.com/hooknb/hooknb)"
-METHODS = ("GET", "PUT", "POST", "PATCH", "DELETE", "HEAD", "OPTIONS")
-MASK = "*****"
-# Logic Apps' message size limit (reference §2.6); a bigger response is an error, not a hang.
+# Logic Apps' message size limit (100 MB,
+# https://learn.microsoft.com/azure/logic-apps/logic-apps-limits-and-config); a bigger response
+# is an error, not a hang.
 DEFAULT_MAX_RESPONSE_BYTES = 100 * 1024 * 1024
 
 ErrorKind = Literal["config", "auth", "connection", "timeout", "http"]
 
-_TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # RFC 9110 header field name
 _FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
-_BINARY_KEYS = frozenset({"$content-type", "$content"})
 
 
 # --------------------------------------------------------------------------- results
@@ -114,7 +106,7 @@ class OutboundResponse:
     headers: dict[str, str]
     body: Any  # JSON value, str, {"$content-type", "$content"} for binary, or None when empty
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> ResponseWire:
         """``{"statusCode", "headers", "body"}`` (Logic Apps action-output shape)."""
         return {"statusCode": self.status_code, "headers": dict(self.headers), "body": self.body}
 
@@ -152,233 +144,6 @@ class OutboundError(Exception):
         return self.response.status_code if self.response is not None else None
 
 
-# --------------------------------------------------------------------------- validation
-
-
-def _scalar_to_str(value: Any, where: str) -> str:
-    if isinstance(value, str):
-        text = value
-    elif isinstance(value, bool):
-        text = "true" if value else "false"  # JSON spelling, as an expression would produce
-    elif isinstance(value, int | float):
-        text = json.dumps(value)
-    else:
-        raise ValueError(f"{where}: expected a string, got {type(value).__name__}")
-    if any(c in text for c in "\r\n\0"):
-        raise ValueError(f"{where}: must not contain line breaks or NUL characters")
-    return text
-
-
-def _str_map(obj: Any, where: str, *, header_names: bool) -> dict[str, str]:
-    if obj is None:
-        return {}
-    if not isinstance(obj, Mapping):
-        raise ValueError(f"{where}: expected an object of name/value strings, got {obj!r}")
-    out: dict[str, str] = {}
-    seen: dict[str, str] = {}
-    for name, value in obj.items():
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"{where}: names must be non-empty strings, got {name!r}")
-        if header_names:
-            if not _TOKEN_RE.match(name):
-                raise ValueError(f"{where}: {name!r} is not a valid HTTP header name")
-            if name.lower() in seen:
-                raise ValueError(
-                    f"{where}: {seen[name.lower()]!r} and {name!r} are the same header "
-                    "(names are case-insensitive)"
-                )
-            seen[name.lower()] = name
-        out[name] = _scalar_to_str(value, f"{where}.{name}")
-    return out
-
-
-def _check_uri(raw: Any, where: str) -> str:
-    if not isinstance(raw, str) or not raw.strip():
-        raise ValueError(f"{where}: expected an http(s) URL string, got {raw!r}")
-    uri = raw.strip()
-    try:
-        parts = urlsplit(uri)
-        host = parts.hostname
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError as exc:
-        raise ValueError(f"{where}: {uri!r} is not a valid URL ({exc})") from None
-    if parts.scheme.lower() not in ("http", "https"):
-        scheme = parts.scheme or "no scheme"
-        raise ValueError(f"{where}: only http and https URLs are supported, not {scheme!r}")
-    if not host:
-        raise ValueError(f"{where}: {uri!r} has no host name")
-    if any(c.isspace() or ord(c) < 32 for c in uri):
-        raise ValueError(f"{where}: the URL must not contain spaces or control characters")
-    return uri
-
-
-def _check_body(body: Any, where: str) -> Any:
-    if isinstance(body, Mapping) and set(body) == _BINARY_KEYS:
-        if not isinstance(body["$content-type"], str) or not isinstance(body["$content"], str):
-            raise ValueError(f"{where}: $content-type and $content must be strings")
-        try:
-            base64.b64decode(body["$content"], validate=True)
-        except (binascii.Error, ValueError):
-            raise ValueError(f"{where}.$content: not valid base64") from None
-        return dict(body)
-    try:
-        json.dumps(body, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{where}: not a JSON value ({exc})") from None
-    return body
-
-
-def normalize_request(spec: Mapping[str, Any], *, what: str = "subscribe") -> dict[str, Any]:
-    """Validate a Logic Apps HTTP request object and return it normalized.
-
-    ``url`` becomes ``uri``; the method is upper-cased (GET, PUT, POST, PATCH, DELETE, HEAD,
-    OPTIONS); ``headers`` and ``queries`` become str→str (numbers and booleans are converted the
-    way an expression would print them); ``authentication`` gets its canonical type name and
-    defaults; ``retryPolicy`` is validated and always present (``{"type": "default"}`` when
-    absent). The result is plain JSON and passes through this function unchanged.
-
-    Raises ValueError naming the wrong field, prefixed by ``what``, e.g.
-    ``subscribe.authentication.type: 'Foo' is not one of Basic, Raw, ...``.
-    """
-    if not isinstance(spec, Mapping):
-        raise ValueError(f"{what}: expected an object with at least method and uri, got {spec!r}")
-    unknown = sorted(str(k) for k in spec if k not in HTTP_REQUEST_KEYS)
-    if unknown:
-        raise ValueError(
-            f"{what}: unexpected field(s) {', '.join(unknown)} "
-            f"(allowed: {', '.join(HTTP_REQUEST_KEYS)})"
-        )
-    out: dict[str, Any] = {}
-
-    method = spec.get("method")
-    if method is None:
-        raise ValueError(f"{what}.method: missing; it must be one of {', '.join(METHODS)}")
-    if not isinstance(method, str) or method.strip().upper() not in METHODS:
-        raise ValueError(f"{what}.method: {method!r} is not one of {', '.join(METHODS)}")
-    out["method"] = method.strip().upper()
-
-    uri, url = spec.get("uri"), spec.get("url")
-    if uri is not None and url is not None and uri != url:
-        raise ValueError(f"{what}: both uri and url are given and they differ; give only uri")
-    if uri is None and url is None:
-        raise ValueError(f"{what}.uri: missing; give the endpoint URL to call")
-    key = "uri" if uri is not None else "url"
-    out["uri"] = _check_uri(spec[key], f"{what}.{key}")
-
-    out["headers"] = _str_map(spec.get("headers"), f"{what}.headers", header_names=True)
-    out["queries"] = _str_map(spec.get("queries"), f"{what}.queries", header_names=False)
-    if spec.get("body") is not None:
-        out["body"] = _check_body(spec["body"], f"{what}.body")
-    if spec.get("cookie") is not None:
-        out["cookie"] = _scalar_to_str(spec["cookie"], f"{what}.cookie")
-    if spec.get("authentication") is not None:
-        out["authentication"] = normalize_authentication(
-            spec["authentication"], f"{what}.authentication"
-        )
-    out["retryPolicy"] = normalize_retry_policy(spec.get("retryPolicy"), f"{what}.retryPolicy")
-    return out
-
-
-# --------------------------------------------------------------------------- redaction
-
-# Header names that carry credentials. Deliberately broad: over-masking a log line is harmless.
-_SECRET_HEADER_RE = re.compile(
-    r"auth|cookie|token|secret|passw|api-?key|apikey|subscription-key|functions-key|signature"
-    r"|credential|session",
-    re.IGNORECASE,
-)
-# Query parameters that carry credentials (SAS signatures, Functions keys, tokens).
-_SECRET_QUERY_RE = re.compile(
-    r"^(sig|signature|code|key|sas|pwd|.*api[-_]?key|.*token|.*secret|.*password)$",
-    re.IGNORECASE,
-)
-# JSON body keys that hold credentials.
-_SECRET_KEY_RE = re.compile(
-    r"passw|secret|token|api[-_]?key|connectionstring|sharedaccesskey|accountkey|credential"
-    r"|private[-_]?key",
-    re.IGNORECASE,
-)
-_QUERY_PARAM_IN_TEXT_RE = re.compile(r"([?&])([^=&#\s\"']+)=([^&#\s\"']*)")
-_USERINFO_RE = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/:@\s\"']+):([^/@\s\"']+)@")
-_CONN_STRING_KEY_RE = re.compile(
-    r"((?:SharedAccessKey|AccountKey|SharedAccessSignature|Password|Pwd)=)([^;\s\"']+)",
-    re.IGNORECASE,
-)
-_BEARER_RE = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE)
-
-
-def _redact_text(text: str) -> str:
-    """Mask credentials recognisable inside free text (URLs, connection strings, tokens)."""
-
-    def query(match: re.Match[str]) -> str:
-        sep, name, value = match.groups()
-        return f"{sep}{name}={MASK}" if value and _SECRET_QUERY_RE.match(name) else match[0]
-
-    text = _QUERY_PARAM_IN_TEXT_RE.sub(query, text)
-    text = _USERINFO_RE.sub(lambda m: f"{m[1]}:{MASK}@", text)
-    text = _CONN_STRING_KEY_RE.sub(lambda m: f"{m[1]}{MASK}", text)
-    return _BEARER_RE.sub(lambda m: f"{m[1]} {MASK}", text)
-
-
-def _redact_value(value: Any) -> Any:
-    if isinstance(value, str):
-        return _redact_text(value)
-    if isinstance(value, Mapping):
-        return {
-            k: MASK if isinstance(k, str) and _SECRET_KEY_RE.search(k) else _redact_value(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [_redact_value(v) for v in value]
-    return value
-
-
-def redact(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of a request spec (raw or normalized, valid or not) that is safe to show or log.
-
-    Masked with ``*****``: the secret fields of ``authentication`` (password, pfx, secret,
-    value), credential-like headers (Authorization, Cookie, *key*, *token*, ...), credential-like
-    query parameters (``sig``, ``code``, ``key``, ...) in ``uri`` and ``queries``, passwords in
-    URLs, and - best effort - credential-looking keys and strings in the body.
-    """
-    if not isinstance(spec, Mapping):
-        return {"$invalid": MASK}
-    out: dict[str, Any] = {}
-    for key, value in spec.items():
-        if key == "authentication" and isinstance(value, Mapping):
-            out[key] = {
-                k: MASK if k in SECRET_FIELDS and v is not None else v for k, v in value.items()
-            }
-        elif key == "headers" and isinstance(value, Mapping):
-            out[key] = {
-                k: MASK if _SECRET_HEADER_RE.search(str(k)) else _redact_value(v)
-                for k, v in value.items()
-            }
-        elif key == "queries" and isinstance(value, Mapping):
-            out[key] = {
-                k: MASK if _SECRET_QUERY_RE.match(str(k)) else _redact_value(v)
-                for k, v in value.items()
-            }
-        else:
-            out[key] = _redact_value(value)
-    return out
-
-
-def _secret_values(req: Mapping[str, Any]) -> list[str]:
-    """Literal secrets of a normalized request, to scrub from anything we echo back."""
-    found: list[str] = []
-    auth = req.get("authentication") or {}
-    found += [v for k, v in auth.items() if k in SECRET_FIELDS and isinstance(v, str)]
-    found += [v for k, v in req.get("headers", {}).items() if _SECRET_HEADER_RE.search(k)]
-    return sorted({s for s in found if len(s) >= 4}, key=len, reverse=True)
-
-
-def _scrub(text: str, secrets_: list[str]) -> str:
-    for secret in secrets_:
-        text = text.replace(secret, MASK)
-    return _redact_text(text)
-
-
 # --------------------------------------------------------------------------- encoding
 
 
@@ -399,7 +164,7 @@ def _encode_body(req: Mapping[str, Any]) -> tuple[bytes | None, str | None]:
     body = req["body"]
     if isinstance(body, str):
         return body.encode("utf-8"), "text/plain; charset=utf-8"
-    if isinstance(body, Mapping) and set(body) == _BINARY_KEYS:
+    if isinstance(body, Mapping) and set(body) == BINARY_BODY_KEYS:
         return base64.b64decode(body["$content"]), body["$content-type"]
     text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     return text.encode("utf-8"), "application/json"
@@ -420,7 +185,7 @@ def _merge_headers(
         if name.lower() not in _FRAMING_HEADERS:
             merged[name.lower()] = (name, value)
     user_names = {name.lower() for name in req["headers"]}
-    extra = _str_map(extra_headers, "extra_headers", header_names=True)
+    extra = str_map(extra_headers, "extra_headers", header_names=True)
     for name, value in extra.items():
         lower = name.lower()
         if lower in _FRAMING_HEADERS:
@@ -444,10 +209,6 @@ def _media_type(content_type: str | None) -> tuple[str, str | None]:
     return mime.strip().lower(), charset
 
 
-def _is_json_type(mime: str) -> bool:
-    return mime in ("application/json", "text/json") or mime.endswith("+json")
-
-
 def parse_body(content: bytes, content_type: str | None) -> Any:
     """Decode a response body the way Logic Apps represents it in outputs."""
     if not content:
@@ -462,7 +223,7 @@ def parse_body(content: bytes, content_type: str | None) -> Any:
             text = None
     except UnicodeDecodeError:
         text = None
-    if text is not None and _is_json_type(mime):
+    if text is not None and is_json_type(mime):
         try:
             return json.loads(text)
         except ValueError:
@@ -673,8 +434,8 @@ class OutboundCaller:
             raise OutboundError(str(exc), kind="config") from None
 
         method = req["method"]
-        secrets_ = _secret_values(req)
-        label = f"{what} {method} {_redact_text(url)}"
+        secrets_ = secret_values(req)
+        label = f"{what} {method} {redact_text(url)}"
         self.log.debug("%s: request %s", label, json.dumps(redact(req)))
         attempts: list[Attempt] = []
 
@@ -694,12 +455,12 @@ class OutboundCaller:
                 )
             except AuthError as exc:
                 attempt.duration = time.monotonic() - t0
-                attempt.error = _scrub(f"auth: {exc}", secrets_)
-                kind, message, retryable = "auth", _scrub(str(exc), secrets_), exc.transient
+                attempt.error = scrub(f"auth: {exc}", secrets_)
+                kind, message, retryable = "auth", scrub(str(exc), secrets_), exc.transient
             except _SendError as exc:
                 attempt.duration = time.monotonic() - t0
-                attempt.error = _scrub(f"{exc.kind}: {exc}", secrets_)
-                kind, message, retryable = exc.kind, _scrub(str(exc), secrets_), exc.retryable
+                attempt.error = scrub(f"{exc.kind}: {exc}", secrets_)
+                kind, message, retryable = exc.kind, scrub(str(exc), secrets_), exc.retryable
             else:
                 attempt.duration = time.monotonic() - t0
                 attempt.status_code = response.status_code
@@ -744,14 +505,14 @@ class OutboundCaller:
         body = response.body
         if body is None:
             return message
-        if isinstance(body, dict) and set(body) == _BINARY_KEYS:
+        if isinstance(body, dict) and set(body) == BINARY_BODY_KEYS:
             size = len(base64.b64decode(body["$content"]))
             excerpt = f"<{size} bytes of {body['$content-type']}>"
         elif isinstance(body, str):
             excerpt = body[:4000]
         else:
             excerpt = json.dumps(body, ensure_ascii=False)[:4000]
-        excerpt = _scrub(" ".join(excerpt.split()), secrets_)
+        excerpt = scrub(" ".join(excerpt.split()), secrets_)
         if len(excerpt) > 200:
             excerpt = excerpt[:199] + "…"
         return f"{message}: {excerpt}" if excerpt else message

@@ -5,7 +5,6 @@ stored request. Reading rows back for people is :mod:`hooknb.server.views`."""
 
 from __future__ import annotations
 
-import base64
 import json
 import secrets
 import sqlite3
@@ -14,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ..http_model.wire import CallbackWire, encode_wire_body
 from .http_errors import HubError
 
 OPEN_WAIT_STATES = ("open", "subscribing", "waiting")
@@ -49,7 +49,7 @@ class InboundRequest:
     body: bytes
     received: float
 
-    def to_json(self, callback_id: int) -> dict[str, Any]:
+    def to_json(self, callback_id: int) -> CallbackWire:
         """The wire form of this request once stored as callback ``callback_id``."""
         return callback_json(
             callback_id,
@@ -67,14 +67,6 @@ def new_run_id() -> str:
     return f"{time.time_ns() // 1000:014x}{secrets.token_hex(3)}"
 
 
-def encode_body(body: bytes) -> dict[str, str]:
-    """A body for JSON transport: UTF-8 text when it is, base64 otherwise."""
-    try:
-        return {"encoding": "utf-8", "data": body.decode("utf-8")}
-    except UnicodeDecodeError:
-        return {"encoding": "base64", "data": base64.b64encode(body).decode("ascii")}
-
-
 def callback_json(
     callback_id: int,
     received: float,
@@ -83,7 +75,7 @@ def callback_json(
     queries: Mapping[str, Any],
     content_type: str | None,
     body: bytes,
-) -> dict[str, Any]:
+) -> CallbackWire:
     """The wire form of a stored callback request (channel events and the API)."""
     return {
         "id": callback_id,
@@ -92,11 +84,11 @@ def callback_json(
         "headers": [list(pair) for pair in headers],
         "queries": dict(queries),
         "contentType": content_type,
-        "body": encode_body(body),
+        "body": encode_wire_body(body),
     }
 
 
-def callback_from_row(row: sqlite3.Row | tuple[Any, ...]) -> dict[str, Any]:
+def callback_from_row(row: sqlite3.Row | tuple[Any, ...]) -> CallbackWire:
     callback_id, received, method, headers, query, content_type, body = row
     return callback_json(
         callback_id,

@@ -9,8 +9,8 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
+from ..http_model.redaction import redact
 from .http_errors import NotFound
-from .outbound import redact
 from .rows import (
     CALLBACK_COLUMNS,
     OPEN_SQL,

@@ -10,7 +10,7 @@ Evaluate JSON string values the way Logic Apps does::
     >>> evaluate("@{listCallbackUrl()}", Context(callback_url="https://h/cb"))
     'https://h/cb'
 
-String values (MicrosoftDocs/azure-docs logic-apps-workflow-definition-language.md):
+String values (https://learn.microsoft.com/azure/logic-apps/logic-apps-workflow-definition-language):
 
 * ``"@expr"`` is a whole-value expression: its result may be any JSON value.
 * ``"...@{expr}..."`` interpolates: the result is always a string. null becomes
@@ -19,8 +19,9 @@ String values (MicrosoftDocs/azure-docs logic-apps-workflow-definition-language.
 * ``"@@..."`` escapes a leading ``@``; ``"@@{"`` anywhere is a literal ``@{``;
   any other ``@`` (``"a@b.com"``, ``" @"``) is plain text.
 
-Functions follow the "Reference guide to functions in expressions"
-(MicrosoftDocs/azure-docs ``articles/logic-apps/expression-functions-reference.md``).
+Functions follow the "Reference guide to functions in expressions", which the modules call
+"the functions reference"
+(https://learn.microsoft.com/azure/logic-apps/expression-functions-reference).
 Names are case-insensitive. Not implemented: ``xml``, ``xpath`` and the
 form-data / multipart functions (``formDataValue``, ``formDataMultiValues``,
 ``multipartBody`` and their ``trigger...`` forms).

@@ -76,7 +76,10 @@ class Parsed:
 
 
 def parse_value(value: str) -> Parsed:
-    """Split one JSON string value into its literal text and expressions (WDL §"Expressions")."""
+    """Split one JSON string value into its literal text and expressions.
+
+    https://learn.microsoft.com/azure/logic-apps/logic-apps-workflow-definition-language#expressions
+    """
     if not value.startswith("@"):
         if "@{" not in value:
             return Parsed("literal", (value,), frozenset())

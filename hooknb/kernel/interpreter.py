@@ -1,14 +1,15 @@
-"""Running a Logic Apps workflow definition on the run engine.
+"""The definitions interpreter: runs a Logic Apps workflow definition on the run engine.
 
-:meth:`hooknb.Workflow.from_definition` makes a workflow whose function is
-:func:`run_definition`: each run interprets the workflow's :class:`~hooknb.wdl.definitions.
-Definition` with the same :class:`~hooknb.kernel.engine.Run` that code-first workflows use, so
-records, widgets, the page, cancel and timeouts are the same. HttpWebhook steps are
+:meth:`hooknb.Workflow.from_definition` and :meth:`hooknb.Workflow.declare` (see
+:mod:`hooknb.kernel.declarative`) make a workflow whose function is :func:`run_definition`:
+each run interprets the workflow's :class:`~hooknb.wdl.definitions.Definition` with the same
+:class:`~hooknb.kernel.run.Run` that code-first workflows use, so records, widgets, the page,
+cancel and timeouts are the same. HttpWebhook steps are
 ``run.webhook(...)``, Http steps ``run.http(...)``, Compose steps ``run.compose(...)``, Python
 steps ``run.step(...)``; the other types are recorded here.
 
-Order and status, as Logic Apps documents them (MicrosoftDocs/azure-docs
-``logic-apps-exception-handling.md``, cited as EXC22 in the project's reference):
+Order and status, as Logic Apps documents them
+(https://learn.microsoft.com/azure/logic-apps/logic-apps-exception-handling):
 
 * An action starts once every action named in its ``runAfter`` has finished, if each ended
   with one of the statuses listed for it (``Succeeded``, ``Failed``, ``Skipped``,
@@ -51,7 +52,8 @@ from ..wdl.definitions import (
     rewrite_uri,
 )
 from ..wdl.durations import parse_duration
-from .engine import Action, Run, current_scope
+from .action import Action, current_scope
+from .run import Run
 
 __all__ = ["derive_status", "run_definition"]
 

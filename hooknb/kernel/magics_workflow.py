@@ -9,7 +9,7 @@ printed. Options, whose values are Python expressions evaluated in the notebook:
     %%hooknb workflow approvals --parameters {"base": BASE} --endpoints ENDPOINTS --enable
 
 ``--parameters`` (parameter values), ``--endpoints`` (URI rewrites), ``--hub`` (a
-:class:`hooknb.Hub`), ``--enable`` (enable the trigger at once). A definition that cannot be
+:class:`hooknb.HubClient`), ``--enable`` (enable the trigger at once). A definition that cannot be
 loaded is reported with its line and column, or its location, without a traceback.
 
 :func:`definition_magic` is the implementation; the ``%%hooknb`` magic (``%load_ext hooknb``)
@@ -41,7 +41,7 @@ def definition_magic(shell: Any, line: str, cell: str) -> Any:
     """
     from IPython.core.error import UsageError
 
-    from .engine import Workflow
+    from .workflow import Workflow
 
     try:
         words = shlex.split(line, posix=True)

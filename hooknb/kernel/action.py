@@ -1,0 +1,94 @@
+"""One step of a run, as recorded: :class:`Action`.
+
+Its JSON form (:meth:`Action.to_json`) is what ``actions('<name>')`` returns in expressions and
+what run reports carry to the hub.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from .outputs import Outputs, jsonable
+
+__all__ = ["REPORT_BODY_LIMIT", "Action", "current_scope", "iso_time"]
+
+#: Bodies and values larger than this (in bytes of JSON) are left out of run reports.
+REPORT_BODY_LIMIT = 64 * 1024
+
+# The Scope or If an action being recorded belongs to: set by the definition interpreter in
+# each branch's task, read when an Action is created (so run.webhook() needs no extra arg).
+current_scope: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "hooknb_scope", default=None
+)
+
+
+def iso_time(timestamp: float | None) -> str | None:
+    """A Unix time as Logic Apps writes times (``2026-01-02T03:04:05.678Z``); None for None."""
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class Action:
+    """One step of a run, with what it received and produced."""
+
+    name: str
+    type: str
+    status: str = "Running"
+    inputs: Any = None
+    outputs: Outputs | None = None
+    error: str | None = None
+    started: float = field(default_factory=time.time)
+    ended: float | None = None
+    callback_url: str | None = None
+    deadline: float | None = None
+    wait_id: str | None = None
+    subscription: Outputs | None = None
+    #: What a step produced that is not an HTTP message: a Compose's value, a Python step's
+    #: return value. ``outputs('<name>')`` in expressions and ``run.outputs(name)`` return it.
+    value: Any = None
+    #: The Scope or If this step is nested in (definition runs), else None.
+    scope: str | None = field(default_factory=current_scope.get)
+    #: Logic Apps' status code of the step (``ActionFailed``, ``ActionTimedOut``, ...).
+    code: str | None = None
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.ended is None else self.ended - self.started
+
+    def to_json(self, *, body_limit: int | None = REPORT_BODY_LIMIT) -> dict[str, Any]:
+        """The action object as Logic Apps expressions see it (``actions('name')``)."""
+        outputs = None
+        if self.outputs is not None:
+            outputs = self.outputs.to_json()
+            if body_limit is not None and len(self.outputs.raw) > body_limit:
+                outputs["body"] = {"$truncated": True, "size": len(self.outputs.raw)}
+        elif self.value is not None:
+            outputs = jsonable(self.value)
+            if body_limit is not None and len(json.dumps(outputs)) > body_limit:
+                outputs = {"$truncated": True, "repr": repr(self.value)[:2000]}
+        extra: dict[str, Any] = {}
+        if self.scope is not None:
+            extra["scope"] = self.scope
+        if self.code is not None:
+            extra["code"] = self.code
+        return {
+            "name": self.name,
+            "type": self.type,
+            "status": self.status,
+            "inputs": jsonable(self.inputs),
+            "outputs": outputs,
+            "error": self.error,
+            "startTime": iso_time(self.started),
+            "endTime": iso_time(self.ended),
+            "callbackUrl": self.callback_url,
+            "deadline": self.deadline,
+            "wait": self.wait_id,
+            **extra,
+        }

@@ -1,0 +1,268 @@
+"""A run of a workflow: its state, its reports to the hub, waiting for it and cancelling it.
+
+Each run is an asyncio task on the engine loop (see :mod:`hooknb.kernel.aio`) that calls the
+workflow's function with the run. The steps it makes (``await run.webhook(...)`` and the other
+kinds, :mod:`hooknb.kernel.steps`) are recorded in ``run.actions``; every change is reported
+to the hub (coalesced) and passed to observers such as the live views.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import inspect
+import json
+import logging
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..errors import ActionTimedOut, RunTerminated
+from ..wdl import Context
+from .action import REPORT_BODY_LIMIT, Action, current_scope, iso_time
+from .aio import in_loop_thread
+from .client import HubClient
+from .outputs import Outputs, jsonable
+from .steps import Steps
+from .triggers import Trigger
+
+if TYPE_CHECKING:
+    from ..wdl.definitions import Definition
+
+__all__ = ["Run", "RunFunction", "RunOwner"]
+
+log = logging.getLogger("hooknb.kernel")
+
+#: A workflow's function: called with each run; may be ``async``; returns the run's result.
+RunFunction = Callable[["Run"], Any]
+
+
+class RunOwner(Protocol):
+    """What a run uses of its workflow (a :class:`hooknb.Workflow`).
+
+    Declared here so that runs need not import the workflow module, which makes runs.
+    """
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def fn(self) -> RunFunction: ...
+    @property
+    def hub(self) -> HubClient: ...
+    @property
+    def trigger(self) -> Trigger | None: ...
+    @property
+    def parameters(self) -> Mapping[str, Any]: ...
+    @property
+    def endpoints(self) -> Mapping[str, str]: ...
+    @property
+    def definition(self) -> Definition | None: ...
+    @property
+    def _path(self) -> str: ...
+    def _changed(self, run: Run | None = None) -> None: ...
+
+
+class Run(Steps):
+    """One run of a workflow: started by a trigger callback or by ``workflow.start()``.
+
+    Its steps are the methods of :class:`~hooknb.kernel.steps.Steps` (``webhook``, ``http``,
+    ``compose``, ``step``, ``record``, ``terminate``).
+    """
+
+    def __init__(self, workflow: RunOwner, run_id: str, trigger: Outputs) -> None:
+        self.workflow = workflow
+        self.hub: HubClient = workflow.hub
+        self.id = run_id
+        self.trigger = trigger
+        self.status = "Running"
+        self.actions: dict[str, Action] = {}
+        self.result: Any = None
+        self.error: str | None = None
+        self.traceback: str | None = None
+        self.started = time.time()
+        self.ended: float | None = None
+        #: A Response action's answer (``statusCode``, ``headers``, ``body``), if one ran.
+        self.response: dict[str, Any] | None = None
+        # result('<scope>') for finished Scope/If steps of a definition run.
+        self._scope_results: dict[str, list[dict[str, Any]]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._done: asyncio.Future[None] = self.hub.loop.create_future()
+        self._observers: list[Callable[[Run], None]] = []
+
+    def __repr__(self) -> str:
+        # The views are imported when a run is shown, not when runs are made.
+        from .render import run_text
+
+        return run_text(self)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        # A live widget in a notebook, with text and HTML for consoles, nbconvert, papermill.
+        from .widgets import run_bundle
+
+        return run_bundle(self, include, exclude)
+
+    # -- state -----------------------------------------------------------------------------
+
+    @property
+    def done(self) -> bool:
+        return self.status in ("Succeeded", "Failed", "Cancelled", "TimedOut")
+
+    def outputs(self, action: str) -> Any:
+        """The outputs of a step (``outputs('<action>')`` in Logic Apps): an :class:`Outputs`
+        for webhook and HTTP steps, the value for Compose and Python steps."""
+        step = self.actions[action]
+        return step.outputs if step.outputs is not None else step.value
+
+    def observe(self, callback: Callable[[Run], None]) -> None:
+        """Call ``callback(run)`` (on the engine loop) after every change of this run."""
+        self._observers.append(callback)
+
+    def unobserve(self, callback: Callable[[Run], None]) -> None:
+        """Stop calling ``callback`` (e.g. when a view is closed)."""
+        with contextlib.suppress(ValueError):
+            self._observers.remove(callback)
+
+    def _changed(self) -> None:
+        self.hub.report(self)
+        for callback in list(self._observers):
+            try:
+                callback(self)
+            except Exception:  # an observer (a widget) must never break the run
+                log.exception("run observer failed")
+
+    def to_report(self) -> dict[str, Any]:
+        """The run as the hub records it (``api/sync``): status, times, every step, result."""
+        result = jsonable(self.result)
+        if len(json.dumps(result)) > REPORT_BODY_LIMIT:
+            result = {"$truncated": True, "repr": repr(self.result)[:2000]}
+        return {
+            "id": self.id,
+            "status": self.status,
+            "started": self.started,
+            "ended": self.ended,
+            "trigger": self.workflow.trigger.name if self.workflow.trigger else "manual",
+            "actions": {name: action.to_json() for name, action in self.actions.items()},
+            "result": result,
+            "error": self.error,
+            **({"response": jsonable(self.response)} if self.response is not None else {}),
+        }
+
+    def context(self, *, callback_url: str | None = None, action: Any = None) -> Context:
+        """The expression context of this run (trigger, actions so far, workflow)."""
+        workflow = self.workflow
+        trigger_outputs = self.trigger.to_json()
+        trigger_outputs["headers"] = self.trigger.headers
+        return Context(
+            callback_url=callback_url,
+            trigger={
+                "name": workflow.trigger.name if workflow.trigger else "manual",
+                "outputs": trigger_outputs,
+                "startTime": iso_time(self.started),
+                "clientTrackingId": self.id,
+            },
+            actions={name: a.to_json(body_limit=None) for name, a in self.actions.items()},
+            action=action,
+            parameters=dict(workflow.parameters),
+            workflow={
+                "name": workflow.name,
+                "id": workflow.name,
+                "type": "hooknb/workflow",
+                # Not in the functions reference (https://learn.microsoft.com/azure/
+                # logic-apps/workflow-definition-language-functions-reference), but Logic
+                # Apps' own trigger example uses workflow().endpoint; here it is the
+                # workflow's hub API URL.
+                "endpoint": f"{self.hub.url}{workflow._path}",
+                "run": {"name": self.id, "id": self.id, "type": "runs"},
+            },
+            results=self._scope_results,
+        )
+
+    @property
+    def _endpoints(self) -> Mapping[str, str]:
+        return self.workflow.endpoints
+
+    # -- running ---------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        """Start the run's task on the engine loop (the hub client calls this once it has
+        registered the run), then tell the workflow's observers."""
+        # A run started from inside another run's step must not inherit that step's scope.
+        context = contextvars.copy_context()
+        context.run(current_scope.set, None)
+        self._task = self.hub.loop.create_task(
+            self._execute(), name=f"hooknb-run-{self.id}", context=context
+        )
+        self._task.add_done_callback(self._task_done)
+        self._changed()
+        self.workflow._changed(self)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        # A task cancelled before it first ran never enters _execute: end the run here, or
+        # `await run` would wait for ever.
+        if not self.done:
+            self._finish("Cancelled", error="the run was cancelled")
+
+    async def _execute(self) -> None:
+        try:
+            value = self.workflow.fn(self)
+            if inspect.isawaitable(value):
+                value = await value
+        except RunTerminated as exc:
+            self._finish(exc.status, error=None if exc.status == "Succeeded" else str(exc))
+        except ActionTimedOut as exc:
+            self._finish("TimedOut", error=str(exc))
+        except asyncio.CancelledError:
+            self._finish("Cancelled", error="the run was cancelled")
+        except Exception as exc:
+            self._finish("Failed", error=f"{type(exc).__name__}: {exc}", tb=traceback.format_exc())
+        else:
+            self.result = value
+            self._finish("Succeeded")
+
+    def _finish(self, status: str, *, error: str | None = None, tb: str | None = None) -> None:
+        self.status = status
+        self.error = error
+        self.traceback = tb
+        self.ended = time.time()
+        for action in self.actions.values():
+            if action.status in ("Running", "Waiting"):
+                action.status = "Cancelled" if status == "Cancelled" else status
+                action.ended = self.ended
+        if not self._done.done():
+            self._done.set_result(None)
+        self._changed()
+
+    def cancel(self) -> bool:
+        """Cancel the run; a waiting webhook step unsubscribes and the run ends Cancelled."""
+        if self.done or self._task is None:
+            return False
+        if in_loop_thread(self.hub.loop):
+            self._task.cancel()
+        else:
+            self.hub.loop.call_soon_threadsafe(self._task.cancel)
+        return True
+
+    def wait(self, timeout: float | None = None) -> Run:
+        """Block until the run ends (works inside a kernel's running loop); returns the run.
+
+        Also when the run has already ended: its last report then reaches the hub before
+        this returns, so the hub's records (page, API) agree with the kernel.
+        """
+        self.hub.call(self._wait(), timeout)
+        return self
+
+    async def _wait(self) -> None:
+        await asyncio.shield(self._done)
+        await self.hub.flush()
+
+    def __await__(self) -> Any:
+        return self._await().__await__()
+
+    async def _await(self) -> Run:
+        if in_loop_thread(self.hub.loop):
+            await self._wait()
+        else:
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._wait(), self.hub.loop))
+        return self

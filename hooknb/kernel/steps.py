@@ -1,0 +1,508 @@
+"""The step kinds of a run: HTTP Webhook, HTTP, Compose, Python steps, Terminate.
+
+:class:`Steps` is the part of :class:`hooknb.Run` that runs steps; :mod:`hooknb.kernel.run`
+holds the run's state, reports and lifecycle. Each step is recorded as an
+:class:`~hooknb.kernel.action.Action` in ``run.actions`` and reported as it changes.
+
+The HTTP Webhook step, in order (:meth:`Steps.webhook`): open a wait on the hub (it makes
+the callback URL and the deadline), evaluate the subscribe and unsubscribe requests with that
+URL, have the hub subscribe, register a deferred unsubscribe (one that needs the subscribe
+response), show the step Waiting, and await the outcome the hub sends over the push channel.
+Cancelled, it cleans up; failed, it closes the wait so its URL does not stay open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal, Self
+
+from ..errors import ActionFailed, ActionTimedOut, HubRequestError, RunTerminated
+from ..http_model import redact
+from ..wdl import Context, ExpressionError, evaluate_template, referenced_functions
+from ..wdl.definitions import apply_endpoints
+from ..wdl.durations import parse_duration
+from .action import Action, iso_time
+from .outputs import Outputs, jsonable
+
+if TYPE_CHECKING:
+    from .client import HubClient
+
+__all__ = ["Steps", "Unsubscribe"]
+
+#: A webhook step's unsubscribe: a request object, or a callable of the subscribe response.
+Unsubscribe = Mapping[str, Any] | Callable[[Outputs], Mapping[str, Any] | None] | None
+
+# An unsubscribe request that reads the step's own outputs can only be evaluated once the
+# subscribe response is in.
+_ACTION_FUNCTIONS = {"action", "actionbody", "actionoutputs"}
+_STATUS_NAMES = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    408: "RequestTimeout",
+    409: "Conflict",
+    429: "TooManyRequests",
+    500: "InternalServerError",
+    502: "BadGateway",
+    503: "ServiceUnavailable",
+    504: "GatewayTimeout",
+}
+log = logging.getLogger("hooknb.kernel")
+
+
+def _seconds(timeout: str | float | None) -> float | None:
+    if timeout is None:
+        return None
+    if isinstance(timeout, int | float):
+        return float(timeout)
+    return parse_duration(timeout).total_seconds()
+
+
+def _status_code_name(status: int) -> str:
+    return _STATUS_NAMES.get(status, f"HTTP{status}")
+
+
+async def _quietly(awaitable: Awaitable[Any]) -> Any:
+    try:
+        return await awaitable
+    except Exception:
+        log.warning("hooknb: cancelling a wait failed", exc_info=True)
+        return None
+
+
+@dataclass
+class _WebhookWait:
+    """A webhook step's wait on the hub, as its parts fill it in."""
+
+    action: Action
+    unsubscribe: Unsubscribe
+    #: Whether the unsubscribe request is made from the subscribe response (once it is in).
+    later: bool
+    #: The hub's id of the wait, once opened.
+    id: str | None = None
+    #: The expression context with the wait's callback URL, once the requests are evaluated.
+    context: Context | None = None
+
+
+class Steps:
+    """The step kinds of :class:`hooknb.Run` (a mixin: the run provides the state)."""
+
+    # Provided by the run (hooknb.kernel.run.Run).
+    id: str
+    hub: HubClient
+    status: str
+    actions: dict[str, Action]
+
+    if TYPE_CHECKING:
+
+        def context(self, *, callback_url: str | None = None, action: Any = None) -> Context: ...
+        def _changed(self) -> None: ...
+        @property
+        def _endpoints(self) -> Mapping[str, str]: ...
+
+    def _unique_action_name(self, name: str) -> str:
+        if name not in self.actions:
+            return name
+        n = 2
+        while f"{name}_{n}" in self.actions:
+            n += 1
+        return f"{name}_{n}"
+
+    def _new_step(self, name: str, type: str, inputs: Any) -> Action:
+        """Record a new running step under a name not used yet in this run, and report it."""
+        name = self._unique_action_name(name)
+        action = Action(name, type, inputs=inputs)
+        self.actions[name] = action
+        self._changed()
+        return action
+
+    # -- the HTTP Webhook action -----------------------------------------------------------
+
+    async def webhook(
+        self,
+        name: str,
+        subscribe: Mapping[str, Any],
+        unsubscribe: Unsubscribe = None,
+        timeout: str | float | None = None,
+        *,
+        verify: Mapping[str, Any] | None = None,
+    ) -> Outputs:
+        """The HTTP Webhook action: subscribe with a fresh callback URL, pause, resume.
+
+        Returns the callback's outputs (``.headers``, ``.body``, ``.status_code``,
+        ``.queries``). ``unsubscribe`` is a request object or a callable of the subscribe
+        response. ``timeout`` is an ISO 8601 duration or seconds (default: the hub's).
+        ``verify`` requires a sender signature on the callback (see HttpWebhookTrigger).
+        Raises :class:`ActionTimedOut` on timeout and :class:`ActionFailed` when subscribing
+        fails; cancelling the run raises ``asyncio.CancelledError`` here.
+        """
+        if not isinstance(subscribe, Mapping):
+            raise TypeError("subscribe must be an HTTP request object (a dict)")
+        timeout_s = _seconds(timeout)
+        action = self._new_step(
+            name,
+            "HttpWebhook",
+            {
+                "subscribe": redact(subscribe),
+                "unsubscribe": "<callable>" if callable(unsubscribe) else redact(unsubscribe or {}),
+                "timeout": timeout,
+            },
+        )
+        later = callable(unsubscribe) or bool(
+            unsubscribe and referenced_functions(unsubscribe) & _ACTION_FUNCTIONS
+        )
+        wait = _WebhookWait(action, unsubscribe, later)
+        try:
+            outcome = await self._open_wait(wait, timeout_s, verify)
+            subscribe_request, unsubscribe_request = self._webhook_requests(wait, subscribe)
+            state = await self._subscribe(wait, subscribe_request, unsubscribe_request)
+            if later and action.subscription is not None:
+                # Registered before the step shows Waiting, so that a cancel or timeout from
+                # then on always has an unsubscribe to make.
+                await self._register_later_unsubscribe(wait)
+            if state["state"] in ("waiting", "completed"):
+                action.status = "Waiting"
+                self.status = "Waiting"
+                self._changed()
+            event = await outcome
+        except asyncio.CancelledError:
+            await self._webhook_cancelled(wait)
+            raise
+        except ActionFailed as exc:
+            self._step_failed(action, str(exc))
+            raise
+        except Exception as exc:
+            # An expression that cannot be evaluated (or a hub error): the step fails, and
+            # the callback URL already handed out must not stay open until its deadline.
+            await self._webhook_failed(wait, exc)
+            raise
+        finally:
+            # Parallel branches (definition runs) may still wait on other steps.
+            if self.status == "Waiting" and not any(
+                a is not action and a.status == "Waiting" for a in self.actions.values()
+            ):
+                self.status = "Running"
+        return self._webhook_outcome(action, event, timeout_s)
+
+    async def _open_wait(
+        self, wait: _WebhookWait, timeout_s: float | None, verify: Mapping[str, Any] | None
+    ) -> asyncio.Future[dict[str, Any]]:
+        """Open the wait on the hub; return the future its outcome event will resolve."""
+        hub, action = self.hub, wait.action
+        record = await hub.request(
+            "POST",
+            f"hooknb/api/runs/{self.id}/waits",
+            {"step": action.name, "client": hub.client_id, "timeout": timeout_s, "verify": verify},
+            idempotent=False,
+        )
+        wait.id = record["id"]
+        action.wait_id = record["id"]
+        action.callback_url = record["callbackUrl"]
+        action.deadline = record["deadline"]
+        return hub.expect_wait(record["id"])
+
+    def _webhook_requests(
+        self, wait: _WebhookWait, subscribe: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The subscribe request, and the unsubscribe request unless it is made later, with
+        expressions evaluated (``listCallbackUrl()`` is the wait's URL) and endpoints applied."""
+        context = wait.context = self.context(callback_url=wait.action.callback_url)
+        subscribe_request = apply_endpoints(
+            evaluate_template(dict(subscribe), context), self._endpoints
+        )
+        unsubscribe_request = None
+        if wait.unsubscribe and not wait.later:
+            unsubscribe_request = apply_endpoints(
+                evaluate_template(dict(wait.unsubscribe), context),  # type: ignore[arg-type]
+                self._endpoints,
+            )
+        return subscribe_request, unsubscribe_request
+
+    async def _subscribe(
+        self,
+        wait: _WebhookWait,
+        subscribe_request: Mapping[str, Any],
+        unsubscribe_request: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        """Have the hub subscribe; return the wait's state. Raises ActionFailed when the
+        subscribe request failed for good."""
+        action = wait.action
+        state: dict[str, Any] = await self.hub.request(
+            "POST",
+            f"hooknb/api/waits/{wait.id}/subscribe",
+            {
+                "subscribe": subscribe_request,
+                "unsubscribe": unsubscribe_request,
+                "unsubscribeLater": wait.later,
+            },
+            idempotent=True,
+            timeout=None,
+        )
+        if state["subscription"] is not None:
+            action.subscription = Outputs.from_response(state["subscription"])
+        if state["state"] == "failed":
+            raise ActionFailed(action.name, f"subscribe failed: {state['error']}", state)
+        return state
+
+    async def _register_later_unsubscribe(self, wait: _WebhookWait) -> None:
+        """Give the hub the unsubscribe request made from the subscribe response."""
+        await self.hub.request(
+            "PUT",
+            f"hooknb/api/waits/{wait.id}/unsubscribe",
+            {"unsubscribe": self._later_unsubscribe(wait)},
+        )
+
+    def _later_unsubscribe(self, wait: _WebhookWait) -> Mapping[str, Any] | None:
+        action, unsubscribe = wait.action, wait.unsubscribe
+        assert action.subscription is not None and wait.context is not None
+        if callable(unsubscribe):
+            return unsubscribe(action.subscription)
+        current = {
+            "name": action.name,
+            "inputs": action.inputs,
+            "outputs": action.subscription.to_json(),
+            "status": action.status,
+            "startTime": iso_time(action.started),
+        }
+        return apply_endpoints(
+            evaluate_template(dict(unsubscribe or {}), replace(wait.context, action=current)),
+            self._endpoints,
+        )
+
+    async def _webhook_cancelled(self, wait: _WebhookWait) -> None:
+        """The run was cancelled during the step: make sure the hub unsubscribes, and take a
+        callback that won the race."""
+        action, hub = wait.action, self.hub
+        action.status = "Cancelled"
+        action.ended = time.time()
+        if wait.id is not None and wait.later and action.subscription is not None:
+            # Cancelled while registering the deferred unsubscribe: make sure it is set.
+            # A 409 says it already was, which is the usual case.
+            with contextlib.suppress(HubRequestError):
+                await self._register_later_unsubscribe(wait)
+        if wait.id is not None:
+            # The hub decides races: if a callback was taken first (its sender got 202),
+            # the step succeeded with it; the run is still cancelled after the step.
+            final = await _quietly(
+                hub.request("POST", f"hooknb/api/waits/{wait.id}/cancel", {"notify": False})
+            )
+            if final and final.get("state") == "completed" and final.get("callback"):
+                action.outputs = Outputs.from_callback(final["callback"], status_code=200)
+                action.status = "Succeeded"
+            elif final and final.get("state") == "timedout":
+                action.status = "TimedOut"
+
+    async def _webhook_failed(self, wait: _WebhookWait, exc: Exception) -> None:
+        action = wait.action
+        action.status = "Failed"
+        action.code = "ActionFailed"
+        action.error = f"{type(exc).__name__}: {exc}"
+        action.ended = time.time()
+        if wait.id is not None:
+            await _quietly(
+                self.hub.request("POST", f"hooknb/api/waits/{wait.id}/cancel", {"notify": False})
+            )
+        self._changed()
+
+    def _webhook_outcome(
+        self, action: Action, event: Mapping[str, Any], timeout_s: float | None
+    ) -> Outputs:
+        """The step's end from the hub's outcome event: the callback's outputs, or
+        ActionTimedOut, or CancelledError (cancelled from outside the kernel)."""
+        action.ended = time.time()
+        kind = event.get("event")
+        if kind == "callback":
+            action.outputs = Outputs.from_callback(event["callback"], status_code=200)
+            action.status = "Succeeded"
+            # Reported (and shown) just after the workflow resumes, not before: the report
+            # serialises every step, which a resumed step should not wait for.
+            self.hub.loop.call_soon(self._changed)
+            return action.outputs
+        if kind == "timedout":
+            action.status = "TimedOut"
+            action.code = "ActionTimedOut"
+            action.error = f"no callback before the deadline ({iso_time(action.deadline)})"
+            self._changed()
+            raise ActionTimedOut(action.name, timeout_s)
+        action.status = "Cancelled"
+        self._changed()
+        raise asyncio.CancelledError(
+            f"action {action.name!r} was cancelled from outside the kernel"
+        )
+
+    def _step_failed(self, action: Action, error: str) -> None:
+        action.status, action.code = "Failed", "ActionFailed"
+        action.error = error
+        action.ended = time.time()
+        self._changed()
+
+    # -- other steps: HTTP, Compose, Python, Terminate -------------------------------------
+
+    async def http(
+        self,
+        name: str,
+        request: Mapping[str, Any],
+        *,
+        timeout: str | float | None = None,
+        async_pattern: bool = True,
+    ) -> Outputs:
+        """The HTTP action: the hub sends ``request`` and returns the response's outputs.
+
+        ``request`` is a Logic Apps HTTP request object (``method``, ``uri``, ``headers``,
+        ``queries``, ``body``, ``authentication``, ``retryPolicy``) whose strings may hold
+        expressions. A ``202 Accepted`` with a ``location`` header is polled (GET, honouring
+        ``retry-after``, default 1 s) until another status, unless ``async_pattern=False``
+        (Logic Apps' ``DisableAsyncPattern``). ``timeout`` (ISO 8601 or seconds) bounds the
+        whole call including polling; default: the hub's action timeout.
+
+        Raises :class:`ActionFailed` when the final status is not 2xx (the outputs are on
+        ``run.actions[name]`` and in ``exc.details``) or no response came, and
+        :class:`ActionTimedOut` when ``timeout`` passes.
+        """
+        if not isinstance(request, Mapping):
+            raise TypeError("request must be an HTTP request object (a dict)")
+        action = self._new_step(name, "Http", redact(request))
+        name = action.name
+        timeout_s = _seconds(timeout)
+        try:
+            evaluated = apply_endpoints(
+                evaluate_template(dict(request), self.context()), self._endpoints
+            )
+            action.inputs = redact(evaluated)
+            answer = await self.hub.request(
+                "POST",
+                f"hooknb/api/runs/{self.id}/http",
+                {
+                    "step": name,
+                    "request": evaluated,
+                    "timeout": timeout_s,
+                    "asyncPattern": bool(async_pattern),
+                },
+                idempotent=False,
+                timeout=None,
+            )
+        except asyncio.CancelledError:
+            action.status = "Cancelled"
+            action.ended = time.time()
+            raise
+        except HubRequestError as exc:
+            action.ended = time.time()
+            body = exc.body if isinstance(exc.body, dict) else {}
+            if body.get("timedOut"):
+                action.status, action.code = "TimedOut", "ActionTimedOut"
+                action.error = body.get("error") or str(exc)
+                self._changed()
+                timed_out = ActionTimedOut(name, timeout_s)
+                timed_out.args = (f"action {name!r} timed out: {action.error}",)
+                raise timed_out from None
+            action.status, action.code = "Failed", "ActionFailed"
+            action.error = body.get("error") or str(exc)
+            self._changed()
+            raise ActionFailed(name, action.error, body) from None
+        except Exception as exc:
+            self._step_failed(action, f"{type(exc).__name__}: {exc}")
+            raise
+        action.ended = time.time()
+        action.outputs = Outputs.from_response(answer)
+        status = action.outputs.status_code or 0
+        if 200 <= status <= 299:
+            action.status = "Succeeded"
+            self._changed()
+            return action.outputs
+        # Logic Apps: a final status outside 2xx fails the action (successors may run after
+        # Failed); the response is still the action's outputs.
+        action.status, action.code = "Failed", _status_code_name(status)
+        action.error = f"HTTP {status}"
+        self._changed()
+        raise ActionFailed(name, f"the final response was HTTP {status}", action.outputs)
+
+    def compose(self, name: str, inputs: Any) -> Any:
+        """The Compose action: evaluate ``inputs`` (expressions included) and record the value
+        as the step's outputs, for ``outputs('<name>')`` in later expressions."""
+        name = self._unique_action_name(name)
+        action = Action(name, "Compose", inputs=jsonable(inputs))
+        self.actions[name] = action
+        try:
+            action.value = evaluate_template(inputs, self.context())
+        except ExpressionError as exc:
+            error = f"ExpressionError: {exc}"
+            self._step_failed(action, error)
+            raise ActionFailed(name, error) from exc
+        action.status = "Succeeded"
+        action.ended = time.time()
+        self._changed()
+        return action.value
+
+    def record(self, name: str, value: Any, *, type: str = "Python") -> Any:
+        """Record ``value`` as the outputs of a finished step named ``name`` (returned as is),
+        so expressions in later steps can read it with ``outputs('<name>')``."""
+        name = self._unique_action_name(name)
+        now = time.time()
+        self.actions[name] = Action(
+            name, type, status="Succeeded", value=value, started=now, ended=now
+        )
+        self._changed()
+        return value
+
+    async def step(
+        self, name: str, fn: Callable[[Self], Any], *, timeout: str | float | None = None
+    ) -> Any:
+        """Run ``fn(run)`` (sync or async) as a step named ``name`` and record what it returns.
+
+        Exceptions fail the step and propagate. ``timeout`` bounds an async ``fn`` (the step
+        then ends TimedOut and :class:`ActionTimedOut` is raised).
+        """
+        action = self._new_step(name, "Python", {"function": getattr(fn, "__qualname__", repr(fn))})
+        name = action.name
+        timeout_s = _seconds(timeout)
+        try:
+            value = fn(self)
+            if inspect.isawaitable(value):
+                async with asyncio.timeout(timeout_s):
+                    value = await value
+        except asyncio.CancelledError:
+            action.status = "Cancelled"
+            action.ended = time.time()
+            raise
+        except TimeoutError:
+            action.status, action.code = "TimedOut", "ActionTimedOut"
+            action.error = f"did not finish within {timeout}"
+            action.ended = time.time()
+            self._changed()
+            raise ActionTimedOut(name, timeout_s) from None
+        except RunTerminated:
+            action.status = "Succeeded"
+            action.ended = time.time()
+            raise
+        except Exception as exc:
+            self._step_failed(action, f"{type(exc).__name__}: {exc}")
+            raise
+        action.value = value
+        action.status = "Succeeded"
+        action.ended = time.time()
+        self._changed()
+        return value
+
+    def terminate(
+        self,
+        status: Literal["Succeeded", "Failed", "Cancelled"] = "Failed",
+        *,
+        code: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        """End the run now with ``status`` (Logic Apps' Terminate action): raises
+        :class:`RunTerminated`, which the engine turns into the run's final status."""
+        canonical = next(
+            (s for s in ("Succeeded", "Failed", "Cancelled") if s.lower() == str(status).lower()),
+            None,
+        )
+        if canonical is None:
+            raise ValueError("status must be Succeeded, Failed or Cancelled")
+        raise RunTerminated(canonical, code, message)

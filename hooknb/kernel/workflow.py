@@ -1,0 +1,333 @@
+"""Workflows: the trigger (enable, disable, a recurrence's schedule), starting runs, and the
+:func:`workflow` decorator.
+
+A :class:`Workflow` wraps a Python function, run once per trigger callback or manual start
+(:mod:`hooknb.kernel.run`), or a Logic Apps definition (:mod:`hooknb.kernel.declarative`).
+The hub, not the kernel, owns an HTTP Webhook trigger's subscription: ``enable()`` has it
+subscribe with the callback URL, and every POST to that URL starts a run here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, overload
+from urllib.parse import quote
+
+from ..errors import HookNBError
+from ..http_model import CallbackWire, encode_wire_body
+from ..wdl import Context, evaluate_template
+from ..wdl.definitions import Definition, Recurrence, apply_endpoints
+from .client import HubClient, default_hub
+from .declarative import Declarative
+from .outputs import Outputs
+from .run import Run, RunFunction
+from .triggers import HttpWebhookTrigger, RecurrenceTrigger, RequestTrigger, Trigger
+
+__all__ = ["Workflow", "workflow"]
+
+log = logging.getLogger("hooknb.kernel")
+
+
+class Workflow(Declarative):
+    """A workflow: a Python function run once per trigger callback (or manual start).
+
+    Create one with the :func:`workflow` decorator; from a Logic Apps definition with
+    :meth:`from_definition`; or from declarative steps with :meth:`declare` and the
+    ``add_*`` builders (which :meth:`to_definition` can export).
+    """
+
+    def __init__(
+        self,
+        fn: RunFunction,
+        *,
+        name: str | None = None,
+        trigger: Trigger | None = None,
+        hub: HubClient | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        endpoints: Mapping[str, str] | None = None,
+    ) -> None:
+        self.fn = fn
+        self.name = name or fn.__name__
+        self.trigger = trigger
+        self.parameters = dict(parameters or {})
+        #: URI rewrites for this workflow's requests (see :mod:`hooknb.wdl.definitions`).
+        self.endpoints: dict[str, str] = dict(endpoints or {})
+        #: The WDL definition this workflow runs (None for a Python-function workflow).
+        self.definition: Definition | None = None
+        self._hub = hub
+        self._record: dict[str, Any] | None = None
+        self._observers: list[Callable[[Workflow, Run | None], None]] = []
+        self._local_enabled = False
+        self._recurrence_task: asyncio.Task[None] | None = None
+        self.__doc__ = fn.__doc__
+        self.__wrapped__ = fn
+
+    def __repr__(self) -> str:
+        # The views are imported when a workflow is shown, not when one is defined.
+        from .render import workflow_text
+
+        return workflow_text(self)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        from .widgets import workflow_bundle
+
+        return workflow_bundle(self, include, exclude)
+
+    def observe(self, callback: Callable[[Workflow, Run | None], None]) -> None:
+        """Call ``callback(workflow, run)`` when a run starts, ``(workflow, None)`` when the
+        trigger's state changes (on the engine loop)."""
+        self._observers.append(callback)
+
+    def unobserve(self, callback: Callable[[Workflow, Run | None], None]) -> None:
+        """Stop calling ``callback`` (e.g. when a view is closed)."""
+        with contextlib.suppress(ValueError):
+            self._observers.remove(callback)
+
+    def _changed(self, run: Run | None = None) -> None:
+        for callback in list(self._observers):
+            try:
+                callback(self, run)
+            except Exception:  # an observer (a widget) must never break the workflow
+                log.exception("workflow observer failed")
+
+    @property
+    def hub(self) -> HubClient:
+        if self._hub is None:
+            self._hub = default_hub()
+        return self._hub
+
+    def _bind(self) -> HubClient:
+        hub = self.hub
+        hub.workflows[self.name] = self
+        return hub
+
+    @property
+    def _path(self) -> str:
+        return f"hooknb/api/workflows/{quote(self.name, safe='')}"
+
+    # -- trigger ---------------------------------------------------------------------------
+
+    def enable(self) -> Workflow:
+        """Subscribe the trigger (Logic Apps: enabling the workflow). Returns the workflow."""
+        return self.hub.call(self.enable_async())
+
+    async def enable_async(self) -> Workflow:
+        if self.trigger is None:
+            raise HookNBError(
+                f"workflow {self.name!r} has no trigger: start runs with .start(body=...)"
+            )
+        if isinstance(self.trigger, RequestTrigger | RecurrenceTrigger):
+            return await self._enable_local()
+        hub = self._bind()
+        attach: dict[str, Any] = {"client": hub.client_id, "trigger": self.trigger.name}
+        if getattr(self.trigger, "access_key_type", None):
+            attach["keyType"] = self.trigger.access_key_type
+        if getattr(self.trigger, "verify", None):
+            attach["verify"] = self.trigger.verify
+        record = await hub.request("PUT", self._path, attach)
+        context = Context(
+            callback_url=record["trigger"]["callbackUrl"],
+            parameters=dict(self.parameters),
+            workflow={
+                "name": self.name,
+                "id": self.name,
+                "type": "hooknb/workflow",
+                "endpoint": f"{hub.url}{self._path}",
+            },
+        )
+        subscribe = apply_endpoints(
+            evaluate_template(self.trigger.subscribe, context), self.endpoints
+        )
+        unsubscribe = (
+            apply_endpoints(evaluate_template(self.trigger.unsubscribe, context), self.endpoints)
+            if self.trigger.unsubscribe
+            else None
+        )
+        self._record = await hub.request(
+            "PUT",
+            f"{self._path}/trigger",
+            {"client": hub.client_id, "subscribe": subscribe, "unsubscribe": unsubscribe},
+            timeout=None,
+        )
+        trigger = self._record["trigger"]
+        self._changed()
+        if trigger["state"] != "Enabled":
+            raise HookNBError(f"enabling workflow {self.name!r} failed: {trigger['error']}")
+        await hub.wait_connected()
+        return self
+
+    def disable(self) -> Workflow:
+        """Unsubscribe the trigger; its callback URL answers 409 until enabled again."""
+        return self.hub.call(self.disable_async())
+
+    async def disable_async(self) -> Workflow:
+        if isinstance(self.trigger, RequestTrigger | RecurrenceTrigger):
+            self._local_enabled = False
+            task, self._recurrence_task = self._recurrence_task, None
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+            self._changed()
+            return self
+        hub = self._bind()
+        self._record = await hub.request("DELETE", f"{self._path}/trigger", timeout=None)
+        self._changed()
+        return self
+
+    @property
+    def callback_url(self) -> str | None:
+        """The trigger's callback URL (stable across disable/enable), once enabled."""
+        if self._record and self._record.get("trigger"):
+            return self._record["trigger"]["callbackUrl"]
+        return None
+
+    @property
+    def enabled(self) -> bool:
+        if isinstance(self.trigger, RequestTrigger | RecurrenceTrigger):
+            return self._local_enabled
+        return bool(self._record and (self._record.get("trigger") or {}).get("state") == "Enabled")
+
+    async def _enable_local(self) -> Workflow:
+        """Request and Recurrence triggers: nothing to subscribe; a Recurrence schedules runs
+        from this kernel."""
+        hub = self._bind()
+        trigger = self.trigger
+        if isinstance(trigger, RecurrenceTrigger) and trigger.recurrence.problem:
+            raise HookNBError(
+                f"the Recurrence trigger of workflow {self.name!r} cannot be enabled: "
+                f"{trigger.recurrence.problem}"
+            )
+        self._record = await hub.request("PUT", self._path, {"client": hub.client_id})
+        await hub.wait_connected()
+        if isinstance(trigger, RecurrenceTrigger) and self._recurrence_task is None:
+            self._recurrence_task = hub.loop.create_task(
+                self._recur(trigger.recurrence), name=f"hooknb-recurrence-{self.name}"
+            )
+        self._local_enabled = True
+        self._changed()
+        return self
+
+    async def _recur(self, rec: Recurrence) -> None:
+        now = datetime.now(UTC)
+        origin = rec.start or now
+        index = rec.next_index(origin, now)
+        fired = 0
+        while True:
+            at = rec.occurrence(origin, index)
+            if rec.end is not None and at > rec.end:
+                break
+            if rec.count is not None and fired >= rec.count:
+                break
+            await asyncio.sleep(max(0.0, (at - datetime.now(UTC)).total_seconds()))
+            try:
+                await self.start_async()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning(
+                    "hooknb: recurrence of %r could not start a run", self.name, exc_info=True
+                )
+            fired += 1
+            # Ticks missed while the loop was busy are skipped, not run in a burst.
+            index = max(index + 1, rec.next_index(origin, datetime.now(UTC)))
+        self._local_enabled = False
+        self._recurrence_task = None
+        self._changed()
+
+    def refresh(self) -> dict[str, Any]:
+        """Read the workflow's record from the hub (trigger state, subscription, calls)."""
+        self._record = self.hub.call(self.hub.request("GET", self._path))
+        return self._record
+
+    # -- runs ------------------------------------------------------------------------------
+
+    def start(
+        self,
+        body: Any = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        queries: Mapping[str, Any] | None = None,
+        content_type: str | None = None,
+    ) -> Run:
+        """Start a run by hand with these trigger outputs (the portal's "Run trigger").
+
+        Returns at once; the run proceeds on the engine loop. ``run.wait()`` blocks.
+        """
+        return self.hub.call(
+            self.start_async(body, headers=headers, queries=queries, content_type=content_type)
+        )
+
+    async def start_async(
+        self,
+        body: Any = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        queries: Mapping[str, Any] | None = None,
+        content_type: str | None = None,
+    ) -> Run:
+        hub = self._bind()
+        request: dict[str, Any] = {
+            "client": hub.client_id,
+            "headers": dict(headers or {}),
+            "queries": dict(queries or {}),
+        }
+        if isinstance(body, bytes):
+            request["body"] = encode_wire_body(body)
+            request["contentType"] = content_type or "application/octet-stream"
+        elif isinstance(body, str) and content_type is None:
+            request["body"] = encode_wire_body(body)
+            request["contentType"] = "text/plain; charset=utf-8"
+        elif body is not None:
+            request["body"] = body
+            if content_type:
+                request["contentType"] = content_type
+        created = await hub.request("POST", f"{self._path}/runs", request, idempotent=False)
+        run = Run(self, created["run"], Outputs.from_callback(created["callback"]))
+        hub.adopt_run(run)
+        return run
+
+    def _run_for_trigger(self, run_id: str, callback: CallbackWire) -> Run:
+        """A run for a trigger callback the hub delivered (the client starts it)."""
+        return Run(self, run_id, Outputs.from_callback(callback))
+
+    @property
+    def runs(self) -> list[Run]:
+        """This process's runs of the workflow, newest last."""
+        return [run for run in self.hub.runs_of(self.name) if isinstance(run, Run)]
+
+
+@overload
+def workflow(fn: RunFunction, /) -> Workflow: ...
+@overload
+def workflow(
+    *,
+    trigger: HttpWebhookTrigger | None = None,
+    name: str | None = None,
+    hub: HubClient | None = None,
+    parameters: Mapping[str, Any] | None = None,
+) -> Callable[[RunFunction], Workflow]: ...
+
+
+def workflow(
+    fn: RunFunction | None = None,
+    /,
+    *,
+    trigger: HttpWebhookTrigger | None = None,
+    name: str | None = None,
+    hub: HubClient | None = None,
+    parameters: Mapping[str, Any] | None = None,
+) -> Workflow | Callable[[RunFunction], Workflow]:
+    """Decorate ``async def name(run)`` to make a workflow (``@hooknb.workflow(trigger=...)``).
+
+    The function's name is the workflow's name unless ``name`` is given. Without a trigger,
+    the workflow is started by hand with ``.start(body=...)``.
+    """
+
+    def wrap(function: RunFunction) -> Workflow:
+        return Workflow(function, name=name, trigger=trigger, hub=hub, parameters=parameters)
+
+    return wrap(fn) if fn is not None else wrap
