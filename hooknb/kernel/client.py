@@ -16,8 +16,9 @@ import os
 import secrets
 import time
 import weakref
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol, TypeVar
+from urllib.parse import quote
 
 import httpx
 
@@ -54,6 +55,7 @@ class LocalRun(Protocol):
     def _start(self) -> None: ...
     def to_report(self) -> dict[str, Any]: ...
     def cancel(self) -> bool: ...
+    def _fence(self) -> None: ...
 
 
 class LocalWorkflow(Protocol):
@@ -62,6 +64,7 @@ class LocalWorkflow(Protocol):
     @property
     def name(self) -> str: ...
     def _run_for_trigger(self, run_id: str, callback: CallbackWire) -> LocalRun: ...
+    def _run_for_replay(self, history: dict[str, Any]) -> LocalRun: ...
 
 
 class HubClient:
@@ -78,11 +81,12 @@ class HubClient:
         *,
         embedded: Any = None,
         loop: asyncio.AbstractEventLoop | None = None,
+        client_id: str | None = None,
     ) -> None:
         self.address = address
         self.url = address.url
         self.embedded = embedded
-        self.client_id = f"{os.getpid()}-{secrets.token_hex(6)}"
+        self.client_id = client_id or f"{os.getpid()}-{secrets.token_hex(6)}"
         self.loop = loop or engine_loop()
         #: The workflows defined in this process, by name (their trigger callbacks come here).
         self.workflows: dict[str, LocalWorkflow] = {}
@@ -91,6 +95,13 @@ class HubClient:
         self._wait_futures: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._pending_acks: set[int] = set()
         self._pending_reports: dict[str, dict[str, Any]] = {}
+        self._pending_steps: list[dict[str, Any]] = []
+        # While an adoption is under way, outcomes of waits this process does not know yet
+        # are kept (the adopted runs' waits), not dropped: see adopt().
+        self._adopting = 0
+        self._early_wait_events: dict[str, dict[str, Any]] = {}
+        #: Handlers of notices (events that are not deliveries), by kind.
+        self.notice_handlers: dict[str, Callable[[dict[str, Any]], None]] = {}
         self._generation = 0
         self._synced_generation = 0
         self._flush_waiters: list[tuple[int, asyncio.Future[None]]] = []
@@ -258,6 +269,11 @@ class HubClient:
     def _dispatch(self, event: dict[str, Any]) -> None:
         try:
             kind = event.get("kind")
+            if "seq" not in event:  # a notice: no acknowledgement, nothing resent
+                handler = self.notice_handlers.get(str(kind))
+                if handler is not None:
+                    handler(event)
+                return
             if kind == "trigger":
                 self._on_trigger(event)
             elif kind == "wait":
@@ -284,7 +300,11 @@ class HubClient:
         self.adopt_run(run)
 
     def _on_wait_event(self, event: dict[str, Any]) -> None:
-        future = self._wait_futures.get(event.get("wait", ""))
+        wait_id = event.get("wait", "")
+        future = self._wait_futures.get(wait_id)
+        if future is None and self._adopting:
+            self._early_wait_events[wait_id] = event  # perhaps a wait of a run being adopted
+            return
         if future is not None and not future.done():
             future.set_result(event)
         self.ack(event["seq"])
@@ -312,11 +332,64 @@ class HubClient:
         return self._runs.get(run_id)
 
     def expect_wait(self, wait_id: str) -> asyncio.Future[dict[str, Any]]:
-        """A future resolved by the wait's outcome event (callback, timedout, cancelled)."""
+        """A future resolved by the wait's outcome event (callback, timedout, cancelled);
+        the same one for the same wait until it is resolved."""
+        future = self._wait_futures.get(wait_id)
+        if future is not None:
+            return future
         future = self.loop.create_future()
         self._wait_futures[wait_id] = future
         future.add_done_callback(lambda _: self._wait_futures.pop(wait_id, None))
         return future
+
+    async def adopt(self, workflow: LocalWorkflow) -> dict[str, Any]:
+        """This process defines ``workflow``: take its lease and adopt the runs whose kernel is
+        gone, replaying each against its history (see :mod:`hooknb.kernel.history`).
+
+        Returns the hub's answer: ``lease`` (``granted``, or ``held`` by ``holder``, another
+        live kernel: then nothing is adopted), ``runs`` (the adopted runs' ids) and
+        ``finalized`` (runs cancelled while no kernel ran them, now ended).
+        """
+        self.workflows[workflow.name] = workflow
+        path = f"hooknb/api/workflows/{quote(workflow.name, safe='')}/adopt"
+        give_up = time.monotonic() + _REQUEST_RETRY_SECONDS
+        self._adopting += 1
+        try:
+            while True:
+                try:
+                    answer = await self.request("POST", path, {"client": self.client_id})
+                    break
+                except HubRequestError as exc:
+                    body = exc.body if isinstance(exc.body, dict) else {}
+                    if exc.status == 409 and body.get("lease") == "held":
+                        return {**body, "runs": [], "finalized": []}
+                    if exc.status != 503 or time.monotonic() > give_up:
+                        raise
+                    # The hub has just restarted: the runs' kernels may still reconnect.
+                    await asyncio.sleep(min(float(body.get("retryAfter") or 1.0), 5.0))
+            adopted = []
+            for history in answer["runs"]:
+                run = workflow._run_for_replay(history)
+                for step in history["steps"]:
+                    wait = step.get("wait")
+                    if wait is not None and wait.get("outcome") is None:
+                        self.expect_wait(wait["id"])
+                adopted.append(run)
+            # Outcomes that came while the adoption was under way, to the waits just expected.
+            for wait_id, event in list(self._early_wait_events.items()):
+                if wait_id in self._wait_futures:
+                    del self._early_wait_events[wait_id]
+                    self._on_wait_event(event)
+            for run in adopted:
+                self.adopt_run(run)
+            return {**answer, "runs": [run.id for run in adopted]}
+        finally:
+            self._adopting -= 1
+            if not self._adopting:
+                # Not ours after all: acknowledge them as any unknown wait's outcome is.
+                for event in self._early_wait_events.values():
+                    self.ack(event["seq"])
+                self._early_wait_events.clear()
 
     # -- acks and reports ------------------------------------------------------------------
 
@@ -327,6 +400,11 @@ class HubClient:
     def report(self, run: LocalRun) -> None:
         """Queue the run's current state for the hub (coalesced: only the latest is sent)."""
         self._pending_reports[run.id] = run.to_report()
+        self._request_sync()
+
+    def record_step(self, record: dict[str, Any]) -> None:
+        """Queue a finished step for its run's history (``flush()`` waits until it is in)."""
+        self._pending_steps.append(record)
         self._request_sync()
 
     def _request_sync(self) -> None:
@@ -353,14 +431,15 @@ class HubClient:
             generation = self._generation
             acks = sorted(self._pending_acks)
             reports = list(self._pending_reports.values())
+            steps, self._pending_steps = self._pending_steps, []
             self._pending_acks.clear()
             self._pending_reports.clear()
-            if acks or reports:
+            if acks or reports or steps:
                 try:
-                    await self.request(
+                    answer = await self.request(
                         "POST",
                         "hooknb/api/sync",
-                        {"client": self.client_id, "acks": acks, "runs": reports},
+                        {"client": self.client_id, "acks": acks, "runs": reports, "steps": steps},
                         idempotent=True,
                         gated=False,  # acks and reports must not queue behind long subscribes
                     )
@@ -371,9 +450,17 @@ class HubClient:
                     self._pending_acks.update(acks)
                     for report in reports:
                         self._pending_reports.setdefault(report["id"], report)
+                    self._pending_steps[:0] = steps
                     await asyncio.sleep(0.5)
                     self._sync_needed.set()
                     continue
+                for run_id in (answer or {}).get("fenced", ()):
+                    run = self._runs.get(run_id)
+                    if run is not None:
+                        log.warning(
+                            "hooknb: another kernel adopted run %s; it goes on there", run_id
+                        )
+                        run._fence()
             self._synced_generation = generation
             still_waiting = []
             for wanted, future in self._flush_waiters:
@@ -440,6 +527,16 @@ def connect(
     _default = hub
     _hubs.add(hub)
     return hub
+
+
+def connected_hub() -> HubClient | None:
+    """The default connection if there is one or a Jupyter server to make it with (a kernel's,
+    or ``HOOKNB_URL``); None rather than start an embedded hub."""
+    if _default is not None and not _default._closed:
+        return _default
+    if find_hub() is None:
+        return None
+    return connect()
 
 
 def default_hub() -> HubClient:

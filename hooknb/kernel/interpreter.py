@@ -53,6 +53,7 @@ from ..wdl.definitions import (
 )
 from ..wdl.durations import parse_duration
 from .action import Action, current_scope
+from .history import decode_value
 from .run import Run
 
 __all__ = ["derive_status", "run_definition"]
@@ -393,10 +394,18 @@ class _Interpreter:
         return evaluate(f"@{function}(parameters('a'), parameters('b'))", scratch)
 
     async def wait(self, step: Step) -> None:
+        # A delay keeps its end across a kernel restart: the run's history has when it began.
+        _, recorded, place = self.run._recall(step.name, "Wait")
         action = self.record(step)
         inputs = evaluate_template(step.inputs, self.context())
         action.inputs = inputs
-        now = datetime.now(UTC)
+        if recorded is not None:
+            began = decode_value(recorded.value)["began"]
+            action.started = began
+        else:
+            began = time.time()
+            self.run._remember(action, place, {"began": began})
+        now = datetime.fromtimestamp(began, UTC)
         if "interval" in inputs:
             count = inputs["interval"].get("count") or 0
             unit = str(inputs["interval"].get("unit", "Second")).capitalize()
@@ -417,12 +426,12 @@ class _Interpreter:
         limit_s = parse_duration(limit).total_seconds() if limit else None
         try:
             if limit_s is not None and limit_s < seconds:
-                await asyncio.sleep(max(limit_s, 0))
+                await asyncio.sleep(max(began + limit_s - time.time(), 0))
                 action.code = "ActionTimedOut"
                 self.finish(action, "TimedOut")
                 action.error = f"the wait is longer than limit.timeout {limit}"
                 return
-            await asyncio.sleep(max(seconds, 0))
+            await asyncio.sleep(max(began + seconds - time.time(), 0))
         except asyncio.CancelledError:
             action.status = "Cancelled"
             action.ended = time.time()

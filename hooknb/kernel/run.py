@@ -24,6 +24,7 @@ from ..wdl import Context
 from .action import REPORT_BODY_LIMIT, Action, current_scope, iso_time
 from .aio import in_loop_thread
 from .client import HubClient
+from .history import History, flow
 from .outputs import Outputs, jsonable
 from .steps import Steps
 from .triggers import Trigger
@@ -71,7 +72,15 @@ class Run(Steps):
     ``compose``, ``step``, ``record``, ``terminate``).
     """
 
-    def __init__(self, workflow: RunOwner, run_id: str, trigger: Outputs) -> None:
+    def __init__(
+        self,
+        workflow: RunOwner,
+        run_id: str,
+        trigger: Outputs,
+        *,
+        history: History | None = None,
+        started: float | None = None,
+    ) -> None:
         self.workflow = workflow
         self.hub: HubClient = workflow.hub
         self.id = run_id
@@ -81,7 +90,13 @@ class Run(Steps):
         self.result: Any = None
         self.error: str | None = None
         self.traceback: str | None = None
-        self.started = time.time()
+        self.started = started or time.time()
+        #: How many times a kernel adopted this run after its kernel was gone (0: a new run).
+        self.replays = 0
+        self._history = history
+        self._asked = 0
+        # Set when another kernel adopted this run: this copy stops without reporting.
+        self._fenced = False
         self.ended: float | None = None
         #: A Response action's answer (``statusCode``, ``headers``, ``body``), if one ran.
         self.response: dict[str, Any] | None = None
@@ -125,7 +140,8 @@ class Run(Steps):
             self._observers.remove(callback)
 
     def _changed(self) -> None:
-        self.hub.report(self)
+        if not self._fenced:
+            self.hub.report(self)
         for callback in list(self._observers):
             try:
                 callback(self)
@@ -205,6 +221,8 @@ class Run(Steps):
             self._finish("Cancelled", error="the run was cancelled")
 
     async def _execute(self) -> None:
+        # The run's main flow of code: its first step opens no branch.
+        flow.set((None, asyncio.current_task()))
         try:
             value = self.workflow.fn(self)
             if inspect.isawaitable(value):
@@ -223,7 +241,7 @@ class Run(Steps):
 
     def _finish(self, status: str, *, error: str | None = None, tb: str | None = None) -> None:
         self.status = status
-        self.error = error
+        self.error = self.error if self._fenced else error
         self.traceback = tb
         self.ended = time.time()
         for action in self.actions.values():
@@ -233,6 +251,16 @@ class Run(Steps):
         if not self._done.done():
             self._done.set_result(None)
         self._changed()
+
+    def _fence(self) -> None:
+        """Another kernel adopted this run (this one was thought gone): stop this copy at
+        once, reporting nothing, and say so here."""
+        if self._fenced or self.done:
+            return
+        self._fenced = True
+        self.error = "another kernel adopted this run; it goes on there"
+        if self._task is not None:
+            self._task.cancel()
 
     def cancel(self) -> bool:
         """Cancel the run; a waiting webhook step unsubscribes and the run ends Cancelled."""

@@ -28,6 +28,14 @@ from ..wdl import Context, ExpressionError, evaluate_template, referenced_functi
 from ..wdl.definitions import apply_endpoints
 from ..wdl.durations import parse_duration
 from .action import Action, iso_time
+from .history import (
+    History,
+    RecordedStep,
+    StepPlace,
+    decode_value,
+    encode_value,
+    flow,
+)
 from .outputs import Outputs, jsonable
 
 if TYPE_CHECKING:
@@ -99,6 +107,12 @@ class Steps:
     hub: HubClient
     status: str
     actions: dict[str, Action]
+    #: The history a kernel that adopted this run replays against (None for a new run).
+    _history: History | None
+    #: How many steps the run has asked for (the next step's position).
+    _asked: int
+    #: Another kernel adopted the run: its steps leave the hub alone.
+    _fenced: bool
 
     if TYPE_CHECKING:
 
@@ -115,13 +129,63 @@ class Steps:
             n += 1
         return f"{name}_{n}"
 
-    def _new_step(self, name: str, type: str, inputs: Any) -> Action:
-        """Record a new running step under a name not used yet in this run, and report it."""
+    def _place(self, name: str) -> StepPlace:
+        """Where the step ``name`` that the code asks for now stands (see
+        :mod:`hooknb.kernel.history`); the current flow goes on from it."""
+        after, owner = flow.get()
+        task = asyncio.current_task()
+        flow.set((name, task))
+        place = StepPlace(self._asked, after, owner is not task)
+        self._asked += 1
+        return place
+
+    def _recall(self, name: str, kind: str) -> tuple[str, RecordedStep | None, StepPlace]:
+        """Name, place and look up (when replaying) the step the code asks for now.
+
+        Raises:
+            ReplayMismatch: the code asks for another step than the history holds here.
+        """
         name = self._unique_action_name(name)
+        place = self._place(name)
+        recorded = self._history.match(name, kind, place) if self._history else None
+        return name, recorded, place
+
+    def _new_step(
+        self, name: str, type: str, inputs: Any
+    ) -> tuple[Action, RecordedStep | None, StepPlace]:
+        """Record a new running step under a name not used yet in this run, and report it;
+        with its recorded self when the run is being replayed."""
+        name, recorded, place = self._recall(name, type)
         action = Action(name, type, inputs=inputs)
         self.actions[name] = action
         self._changed()
-        return action
+        return action, recorded, place
+
+    def _remember(self, action: Action, place: StepPlace, value: Any) -> bool:
+        """Queue a finished step's value for the run's history (sent with the next report);
+        False when it is not JSON data and cannot be stored (the step runs again on replay)."""
+        text = encode_value(value)
+        if text is None:
+            log.warning(
+                "hooknb: step %r of run %s returned a %s, which is not JSON data: it cannot be "
+                "stored, so if the kernel restarts this step runs again when the run is replayed",
+                action.name,
+                self.id,
+                type(value).__name__,
+            )
+            return False
+        self.hub.record_step(
+            {
+                "run": self.id,
+                "step": action.name,
+                "kind": action.type,
+                **place.to_json(),
+                "value": text,
+                "started": action.started,
+                "ended": action.ended,
+            }
+        )
+        return True
 
     # -- the HTTP Webhook action -----------------------------------------------------------
 
@@ -146,7 +210,7 @@ class Steps:
         if not isinstance(subscribe, Mapping):
             raise TypeError("subscribe must be an HTTP request object (a dict)")
         timeout_s = _seconds(timeout)
-        action = self._new_step(
+        action, recorded, place = self._new_step(
             name,
             "HttpWebhook",
             {
@@ -160,14 +224,27 @@ class Steps:
         )
         wait = _WebhookWait(action, unsubscribe, later)
         try:
-            outcome = await self._open_wait(wait, timeout_s, verify)
-            subscribe_request, unsubscribe_request = self._webhook_requests(wait, subscribe)
-            state = await self._subscribe(wait, subscribe_request, unsubscribe_request)
-            if later and action.subscription is not None:
+            if recorded is None:
+                outcome = await self._open_wait(wait, timeout_s, verify, place)
+                state: dict[str, Any] | None = None
+            else:
+                outcome, state = self._resume_wait(wait, recorded)
+            if state is None or state["state"] in ("open", "subscribing"):
+                subscribe_request, unsubscribe_request = self._webhook_requests(wait, subscribe)
+                state = await self._subscribe(wait, subscribe_request, unsubscribe_request)
+                register_later = later and action.subscription is not None
+            else:
+                wait.context = self.context(callback_url=action.callback_url)
+                if state["state"] == "failed":
+                    raise ActionFailed(action.name, f"subscribe failed: {state['error']}", state)
+                register_later = (
+                    later and action.subscription is not None and state["unsubscribe"] == "pending"
+                )
+            if register_later:
                 # Registered before the step shows Waiting, so that a cancel or timeout from
                 # then on always has an unsubscribe to make.
                 await self._register_later_unsubscribe(wait)
-            if state["state"] in ("waiting", "completed"):
+            if state["state"] in ("waiting", "completed") and not outcome.done():
                 action.status = "Waiting"
                 self.status = "Waiting"
                 self._changed()
@@ -191,15 +268,57 @@ class Steps:
                 self.status = "Running"
         return self._webhook_outcome(action, event, timeout_s)
 
+    def _resume_wait(
+        self, wait: _WebhookWait, recorded: RecordedStep
+    ) -> tuple[asyncio.Future[dict[str, Any]], dict[str, Any]]:
+        """Replay: the step's wait from the history (no second wait, no second subscribe).
+
+        Returns the future of its outcome — already resolved when the outcome is in the
+        history (a callback that came while no kernel ran the run resumes it at once) — and
+        the wait's recorded state.
+        """
+        state = recorded.wait
+        if state is None:
+            raise ActionFailed(wait.action.name, "the run's history has no wait for this step")
+        action = wait.action
+        wait.id = action.wait_id = state["id"]
+        action.callback_url = state["callbackUrl"]
+        action.deadline = state["deadline"]
+        action.started = recorded.started or action.started
+        if state["subscription"] is not None:
+            action.subscription = Outputs.from_response(state["subscription"])
+        outcome = self.hub.expect_wait(state["id"])
+        event = {
+            "completed": {"event": "callback", "callback": state.get("callback")},
+            "timedout": {"event": "timedout"},
+            "cancelled": {"event": "cancelled"},
+        }.get(state["state"])
+        if event is not None and not outcome.done():
+            if event["event"] == "callback" and event["callback"] is None:
+                raise ActionFailed(action.name, "the run's history lost this step's callback")
+            outcome.set_result(event)
+        return outcome, state
+
     async def _open_wait(
-        self, wait: _WebhookWait, timeout_s: float | None, verify: Mapping[str, Any] | None
+        self,
+        wait: _WebhookWait,
+        timeout_s: float | None,
+        verify: Mapping[str, Any] | None,
+        place: StepPlace,
     ) -> asyncio.Future[dict[str, Any]]:
-        """Open the wait on the hub; return the future its outcome event will resolve."""
+        """Open the wait on the hub (the step joins the run's history there); return the
+        future its outcome event will resolve."""
         hub, action = self.hub, wait.action
         record = await hub.request(
             "POST",
             f"hooknb/api/runs/{self.id}/waits",
-            {"step": action.name, "client": hub.client_id, "timeout": timeout_s, "verify": verify},
+            {
+                "step": action.name,
+                "client": hub.client_id,
+                "timeout": timeout_s,
+                "verify": verify,
+                **place.to_json(),
+            },
             idempotent=False,
         )
         wait.id = record["id"]
@@ -252,12 +371,17 @@ class Steps:
         return state
 
     async def _register_later_unsubscribe(self, wait: _WebhookWait) -> None:
-        """Give the hub the unsubscribe request made from the subscribe response."""
-        await self.hub.request(
-            "PUT",
-            f"hooknb/api/waits/{wait.id}/unsubscribe",
-            {"unsubscribe": self._later_unsubscribe(wait)},
-        )
+        """Give the hub the unsubscribe request made from the subscribe response (a 409 says
+        it has it already: a kernel before this one registered it)."""
+        try:
+            await self.hub.request(
+                "PUT",
+                f"hooknb/api/waits/{wait.id}/unsubscribe",
+                {"unsubscribe": self._later_unsubscribe(wait)},
+            )
+        except HubRequestError as exc:
+            if exc.status != 409:
+                raise
 
     def _later_unsubscribe(self, wait: _WebhookWait) -> Mapping[str, Any] | None:
         action, unsubscribe = wait.action, wait.unsubscribe
@@ -282,6 +406,8 @@ class Steps:
         action, hub = wait.action, self.hub
         action.status = "Cancelled"
         action.ended = time.time()
+        if self._fenced:
+            return  # the wait is the adopting kernel's now
         if wait.id is not None and wait.later and action.subscription is not None:
             # Cancelled while registering the deferred unsubscribe: make sure it is set.
             # A 409 says it already was, which is the usual case.
@@ -368,86 +494,129 @@ class Steps:
         """
         if not isinstance(request, Mapping):
             raise TypeError("request must be an HTTP request object (a dict)")
-        action = self._new_step(name, "Http", redact(request))
-        name = action.name
+        action, recorded, place = self._new_step(name, "Http", redact(request))
         timeout_s = _seconds(timeout)
         try:
-            evaluated = apply_endpoints(
-                evaluate_template(dict(request), self.context()), self._endpoints
-            )
-            action.inputs = redact(evaluated)
+            if recorded is not None and recorded.state == "done":
+                made = decode_value(recorded.value)
+                status, answer = int(made["status"]), made["answer"]
+                action.started = recorded.started or action.started
+            else:
+                evaluated = apply_endpoints(
+                    evaluate_template(dict(request), self.context()), self._endpoints
+                )
+                action.inputs = redact(evaluated)
+                status, answer = await self._hub_http(
+                    action.name, evaluated, place, timeout_s, async_pattern
+                )
+        except asyncio.CancelledError:
+            action.status = "Cancelled"
+            action.ended = time.time()
+            raise
+        except Exception as exc:
+            self._step_failed(action, f"{type(exc).__name__}: {exc}")
+            raise
+        return self._http_outcome(action, status, answer, timeout_s)
+
+    async def _hub_http(
+        self,
+        name: str,
+        request: Mapping[str, Any],
+        place: StepPlace,
+        timeout_s: float | None,
+        async_pattern: bool,
+    ) -> tuple[int, dict[str, Any]]:
+        """Have the hub make the step's call (once: asked again, it answers the same)."""
+        try:
             answer = await self.hub.request(
                 "POST",
                 f"hooknb/api/runs/{self.id}/http",
                 {
                     "step": name,
-                    "request": evaluated,
+                    "client": self.hub.client_id,
+                    "request": request,
                     "timeout": timeout_s,
                     "asyncPattern": bool(async_pattern),
+                    **place.to_json(),
                 },
-                idempotent=False,
+                idempotent=True,
                 timeout=None,
             )
-        except asyncio.CancelledError:
-            action.status = "Cancelled"
-            action.ended = time.time()
-            raise
         except HubRequestError as exc:
-            action.ended = time.time()
-            body = exc.body if isinstance(exc.body, dict) else {}
-            if body.get("timedOut"):
+            if exc.status is None or (isinstance(exc.body, dict) and exc.body.get("fenced")):
+                raise
+            return exc.status, exc.body if isinstance(exc.body, dict) else {"error": str(exc)}
+        return 200, answer
+
+    def _http_outcome(
+        self, action: Action, status: int, answer: Mapping[str, Any], timeout_s: float | None
+    ) -> Outputs:
+        """The Http step's end from the hub's answer (status, body): the final response's
+        outputs, or ActionTimedOut / ActionFailed."""
+        name = action.name
+        action.ended = time.time()
+        if status != 200:
+            if answer.get("timedOut"):
                 action.status, action.code = "TimedOut", "ActionTimedOut"
-                action.error = body.get("error") or str(exc)
+                action.error = answer.get("error") or f"HTTP {status}"
                 self._changed()
                 timed_out = ActionTimedOut(name, timeout_s)
                 timed_out.args = (f"action {name!r} timed out: {action.error}",)
-                raise timed_out from None
+                raise timed_out
             action.status, action.code = "Failed", "ActionFailed"
-            action.error = body.get("error") or str(exc)
+            action.error = answer.get("error") or f"the hub answered {status}"
             self._changed()
-            raise ActionFailed(name, action.error, body) from None
-        except Exception as exc:
-            self._step_failed(action, f"{type(exc).__name__}: {exc}")
-            raise
-        action.ended = time.time()
+            raise ActionFailed(name, action.error, dict(answer))
         action.outputs = Outputs.from_response(answer)
-        status = action.outputs.status_code or 0
-        if 200 <= status <= 299:
+        code = action.outputs.status_code or 0
+        if 200 <= code <= 299:
             action.status = "Succeeded"
             self._changed()
             return action.outputs
         # Logic Apps: a final status outside 2xx fails the action (successors may run after
         # Failed); the response is still the action's outputs.
-        action.status, action.code = "Failed", _status_code_name(status)
-        action.error = f"HTTP {status}"
+        action.status, action.code = "Failed", _status_code_name(code)
+        action.error = f"HTTP {code}"
         self._changed()
-        raise ActionFailed(name, f"the final response was HTTP {status}", action.outputs)
+        raise ActionFailed(name, f"the final response was HTTP {code}", action.outputs)
 
     def compose(self, name: str, inputs: Any) -> Any:
         """The Compose action: evaluate ``inputs`` (expressions included) and record the value
         as the step's outputs, for ``outputs('<name>')`` in later expressions."""
-        name = self._unique_action_name(name)
+        name, recorded, place = self._recall(name, "Compose")
         action = Action(name, "Compose", inputs=jsonable(inputs))
         self.actions[name] = action
-        try:
-            action.value = evaluate_template(inputs, self.context())
-        except ExpressionError as exc:
-            error = f"ExpressionError: {exc}"
-            self._step_failed(action, error)
-            raise ActionFailed(name, error) from exc
+        if recorded is not None:
+            action.value = decode_value(recorded.value)
+        else:
+            try:
+                action.value = evaluate_template(inputs, self.context())
+            except ExpressionError as exc:
+                error = f"ExpressionError: {exc}"
+                self._step_failed(action, error)
+                raise ActionFailed(name, error) from exc
         action.status = "Succeeded"
         action.ended = time.time()
+        if recorded is None:
+            self._remember(action, place, action.value)
         self._changed()
         return action.value
 
     def record(self, name: str, value: Any, *, type: str = "Python") -> Any:
-        """Record ``value`` as the outputs of a finished step named ``name`` (returned as is),
-        so expressions in later steps can read it with ``outputs('<name>')``."""
-        name = self._unique_action_name(name)
+        """Record ``value`` as the outputs of a finished step named ``name`` and return it, so
+        expressions in later steps can read it with ``outputs('<name>')``.
+
+        When a run is replayed after its kernel restarted, this returns the value recorded the
+        first time, not ``value``: ``run.record("Started", time.time())`` keeps its time.
+        """
+        name, recorded, place = self._recall(name, type)
         now = time.time()
-        self.actions[name] = Action(
-            name, type, status="Succeeded", value=value, started=now, ended=now
-        )
+        if recorded is not None:
+            value = decode_value(recorded.value)
+        action = Action(name, type, status="Succeeded", value=value, started=now, ended=now)
+        self.actions[name] = action
+        if recorded is None:
+            self._remember(action, place, value)
         self._changed()
         return value
 
@@ -456,11 +625,26 @@ class Steps:
     ) -> Any:
         """Run ``fn(run)`` (sync or async) as a step named ``name`` and record what it returns.
 
+        What it returns is stored in the run's history before ``step`` returns: when the run
+        is replayed after its kernel restarted, the step returns that value and ``fn`` is not
+        called again. So side effects and values that must not change (the time, random
+        numbers, your own HTTP calls) belong in a step. A step that raised, or whose value is
+        not JSON data, runs again on replay.
+
         Exceptions fail the step and propagate. ``timeout`` bounds an async ``fn`` (the step
         then ends TimedOut and :class:`ActionTimedOut` is raised).
         """
-        action = self._new_step(name, "Python", {"function": getattr(fn, "__qualname__", repr(fn))})
+        action, recorded, place = self._new_step(
+            name, "Python", {"function": getattr(fn, "__qualname__", repr(fn))}
+        )
         name = action.name
+        if recorded is not None:
+            action.value = decode_value(recorded.value)
+            action.status = "Succeeded"
+            action.started = recorded.started or action.started
+            action.ended = time.time()
+            self._changed()
+            return action.value
         timeout_s = _seconds(timeout)
         try:
             value = fn(self)
@@ -487,6 +671,10 @@ class Steps:
         action.value = value
         action.status = "Succeeded"
         action.ended = time.time()
+        if self._remember(action, place, value):
+            # In the history before the code goes on: a restart from here on does not run
+            # fn again.
+            await self.hub.flush()
         self._changed()
         return value
 

@@ -21,8 +21,10 @@ from ..errors import HookNBError
 from ..http_model import CallbackWire, encode_wire_body
 from ..wdl import Context, evaluate_template
 from ..wdl.definitions import Definition, Recurrence, apply_endpoints
-from .client import HubClient, default_hub
+from .aio import in_loop_thread
+from .client import HubClient, connected_hub, default_hub
 from .declarative import Declarative
+from .history import History
 from .outputs import Outputs
 from .run import Run, RunFunction
 from .triggers import HttpWebhookTrigger, RecurrenceTrigger, RequestTrigger, Trigger
@@ -59,12 +61,16 @@ class Workflow(Declarative):
         #: The WDL definition this workflow runs (None for a Python-function workflow).
         self.definition: Definition | None = None
         self._hub = hub
+        # This workflow's adoption of runs whose kernel is gone, per hub connection (see
+        # adopt_async): started when the workflow is defined, or first used.
+        self._adoptions: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._record: dict[str, Any] | None = None
         self._observers: list[Callable[[Workflow, Run | None], None]] = []
         self._local_enabled = False
         self._recurrence_task: asyncio.Task[None] | None = None
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
+        self._define()
 
     def __repr__(self) -> str:
         # The views are imported when a workflow is shown, not when one is defined.
@@ -103,7 +109,62 @@ class Workflow(Declarative):
     def _bind(self) -> HubClient:
         hub = self.hub
         hub.workflows[self.name] = self
+        self._start_adoption(hub)
         return hub
+
+    # -- runs whose kernel is gone ---------------------------------------------------------
+
+    def _define(self) -> None:
+        """Defining a workflow adopts its unfinished runs whose kernel is gone — when a hub is
+        at hand (a Jupyter server, or a connection made already). An embedded hub is not
+        started just for that: it adopts when the workflow is first used."""
+        hub = self._hub or connected_hub()
+        if hub is not None:
+            hub.workflows[self.name] = self
+            self._start_adoption(hub)
+
+    def _start_adoption(self, hub: HubClient) -> None:
+        if id(hub) in self._adoptions:
+            return
+        coro = self._adopt(hub)
+        if in_loop_thread(hub.loop):
+            self._adoptions[id(hub)] = hub.loop.create_task(coro, name=f"hooknb-adopt-{self.name}")
+        else:
+            self._adoptions[id(hub)] = asyncio.wrap_future(
+                asyncio.run_coroutine_threadsafe(coro, hub.loop), loop=hub.loop
+            )
+
+    async def _adopt(self, hub: HubClient) -> dict[str, Any]:
+        try:
+            answer = await hub.adopt(self)
+        except Exception as exc:
+            log.warning(
+                "hooknb: workflow %r could not adopt its unfinished runs: %s", self.name, exc
+            )
+            return {"lease": "unknown", "error": str(exc), "runs": [], "finalized": []}
+        if answer["lease"] == "held":
+            print(
+                f"hooknb: workflow {self.name!r} is run by another kernel that is connected "
+                f"({answer['holder']}): its trigger's runs go there and this kernel adopts none "
+                "of its runs. Runs started here run here."
+            )
+        elif answer["runs"]:
+            count = len(answer["runs"])
+            print(
+                f"hooknb: adopted {count} unfinished run{'s' * (count != 1)} of {self.name!r} "
+                "whose kernel was gone; replayed from their history, they continue here."
+            )
+        return answer
+
+    def adopt(self, timeout: float | None = 60.0) -> dict[str, Any]:
+        """Wait until this workflow has adopted its unfinished runs whose kernel was gone (it
+        starts doing so when it is defined); returns the hub's answer (``lease``, ``runs``:
+        the adopted runs' ids, ``finalized``). The adopted runs are in :attr:`runs`."""
+        return self.hub.call(self.adopt_async(), timeout)
+
+    async def adopt_async(self) -> dict[str, Any]:
+        hub = self._bind()
+        return await asyncio.shield(self._adoptions[id(hub)])
 
     @property
     def _path(self) -> str:
@@ -293,6 +354,19 @@ class Workflow(Declarative):
     def _run_for_trigger(self, run_id: str, callback: CallbackWire) -> Run:
         """A run for a trigger callback the hub delivered (the client starts it)."""
         return Run(self, run_id, Outputs.from_callback(callback))
+
+    def _run_for_replay(self, history: dict[str, Any]) -> Run:
+        """A run this process adopts: replayed against its history (the client starts it)."""
+        trigger = history.get("trigger")
+        run = Run(
+            self,
+            history["id"],
+            Outputs.from_callback(trigger) if trigger else Outputs(),
+            history=History.from_json(history["steps"]),
+            started=history.get("started") or history.get("created"),
+        )
+        run.replays = int(history.get("replays") or 0)
+        return run
 
     @property
     def runs(self) -> list[Run]:
