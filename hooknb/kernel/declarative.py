@@ -113,7 +113,7 @@ class Declarative:
             trigger=trigger_of(definition),
             hub=hub,
         )
-        workflow._adopt(definition)
+        workflow._use_definition(definition)
         return workflow
 
     @classmethod
@@ -147,10 +147,10 @@ class Declarative:
         }
         definition = load(raw, endpoints=endpoints)
         workflow = cls(run_definition, name=name, trigger=trigger, hub=hub)
-        workflow._adopt(definition)
+        workflow._use_definition(definition)
         return workflow
 
-    def _adopt(self, definition: Definition) -> None:
+    def _use_definition(self, definition: Definition) -> None:
         self.definition = definition
         # One dict shared with the definition: edits of either are seen by runs.
         self.parameters = definition.values

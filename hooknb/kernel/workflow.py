@@ -126,7 +126,7 @@ class Workflow(Declarative):
     def _start_adoption(self, hub: HubClient) -> None:
         if id(hub) in self._adoptions:
             return
-        coro = self._adopt(hub)
+        coro = self._adopt_runs(hub)
         if in_loop_thread(hub.loop):
             self._adoptions[id(hub)] = hub.loop.create_task(coro, name=f"hooknb-adopt-{self.name}")
         else:
@@ -134,7 +134,7 @@ class Workflow(Declarative):
                 asyncio.run_coroutine_threadsafe(coro, hub.loop), loop=hub.loop
             )
 
-    async def _adopt(self, hub: HubClient) -> dict[str, Any]:
+    async def _adopt_runs(self, hub: HubClient) -> dict[str, Any]:
         try:
             answer = await hub.adopt(self)
         except Exception as exc:
