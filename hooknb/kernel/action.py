@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextvars
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -58,6 +59,30 @@ class Action:
     #: Logic Apps' status code of the step (``ActionFailed``, ``ActionTimedOut``, ...).
     code: str | None = None
 
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> Action:
+        """A step as a run report shows it (:meth:`to_json`): for a run this process shows
+        but does not run."""
+        kind = str(value.get("type") or "")
+        shown = value.get("outputs")
+        is_message = kind in ("HttpWebhook", "Http") and isinstance(shown, Mapping)
+        return cls(
+            name=str(value.get("name")),
+            type=kind,
+            status=str(value.get("status") or "Running"),
+            inputs=value.get("inputs"),
+            outputs=Outputs.from_json(shown) if is_message else None,  # type: ignore[arg-type]
+            value=None if is_message else shown,
+            error=value.get("error"),
+            started=_epoch(value.get("startTime")) or time.time(),
+            ended=_epoch(value.get("endTime")),
+            callback_url=value.get("callbackUrl"),
+            deadline=value.get("deadline"),
+            wait_id=value.get("wait"),
+            scope=value.get("scope"),
+            code=value.get("code"),
+        )
+
     @property
     def duration(self) -> float | None:
         return None if self.ended is None else self.ended - self.started
@@ -92,3 +117,12 @@ class Action:
             "wait": self.wait_id,
             **extra,
         }
+
+
+def _epoch(text: Any) -> float | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None

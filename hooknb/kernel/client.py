@@ -65,6 +65,7 @@ class LocalWorkflow(Protocol):
     def name(self) -> str: ...
     def _run_for_trigger(self, run_id: str, callback: CallbackWire) -> LocalRun: ...
     def _run_for_replay(self, history: dict[str, Any]) -> LocalRun: ...
+    def _on_server_report(self, report: dict[str, Any]) -> None: ...
 
 
 class HubClient:
@@ -101,7 +102,12 @@ class HubClient:
         self._adopting = 0
         self._early_wait_events: dict[str, dict[str, Any]] = {}
         #: Handlers of notices (events that are not deliveries), by kind.
-        self.notice_handlers: dict[str, Callable[[dict[str, Any]], None]] = {}
+        self.notice_handlers: dict[str, Callable[[dict[str, Any]], None]] = {
+            "run-report": self._on_run_report
+        }
+        #: Workflows the server runs whose run reports this process shows (watched again
+        #: whenever the push channel reconnects).
+        self.watched: set[str] = set()
         self._generation = 0
         self._synced_generation = 0
         self._flush_waiters: list[tuple[int, asyncio.Future[None]]] = []
@@ -257,6 +263,8 @@ class HubClient:
                     text = "\n".join(data)
                     if event_type == "hello":
                         self._connected.set()
+                        for name in self.watched:
+                            self._tasks.append(self.loop.create_task(self._watch(name)))
                     else:
                         self._dispatch(json.loads(text))
                 data = []
@@ -298,6 +306,36 @@ class HubClient:
         # Acknowledged with the run's first report, so the hub resends it if that is lost.
         self._pending_acks.add(event["seq"])
         self.adopt_run(run)
+
+    def _on_run_report(self, event: dict[str, Any]) -> None:
+        workflow = self.workflows.get(str(event.get("workflow")))
+        if workflow is not None and isinstance(event.get("run"), dict):
+            workflow._on_server_report(event["run"])
+
+    async def watch(self, name: str) -> None:
+        """Show the runs of workflow ``name``, which the server runs: its run reports come
+        here as notices from now on (and after every reconnection)."""
+        self.watched.add(name)
+        if self._connected is not None and self._connected.is_set():
+            await self._watch(name)
+        else:
+            self._ensure_started()  # the channel's hello watches it
+
+    async def _watch(self, name: str) -> None:
+        try:
+            await self.request(
+                "PUT",
+                f"hooknb/api/workflows/{quote(name, safe='')}/watch",
+                {"client": self.client_id},
+            )
+        except HubRequestError as exc:
+            log.warning("hooknb could not show the runs of %r live: %s", name, exc)
+
+    def add_run(self, run: LocalRun) -> None:
+        """Register a run this process shows but does not run (the server runs it)."""
+        self._runs[run.id] = run
+        self._runs_by_workflow.setdefault(run.workflow.name, []).append(run)
+        run._start()
 
     def _on_wait_event(self, event: dict[str, Any]) -> None:
         wait_id = event.get("wait", "")

@@ -18,7 +18,7 @@ from ..errors import HookNBError
 from ..wdl.definitions import PYTHON, SCHEMA_URL, Definition, load
 from ..wdl.durations import format_duration
 from .interpreter import run_definition
-from .run import Run, RunFunction
+from .run import Host, Run, RunFunction
 from .triggers import RequestTrigger, Trigger, trigger_of
 
 if TYPE_CHECKING:
@@ -73,7 +73,11 @@ class Declarative:
             hub: HubClient | None = None,
             parameters: Mapping[str, Any] | None = None,
             endpoints: Mapping[str, str] | None = None,
+            host: Host = "kernel",
+            define: bool = True,
         ) -> None: ...
+
+        def _define(self) -> None: ...
 
     @classmethod
     def from_definition(
@@ -84,6 +88,7 @@ class Declarative:
         name: str | None = None,
         hub: HubClient | None = None,
         endpoints: Mapping[str, str] | None = None,
+        host: Host = "server",
     ) -> Self:
         """A workflow that runs a Logic Apps workflow definition (WDL 2016-06-01), unchanged.
 
@@ -93,6 +98,12 @@ class Declarative:
         ``endpoints`` maps URIs (or URI prefixes ending in ``/``) in its requests to URLs to
         call instead, e.g. ``{"<RunbookWebhookUrl>": "http://127.0.0.1:8765/runbook"}``.
         The name defaults to the file's stem or the ARM resource's name.
+
+        With ``host="server"`` (the default) the workflow is handed to the Jupyter server,
+        which runs it like a saved Logic App: its trigger fires and its runs go from start to
+        end with no kernel connected, across server restarts; this kernel shows them live.
+        ``host="kernel"`` runs them in this kernel instead, as a definition with Python steps
+        always does (their runs are adopted by the next kernel that defines the workflow).
 
         Raises:
             DefinitionError: if the definition cannot be read or is not one hooknb runs.
@@ -112,8 +123,11 @@ class Declarative:
             name=name or definition.name or "workflow",
             trigger=trigger_of(definition),
             hub=hub,
+            host=host,
+            define=False,
         )
         workflow._use_definition(definition)
+        workflow._define()
         return workflow
 
     @classmethod
@@ -125,6 +139,7 @@ class Declarative:
         parameters: Mapping[str, Any] | None = None,
         hub: HubClient | None = None,
         endpoints: Mapping[str, str] | None = None,
+        host: Host = "server",
     ) -> Self:
         """An empty workflow built from declarative steps: add them with :meth:`add_webhook`,
         :meth:`add_http`, :meth:`add_compose`, :meth:`add_condition`, :meth:`add_scope`...
@@ -146,7 +161,9 @@ class Declarative:
             "outputs": {},
         }
         definition = load(raw, endpoints=endpoints)
-        workflow = cls(run_definition, name=name, trigger=trigger, hub=hub)
+        # Handed to the server (host="server") when first enabled or started: steps are
+        # added first.
+        workflow = cls(run_definition, name=name, trigger=trigger, hub=hub, host=host, define=False)
         workflow._use_definition(definition)
         return workflow
 

@@ -81,6 +81,23 @@ class Outputs:
             content_type=headers.get("content-type"),
         )
 
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> Outputs:
+        """From the Logic Apps shape :meth:`to_json` makes (as run reports carry it)."""
+        body = value.get("body")
+        headers = value.get("headers") or {}
+        return cls(
+            headers=httpx.Headers(headers if isinstance(headers, Mapping) else {}),
+            body=body,
+            queries=dict(value.get("queries") or {}),
+            status_code=value.get("statusCode"),
+            raw=b""
+            if body is None
+            else body.encode()
+            if isinstance(body, str)
+            else json.dumps(body).encode(),
+        )
+
     def to_json(self) -> dict[str, Any]:
         """The Logic Apps shape (``headers``, ``body``, ``statusCode``, ``queries``), JSON-safe."""
         value: dict[str, Any] = {

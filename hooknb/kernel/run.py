@@ -17,7 +17,7 @@ import logging
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from ..errors import ActionTimedOut, RunTerminated
 from ..wdl import Context
@@ -32,12 +32,14 @@ from .triggers import Trigger
 if TYPE_CHECKING:
     from ..wdl.definitions import Definition
 
-__all__ = ["Run", "RunFunction", "RunOwner"]
+__all__ = ["Host", "Run", "RunFunction", "RunOwner", "ServerRun"]
 
 log = logging.getLogger("hooknb.kernel")
 
 #: A workflow's function: called with each run; may be ``async``; returns the run's result.
 RunFunction = Callable[["Run"], Any]
+#: Where a workflow's runs run: in this process, or in the server (definitions only).
+Host = Literal["kernel", "server"]
 
 
 class RunOwner(Protocol):
@@ -294,3 +296,54 @@ class Run(Steps):
         else:
             await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._wait(), self.hub.loop))
         return self
+
+
+class ServerRun(Run):
+    """A run of a workflow the server runs (in its definitions worker): this process shows it
+    live, from the worker's reports, and can wait for it or cancel it, but does not run it."""
+
+    def _start(self) -> None:
+        self.workflow._changed(self)
+
+    def _changed(self) -> None:
+        for callback in list(self._observers):
+            try:
+                callback(self)
+            except Exception:  # an observer (a widget) must never break the run
+                log.exception("run observer failed")
+
+    def _apply_report(self, report: Mapping[str, Any]) -> None:
+        """The run as the worker reported it last."""
+        self.status = str(report.get("status") or self.status)
+        self.started = report.get("started") or self.started
+        self.ended = report.get("ended")
+        actions = report.get("actions")
+        if isinstance(actions, Mapping):
+            self.actions = {
+                str(name): Action.from_json(action)
+                for name, action in actions.items()
+                if isinstance(action, Mapping)
+            }
+        self.result = report.get("result")
+        self.error = report.get("error")
+        self.response = report.get("response")
+        if self.done and not self._done.done():
+            self._done.set_result(None)
+        self._changed()
+
+    def cancel(self) -> bool:
+        """Ask the server to cancel the run (its worker ends it; a waiting step unsubscribes)."""
+        if self.done:
+            return False
+
+        async def cancel() -> None:
+            await self.hub.request("POST", f"hooknb/api/runs/{self.id}/cancel", {})
+
+        if in_loop_thread(self.hub.loop):
+            self.hub.loop.create_task(cancel())
+        else:
+            asyncio.run_coroutine_threadsafe(cancel(), self.hub.loop)
+        return True
+
+    async def _wait(self) -> None:
+        await asyncio.shield(self._done)

@@ -26,7 +26,7 @@ from .client import HubClient, connected_hub, default_hub
 from .declarative import Declarative
 from .history import History
 from .outputs import Outputs
-from .run import Run, RunFunction
+from .run import Host, Run, RunFunction, ServerRun
 from .triggers import HttpWebhookTrigger, RecurrenceTrigger, RequestTrigger, Trigger
 
 __all__ = ["Workflow", "workflow"]
@@ -51,7 +51,11 @@ class Workflow(Declarative):
         hub: HubClient | None = None,
         parameters: Mapping[str, Any] | None = None,
         endpoints: Mapping[str, str] | None = None,
+        host: Host = "kernel",
+        define: bool = True,
     ) -> None:
+        if host not in ("kernel", "server"):
+            raise ValueError("host must be 'kernel' or 'server'")
         self.fn = fn
         self.name = name or fn.__name__
         self.trigger = trigger
@@ -61,8 +65,12 @@ class Workflow(Declarative):
         #: The WDL definition this workflow runs (None for a Python-function workflow).
         self.definition: Definition | None = None
         self._hub = hub
-        # This workflow's adoption of runs whose kernel is gone, per hub connection (see
-        # adopt_async): started when the workflow is defined, or first used.
+        #: Where runs run: ``"kernel"`` (this process) or ``"server"`` (the server's
+        #: definitions worker, for a Logic Apps definition with no Python steps).
+        self.host: Host = host
+        # This workflow's adoption of runs whose kernel is gone — or, run by the server, its
+        # hand-over to the server — per hub connection: started when the workflow is defined,
+        # or first used.
         self._adoptions: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._record: dict[str, Any] | None = None
         self._observers: list[Callable[[Workflow, Run | None], None]] = []
@@ -70,7 +78,8 @@ class Workflow(Declarative):
         self._recurrence_task: asyncio.Task[None] | None = None
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
-        self._define()
+        if define:
+            self._define()
 
     def __repr__(self) -> str:
         # The views are imported when a workflow is shown, not when one is defined.
@@ -126,13 +135,48 @@ class Workflow(Declarative):
     def _start_adoption(self, hub: HubClient) -> None:
         if id(hub) in self._adoptions:
             return
-        coro = self._adopt_runs(hub)
+        coro = self._host_on_server(hub) if self._server_runs else self._adopt_runs(hub)
         if in_loop_thread(hub.loop):
             self._adoptions[id(hub)] = hub.loop.create_task(coro, name=f"hooknb-adopt-{self.name}")
         else:
             self._adoptions[id(hub)] = asyncio.wrap_future(
                 asyncio.run_coroutine_threadsafe(coro, hub.loop), loop=hub.loop
             )
+
+    @property
+    def _server_runs(self) -> bool:
+        """Whether the server runs this workflow's runs (a definition without Python steps)."""
+        return (
+            self.host == "server"
+            and self.definition is not None
+            and not self.definition.python_steps()
+        )
+
+    def _document(self) -> dict[str, Any]:
+        """The definition as the server keeps it: what its worker loads to run the workflow."""
+        assert self.definition is not None
+        return {
+            "definition": self.definition.to_json(),
+            "parameters": dict(self.definition.values),
+            "endpoints": dict(self.endpoints),
+            "state": "Enabled" if self._local_enabled else "Disabled",
+        }
+
+    async def _host_on_server(self, hub: HubClient) -> dict[str, Any]:
+        """Hand the definition to the server, which runs it; show its runs here."""
+        await hub.request("PUT", f"{self._path}/definition", self._document())
+        await hub.watch(self.name)
+        return {"lease": "server", "runs": [], "finalized": []}
+
+    def _on_server_report(self, report: dict[str, Any]) -> None:
+        """A run report of this workflow, which the server runs: show it here."""
+        run_id = str(report.get("id"))
+        run = self.hub.get_run(run_id)
+        if run is None:
+            run = ServerRun(self, run_id, Outputs(), started=report.get("started"))
+            self.hub.add_run(run)
+        if isinstance(run, ServerRun):
+            run._apply_report(report)
 
     async def _adopt_runs(self, hub: HubClient) -> dict[str, Any]:
         try:
@@ -184,6 +228,8 @@ class Workflow(Declarative):
         if isinstance(self.trigger, RequestTrigger | RecurrenceTrigger):
             return await self._enable_local()
         hub = self._bind()
+        if self._server_runs:
+            await self.adopt_async()  # the server runs the trigger's runs: it has the definition
         attach: dict[str, Any] = {"client": hub.client_id, "trigger": self.trigger.name}
         if getattr(self.trigger, "access_key_type", None):
             attach["keyType"] = self.trigger.access_key_type
@@ -232,6 +278,9 @@ class Workflow(Declarative):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
+            if self._server_runs:
+                hub = self._bind()
+                await hub.request("PUT", f"{self._path}/definition", self._document())
             self._changed()
             return self
         hub = self._bind()
@@ -264,6 +313,13 @@ class Workflow(Declarative):
             )
         self._record = await hub.request("PUT", self._path, {"client": hub.client_id})
         await hub.wait_connected()
+        if self._server_runs:
+            # The server's worker keeps the schedule: tell it the trigger is on.
+            self._local_enabled = True
+            await self.adopt_async()
+            await hub.request("PUT", f"{self._path}/definition", self._document())
+            self._changed()
+            return self
         if isinstance(trigger, RecurrenceTrigger) and self._recurrence_task is None:
             self._recurrence_task = hub.loop.create_task(
                 self._recur(trigger.recurrence), name=f"hooknb-recurrence-{self.name}"
@@ -346,6 +402,18 @@ class Workflow(Declarative):
             request["body"] = body
             if content_type:
                 request["contentType"] = content_type
+        if self._server_runs:
+            await self.adopt_async()  # the server has the definition before its first run
+            request["queued"] = True
+            created = await hub.request("POST", f"{self._path}/runs", request, idempotent=False)
+            shown = hub.get_run(created["run"])  # its first report may have come already
+            if isinstance(shown, ServerRun):
+                shown.trigger = Outputs.from_callback(created["callback"])
+                return shown
+            server_run = ServerRun(self, created["run"], Outputs.from_callback(created["callback"]))
+            server_run.status = "Queued"
+            hub.add_run(server_run)
+            return server_run
         created = await hub.request("POST", f"{self._path}/runs", request, idempotent=False)
         run = Run(self, created["run"], Outputs.from_callback(created["callback"]))
         hub.adopt_run(run)

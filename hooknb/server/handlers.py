@@ -305,6 +305,15 @@ class WorkflowWatchHandler(HookNBAPIHandler):
         self.reply(self.hub.watch(name, required(self.json_body(), "client")))
 
 
+class WorkflowReleaseHandler(HookNBAPIHandler):
+    """``POST api/workflows/<name>/release``: this client stops running the workflow; its
+    unfinished runs are left for a kernel that defines the workflow to adopt."""
+
+    @web.authenticated
+    async def post(self, name: str) -> None:
+        self.reply(await self.hub.release(name, required(self.json_body(), "client")))
+
+
 class WorkflowAdoptHandler(HookNBAPIHandler):
     """``POST api/workflows/<name>/adopt``: this kernel defines the workflow; it takes the lease
     and the runs whose kernel is gone, with their histories to replay."""

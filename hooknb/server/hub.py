@@ -432,9 +432,11 @@ class Hub:
                         "WHERE name = ?",
                         (trigger_id, name),
                     )
+                # A workflow the server runs keeps its worker: a kernel enabling it only
+                # configures the trigger.
                 conn.execute(
-                    "UPDATE workflows SET client = ?, updated = ?,"
-                    " trigger_name = COALESCE(?, trigger_name) WHERE name = ?",
+                    "UPDATE workflows SET client = CASE hosted WHEN 1 THEN client ELSE ? END,"
+                    " updated = ?, trigger_name = COALESCE(?, trigger_name) WHERE name = ?",
                     (client, now, trigger_name, name),
                 )
             if trigger_id is not None:
@@ -445,7 +447,7 @@ class Hub:
                 # Trigger ids never change once made; an entry left by a rolled-back op
                 # finds no workflow row and is ignored.
                 self._trigger_ids[trigger_id] = name
-            effects = Effects(attach=(name, client))
+            effects = Effects(attach=None if _hosted(conn, name) else (name, client))
             return Outcome(trigger_id, effects=effects)
 
         trigger_id = (await self._write(op)).value
@@ -454,7 +456,8 @@ class Hub:
                 self._verifiers.pop(trigger_id, None)
             else:
                 self._verifiers[trigger_id] = verifier
-        self._catch_up(client, [Route.workflow(name)])
+        if self._workflow_client.get(name) == client:
+            self._catch_up(client, [Route.workflow(name)])
         return self.views.workflow(name)
 
     async def enable_trigger(
@@ -495,14 +498,16 @@ class Hub:
                 )
             conn.execute(
                 "UPDATE workflows SET trigger_state = 'enabling', subscribe = ?, unsubscribe = ?,"
-                " client = ?, last_error = NULL, updated = ? WHERE name = ?",
+                " client = CASE hosted WHEN 1 THEN client ELSE ? END, last_error = NULL,"
+                " updated = ? WHERE name = ?",
                 (subscribe_json, unsubscribe_json, client, now, name),
             )
             outbox_id = insert_outbox(
                 conn, owner, "subscribe", subscribe_request, _trigger_headers(name, trigger_name)
             )
             effects.owners_to_kick.add(owner)
-            effects.attach = (name, client)
+            if not _hosted(conn, name):
+                effects.attach = (name, client)
             return Outcome({"outbox": outbox_id}, effects=effects)
 
         outcome = await self._write(op)
@@ -1062,6 +1067,34 @@ class Hub:
         value = outcome.value
         value["runs"] = self.views.histories(value.pop("adopted"))
         self._catch_up(client, [Route.client(client), Route.workflow(name)])
+        return value
+
+    async def release(self, name: str, client: str) -> dict[str, Any]:
+        """``client`` stops running workflow ``name`` (the definitions worker, when the server
+        no longer runs it): its unfinished runs become orphans that a kernel defining the
+        workflow adopts, and the lease is free."""
+        now = time.time()
+
+        def op(conn: sqlite3.Connection) -> Outcome:
+            conn.execute(
+                "UPDATE workflows SET client = NULL, updated = ? WHERE name = ? AND client = ?",
+                (now, name, client),
+            )
+            released = conn.execute(
+                "UPDATE runs SET client = NULL WHERE workflow = ? AND client = ?"
+                " AND status IN ('Running', 'Waiting')",
+                (name, client),
+            ).rowcount
+            conn.execute(
+                f"UPDATE waits SET client = NULL WHERE workflow = ? AND client = ?"
+                f" AND state IN {OPEN_SQL}",
+                (name, client),
+            )
+            return Outcome({"workflow": name, "released": released})
+
+        value = (await self._write(op)).value
+        if self._workflow_client.get(name) == client:
+            del self._workflow_client[name]
         return value
 
     # -- the Http action: calls made by the hub, one per step ------------------------------
@@ -1701,6 +1734,11 @@ def _run_report(report: Mapping[str, Any]) -> dict[str, Any]:
 
 def _opt_float(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def _hosted(conn: sqlite3.Connection, name: str) -> bool:
+    row = conn.execute("SELECT hosted FROM workflows WHERE name = ?", (name,)).fetchone()
+    return bool(row and row[0])
 
 
 def _owns_run(conn: sqlite3.Connection, run_id: str, client: str) -> bool:
