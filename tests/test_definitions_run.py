@@ -769,7 +769,10 @@ async def test_run_after_skipped_and_scope_statuses(hub: Any) -> None:
         cases = run_after_cases(backend.url + "ok", backend.url + "fail", backend.url + "hang")
         runs = []
         for index, (_case, actions, _, _) in enumerate(cases):
-            wf = hooknb.Workflow.from_definition({"actions": actions}, name=f"case{index}", hub=hub)
+            # In this kernel: the test reads the interpreter's result() lists (_scope_results).
+            wf = hooknb.Workflow.from_definition(
+                {"actions": actions}, name=f"case{index}", hub=hub, host="kernel"
+            )
             runs.append(await wf.start_async(body={"n": 7}))
         mismatches = []
         for (case, _, expected, run_status), run in zip(cases, runs, strict=True):

@@ -60,9 +60,11 @@ async def test_a_definition_runs_in_the_server_and_the_kernel_shows_it_live(
         run = await flow.start_async(body={"id": 7})
         assert isinstance(run, hooknb.Run)
         step = await until(
-            lambda: run.actions.get("Approval")
-            and run.actions["Approval"].status == "Waiting"
-            and run.actions["Approval"],
+            lambda: (
+                run.actions.get("Approval")
+                and run.actions["Approval"].status == "Waiting"
+                and run.actions["Approval"]
+            ),
             timeout=60,
             what="the server's worker to reach the approval",
         )
@@ -136,8 +138,9 @@ def test_a_definition_run_goes_on_across_a_server_kill_9(server: ServerProcess) 
         )
         assert put.status_code == 200, put.text
         started = server.api(
-            "POST", "workflows/approvals/runs", json={"client": "test", "queued": True,
-                                                      "body": {"id": 3}}
+            "POST",
+            "workflows/approvals/runs",
+            json={"client": "test", "queued": True, "body": {"id": 3}},
         )
         run_id = started["run"]
         wait_for(lambda: server.api("GET", f"runs/{run_id}")["status"] == "Waiting", timeout=60)
@@ -147,9 +150,7 @@ def test_a_definition_run_goes_on_across_a_server_kill_9(server: ServerProcess) 
         server.start()
         answer = httpx.post(wait["callbackUrl"], json={"decision": "after"}, trust_env=False)
         assert answer.status_code == 202, answer.text
-        wait_for(
-            lambda: server.api("GET", f"runs/{run_id}")["status"] == "Succeeded", timeout=60
-        )
+        wait_for(lambda: server.api("GET", f"runs/{run_id}")["status"] == "Succeeded", timeout=60)
         run = server.api("GET", f"runs/{run_id}")
         assert run["result"] == {"result": {"decision": "after", "order": {"id": 3}}}
         assert len(service.calls("POST", "/subscribe")) == 1  # re-attached, not subscribed again

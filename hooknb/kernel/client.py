@@ -66,6 +66,7 @@ class LocalWorkflow(Protocol):
     def _run_for_trigger(self, run_id: str, callback: CallbackWire) -> LocalRun: ...
     def _run_for_replay(self, history: dict[str, Any]) -> LocalRun: ...
     def _on_server_report(self, report: dict[str, Any]) -> None: ...
+    def _on_server_state(self, state: str) -> None: ...
 
 
 class HubClient:
@@ -103,7 +104,8 @@ class HubClient:
         self._early_wait_events: dict[str, dict[str, Any]] = {}
         #: Handlers of notices (events that are not deliveries), by kind.
         self.notice_handlers: dict[str, Callable[[dict[str, Any]], None]] = {
-            "run-report": self._on_run_report
+            "run-report": self._on_run_report,
+            "workflow-state": self._on_workflow_state,
         }
         #: Workflows the server runs whose run reports this process shows (watched again
         #: whenever the push channel reconnects).
@@ -306,6 +308,11 @@ class HubClient:
         # Acknowledged with the run's first report, so the hub resends it if that is lost.
         self._pending_acks.add(event["seq"])
         self.adopt_run(run)
+
+    def _on_workflow_state(self, event: dict[str, Any]) -> None:
+        workflow = self.workflows.get(str(event.get("workflow")))
+        if workflow is not None:
+            workflow._on_server_state(str(event.get("state")))
 
     def _on_run_report(self, event: dict[str, Any]) -> None:
         workflow = self.workflows.get(str(event.get("workflow")))

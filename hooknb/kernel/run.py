@@ -302,6 +302,8 @@ class ServerRun(Run):
     """A run of a workflow the server runs (in its definitions worker): this process shows it
     live, from the worker's reports, and can wait for it or cancel it, but does not run it."""
 
+    _loading: asyncio.Task[None] | None = None
+
     def _start(self) -> None:
         self.workflow._changed(self)
 
@@ -319,11 +321,15 @@ class ServerRun(Run):
         self.ended = report.get("ended")
         actions = report.get("actions")
         if isinstance(actions, Mapping):
-            self.actions = {
-                str(name): Action.from_json(action)
-                for name, action in actions.items()
-                if isinstance(action, Mapping)
-            }
+            for name, shown in actions.items():
+                if not isinstance(shown, Mapping):
+                    continue
+                action = Action.from_json(shown)
+                known = self.actions.get(str(name))
+                if known is None:
+                    self.actions[str(name)] = action
+                else:  # the same object, updated: views and code may hold it
+                    known.__dict__.update(action.__dict__)
         self.result = report.get("result")
         self.error = report.get("error")
         self.response = report.get("response")
@@ -347,3 +353,16 @@ class ServerRun(Run):
 
     async def _wait(self) -> None:
         await asyncio.shield(self._done)
+        if self._loading is not None:
+            await self._loading
+
+    async def _load_trigger(self) -> None:
+        """The trigger outputs of a run the worker started (reports do not carry them)."""
+        try:
+            shown = await self.hub.request("GET", f"hooknb/api/runs/{self.id}")
+        except Exception:  # a view without its trigger outputs is still a view
+            log.debug("hooknb: no trigger outputs for run %s", self.id, exc_info=True)
+            return
+        if shown.get("trigger"):
+            self.trigger = Outputs.from_callback(shown["trigger"])
+            self._changed()

@@ -34,9 +34,10 @@ class DefinitionsWorker:
 
     def __init__(self, hub: HubClient) -> None:
         self.hub = hub
-        #: The workflows run here, and the version (time of change) of each one's definition.
-        self.workflows: dict[str, tuple[float, Workflow]] = {}
+        #: The workflows run here, and the version of each one's definition.
+        self.workflows: dict[str, tuple[str, Workflow]] = {}
         self._reloading = asyncio.Lock()
+        self._background: set[asyncio.Task[Any]] = set()
 
     async def reload(self) -> None:
         """Load what the server runs now: new and changed definitions, and give back the rest."""
@@ -47,7 +48,7 @@ class DefinitionsWorker:
                 await self._give_back(name)
             for name, item in current.items():
                 known = self.workflows.get(name)
-                if known is not None and known[0] == item["updated"]:
+                if known is not None and known[0] == item["version"]:
                     continue
                 try:
                     await self._load(name, item)
@@ -65,7 +66,7 @@ class DefinitionsWorker:
             endpoints=document.get("endpoints") or {},
             host="kernel",
         )
-        self.workflows[name] = (item["updated"], workflow)
+        self.workflows[name] = (item["version"], workflow)
         adopted = await workflow.adopt_async()
         if adopted.get("lease") not in ("granted", None):
             log.warning("hooknb worker: workflow %r: %s", name, adopted.get("error", adopted))
@@ -74,7 +75,22 @@ class DefinitionsWorker:
         trigger = workflow.trigger
         if document.get("state") == "Enabled" and trigger and trigger.type != "HttpWebhook":
             await workflow._enable_local()  # a schedule the worker keeps
+            workflow.observe(self._schedule_changed)
         log.info("hooknb worker: runs workflow %r (%d runs adopted)", name, len(adopted["runs"]))
+
+    def _schedule_changed(self, workflow: Workflow, run: Any) -> None:
+        # A schedule that ended by itself (its count or end time): the server, and the
+        # kernels showing the workflow, learn the trigger is off.
+        if (
+            run is None
+            and not workflow.enabled
+            and self.workflows.get(workflow.name, (0, None))[1] is workflow
+        ):
+            task = asyncio.get_running_loop().create_task(
+                self.hub.request("PUT", f"{workflow._path}/definition", workflow._document())
+            )
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     async def _give_back(self, name: str) -> None:
         _, workflow = self.workflows.pop(name)

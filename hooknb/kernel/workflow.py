@@ -168,6 +168,14 @@ class Workflow(Declarative):
         await hub.watch(self.name)
         return {"lease": "server", "runs": [], "finalized": []}
 
+    def _on_server_state(self, state: str) -> None:
+        """The server's worker switched this workflow's schedule on or off (e.g. a
+        Recurrence that reached its count)."""
+        enabled = state == "Enabled"
+        if enabled != self._local_enabled:
+            self._local_enabled = enabled
+            self._changed()
+
     def _on_server_report(self, report: dict[str, Any]) -> None:
         """A run report of this workflow, which the server runs: show it here."""
         run_id = str(report.get("id"))
@@ -175,6 +183,7 @@ class Workflow(Declarative):
         if run is None:
             run = ServerRun(self, run_id, Outputs(), started=report.get("started"))
             self.hub.add_run(run)
+            run._loading = self.hub.loop.create_task(run._load_trigger())
         if isinstance(run, ServerRun):
             run._apply_report(report)
 
@@ -311,15 +320,16 @@ class Workflow(Declarative):
                 f"the Recurrence trigger of workflow {self.name!r} cannot be enabled: "
                 f"{trigger.recurrence.problem}"
             )
-        self._record = await hub.request("PUT", self._path, {"client": hub.client_id})
-        await hub.wait_connected()
         if self._server_runs:
             # The server's worker keeps the schedule: tell it the trigger is on.
-            self._local_enabled = True
             await self.adopt_async()
+            self._local_enabled = True
             await hub.request("PUT", f"{self._path}/definition", self._document())
+            self._record = await hub.request("GET", self._path)
             self._changed()
             return self
+        self._record = await hub.request("PUT", self._path, {"client": hub.client_id})
+        await hub.wait_connected()
         if isinstance(trigger, RecurrenceTrigger) and self._recurrence_task is None:
             self._recurrence_task = hub.loop.create_task(
                 self._recur(trigger.recurrence), name=f"hooknb-recurrence-{self.name}"

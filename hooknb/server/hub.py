@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import sqlite3
@@ -883,15 +884,25 @@ class Hub:
                     "INSERT INTO workflows (name, created, updated) VALUES (?, ?, ?)",
                     (name, now, now),
                 )
+            # The worker takes the lease from whichever kernel held it (runs that kernel has
+            # under way stay with it).
             conn.execute(
-                "UPDATE workflows SET definition = ?, hosted = 1, updated = ? WHERE name = ?",
-                (text, now, name),
+                "UPDATE workflows SET definition = ?, hosted = 1, updated = ?,"
+                " client = CASE WHEN client = ? THEN client END WHERE name = ?",
+                (text, now, self.worker_client, name),
             )
             return Outcome()
 
         await self._write(op)
+        if self._workflow_client.get(name) not in (None, self.worker_client):
+            del self._workflow_client[name]
         self.on_hosted()
         self._notify_worker({"kind": "definitions", "workflow": name})
+        state = json.loads(text)["state"]
+        for client in self._watchers.get(name, ()):
+            channel = self._channels.get(client)
+            if channel is not None:
+                channel.notify({"kind": "workflow-state", "workflow": name, "state": state})
         return self.views.workflow(name)
 
     async def unhost_definition(self, name: str) -> dict[str, Any]:
@@ -912,11 +923,16 @@ class Hub:
         return self.views.workflow(name)
 
     def hosted_definitions(self) -> list[dict[str, Any]]:
-        """The definitions the server runs: ``{"name", "document", "updated"}`` each."""
+        """The definitions the server runs: ``{"name", "document", "version"}`` each, the
+        version changing exactly when the document does."""
         return [
-            {"name": name, "document": json.loads(text), "updated": updated}
-            for name, text, updated in self.store.reader.execute(
-                "SELECT name, definition, updated FROM workflows WHERE hosted = 1 ORDER BY name"
+            {
+                "name": name,
+                "document": json.loads(text),
+                "version": hashlib.sha256(text.encode()).hexdigest()[:16],
+            }
+            for name, text in self.store.reader.execute(
+                "SELECT name, definition FROM workflows WHERE hosted = 1 ORDER BY name"
             )
         ]
 
@@ -1820,10 +1836,15 @@ def _definition_document(document: Any) -> str:
     endpoints = document.get("endpoints") or {}
     if not isinstance(parameters, Mapping) or not isinstance(endpoints, Mapping):
         raise HubError(400, "'parameters' and 'endpoints' must be objects")
+    state = document.get("state", "Disabled")
+    if state not in ("Enabled", "Disabled"):
+        raise HubError(400, "'state' must be Enabled or Disabled")
     value = {
         "definition": dict(document["definition"]),
         "parameters": dict(parameters),
         "endpoints": dict(endpoints),
+        # Whether a trigger the worker keeps (a Recurrence's schedule) is on.
+        "state": state,
     }
     try:
         text = json.dumps(value)
