@@ -11,6 +11,6 @@ make users' servers hand out callback URLs under it; see :func:`configure` for t
 
 from __future__ import annotations
 
-from .config import configure
+from .config import configure, scrub_hub_log
 
-__all__ = ["configure"]
+__all__ = ["configure", "scrub_hub_log"]

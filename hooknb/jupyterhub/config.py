@@ -31,7 +31,7 @@ def configure(
     max_body_size: int | None = None,
     retention_days: float = 7,
     sweep_interval: float = 10,
-    scrub_hub_log: bool = True,
+    filter_hub_log: bool = True,
     environment: Mapping[str, str] | None = None,
 ) -> None:
     """Run the hooknb receiver as a JupyterHub service and point every user's callbacks at it.
@@ -68,7 +68,7 @@ def configure(
       ``url`` that reaches them (a load balancer).
     - ``max_body_size``, ``retention_days`` (finished callbacks kept), ``sweep_interval``
       (seconds between retries of pending ones), ``environment`` (more service variables).
-    - ``scrub_hub_log``: add hooknb's signature filter to the Hub's log handler (callbacks
+    - ``filter_hub_log``: add hooknb's signature filter to the Hub's log handler (callbacks
       addressed to a stopped server without a receiver reach the Hub, which logs their URL).
     """
     service_env: dict[str, Any] = {
@@ -112,8 +112,8 @@ def configure(
     existing = c.Spawner.environment if "environment" in c.Spawner else {}
     c.Spawner.environment = {**dict(existing), **user_env}
 
-    if scrub_hub_log:
-        _scrub_hub_log(c)
+    if filter_hub_log:
+        scrub_hub_log(c)
 
 
 def _list(section: Any, key: str) -> list[Any]:
@@ -160,8 +160,12 @@ def _receiver_public_url(name: str, configured: str | None) -> str | Callable[[A
     return at_spawn
 
 
-def _scrub_hub_log(c: Any) -> None:
-    """Add the signature filter to the Hub's console handler (traitlets' logging_config)."""
+def scrub_hub_log(c: Any) -> None:
+    """Add hooknb's signature filter to the Hub's log handler (traitlets' ``logging_config``).
+
+    :func:`configure` does it; call it alone when users' servers take callbacks directly (no
+    receiver): a callback to a stopped server reaches the Hub, which logs its URL.
+    """
     current = dict(c.JupyterHub.logging_config) if "logging_config" in c.JupyterHub else {}
     filters = {
         **current.get("filters", {}),

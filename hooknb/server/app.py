@@ -188,6 +188,8 @@ class HookNB(ExtensionApp):
         log_scrub.install(self.serverapp.log)
         self._warnings = {}
         identity = self._identity()
+        if self.receiver_url and not identity.under_jupyterhub:
+            raise ValueError("c.HookNB.receiver_url needs JupyterHub (JUPYTERHUB_USER unset)")
         store = Store(self.store_path, durable=self.durable).open()
         outbound = OutboundCaller(
             timeout=self.outbound_timeout,
@@ -195,8 +197,6 @@ class HookNB(ExtensionApp):
             log=self.log,
         )
         if self.receiver_url:
-            if not identity.under_jupyterhub:
-                raise ValueError("c.HookNB.receiver_url needs JupyterHub (JUPYTERHUB_USER unset)")
             self.receiver = ReceiverLink(
                 public_url=self.receiver_url,
                 api_url=self.receiver_api_url,
