@@ -54,6 +54,7 @@ _CALLBACK_ID = re.compile(CALLBACK_ID_PATTERN)
 _MAX_BACKOFF = 300.0
 _LEASE_SECONDS = 120.0
 _READY_WAIT = 60.0
+_START_EVERY = 10.0
 
 
 def _env_bool(name: str) -> bool:
@@ -206,10 +207,10 @@ class Receiver:
         return int(answer["status"]), answer["answer"]
 
     async def _start(self, user: str, server: str) -> None:
-        # Once per backoff period across replicas: a spawn takes a while, and the Hub refuses
-        # a second start of a pending server anyway.
+        # Once in a while across replicas: until the Hub shows the spawn as pending, several
+        # callbacks (and replicas) would otherwise all ask; the Hub refuses extra starts anyway.
         asked = await self.store.run(
-            self.store.note_start_request, user, server, time.time(), _MAX_BACKOFF
+            self.store.note_start_request, user, server, time.time(), _START_EVERY
         )
         if not asked:
             return
@@ -360,6 +361,14 @@ class ReceiverAPIHandler(web.RequestHandler):
         if not check_scopes({needed}, set(self.hub_user.get("scopes", []))):
             raise web.HTTPError(403, f"the token lacks {needed}")
 
+    async def db(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """A store call; its failure is the client's 503, not a 500 with a traceback."""
+        try:
+            return await self.receiver.store.run(fn, *args, **kwargs)
+        except sa.exc.SQLAlchemyError as exc:
+            log.error("hooknb receiver: the store failed: %s", type(exc).__name__)
+            raise web.HTTPError(503, "the receiver's store is unavailable; retry later") from None
+
     def json_body(self) -> dict[str, Any]:
         try:
             value = json.loads(self.request.body or b"{}")
@@ -402,9 +411,7 @@ class RegisterHandler(ReceiverAPIHandler):
             Signer.from_export(keys)  # type: ignore[arg-type]
         except ValueError as exc:
             raise web.HTTPError(400, str(exc)) from None
-        pending = await self.receiver.store.run(
-            self.receiver.store.register, self.user, server, keys, time.time()
-        )
+        pending = await self.db(self.receiver.store.register, self.user, server, keys, time.time())
         log.info("hooknb receiver: %s/%s registered (%d waiting)", self.user, server, pending)
         self.reply({"user": self.user, "server": server, "pending": pending})
         if pending:
@@ -420,7 +427,7 @@ class CallbacksHandler(ReceiverAPIHandler):
             limit = max(1, min(int(self.get_query_argument("limit", "100")), 1000))
         except ValueError:
             raise web.HTTPError(400, "'limit' must be an integer") from None
-        rows = await self.receiver.store.run(self.receiver.store.list_for, self.user, server, limit)
+        rows = await self.db(self.receiver.store.list_for, self.user, server, limit)
         self.reply({"user": self.user, "callbacks": rows})
 
 
@@ -428,7 +435,7 @@ class StatusHandler(ReceiverAPIHandler):
     """``GET api/status``: the receiver's version and the token owner's servers."""
 
     async def get(self) -> None:
-        servers = await self.receiver.store.run(self.receiver.store.servers_of, self.user)
+        servers = await self.db(self.receiver.store.servers_of, self.user)
         self.reply({"version": __version__, "user": self.user, "servers": servers})
 
 

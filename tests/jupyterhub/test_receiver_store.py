@@ -96,3 +96,27 @@ def test_a_servers_rows_come_oldest_first_and_answers_are_kept(store: ReceiverSt
     assert store.purge(now + 1) == 2  # finished rows go after the retention...
     assert [row["callback_id"] for row in store.list_for("bob", None, 10)] == ["c" * 22]
     assert store.purge(now + 10**9) == 0  # ...pending ones never
+
+
+def test_a_store_that_is_down_is_a_503_for_the_sender(tmp_path: Path) -> None:
+    from hooknb.jupyterhub.receiver import Receiver, Settings
+
+    settings = Settings(
+        db_url=f"postgresql://hooknb@/hooknb?host={tmp_path}/no-such-socket-dir",
+        proxy_url="http://127.0.0.1:9/",
+        hub_api_url="http://127.0.0.1:9/hub/api",
+        api_token="unused",
+        service_url="http://127.0.0.1:9",
+        prefix="/services/hooknb/",
+    )
+
+    async def take() -> tuple[int, dict]:
+        receiver = Receiver(settings, ReceiverStore(settings.db_url))
+        try:
+            return await receiver.take("alice", "", "a" * 22, "sig", request_at(time.time()))
+        finally:
+            await receiver.stop()
+            receiver.store.close()
+
+    status, answer = asyncio.run(take())
+    assert status == 503 and "retry later" in answer["error"]
