@@ -168,6 +168,27 @@ def test_a_callback_for_a_stopped_server_is_kept_and_delivered(
         pytest.xfail("a new kernel does not adopt a stopped kernel's run yet (Runs outlive...)")
 
 
+def test_a_regenerated_key_reaches_the_receiver(
+    hub: JupyterHub, tokens: dict[str, str], issued: list[str]
+) -> None:
+    """As in Logic Apps, URLs signed with a regenerated key stop working: at the receiver too,
+    which learns the new key from the server (no restart, no admin)."""
+    hub.start_server("alice")
+    alice = hub.server("alice", tokens["alice"])
+    old = alice.waiting_run("rotation")
+    remember(issued, old["callbackUrl"])
+    before = alice.api("GET", "status")["receiver"]["lastRegistered"]
+    alice.api("POST", "keys/primary/regenerate")
+    scenarios.until(
+        lambda: (alice.api("GET", "status")["receiver"]["lastRegistered"] or 0) > before,
+        30,
+        "registration of the new key",
+    )
+    assert scenarios.post(old["callbackUrl"], json={}).status_code == 404
+    new = alice.waiting_run("rotation")
+    assert scenarios.post(remember(issued, new["callbackUrl"]), json={}).status_code == 202
+
+
 def test_senders_get_json_answers(
     hub: JupyterHub, tokens: dict[str, str], issued: list[str]
 ) -> None:
