@@ -145,6 +145,12 @@ class HookNB(ExtensionApp):
     def _default_keep_alive_interval(self) -> float:
         return float(os.environ.get("HOOKNB_KEEP_ALIVE_INTERVAL", "60"))
 
+    @validate("keep_alive_interval")
+    def _validate_keep_alive_interval(self, proposal: dict[str, Any]) -> float:
+        if not proposal["value"] >= 0.1:
+            raise ValueError("keep_alive_interval must be at least 0.1 seconds")
+        return float(proposal["value"])
+
     @default("durable")
     def _default_durable(self) -> bool:
         value = os.environ.get("HOOKNB_DURABLE", "1").strip().lower()
