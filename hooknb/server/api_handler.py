@@ -17,6 +17,7 @@ from tornado import web
 
 from ..http_model.wire import decode_wire_body
 from .http_errors import HubError
+from .rows import InboundRequest
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -81,6 +82,33 @@ def headers_list(value: Any) -> list[tuple[str, str]]:
     else:
         raise HubError(400, "headers must be an object or a list of [name, value] pairs")
     return [(str(name), str(val)) for name, val in pairs]
+
+
+def inbound_request(value: Any) -> InboundRequest:
+    """A callback request in its wire form (:func:`hooknb.server.rows.callback_json`), read back."""
+    if not isinstance(value, Mapping):
+        raise HubError(400, "'request' must be an object")
+    method = value.get("method")
+    received = value.get("received")
+    content_type = value.get("contentType")
+    queries = value.get("queries") or {}
+    body = value.get("body") or {"encoding": "utf-8", "data": ""}
+    if not isinstance(method, str) or not method:
+        raise HubError(400, "request.method is required")
+    if not isinstance(received, int | float) or isinstance(received, bool):
+        raise HubError(400, "request.received must be a time in seconds")
+    if content_type is not None and not isinstance(content_type, str):
+        raise HubError(400, "request.contentType must be a string")
+    if not isinstance(queries, Mapping) or not isinstance(body, Mapping):
+        raise HubError(400, "request.queries and request.body must be objects")
+    return InboundRequest(
+        method=method,
+        headers=headers_list(value.get("headers")),
+        queries=dict(queries),
+        content_type=content_type,
+        body=decode_body(body),
+        received=float(received),
+    )
 
 
 def decode_body(payload: Mapping[str, Any]) -> bytes:

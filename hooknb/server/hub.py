@@ -96,14 +96,24 @@ class Hub:
         max_body_size: int,
         logger: logging.Logger | None = None,
         reconnect_grace: float = DEFAULT_RECONNECT_GRACE,
+        callback_base: Callable[[], str] | None = None,
+        status_notes: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
+        """``public_base`` is this server's base URL for outside services; callback URLs are
+        ``<callback_base>/<id>?sig=`` with ``callback_base`` defaulting to
+        ``<public_base>hooknb/callback/`` (a hooknb receiver under JupyterHub gives another).
+        ``status_notes`` adds what the server knows about those URLs to :meth:`status`."""
         self.store = store
         self.reconnect_grace = reconnect_grace
         # Kernels whose channel opened since this hub started: once seen, a kernel's absence
         # is known, so the reconnect grace no longer protects its runs. None after the grace.
         self._seen_clients: set[str] | None = set()
-        # A callable because the server's port may only be final after extensions load.
+        # Callables because the server's port may only be final after extensions load.
         self._public_base = public_base if callable(public_base) else (lambda: public_base)
+        self._callback_base = callback_base or (lambda: f"{self.public_base}hooknb/callback/")
+        self._status_notes = status_notes
+        # Called after an access key changed (a receiver checking our signatures needs it).
+        self.on_keys_changed: Callable[[], None] | None = None
         self.default_action_timeout = default_action_timeout
         self.max_body_size = max_body_size
         self.log = logger or log
@@ -196,11 +206,13 @@ class Hub:
         base = self._public_base()
         return base if base.endswith("/") else base + "/"
 
+    @property
+    def callback_base(self) -> str:
+        """What callback ids are appended to: ``<public base>hooknb/callback/`` by default."""
+        return self._callback_base()
+
     def callback_url(self, callback_id: str, key_type: str = "primary") -> str:
-        return (
-            f"{self.public_base}hooknb/callback/{callback_id}"
-            f"?sig={self.signer.sign(callback_id, key_type)}"
-        )
+        return f"{self.callback_base}{callback_id}?sig={self.signer.sign(callback_id, key_type)}"
 
     # -- applying effects ------------------------------------------------------------------
 
@@ -239,15 +251,26 @@ class Hub:
 
     # -- the public callback route ---------------------------------------------------------
 
-    async def ingest(self, callback_id: str, request: InboundRequest) -> tuple[int, dict[str, Any]]:
-        """Store a request received on a (signature-checked) callback URL; return the answer."""
+    async def ingest(
+        self, callback_id: str, request: InboundRequest, *, forward_id: str | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        """Store a request received on a (signature-checked) callback URL; return the answer.
+
+        ``forward_id`` is a hooknb receiver's id for a callback it received and stored for this
+        server: the same id forwarded again gets the first answer and changes nothing.
+        """
         delivery_id = None
         verifier = self._verifiers.get(callback_id)
         if verifier is not None:
             try:
                 verified = verifier.verify(request.headers, request.body)
             except VerificationFailed as exc:
-                return 401, {"error": f"sender signature verification failed: {exc}"}
+                refusal = {"error": f"sender signature verification failed: {exc}"}
+                if forward_id is None:
+                    return 401, refusal
+                # A forwarded refusal is recorded too, so that a repeat gets the same answer.
+                outcome = await self._write(_forwarded(forward_id, request, Outcome(refusal, 401)))
+                return outcome.status, outcome.value
             delivery_id = verified.delivery_id
             remember_until = request.received + verified.remember_for
 
@@ -273,7 +296,9 @@ class Hub:
                 )
             return outcome
 
-        outcome = await self._write(op)
+        outcome = await self._write(
+            op if forward_id is None else _forwarded(forward_id, request, op)
+        )
         return outcome.status, outcome.value
 
     def _op_ingest(
@@ -1544,6 +1569,8 @@ class Hub:
         result = (await self._write(op)).value
         self.signer.replace_key(key_type, result["key"])
         self.log.warning("hooknb %s access key regenerated", key_type)
+        if self.on_keys_changed is not None:
+            self.on_keys_changed()
         return {
             "keyType": key_type,
             "enabledTriggersToReEnable": result["triggers"],
@@ -1602,11 +1629,29 @@ class Hub:
 
     # -- status ----------------------------------------------------------------------------
 
+    def has_open_waits(self) -> bool:
+        """Whether any run waits for a callback (read from the store: cheap, indexed)."""
+        row = self.store.reader.execute(
+            f"SELECT 1 FROM waits WHERE state IN {OPEN_SQL} LIMIT 1"
+        ).fetchone()
+        return row is not None
+
     def status(self) -> dict[str, Any]:
+        """Counts and URLs for the status API and the page.
+
+        ``callbackBase`` is where callback URLs point; ``reachable``/``warning`` say whether
+        outside services can probably reach it (a loopback or internal address: no), and
+        ``receiver`` describes a hooknb receiver under JupyterHub, when one is configured.
+        """
         reader = self.store.reader
         count = lambda sql: reader.execute(sql).fetchone()[0]  # noqa: E731
+        notes = {"reachable": True, "warning": None, "receiver": None}
+        if self._status_notes is not None:
+            notes.update(self._status_notes())
         return {
             "publicBase": self.public_base,
+            "callbackBase": self.callback_base,
+            **notes,
             "store": str(self.store.path),
             "started": self.started,
             "workflows": count("SELECT COUNT(*) FROM workflows"),
@@ -1629,6 +1674,27 @@ class Hub:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         task.add_done_callback(_log_task_failure)
+
+
+def _forwarded(
+    forward_id: str, request: InboundRequest, op: Callable[[sqlite3.Connection], Outcome] | Outcome
+) -> Callable[[sqlite3.Connection], Outcome]:
+    """``op`` (or a fixed outcome) made idempotent by a receiver's forward id, in one commit."""
+
+    def forwarded_op(conn: sqlite3.Connection) -> Outcome:
+        seen = conn.execute(
+            "SELECT status, answer FROM forwarded WHERE id = ?", (forward_id,)
+        ).fetchone()
+        if seen is not None:
+            return Outcome(json.loads(seen[1]), status=seen[0])
+        outcome = op if isinstance(op, Outcome) else op(conn)
+        conn.execute(
+            "INSERT INTO forwarded (id, status, answer, received) VALUES (?, ?, ?, ?)",
+            (forward_id, outcome.status, json.dumps(outcome.value), request.received),
+        )
+        return outcome
+
+    return forwarded_op
 
 
 def _log_task_failure(task: asyncio.Task[Any]) -> None:

@@ -153,6 +153,15 @@ CREATE TABLE IF NOT EXISTS delivery_ids (
     expires     REAL NOT NULL,
     PRIMARY KEY (target, delivery_id)
 );
+-- Callbacks forwarded by a hooknb receiver (a JupyterHub service that stores them while this
+-- server is stopped), by the receiver's id: a forward repeated after a lost answer gets the
+-- first answer again and changes nothing.
+CREATE TABLE IF NOT EXISTS forwarded (
+    id       TEXT PRIMARY KEY,
+    status   INTEGER NOT NULL,
+    answer   TEXT NOT NULL,
+    received REAL NOT NULL
+);
 -- Outbound subscribe/unsubscribe calls, so that they survive a restart and can be shown.
 CREATE TABLE IF NOT EXISTS outbox (
     id        INTEGER PRIMARY KEY,
