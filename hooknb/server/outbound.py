@@ -48,6 +48,7 @@ from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 import httpx
 
+from hooknb import jsonsafe
 from hooknb._version import __version__
 
 from ..wdl.definitions import HTTP_REQUEST_KEYS
@@ -74,6 +75,7 @@ __all__ = [
     "OutboundResult",
     "normalize_request",
     "redact",
+    "redact_shown",
 ]
 
 USER_AGENT = f"hooknb/{__version__} (+https://github.com/hooknb/hooknb)"
@@ -364,6 +366,14 @@ def redact(spec: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def redact_shown(value: Any) -> Any:
+    """A copy of any value shown to people (a response, an error message) with credentials
+    masked as in :func:`redact`'s body: ``sig=`` and other secret query parameters in URLs,
+    passwords in URLs, tokens, credential-named keys. A service that echoes the callback URL
+    it was given does not leak its signature this way."""
+    return _redact_value(value)
+
+
 def _secret_values(req: Mapping[str, Any]) -> list[str]:
     """Literal secrets of a normalized request, to scrub from anything we echo back."""
     found: list[str] = []
@@ -464,9 +474,9 @@ def parse_body(content: bytes, content_type: str | None) -> Any:
         text = None
     if text is not None and _is_json_type(mime):
         try:
-            return json.loads(text)
+            return jsonsafe.loads(text)
         except ValueError:
-            pass  # a server that lies about JSON still gets its text shown
+            pass  # not JSON, or nested too deep to handle safely: kept as its exact text
     if text is not None:
         return text
     return {
