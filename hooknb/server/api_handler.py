@@ -16,8 +16,14 @@ from typing import Any
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
+from ..jsonsafe import JSONTooDeep, loads
 from .http_errors import HubError
 from .hub import Hub
+
+#: Deepest request body the API parses. More than the depth views keep (jsonsafe.MAX_DEPTH:
+#: a kernel's run report may carry a deeper value, which the hub stores cut), and far from
+#: the recursion limit of the handlers that parse and encode it.
+API_MAX_DEPTH = 512
 
 
 class HookNBAPIHandler(APIHandler):
@@ -37,8 +43,12 @@ class HookNBAPIHandler(APIHandler):
         if not self.request.body:
             return {}
         try:
-            value = json.loads(self.request.body)
-        except (ValueError, UnicodeDecodeError) as exc:
+            value = loads(self.request.body, max_depth=API_MAX_DEPTH)
+        except JSONTooDeep:
+            raise HubError(
+                400, f"request body is nested deeper than {API_MAX_DEPTH} levels"
+            ) from None
+        except ValueError as exc:
             raise HubError(400, f"request body is not valid JSON: {exc}") from None
         if not isinstance(value, dict):
             raise HubError(400, "request body must be a JSON object")

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..jsonsafe import clip_depth
 from .callback_signing import KEY_TYPES, Signer, fingerprint, new_callback_id, normalize_key_type
 from .channels import Channel
 from .deadlines import DeadlineScheduler
@@ -1195,6 +1196,9 @@ def _run_report(report: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(run_id, str) or status not in RUN_STATUSES:
         raise HubError(400, f"run report needs an id and a status in {', '.join(RUN_STATUSES)}")
     doc = {k: v for k, v in report.items() if k not in ("id", "status", "started", "ended")}
+    # A step's outputs may hold whatever a sender sent: kept whole up to jsonsafe's depth,
+    # deeper parts stored as cut text, so that views can always parse and show the report.
+    doc = clip_depth(doc)
     with contextlib.suppress(TypeError, ValueError):
         return {
             "id": run_id,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import html
 import json
+import reprlib
 import secrets
 from functools import cache, cached_property
 from importlib import resources
@@ -31,7 +32,9 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 
 from .._version import __version__
+from ..jsonsafe import dumps
 from .hub import RUN_STATUSES, Hub
+from .outbound import redact_shown
 from .views import callback_previews, run_status_counts, run_trigger_callbacks, run_waits
 
 POLL_MS = 1500
@@ -58,9 +61,9 @@ def clip(value: Any, limit: int = PREVIEW_CHARS) -> dict[str, Any] | None:
         text = value
     else:
         try:
-            text = json.dumps(value, indent=2, ensure_ascii=False, default=repr)
-        except (TypeError, ValueError):  # e.g. circular; the kernel only reports JSON anyway
-            text = repr(value)
+            text = dumps(value, indent=2, ensure_ascii=False, default=repr)
+        except (TypeError, ValueError):  # circular or too deep: views bound depth anyway
+            text = reprlib.repr(value)
     return {"text": text[:limit], "truncated": len(text) > limit, "size": len(text)}
 
 
@@ -82,7 +85,9 @@ def call_view(call: dict[str, Any]) -> dict[str, Any]:
     """An outbound subscribe/unsubscribe call, in brief."""
     request = call.get("request") or {}
     response = call.get("response") or {}
-    attempts = call.get("attempts") or []
+    if not isinstance(response, dict) or response.get("$truncated"):
+        response = {"body": response}  # a stored answer cut or unreadable: shown as such
+    attempts = [a for a in call.get("attempts") or [] if isinstance(a, dict)]
     status_code = response.get("statusCode")
     if status_code is None and attempts:
         status_code = attempts[-1].get("statusCode")
@@ -122,12 +127,15 @@ def workflow_view(workflow: dict[str, Any]) -> dict[str, Any]:
     if trigger:
         calls = [call_view(call) for call in trigger.get("calls") or []]
         subscription = trigger.get("subscription") or {}
+        if not isinstance(subscription, dict) or subscription.get("$truncated"):
+            subscription = {"body": subscription}
         view["trigger"] = {
             "name": trigger.get("name"),
             "state": trigger.get("state"),
             "callbackUrl": trigger.get("callbackUrl"),
             "error": trigger.get("error"),
-            "subscription": clip(subscription.get("body"), 1500),
+            # A service may echo the callback URL (and its sig=) in its answer: masked here.
+            "subscription": clip(redact_shown(subscription.get("body")), 1500),
             "calls": calls,
             "lastSubscribe": _last(calls, "subscribe"),
             "lastUnsubscribe": _last(calls, "unsubscribe"),

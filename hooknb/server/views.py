@@ -4,13 +4,13 @@ show (event-loop thread only; writes are :mod:`hooknb.server.rows` inside the hu
 from __future__ import annotations
 
 import codecs
-import json
 import sqlite3
 from collections.abc import Callable
 from typing import Any
 
+from ..jsonsafe import dumps, truncated_marker, try_loads
 from .http_errors import NotFound
-from .outbound import redact
+from .outbound import redact, redact_shown
 from .rows import (
     CALLBACK_COLUMNS,
     OPEN_SQL,
@@ -18,14 +18,96 @@ from .rows import (
     WAIT_COLUMNS,
     WAIT_OUTCOME,
     Owner,
-    callback_from_row,
+    callback_json,
 )
 from .store import Store
 
+# Stored JSON longer than this is shown as a cut marker rather than parsed for a view (the
+# kernel's run reports and subscribe responses are far smaller; the cap bounds a hostile row).
+MAX_SHOWN_JSON_CHARS = 16 * 1024 * 1024
+# Outbound calls are listed (20 per owner, on every page poll) from at most this much of each
+# stored column: their requests and responses are for people to glance at.
+CALL_COLUMN_CHARS = 64 * 1024
+# Inbound headers that carry the sender's credentials: masked in every view of stored requests
+# (the stored bytes, and the channel event to the kernel, keep them exact).
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+MASK = "*****"
+
+
+def stored_json(text: str | bytes | None, default: Any = None) -> Any:
+    """A stored JSON column for a view: parsed when it is JSON of bounded depth and size,
+    else a ``$truncated`` marker with its start (never an exception: rows may be hostile)."""
+    if text is None or text == "":
+        return default
+    if isinstance(text, bytes | memoryview):
+        text = bytes(text).decode("utf-8", "replace")
+    if not isinstance(text, str):
+        return truncated_marker(repr(text))
+    if len(text) > MAX_SHOWN_JSON_CHARS:
+        return truncated_marker(text)
+    ok, value = try_loads(text)
+    return value if ok else truncated_marker(text)
+
+
+def shown_headers(stored: Any) -> list[list[str]]:
+    """Stored inbound headers as ``[name, value]`` pairs for a view, credentials masked."""
+    value = stored_json(stored, [])
+    if isinstance(value, dict) and value.get("$truncated"):
+        return [["$unreadable", str(value.get("repr", ""))]]
+    if not isinstance(value, list):
+        return [["$unreadable", dumps(value)[:2000]]]
+    pairs = []
+    for pair in value:
+        if isinstance(pair, list | tuple) and len(pair) == 2:
+            name, text = str(pair[0]), str(pair[1])
+        else:
+            name, text = "$unreadable", dumps(pair)[:2000]
+        pairs.append([name, MASK if name.lower() in CREDENTIAL_HEADERS else text])
+    return pairs
+
+
+def shown_queries(stored: Any) -> dict[str, Any]:
+    """Stored query parameters for a view (an object, whatever the row holds)."""
+    value = stored_json(stored, {})
+    return value if isinstance(value, dict) else {"$unreadable": value}
+
+
+def shown_callback(row: tuple[Any, ...]) -> dict[str, Any]:
+    """A stored callback request (``CALLBACK_COLUMNS``) as a view shows it: whole body,
+    credential headers masked, hostile columns shown rather than raised on."""
+    callback_id, received, method, headers, query, content_type, body = row
+    if isinstance(body, str):
+        body = body.encode("utf-8", "surrogatepass")
+    return callback_json(
+        callback_id,
+        received,
+        str(method),
+        shown_headers(headers),
+        shown_queries(query),
+        content_type if isinstance(content_type, str) or content_type is None else None,
+        bytes(body or b""),
+    )
+
+
+def _call_column(text: Any, size: int | None) -> Any:
+    """An outbox column read with at most ``CALL_COLUMN_CHARS`` of it (see outbox_json)."""
+    if text is None:
+        return None
+    if size is not None and size > CALL_COLUMN_CHARS:
+        marker = truncated_marker(str(text), CALL_COLUMN_CHARS)
+        marker["size"] = size
+        return marker
+    return stored_json(text)
+
 
 def outbox_json(conn: sqlite3.Connection, owner: Owner, limit: int = 20) -> list[dict[str, Any]]:
+    """An owner's latest outbound calls, for people: secrets (``sig=`` included) masked in
+    requests, responses and errors, each column read only up to ``CALL_COLUMN_CHARS``."""
+    cap = CALL_COLUMN_CHARS
     rows = conn.execute(
-        "SELECT id, purpose, request, state, attempts, response, error, created, finished"
+        f"SELECT id, purpose, substr(request, 1, {cap}), length(request), state,"
+        f" substr(attempts, 1, {cap}), length(attempts), substr(response, 1, {cap}),"
+        f" length(response), substr(error, 1, {cap}), created, finished"
         " FROM outbox WHERE owner = ? ORDER BY id DESC LIMIT ?",
         (str(owner), limit),
     ).fetchall()
@@ -34,22 +116,26 @@ def outbox_json(conn: sqlite3.Connection, owner: Owner, limit: int = 20) -> list
         outbox_id,
         purpose,
         request,
+        request_size,
         state,
         attempts,
+        attempts_size,
         response,
+        response_size,
         error,
         created,
         finished,
     ) in reversed(rows):
+        attempts_value = _call_column(attempts, attempts_size)
         calls.append(
             {
                 "id": outbox_id,
                 "purpose": purpose,
-                "request": redact(json.loads(request)),
+                "request": redact(_call_column(request, request_size) or {}),
                 "state": state,
-                "attempts": json.loads(attempts) if attempts else [],
-                "response": json.loads(response) if response else None,
-                "error": error,
+                "attempts": attempts_value if isinstance(attempts_value, list) else [],
+                "response": redact_shown(_call_column(response, response_size)),
+                "error": redact_shown(error),
                 "created": created,
                 "finished": finished,
             }
@@ -111,8 +197,10 @@ class Views:
                 "callbackUrl": self.callback_url(trigger_id, key_type),
                 "keyType": key_type,
                 "verify": _describe_verify(verify),
-                "subscription": json.loads(subscription) if subscription else None,
-                "error": error,
+                # Shown as the service answered (the kernel computes unsubscribe from it);
+                # the page masks what it shows of it.
+                "subscription": stored_json(subscription),
+                "error": redact_shown(error),
                 "calls": calls,
             },
             "created": created,
@@ -172,14 +260,18 @@ class Views:
             "ended": ended,
         }
         if doc:
-            value.update(json.loads(doc))
+            report = stored_json(doc, {})
+            if isinstance(report, dict) and not report.get("$truncated"):
+                value.update({k: v for k, v in report.items() if k not in value})
+            else:
+                value["doc"] = report
         return value
 
     def callback(self, callback_id: int) -> dict[str, Any] | None:
         row = self.store.reader.execute(
             f"SELECT {CALLBACK_COLUMNS} FROM callbacks c WHERE c.id = ?", (callback_id,)
         ).fetchone()
-        return None if row is None else callback_from_row(row)
+        return None if row is None else shown_callback(row)
 
     def callbacks(self, *, target: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         where, params = ("WHERE c.target = ?", [target]) if target else ("", [])
@@ -190,7 +282,7 @@ class Views:
         ).fetchall()
         result = []
         for row in rows:
-            value = callback_from_row(row[:7])
+            value = shown_callback(row[:7])
             value.update({"kind": row[7], "target": row[8], "run": row[9]})
             result.append(value)
         return result
@@ -250,10 +342,10 @@ class Views:
             "outcome": WAIT_OUTCOME.get(state),
             "callbackUrl": self.callback_url(wait_id, key_type),
             "deadline": deadline,
-            "subscription": json.loads(subscription) if subscription else None,
+            "subscription": stored_json(subscription),
             "unsubscribe": unsub_state,
             "callback": None if callback_id is None else self.callback(callback_id),
-            "error": error,
+            "error": redact_shown(error),
             "calls": outbox_json(self.store.reader, Owner.wait(wait_id)),
             "verify": _describe_verify(verify),
             "created": created,
@@ -265,7 +357,9 @@ def _describe_verify(stored: str | None) -> dict[str, Any] | None:
     """A sender-verification setting without its secret."""
     if not stored:
         return None
-    config = json.loads(stored)
+    config = stored_json(stored, {})
+    if not isinstance(config, dict) or config.get("$truncated"):
+        return {"type": None, "tolerance": None}
     return {"type": config.get("type"), "tolerance": config.get("tolerance")}
 
 
@@ -294,11 +388,11 @@ def body_preview(head: bytes, size: int, content_type: str | None) -> dict[str, 
         return {"kind": "binary", "size": size, "contentType": content_type}
     kind = "text"
     if not truncated and text.lstrip()[:1] in ("{", "["):
-        try:
-            text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+        # Pretty-printed only when it parses within jsonsafe's depth; else shown as sent.
+        ok, value = try_loads(text)
+        if ok:
+            text = dumps(value, indent=2, ensure_ascii=False)
             kind = "json"
-        except ValueError:
-            pass
     return {
         "kind": kind,
         "size": size,
@@ -380,8 +474,8 @@ def callback_previews(
                 "step": step,
                 "received": received,
                 "method": method,
-                "headers": json.loads(headers),
-                "queries": json.loads(query),
+                "headers": shown_headers(headers),
+                "queries": shown_queries(query),
                 "contentType": content_type,
                 "body": body_preview(head, size or 0, content_type),
             }
@@ -446,7 +540,7 @@ def run_waits(conn: sqlite3.Connection, run_ids: list[str]) -> dict[str, list[di
                 "deadline": deadline,
                 "unsubscribe": unsub,
                 "callback": callback_id,
-                "error": error,
+                "error": redact_shown(error),
                 "calls": outbox_json(conn, Owner.wait(wait_id)),
                 "created": created,
                 "ended": ended,

@@ -1,0 +1,88 @@
+"""Hostile data already inside hooknb: deep, huge and odd JSON sent by callers and services,
+credentials sent *to* hooknb, and rows that no hooknb code would write. The page, the JSON
+snapshot and the API show all of it (raw, cut or masked) and never answer 500."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+from subscribers import Recorder
+from test_security import api, enabled_trigger, runs_of
+
+from hooknb.jsonsafe import MAX_DEPTH
+
+DEEP_ARRAYS = b"[" * 2048 + b"]" * 2048  # 4 KiB: the issue's page-breaking callback
+
+
+async def snapshot(jp_fetch: Any) -> dict[str, Any]:
+    response = await jp_fetch("hooknb/", params={"format": "json"})
+    assert response.code == 200
+    return json.loads(response.body)
+
+
+async def test_deep_callback_bodies_are_kept_exact_and_shown_raw(
+    jp_fetch: Any, http: httpx.AsyncClient
+) -> None:
+    with Recorder() as service:
+        record = await enabled_trigger(jp_fetch, service, "deep")
+        url = record["trigger"]["callbackUrl"]
+        bodies = {
+            "arrays": DEEP_ARRAYS,
+            "objects": b'{"a":' * 3000 + b"1" + b"}" * 3000,
+            "just-over": b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1),
+            "unbalanced": b"[" * 100_000,
+        }
+        for body in bodies.values():
+            answer = await http.post(url, content=body, headers={"Content-Type": "text/json"})
+            assert answer.status_code == 202, answer.text
+
+    # the page, its JSON snapshot and every API reader answer, with the bodies as sent
+    page = await jp_fetch("hooknb/")
+    assert page.code == 200 and b"hooknb-data" in page.body
+    shown = (await snapshot(jp_fetch))["callbacks"]
+    by_size = {c["body"]["size"]: c["body"] for c in shown}
+    assert by_size[len(DEEP_ARRAYS)] == {
+        "kind": "text",
+        "size": len(DEEP_ARRAYS),
+        "contentType": "text/json",
+        "text": DEEP_ARRAYS.decode(),
+        "truncated": False,
+    }
+    assert by_size[2 * MAX_DEPTH + 2]["kind"] == "text"  # one level too deep to pretty-print
+    listed = await jp_fetch("hooknb", "api", "callbacks", params={"target": "deep"})
+    stored = json.loads(listed.body)["callbacks"]
+    assert sorted(c["body"]["data"].encode() for c in stored) == sorted(bodies.values())
+    for run in await runs_of(jp_fetch, "deep"):
+        one = await api(jp_fetch, "runs", run["id"])
+        assert one["trigger"]["body"]["data"].encode() in bodies.values()
+    assert len((await api(jp_fetch, "workflows"))["workflows"]) == 1
+
+
+async def test_a_deep_run_report_is_stored_cut_and_shown(jp_fetch: Any) -> None:
+    deep: Any = "bottom"
+    for _ in range(400):
+        deep = [deep]
+    run = await api(jp_fetch, "workflows", "reported", "runs", method="POST", body={"client": "k"})
+    report = {"id": run["run"], "status": "Succeeded", "ended": 1.0, "result": deep}
+    assert await api(jp_fetch, "sync", method="POST", body={"client": "k", "runs": [report]})
+    shown = await api(jp_fetch, "runs", run["run"])
+    assert shown["status"] == "Succeeded"
+    level, value = 0, shown["result"]
+    while isinstance(value, list):
+        level, value = level + 1, value[0]
+    # the report object is level 1, its lists levels 2 to MAX_DEPTH - 1, the cut one the last
+    assert level == MAX_DEPTH - 2 and value["$truncated"] and value["repr"].startswith("[[[")
+    (page_run,) = (await snapshot(jp_fetch))["runs"]
+    assert page_run["status"] == "Succeeded" and page_run["result"]["text"].startswith("[")
+
+    # deeper than the API parses at all: a clear 400, never a 500
+    too_deep = b'{"client": "k", "runs": ' + b"[" * 600 + b"]" * 600 + b"}"
+    try:
+        await jp_fetch("hooknb", "api", "sync", method="POST", body=too_deep)
+    except Exception as exc:  # tornado's HTTPClientError
+        assert getattr(exc, "code", None) == 400
+        assert b"nested deeper than 512" in exc.response.body  # type: ignore[attr-defined]
+    else:
+        raise AssertionError("a 600-deep request body was accepted")
