@@ -19,7 +19,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import jsonsafe
 from ..jsonsafe import clip_depth
+from ._retry import DEFAULT_POLICY, RetryPolicy
 from .callback_signing import KEY_TYPES, Signer, fingerprint, new_callback_id, normalize_key_type
 from .channels import Channel
 from .deadlines import DeadlineScheduler
@@ -178,6 +180,18 @@ class Hub:
             f"?sig={self.signer.sign(callback_id, key_type)}"
         )
 
+    def _longest_call(self, request: Mapping[str, Any] | None) -> float:
+        """How long an API request waits for an outbound call's outcome: the call's retry
+        policy with every attempt taking the outbound timeout (twice: credentials may be
+        fetched first), plus a margin. Past it the answer is the state as it is (e.g.
+        Enabling), never an indefinite wait."""
+        timeout = self.outbox.outbound.timeout
+        policy = DEFAULT_POLICY
+        if request is not None:
+            with contextlib.suppress(ValueError):
+                policy = RetryPolicy.from_json(request.get("retryPolicy"))
+        return policy.longest(2 * timeout) + 5.0
+
     # -- applying effects ------------------------------------------------------------------
 
     async def _write(self, op: Any) -> Outcome:
@@ -197,8 +211,15 @@ class Hub:
         for delivery in effects.deliveries:
             client = self._route_client(delivery.route)
             channel = self._channels.get(client) if client else None
-            if channel is not None:
+            if channel is None:
+                continue
+            try:
                 channel.send(delivery.to_json())
+            except Exception:
+                # The delivery is stored: the kernel gets it when it reconnects (catch-up).
+                # Closing the channel makes it reconnect; the other effects still apply.
+                self.log.exception("hooknb could not push delivery %d", delivery.seq)
+                self.close_channel(channel)
         for deadline, wait_id in effects.deadlines:
             self._deadlines.add(deadline, wait_id)
         for owner in effects.owners_to_kick:
@@ -479,7 +500,9 @@ class Hub:
 
         outcome = await self._write(op)
         if outcome.value["outbox"] is not None:
-            await self.outbox.result(outcome.value["outbox"])
+            # The old subscription's unsubscribe may go first: two calls' worth of waiting.
+            within = self._longest_call(subscribe_request) + self._longest_call(unsubscribe_request)
+            await self.outbox.result(outcome.value["outbox"], within=within)
         return self.views.workflow(name)
 
     async def disable_trigger(self, name: str) -> dict[str, Any]:
@@ -516,7 +539,7 @@ class Hub:
 
         outcome = await self._write(op)
         if outcome.value["outbox"] is not None:
-            await self.outbox.result(outcome.value["outbox"])
+            await self.outbox.result(outcome.value["outbox"], within=self._longest_call(None))
         return self.views.workflow(name)
 
     # -- runs ------------------------------------------------------------------------------
@@ -808,7 +831,8 @@ class Hub:
 
         outcome = await self._write(op)
         if outcome.value["outbox"] is not None:
-            await self.outbox.result(outcome.value["outbox"])
+            within = self._longest_call(subscribe_request)
+            await self.outbox.result(outcome.value["outbox"], within=within)
         return self.views.wait(wait_id)
 
     async def set_wait_unsubscribe(self, wait_id: str, unsubscribe: Any) -> dict[str, Any]:
@@ -862,7 +886,30 @@ class Hub:
         def op(conn: sqlite3.Connection) -> Outcome:
             effects = Effects()
             for wait_id in wait_ids:
-                self._op_end_wait(conn, wait_id, "timedout", now, effects, notify=True)
+                # Each wait in its own savepoint: one that cannot time out (a bad row, a bug)
+                # fails by itself, with the reason stored, and the others still time out.
+                conn.execute("SAVEPOINT deadline")
+                mine = Effects()
+                try:
+                    self._op_end_wait(conn, wait_id, "timedout", now, mine, notify=True)
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO deadline")
+                    self.log.exception("hooknb could not time out wait %s", wait_id)
+                    conn.execute(
+                        f"UPDATE waits SET state = 'failed', error = ?, ended = ?"
+                        f" WHERE id = ? AND state IN {OPEN_SQL}",
+                        (
+                            f"the timeout could not be applied ({type(exc).__name__}: {exc})"[
+                                :2000
+                            ],
+                            now,
+                            wait_id,
+                        ),
+                    )
+                else:
+                    effects.deliveries.extend(mine.deliveries)
+                    effects.owners_to_kick |= mine.owners_to_kick
+                conn.execute("RELEASE deadline")
             return Outcome(None, effects=effects)
 
         self._spawn(self._write(op))
@@ -1093,20 +1140,29 @@ class Hub:
             f" WHERE d.route IN ({placeholders}) ORDER BY d.seq",
             [str(route) for route in routes],
         )
+        bad: list[tuple[int, str | None, str]] = []
         for row in cursor:
             seq, kind, event, run_id, wait_id, data, route = row[:7]
-            value: dict[str, Any] = {"seq": seq, "kind": kind, "run": run_id}
-            if event:
-                value["event"] = event
-            if wait_id:
-                value["wait"] = wait_id
-            if data:
-                value.update(json.loads(data))
-            if kind == "trigger":
-                value.setdefault("workflow", Route.parse(route).name)
-            if row[7] is not None:
-                value["callback"] = callback_from_row(row[7:])
+            try:
+                value: dict[str, Any] = {"seq": seq, "kind": kind, "run": run_id}
+                if event:
+                    value["event"] = event
+                if wait_id:
+                    value["wait"] = wait_id
+                if data:
+                    value.update(jsonsafe.loads(data))
+                if kind == "trigger":
+                    value.setdefault("workflow", Route.parse(route).name)
+                if row[7] is not None:
+                    value["callback"] = callback_from_row(row[7:])
+            except Exception as exc:
+                # One unreadable delivery must not keep a kernel from ever connecting.
+                self.log.exception("hooknb cannot read delivery %s", seq)
+                bad.append((seq, run_id, f"{type(exc).__name__}: {exc}"[:2000]))
+                continue
             channel.send(value)
+        if bad:
+            self._spawn(self._write(lambda conn: _op_drop_deliveries(conn, bad)))
 
     # -- status ----------------------------------------------------------------------------
 
@@ -1137,6 +1193,24 @@ class Hub:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         task.add_done_callback(_log_task_failure)
+
+
+def _op_drop_deliveries(
+    conn: sqlite3.Connection, bad: list[tuple[int, str | None, str]]
+) -> Outcome:
+    """Deliveries that cannot be read: the run they would start or resume fails, with the
+    reason stored, instead of the delivery blocking its kernel's channel."""
+    now = time.time()
+    for seq, run_id, reason in bad:
+        conn.execute("DELETE FROM deliveries WHERE seq = ?", (seq,))
+        if run_id is not None:
+            doc = json.dumps({"error": {"code": "DeliveryUnreadable", "message": reason}})
+            conn.execute(
+                "UPDATE runs SET status = 'Failed', ended = ?, doc = ? WHERE id = ?"
+                " AND status NOT IN ('Succeeded', 'Failed', 'Cancelled', 'TimedOut')",
+                (now, doc, run_id),
+            )
+    return Outcome(None)
 
 
 def _log_task_failure(task: asyncio.Task[Any]) -> None:

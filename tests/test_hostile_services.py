@@ -1,0 +1,188 @@
+"""Hostile subscribe services and bad items in the hub's background work.
+
+Whatever a subscribed service answers (deep, huge, invalid, slow, never-ending, a redirect),
+enabling a trigger or subscribing a step ends within the outbound timeout and the retry policy,
+with the trigger or step Failed and the reason shown when the call failed; and one bad item in
+the outbox or the deadline scheduler fails by itself while the others go on.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from subscribers import HostileService
+from test_security import api
+
+OUTBOUND_TIMEOUT = 2.0
+
+
+@pytest.fixture
+def hooknb_config() -> dict[str, Any]:
+    return {"outbound_timeout": OUTBOUND_TIMEOUT}
+
+
+@pytest.fixture
+def hostile() -> Any:
+    with HostileService() as service:
+        yield service
+
+
+def the_hub(jp_serverapp: Any) -> Any:
+    return jp_serverapp.web_app.settings["hooknb_hub"]
+
+
+async def enable(jp_fetch: Any, name: str, uri: str, **extra: Any) -> tuple[dict[str, Any], float]:
+    await api(jp_fetch, "workflows", name, method="PUT", body={"client": "c", "trigger": "T"})
+    started = time.monotonic()
+    subscribe = {"method": "POST", "uri": uri, "retryPolicy": {"type": "none"}, **extra}
+    record = await api(
+        jp_fetch,
+        "workflows",
+        name,
+        "trigger",
+        method="PUT",
+        body={"client": "c", "subscribe": subscribe},
+    )
+    return record["trigger"], time.monotonic() - started
+
+
+# What each answer does to the trigger: a 2xx enables it (its answer kept, shown raw when it
+# cannot be parsed safely), anything else fails the call with the reason.
+CASES = {
+    "deep": ("Enabled", None),
+    "huge": ("Enabled", None),
+    "invalid": ("Enabled", None),
+    "slow": ("Disabled", f"no complete response within {OUTBOUND_TIMEOUT:g} s"),
+    "endless": ("Disabled", "endless/subscribe failed: "),  # its timeout or its size limit
+    "redirect": ("Disabled", "HTTP 302"),
+}
+
+
+@pytest.mark.parametrize("mode", list(CASES))
+async def test_a_hostile_subscribe_answer_never_wedges_enable(
+    mode: str, hostile: HostileService, jp_fetch: Any, jp_serverapp: Any
+) -> None:
+    state, error = CASES[mode]
+    trigger, took = await enable(jp_fetch, f"h-{mode}", f"{hostile.url}{mode}/subscribe")
+    assert took < 2 * OUTBOUND_TIMEOUT + 5  # bounded by the timeout, never indefinite
+    assert trigger["state"] == state, trigger
+    (call,) = trigger["calls"]
+    if error is None:
+        assert call["state"] == "done" and trigger["error"] is None
+    else:
+        assert call["state"] == "failed" and error in trigger["error"]
+    if mode == "deep":
+        # kept exactly, as text: too deep to parse safely
+        body = trigger["subscription"]["body"]
+        assert body == "[" * HostileService.DEEP_LEVELS + "]" * HostileService.DEEP_LEVELS
+    if mode == "huge":
+        # too big to show whole in a view: a marker with its start and size
+        assert trigger["subscription"]["$truncated"] and trigger["subscription"]["size"] > 2**24
+        assert call["response"]["$truncated"]
+    if mode == "redirect":
+        assert not hostile.calls("/ok/")  # never followed
+
+    # the outbox goes on: the next trigger subscribes at once
+    ok, _ = await enable(jp_fetch, "h-fine", f"{hostile.url}ok/subscribe")
+    assert ok["state"] == "Enabled"
+    # and every view answers
+    page = await jp_fetch("hooknb/", params={"format": "json"})
+    shown = {w["name"]: w for w in json.loads(page.body)["workflows"]}
+    assert shown[f"h-{mode}"]["trigger"]["state"] == state
+    assert (await jp_fetch("hooknb/")).code == 200
+    assert the_hub(jp_serverapp).status()["pendingCalls"] == 0
+
+
+async def test_a_step_subscribing_to_a_slow_service_fails_with_the_reason(
+    hostile: HostileService, jp_fetch: Any
+) -> None:
+    run = await api(jp_fetch, "workflows", "steps", "runs", method="POST", body={"client": "c"})
+    wait = await api(
+        jp_fetch,
+        "runs",
+        run["run"],
+        "waits",
+        method="POST",
+        body={"step": "Approval", "client": "c", "timeout": 600},
+    )
+    started = time.monotonic()
+    state = await api(
+        jp_fetch,
+        "waits",
+        wait["id"],
+        "subscribe",
+        method="POST",
+        body={
+            "subscribe": {
+                "method": "POST",
+                "uri": f"{hostile.url}slow",
+                "retryPolicy": {"type": "none"},
+            }
+        },
+    )
+    assert time.monotonic() - started < 2 * OUTBOUND_TIMEOUT + 5
+    assert state["state"] == "failed" and state["outcome"] == "Failed"
+    assert "no complete response within" in state["error"]
+
+
+async def test_one_call_that_raises_fails_alone_and_the_queue_goes_on(
+    hostile: HostileService, jp_fetch: Any, jp_serverapp: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outbound = the_hub(jp_serverapp).outbox.outbound
+    real_call = outbound.call
+
+    async def call(spec: Any, **kwargs: Any) -> Any:
+        if "boom" in spec["uri"]:
+            raise RecursionError("maximum recursion depth exceeded")  # what 100,000 levels did
+        return await real_call(spec, **kwargs)
+
+    monkeypatch.setattr(outbound, "call", call)
+    broken, took = await enable(jp_fetch, "broken", f"{hostile.url}boom")
+    assert took < 5
+    assert broken["state"] == "Disabled"
+    assert "internal error (RecursionError" in broken["error"]
+    assert broken["calls"][0]["state"] == "failed"
+    fine, _ = await enable(jp_fetch, "fine", f"{hostile.url}ok")
+    assert fine["state"] == "Enabled"
+
+
+async def test_a_wait_that_cannot_time_out_fails_alone(jp_fetch: Any, jp_serverapp: Any) -> None:
+    hub = the_hub(jp_serverapp)
+    run = await api(jp_fetch, "workflows", "timeouts", "runs", method="POST", body={"client": "c"})
+    waits = [
+        await api(
+            jp_fetch,
+            "runs",
+            run["run"],
+            "waits",
+            method="POST",
+            body={"step": step, "client": "c", "timeout": 0.5},
+        )
+        for step in ("Bad", "Good")
+    ]
+    # a row no hooknb code writes: an unsubscribe request that is not JSON
+    hub.store.write_sync(
+        lambda conn: conn.execute(
+            "UPDATE waits SET unsubscribe = '{not json', unsub_state = 'ready' WHERE id = ?",
+            (waits[0]["id"],),
+        )
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        states = [(await api(jp_fetch, "waits", w["id"]))["state"] for w in waits]
+        if "waiting" not in states and "open" not in states:
+            break
+        await _sleep(0.05)
+    bad = await api(jp_fetch, "waits", waits[0]["id"])
+    good = await api(jp_fetch, "waits", waits[1]["id"])
+    assert good["state"] == "timedout"
+    assert bad["state"] == "failed" and "the timeout could not be applied" in bad["error"]
+
+
+async def _sleep(seconds: float) -> None:
+    import asyncio
+
+    await asyncio.sleep(seconds)
