@@ -186,3 +186,46 @@ async def _sleep(seconds: float) -> None:
     import asyncio
 
     await asyncio.sleep(seconds)
+
+
+async def http_action(jp_fetch: Any, uri: str) -> dict[str, Any]:
+    run = await api(jp_fetch, "workflows", "polling", "runs", method="POST", body={"client": "c"})
+    request = {
+        "method": "POST",
+        "uri": uri,
+        "headers": {"Cookie": "session=s3cret", "X-Trace": "t1"},
+        "authentication": {"type": "Basic", "username": "u", "password": "p4ss"},
+        "retryPolicy": {"type": "none"},
+    }
+    body = {"step": "Get", "request": request, "timeout": 20}
+    return await api(jp_fetch, "runs", run["run"], "http", method="POST", body=body)
+
+
+async def test_a_202_location_on_another_origin_is_polled_without_credentials(
+    jp_fetch: Any,
+) -> None:
+    with HostileService() as elsewhere, HostileService() as service:
+        service.other = elsewhere.url
+        answer = await http_action(jp_fetch, f"{service.url}accepted")
+        assert answer["statusCode"] == 200 and answer["polls"] == 1
+        (first,) = service.requests
+        assert first["headers"]["authorization"].startswith("Basic ")
+        assert first["headers"]["cookie"] == "session=s3cret"
+        (poll,) = elsewhere.requests
+        assert poll["method"] == "GET" and poll["path"] == "/done"
+        assert "authorization" not in poll["headers"] and "cookie" not in poll["headers"]
+        assert "s3cret" not in json.dumps(poll["headers"]) and "p4ss" not in str(poll)
+
+
+async def test_a_202_location_on_the_same_origin_is_polled_with_credentials(
+    jp_fetch: Any,
+) -> None:
+    with HostileService() as service:
+        service.other = service.url
+        answer = await http_action(jp_fetch, f"{service.url}accepted")
+        assert answer["statusCode"] == 200 and answer["polls"] == 1
+        first, poll = service.requests
+        assert poll["path"] == "/done"
+        assert poll["headers"]["authorization"] == first["headers"]["authorization"]
+        assert poll["headers"]["cookie"] == "session=s3cret"
+        assert "x-trace" not in poll["headers"]  # only credentials follow, as before
