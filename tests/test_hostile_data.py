@@ -86,3 +86,90 @@ async def test_a_deep_run_report_is_stored_cut_and_shown(jp_fetch: Any) -> None:
         assert b"nested deeper than 512" in exc.response.body  # type: ignore[attr-defined]
     else:
         raise AssertionError("a 600-deep request body was accepted")
+
+
+CREDENTIALS = {
+    "Authorization": "Bearer inbound-token-123",
+    "Proxy-Authorization": "Basic cHJveHk6c2VjcmV0",
+    "Cookie": "session=inbound-cookie",
+}
+
+
+async def test_credentials_sent_to_hooknb_are_masked_in_every_view_and_stored_exact(
+    jp_fetch: Any, jp_serverapp: Any, http: httpx.AsyncClient
+) -> None:
+    with Recorder() as service:
+        record = await enabled_trigger(jp_fetch, service, "creds")
+        answer = await http.post(
+            record["trigger"]["callbackUrl"], json={"n": 1}, headers=CREDENTIALS
+        )
+        assert answer.status_code == 202
+    run_id = answer.json()["run"]
+    # an action's callback too
+    run = await api(
+        jp_fetch, "workflows", "creds-action", "runs", method="POST", body={"client": "c"}
+    )
+    wait = await api(
+        jp_fetch,
+        "runs",
+        run["run"],
+        "waits",
+        method="POST",
+        body={"step": "S", "client": "c", "timeout": 60},
+    )
+    assert (await http.post(wait["callbackUrl"], json={}, headers=CREDENTIALS)).status_code == 202
+
+    listed = await jp_fetch("hooknb", "api", "callbacks")
+    views = {
+        "api/callbacks": json.loads(listed.body),
+        "api/runs/<id>": await api(jp_fetch, "runs", run_id),
+        "api/runs/<id> (action)": await api(jp_fetch, "runs", run["run"]),
+        "api/waits/<id>": await api(jp_fetch, "waits", wait["id"]),
+        "page": await snapshot(jp_fetch),
+        "page (html)": (await jp_fetch("hooknb/")).body.decode(),
+    }
+    for where, view in views.items():
+        text = view if isinstance(view, str) else json.dumps(view)
+        for secret in ("inbound-token-123", "cHJveHk6c2VjcmV0", "inbound-cookie"):
+            assert secret not in text, where
+    shown = views["api/runs/<id>"]["trigger"]["headers"]
+    assert ["Authorization", "*****"] in shown and ["Cookie", "*****"] in shown
+    assert ["Proxy-Authorization", "*****"] in shown
+    # the store keeps what was sent, byte for byte (the kernel's event carries it too)
+    hub = jp_serverapp.web_app.settings["hooknb_hub"]
+    stored = hub.store.reader.execute(
+        "SELECT headers FROM callbacks WHERE run_id = ?", (run_id,)
+    ).fetchone()[0]
+    assert ["Authorization", "Bearer inbound-token-123"] in json.loads(stored)
+
+
+async def test_a_service_echoing_the_callback_url_does_not_show_its_signature(
+    jp_fetch: Any,
+) -> None:
+    from subscribers import HostileService
+
+    attached = await api(
+        jp_fetch, "workflows", "echo", method="PUT", body={"client": "c", "trigger": "T"}
+    )
+    url = attached["trigger"]["callbackUrl"]
+    sig = url.split("sig=")[1]
+    with HostileService() as service:
+        subscribe = {"method": "POST", "uri": f"{service.url}echo", "body": {"callbackUrl": url}}
+        record = await api(
+            jp_fetch,
+            "workflows",
+            "echo",
+            "trigger",
+            method="PUT",
+            body={"client": "c", "subscribe": subscribe},
+        )
+        assert sig in service.requests[0]["body"].decode()  # the service did get the URL
+    assert record["trigger"]["state"] == "Enabled"
+    # the subscription itself stays exact for the kernel (it computes unsubscribe from it) ...
+    assert record["trigger"]["subscription"]["body"] == {"callbackUrl": url}
+    # ... but wherever it is shown, the signature is masked
+    calls = json.dumps(record["trigger"]["calls"])
+    assert sig not in calls and "sig=*****" in calls
+    page = json.dumps((await snapshot(jp_fetch))["workflows"])
+    assert "sig=*****" in page
+    assert page.count(sig) == 1  # the trigger's own URL, shown to its owner
