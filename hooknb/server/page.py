@@ -367,25 +367,27 @@ class PageHandler(JupyterHandler):
 
     @cached_property
     def nonce(self) -> str:
-        """This response's CSP nonce (the default headers need it before initialize runs)."""
+        """This response's CSP nonce (the page's script and style carry it)."""
         return secrets.token_urlsafe(18)
 
     @property
     def wants_json(self) -> bool:
         return self.get_query_argument("format", "") == "json"
 
-    @property
-    def content_security_policy(self) -> str:
+    def page_content_security_policy(self) -> str:
         """Only this page's own (nonced) script and style run; it talks to this server only.
 
-        Defence in depth: the script never builds markup from data anyway. A policy the
-        operator configured (``headers`` setting) is left alone, as JupyterHandler does.
+        Set on the page itself and nowhere else: Jupyter's own pages (its error page for a
+        refused filter, a login redirect) keep Jupyter's policy, under which their
+        stylesheets and scripts load. Defence in depth: the script never builds markup from
+        data anyway. A policy the operator configured (``headers`` setting) is left alone,
+        as JupyterHandler does.
         """
         if "Content-Security-Policy" in self.settings.get("headers", {}):
-            return super().content_security_policy
+            return self.content_security_policy
         return "; ".join(
             [
-                super().content_security_policy,
+                self.content_security_policy,
                 "default-src 'none'",
                 f"script-src 'nonce-{self.nonce}'",
                 f"style-src 'nonce-{self.nonce}'",
@@ -446,6 +448,7 @@ class PageHandler(JupyterHandler):
             "xsrf": self.xsrf_token.decode("ascii"),
         }
         self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.set_header("Content-Security-Policy", self.page_content_security_policy())
         self.finish(
             _PAGE.format(
                 nonce=self.nonce,
