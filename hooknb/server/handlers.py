@@ -26,11 +26,13 @@ from .api_handler import HookNBAPIHandler, decode_body, headers_list, required
 from .http_errors import HubError
 from .hub import Hub
 from .rows import InboundRequest
+from .uploads import RETRY_AFTER_SECONDS, Ticket
 
 API_VERSION = 1
 KEEPALIVE_SECONDS = 15.0
 CALLBACK_ID_PATTERN = r"[A-Za-z0-9_-]{16,64}"
 _CALLBACK_ID = re.compile(CALLBACK_ID_PATTERN)
+_UNLIMITED = 1 << 50
 
 
 def _json_error(handler: web.RequestHandler, status: int, message: str, **extra: Any) -> None:
@@ -41,7 +43,13 @@ def _json_error(handler: web.RequestHandler, status: int, message: str, **extra:
 
 @web.stream_request_body
 class CallbackHandler(web.RequestHandler):
-    """``POST <base>hooknb/callback/<id>?sig=<signature>``: a webhook callback, public."""
+    """``POST <base>hooknb/callback/<id>?sig=<signature>``: a webhook callback, public.
+
+    Memory and time are bounded per request and overall (:mod:`hooknb.server.uploads`): a body
+    over ``max_body_size`` is a ``413`` (chunked too), one that does not fit in the server's
+    byte budget or the URL's upload bound a ``503`` with ``Retry-After``, one not received
+    within ``body_timeout`` seconds a ``408``.
+    """
 
     hub: Hub
 
@@ -49,25 +57,36 @@ class CallbackHandler(web.RequestHandler):
         self.hub = hub
         self._chunks: list[bytes] = []
         self._size = 0
-        self._too_large = False
         self._rejection: tuple[int, str] | None = None
+        self._ticket: Ticket | None = None
+        self._timer: asyncio.TimerHandle | None = None
 
     def check_xsrf_cookie(self) -> None:
         # No browser session is involved: the signed URL is the credential.
         return None
 
+    @property
+    def _drain_limit(self) -> int:
+        # A refused body is still read (and dropped, within body_timeout), so that the sender,
+        # busy sending, reads the answer instead of a reset. A declared size beyond this is
+        # answered at once (and the connection closed): reading it would take too long.
+        return 2 * self.hub.max_body_size
+
     def prepare(self) -> None:
         limit = self.hub.max_body_size
         declared = self.request.headers.get("Content-Length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            # Answered before the body is read: reading it all would cost more than a reset.
-            _json_error(self, 413, f"body larger than the limit of {limit} bytes")
+        size = int(declared) if declared is not None and declared.isdigit() else None
+        # tornado's own limit would answer a chunked body 400 and reset the connection: it is
+        # kept out of the way (body_timeout bounds the reading), and data_received counts.
+        self.request.connection.set_max_body_size(_UNLIMITED)  # type: ignore[union-attr]
+        self._timer = asyncio.get_running_loop().call_later(self.hub.body_timeout, self._too_slow)
+        if size is not None and size > limit:
+            self._refuse(
+                413, f"body larger than the limit of {limit} bytes", now=size > self._drain_limit
+            )
             return
-        # Chunked bodies are counted in data_received; leave the connection a little slack so
-        # that the sender gets a 413 rather than a reset.
-        self.request.connection.set_max_body_size(limit + 65536)  # type: ignore[union-attr]
-        # Other refusals are answered after the (bounded) body is read: closing a socket with
-        # unread data makes the kernel send a reset, which can destroy the answer in flight.
+        # Refusals are answered after the (bounded) body is read: closing a socket with unread
+        # data makes the kernel send a reset, which can destroy the answer in flight.
         if self.request.method != "POST":
             self.set_header("Allow", "POST")
             self._rejection = (405, "callback URLs accept POST only")
@@ -81,23 +100,43 @@ class CallbackHandler(web.RequestHandler):
         ):
             # Unknown id and bad signature look the same to the sender.
             self._rejection = (404, "not found")
+            return
+        # Only bodies that will be kept are held in memory, so only they take from the budget;
+        # a declared size is decided on before any of the body is read.
+        self._ticket = self.hub.uploads.ticket(callback_id)
+        if size is not None:
+            reason = self._ticket.grow(size)
+            if reason is not None:
+                # Decided before any of the body is read (it is read and dropped). A sender
+                # that waits to be told (``Expect: 100-continue``) is answered at once and
+                # sends nothing; any other is answered when it has sent its body, since one
+                # busy sending would see a reset instead of an answer.
+                expects = self.request.headers.get("Expect", "").lower() == "100-continue"
+                self._busy(reason, now=expects)
 
     def data_received(self, chunk: bytes) -> None:
+        if self._finished:
+            return
         self._size += len(chunk)
+        if self._rejection is not None:
+            return  # dropped; read on (within body_timeout) so that the answer is read
         if self._size > self.hub.max_body_size:
-            self._too_large = True
-            self._chunks = []
-        if self._too_large or self._rejection is not None:
+            # A chunked body over the limit (a declared one is refused in prepare).
+            self._refuse(413, f"body larger than the limit of {self.hub.max_body_size} bytes")
+            return
+        if self._ticket is None:
+            return
+        reason = self._ticket.grow(self._size)
+        if reason is not None:
+            self._busy(reason)
             return
         self._chunks.append(chunk)
 
     @allow_unauthenticated
     async def post(self, callback_id: str | None = None) -> None:
-        if self._too_large:
-            _json_error(self, 413, f"body larger than the limit of {self.hub.max_body_size} bytes")
-            return
+        self._cancel_timer()
         if self._rejection is not None:
-            _json_error(self, *self._rejection)
+            self._answer_now()
             return
         if not self.hub.is_ready:
             await self.hub.ready()
@@ -108,18 +147,68 @@ class CallbackHandler(web.RequestHandler):
                 continue
             decoded = [v.decode("utf-8", "replace") for v in values]
             queries[name] = decoded[0] if len(decoded) == 1 else decoded
+        body = b"".join(self._chunks)
+        self._chunks = []  # one copy of the body from here on
         inbound = InboundRequest(
             method=request.method or "POST",
             headers=list(request.headers.get_all()),
             queries=queries,
             content_type=request.headers.get("Content-Type"),
-            body=b"".join(self._chunks),
+            body=body,
             received=time.time(),
         )
         status, answer = await self.hub.ingest(callback_id, inbound)
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(answer))
+
+    def _refuse(self, status: int, message: str, *, now: bool = False) -> None:
+        """Decide a refusal: the body is no longer kept (nor counted); the answer goes when
+        the body has been read, or at once when ``now`` (tornado then closes the connection)."""
+        self._rejection = (status, message)
+        self._chunks = []
+        self._release()
+        if now:
+            self._answer_now()
+
+    def _busy(self, reason: str, *, now: bool = False) -> None:
+        self.set_header("Retry-After", str(RETRY_AFTER_SECONDS))
+        self._refuse(503, reason, now=now)
+
+    def _answer_now(self) -> None:
+        self._cancel_timer()
+        if not self._finished:
+            assert self._rejection is not None
+            _json_error(self, *self._rejection)
+
+    def _too_slow(self) -> None:
+        self._timer = None
+        if not self._finished:
+            self.clear_header("Retry-After")
+            self._refuse(
+                408,
+                f"the body was not received within {self.hub.body_timeout:g} seconds",
+                now=True,
+            )
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _release(self) -> None:
+        if self._ticket is not None:
+            self._ticket.release()
+
+    def on_finish(self) -> None:
+        self._cancel_timer()
+        self._release()
+
+    def on_connection_close(self) -> None:
+        # The sender went away mid-body: its bytes are no longer held.
+        self._cancel_timer()
+        self._chunks = []
+        self._release()
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         # Never a traceback or an HTML page to an outside sender. Methods other than POST

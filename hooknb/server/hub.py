@@ -47,6 +47,7 @@ from .rows import (
 )
 from .sender_signatures import VerificationFailed, Verifier, make_verifier
 from .store import Store
+from .uploads import UploadGate
 from .views import Views
 
 RUN_STATUSES = ("Queued", "Running", "Waiting", "Succeeded", "Failed", "Cancelled", "TimedOut")
@@ -86,6 +87,9 @@ class Hub:
         default_action_timeout: float,
         outbound: OutboundCaller,
         max_body_size: int,
+        max_buffered_bytes: int | None = None,
+        max_uploads_per_url: int = 4,
+        body_timeout: float = 60.0,
         logger: logging.Logger | None = None,
     ) -> None:
         self.store = store
@@ -93,6 +97,12 @@ class Hub:
         self._public_base = public_base if callable(public_base) else (lambda: public_base)
         self.default_action_timeout = default_action_timeout
         self.max_body_size = max_body_size
+        # Callback bodies held at once, all requests together (uploads.py says why); at least
+        # one body of the largest size fits, or such bodies could never be taken.
+        self.uploads = UploadGate(
+            max(max_buffered_bytes or 4 * max_body_size, max_body_size), max_uploads_per_url
+        )
+        self.body_timeout = body_timeout
         self.log = logger or log
         self.signer: Signer = store.write_sync(Signer.load_or_create)
         self.views = Views(store, self.callback_url)
@@ -1184,6 +1194,7 @@ class Hub:
             "pendingDeliveries": count("SELECT COUNT(*) FROM deliveries"),
             "pendingCalls": count("SELECT COUNT(*) FROM outbox WHERE state = 'pending'"),
             "connectedKernels": len(self._channels),
+            "uploads": self.uploads.status(),
         }
 
     # -- helpers ---------------------------------------------------------------------------
