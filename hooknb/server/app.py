@@ -57,7 +57,7 @@ class HookNB(ExtensionApp):
         help=(
             "Callback bytes held in memory at once, all requests together (at least "
             "max_body_size). A body that does not fit is answered 503 with Retry-After, before "
-            "it is read when Content-Length tells its size. Default: 4 x max_body_size. "
+            "it is read when Content-Length tells its size. Default: 3 x max_body_size. "
             "Env: HOOKNB_MAX_BUFFERED_BYTES."
         )
     ).tag(config=True)
@@ -126,7 +126,7 @@ class HookNB(ExtensionApp):
 
     @default("max_buffered_bytes")
     def _default_max_buffered_bytes(self) -> int:
-        return int(os.environ.get("HOOKNB_MAX_BUFFERED_BYTES", 4 * self.max_body_size))
+        return int(os.environ.get("HOOKNB_MAX_BUFFERED_BYTES", 3 * self.max_body_size))
 
     @default("max_uploads_per_url")
     def _default_max_uploads_per_url(self) -> int:

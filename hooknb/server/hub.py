@@ -100,7 +100,7 @@ class Hub:
         # Callback bodies held at once, all requests together (uploads.py says why); at least
         # one body of the largest size fits, or such bodies could never be taken.
         self.uploads = UploadGate(
-            max(max_buffered_bytes or 4 * max_body_size, max_body_size), max_uploads_per_url
+            max(max_buffered_bytes or 3 * max_body_size, max_body_size), max_uploads_per_url
         )
         self.body_timeout = body_timeout
         self.log = logger or log
