@@ -26,6 +26,7 @@ __all__ = [
     "depth_of",
     "dumps",
     "loads",
+    "too_deep",
     "truncated_marker",
     "try_loads",
 ]
@@ -61,6 +62,12 @@ def depth_of(text: str | bytes) -> int:
     return max(0, max(accumulate(map(_STEP.__getitem__, brackets)), default=0))
 
 
+def too_deep(text: str, max_depth: int = MAX_DEPTH) -> bool:
+    """Whether JSON ``text`` nests deeper than ``max_depth`` (fast when it cannot: only text
+    with more opening brackets than the limit is scanned)."""
+    return text.count("[") + text.count("{") > max_depth and depth_of(text) > max_depth
+
+
 def loads(text: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
     """``json.loads`` that refuses text nested deeper than ``max_depth`` before parsing it.
 
@@ -73,8 +80,7 @@ def loads(text: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
             text = bytes(text).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ValueError(f"not UTF-8: {exc}") from None
-    # Only text with more opening brackets than the limit can be too deep: count first.
-    if text.count("[") + text.count("{") > max_depth and depth_of(text) > max_depth:
+    if too_deep(text, max_depth):
         raise JSONTooDeep(f"JSON nested deeper than {max_depth} levels")
     try:
         return json.loads(text)

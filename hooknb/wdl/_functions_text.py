@@ -11,6 +11,8 @@ from ._functions_core import (
     Invocation,
     arg_int,
     arg_str,
+    check_items,
+    check_length,
     describe,
     function,
     optional,
@@ -21,22 +23,32 @@ from ._functions_core import (
 @function("concat", 1, None)
 def _concat(call: Invocation, args: list[Any]) -> str:
     # Non-strings are converted as string() would (numbers -> "42", null -> "").
-    return "".join(to_text(value) for value in args)
+    pieces = [to_text(value) for value in args]
+    check_length(sum(len(piece) for piece in pieces))  # before the copy is made
+    return "".join(pieces)
+
+
+def _whole(call: Invocation, args: list[Any]) -> str:
+    """The text argument of a function whose result is as long as it: refused first when
+    that result would be too long (a trigger body can hold megabytes)."""
+    text = arg_str(call, args, 0)
+    check_length(len(text))
+    return text
 
 
 @function("toLower", 1)
 def _to_lower(call: Invocation, args: list[Any]) -> str:
-    return arg_str(call, args, 0).lower()
+    return _whole(call, args).lower()
 
 
 @function("toUpper", 1)
 def _to_upper(call: Invocation, args: list[Any]) -> str:
-    return arg_str(call, args, 0).upper()
+    return _whole(call, args).upper()
 
 
 @function("trim", 1)
 def _trim(call: Invocation, args: list[Any]) -> str:
-    return arg_str(call, args, 0).strip()
+    return _whole(call, args).strip()
 
 
 @function("startsWith", 2)
@@ -103,6 +115,10 @@ def _replace(call: Invocation, args: list[Any]) -> str:
     new = arg_str(call, args, 2)
     if not old:
         call.fail("argument 2 (the text to replace) must not be empty", 1)
+    if len(new) > len(old):
+        # The result's length is known before replacing: 10,000 commas each replaced by a
+        # 100,000-character string would otherwise be built (gigabytes) and only then refused.
+        check_length(len(text) + text.count(old) * (len(new) - len(old)))
     return text.replace(old, new)
 
 
@@ -110,7 +126,10 @@ def _replace(call: Invocation, args: list[Any]) -> str:
 def _split(call: Invocation, args: list[Any]) -> list[str]:
     text = arg_str(call, args, 0)
     delimiter = arg_str(call, args, 1)
-    return text.split(delimiter) if delimiter else [text]
+    if not delimiter:
+        return [text]
+    check_items(text.count(delimiter) + 1)
+    return text.split(delimiter)
 
 
 @function("substring", 2, 3)
@@ -124,6 +143,7 @@ def _substring(call: Invocation, args: list[Any]) -> str:
             1,
         )
     if len(args) < 3:
+        check_length(len(text) - start)
         return text[start:]
     length = arg_int(call, args, 2)
     if length < 0 or start + length > len(text):
@@ -133,6 +153,7 @@ def _substring(call: Invocation, args: list[Any]) -> str:
             f"(length {len(text)}); slice() clamps instead",
             2,
         )
+    check_length(length)
     return text[start : start + length]
 
 
@@ -143,6 +164,7 @@ def _slice(call: Invocation, args: list[Any]) -> str:
     end = arg_int(call, args, 2) if len(args) > 2 else None
     # Python slicing matches the reference: negative indexes count from the end,
     # indexes past either end are clamped, start >= end gives "".
+    check_length(len(range(len(text))[start:end]))
     return text[start:end]
 
 
