@@ -25,6 +25,8 @@ __all__ = [
     "clip_depth",
     "depth_of",
     "dumps",
+    "dumps_anything",
+    "jsonable",
     "loads",
     "too_deep",
     "truncated_marker",
@@ -104,6 +106,56 @@ def dumps(value: Any, **kwargs: Any) -> str:
         return json.dumps(value, **kwargs)
     except RecursionError:
         raise JSONTooDeep("value nested too deeply to encode as JSON") from None
+
+
+def jsonable(value: Any, max_depth: int = MAX_DEPTH) -> Any:
+    """A copy of ``value`` that ``json.dumps(..., allow_nan=False)`` always encodes: bytes
+    and other non-JSON values become text (invalid UTF-8 replaced), object keys strings,
+    infinities and NaN ``None``, and what is deeper than ``max_depth`` a
+    :func:`truncated_marker`. Iterative. For answers built from rows that may be hostile."""
+    root: list[Any] = [None]
+    stack: list[tuple[Any, Any, Any, int]] = [(value, root, 0, 1)]
+    while stack:
+        item, parent, key, level = stack.pop()
+        if isinstance(item, dict | list | tuple) and level >= max_depth and not _flat(item):
+            parent[key] = truncated_marker(_shallow_text(item, 2000))
+        elif isinstance(item, dict):
+            copy: dict[str, Any] = {}
+            parent[key] = copy
+            for name, child in item.items():
+                text = name if isinstance(name, str) else _scalar(name)
+                text = str(text) if not isinstance(text, str) else text
+                copy[text] = None
+                stack.append((child, copy, text, level + 1))
+        elif isinstance(item, list | tuple):
+            items: list[Any] = [None] * len(item)
+            parent[key] = items
+            stack.extend((child, items, index, level + 1) for index, child in enumerate(item))
+        else:
+            parent[key] = _scalar(item)
+    return root[0]
+
+
+def _scalar(item: Any) -> Any:
+    if item is None or isinstance(item, bool | int | str):
+        return item
+    if isinstance(item, float):
+        return item if item == item and item not in (float("inf"), float("-inf")) else None
+    if isinstance(item, bytes | bytearray | memoryview):
+        return bytes(item).decode("utf-8", "replace")
+    return repr(item)
+
+
+def dumps_anything(value: Any, **kwargs: Any) -> str:
+    """JSON text for an answer, whatever ``value`` holds: ``json.dumps`` (fast, in C) when it
+    can, else the same of :func:`jsonable` of it. Lone surrogates are escaped (``\\udXXX``),
+    so that the text always encodes as UTF-8."""
+    kwargs["allow_nan"] = False
+    kwargs["ensure_ascii"] = True
+    try:
+        return json.dumps(value, **kwargs)
+    except (TypeError, ValueError, RecursionError):
+        return json.dumps(jsonable(value), **kwargs)
 
 
 def truncated_marker(text: str, limit: int = 2000, **extra: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
-from ..jsonsafe import JSONTooDeep, loads
+from ..jsonsafe import JSONTooDeep, dumps_anything, loads
 from .http_errors import HubError
 from .hub import Hub
 
@@ -56,7 +56,9 @@ class HookNBAPIHandler(APIHandler):
 
     def reply(self, value: Any, status: int = 200) -> None:
         self.set_status(status)
-        self.finish(json.dumps(value))
+        # Views are built from stored rows, which may hold anything (bytes, lone surrogates):
+        # the answer is JSON whatever they hold.
+        self.finish(dumps_anything(value))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]

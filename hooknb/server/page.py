@@ -32,7 +32,7 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 
 from .._version import __version__
-from ..jsonsafe import dumps
+from ..jsonsafe import dumps, dumps_anything
 from .hub import RUN_STATUSES, Hub
 from .outbound import redact_shown
 from .views import callback_previews, run_status_counts, run_trigger_callbacks, run_waits
@@ -152,7 +152,7 @@ def wait_view(hub: Hub, wait: dict[str, Any]) -> dict[str, Any]:
         "outcome": wait["outcome"],
         "deadline": wait["deadline"],
         "callback": wait["callback"],
-        "callbackUrl": hub.callback_url(wait["id"], wait.get("keyType") or "primary"),
+        "callbackUrl": hub.views.callback_url(wait["id"], wait.get("keyType")),
         "error": wait["error"],
         "unsubscribe": wait["unsubscribe"],
         "lastSubscribe": _last(calls, "subscribe"),
@@ -295,9 +295,10 @@ def _asset(name: str) -> str:
 
 def script_json(value: Any) -> str:
     """JSON that is safe inside ``<script type="application/json">``: no ``</script>``, no
-    ``<!--``, whatever the strings hold (``<``, ``>`` and ``&`` become ``\\u`` escapes)."""
+    ``<!--``, whatever the strings hold (``<``, ``>`` and ``&`` become ``\\u`` escapes, and so
+    do non-ASCII characters: a lone surrogate from a hostile row cannot break the encoding)."""
     return (
-        json.dumps(value, ensure_ascii=False)
+        dumps_anything(value)
         .replace("<", "\\u003c")
         .replace(">", "\\u003e")
         .replace("&", "\\u0026")
@@ -435,7 +436,7 @@ class PageHandler(JupyterHandler):
         self.set_header("Cache-Control", "private, no-cache")
         if self.wants_json:
             self.set_header("Content-Type", "application/json; charset=utf-8")
-            self.finish(json.dumps(data))
+            self.finish(dumps_anything(data))
             return
         page = url_path_join(self.base_url, "hooknb/")
         api = url_path_join(self.base_url, "hooknb/api/")

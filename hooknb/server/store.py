@@ -246,6 +246,9 @@ class Store:
         self._thread.start()
         ready.result()
         self._reader = self._connect(check_same_thread=False)
+        # Views read whatever a row holds: text that is not UTF-8 (no hooknb code writes it,
+        # but a hand-edited or damaged store may) reads with U+FFFD instead of failing.
+        self._reader.text_factory = _lenient_text
         return self
 
     def close(self) -> None:
@@ -426,6 +429,10 @@ class Store:
         if self._reader is None:
             raise StoreError("the hooknb store is not open")
         return self._reader
+
+
+def _lenient_text(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
 
 
 def _resolve_all(resolved: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:

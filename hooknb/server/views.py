@@ -19,6 +19,7 @@ from .rows import (
     WAIT_OUTCOME,
     Owner,
     callback_json,
+    encode_body,
 )
 from .store import Store
 
@@ -49,8 +50,9 @@ def stored_json(text: str | bytes | None, default: Any = None) -> Any:
     return value if ok else truncated_marker(text)
 
 
-def shown_headers(stored: Any) -> list[list[str]]:
-    """Stored inbound headers as ``[name, value]`` pairs for a view, credentials masked."""
+def shown_headers(stored: Any, limit: int | None = None) -> list[list[str]]:
+    """Stored inbound headers as ``[name, value]`` pairs for a view, credentials masked;
+    with ``limit``, at most that many characters of them (the page's previews)."""
     value = stored_json(stored, [])
     if isinstance(value, dict) and value.get("$truncated"):
         return [["$unreadable", str(value.get("repr", ""))]]
@@ -63,7 +65,16 @@ def shown_headers(stored: Any) -> list[list[str]]:
         else:
             name, text = "$unreadable", dumps(pair)[:2000]
         pairs.append([name, MASK if name.lower() in CREDENTIAL_HEADERS else text])
-    return pairs
+    if limit is None:
+        return pairs
+    cut, left = [], limit
+    for name, text in pairs:
+        if left <= 0:
+            cut.append(["$truncated", f"{len(pairs) - len(cut)} more headers"])
+            break
+        cut.append([name[:left], text[: max(0, left - len(name))]])
+        left -= len(name) + len(text)
+    return cut
 
 
 def shown_queries(stored: Any) -> dict[str, Any]:
@@ -87,6 +98,47 @@ def shown_callback(row: tuple[Any, ...]) -> dict[str, Any]:
         content_type if isinstance(content_type, str) or content_type is None else None,
         bytes(body or b""),
     )
+
+
+# A listing (api/callbacks, api/waits) shows at most this much of each body, and this much
+# of all bodies together: 1,000 callbacks of 16 MiB must not become one 16 GB answer. A single
+# callback (api/runs/<id>, api/waits/<id>) is shown whole.
+LISTED_BODY_BYTES = 64 * 1024
+LISTING_BODY_BUDGET = 16 * 1024 * 1024
+_LISTED_CALLBACK_COLUMNS = (
+    "c.id, c.received, c.method, c.headers, c.query, c.content_type, substr(c.body, 1, ?),"
+    " length(c.body)"
+)
+
+
+class ListingBudget:
+    """How much of the bodies one listing answer still shows."""
+
+    def __init__(self, total: int = LISTING_BODY_BUDGET) -> None:
+        self.left = total
+
+    def shown(self, row: tuple[Any, ...]) -> dict[str, Any]:
+        """A callback row (``_LISTED_CALLBACK_COLUMNS``) with as much body as allowed; a cut
+        body says ``"truncated": true`` and its whole ``size``."""
+        *columns, head, size = row
+        head = bytes(head or b"") if not isinstance(head, str) else head.encode()
+        size = size or 0
+        kept = head[: max(0, min(len(head), self.left))]
+        self.left -= len(kept)
+        value = shown_callback((*columns, kept))
+        if len(kept) < size:
+            value["body"] = {**_cut_body(kept), "truncated": True, "size": size}
+        return value
+
+
+def _cut_body(head: bytes) -> dict[str, str]:
+    """The start of a body for JSON: UTF-8 text when it is (a character split by the cut is
+    left out), base64 otherwise."""
+    try:
+        text = codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return encode_body(head)
+    return {"encoding": "utf-8", "data": text}
 
 
 def _call_column(text: Any, size: int | None) -> Any:
@@ -148,7 +200,15 @@ class Views:
 
     def __init__(self, store: Store, callback_url: Callable[[str, str], str]) -> None:
         self.store = store
-        self.callback_url = callback_url
+        self._callback_url = callback_url
+
+    def callback_url(self, callback_id: Any, key_type: Any = "primary") -> str | None:
+        """A callback URL as views show it; None for a row that cannot have one (an id or a
+        key type no hooknb code stores)."""
+        try:
+            return self._callback_url(str(callback_id), key_type or "primary")
+        except (KeyError, TypeError, ValueError):
+            return None
 
     def workflow(self, name: str) -> dict[str, Any]:
         """The workflow's record as the API shows it."""
@@ -267,23 +327,34 @@ class Views:
                 value["doc"] = report
         return value
 
-    def callback(self, callback_id: int) -> dict[str, Any] | None:
+    def callback(
+        self, callback_id: int, budget: ListingBudget | None = None
+    ) -> dict[str, Any] | None:
+        """A stored callback; its whole body, or in a listing (``budget``) what it allows."""
+        if budget is None:
+            row = self.store.reader.execute(
+                f"SELECT {CALLBACK_COLUMNS} FROM callbacks c WHERE c.id = ?", (callback_id,)
+            ).fetchone()
+            return None if row is None else shown_callback(row)
         row = self.store.reader.execute(
-            f"SELECT {CALLBACK_COLUMNS} FROM callbacks c WHERE c.id = ?", (callback_id,)
+            f"SELECT {_LISTED_CALLBACK_COLUMNS} FROM callbacks c WHERE c.id = ?",
+            (LISTED_BODY_BYTES, callback_id),
         ).fetchone()
-        return None if row is None else shown_callback(row)
+        return None if row is None else budget.shown(row)
 
     def callbacks(self, *, target: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """The latest stored callbacks, bodies as a listing shows them (``ListingBudget``)."""
         where, params = ("WHERE c.target = ?", [target]) if target else ("", [])
         rows = self.store.reader.execute(
-            f"SELECT {CALLBACK_COLUMNS}, c.kind, c.target, c.run_id FROM callbacks c {where}"
-            " ORDER BY c.id DESC LIMIT ?",
-            (*params, max(1, min(int(limit), 1000))),
+            f"SELECT {_LISTED_CALLBACK_COLUMNS}, c.kind, c.target, c.run_id FROM callbacks c"
+            f" {where} ORDER BY c.id DESC LIMIT ?",
+            (LISTED_BODY_BYTES, *params, max(1, min(int(limit), 1000))),
         ).fetchall()
+        budget = ListingBudget()
         result = []
         for row in rows:
-            value = shown_callback(row[:7])
-            value.update({"kind": row[7], "target": row[8], "run": row[9]})
+            value = budget.shown(row[:8])
+            value.update({"kind": row[8], "target": row[9], "run": row[10]})
             result.append(value)
         return result
 
@@ -312,9 +383,12 @@ class Views:
             f"SELECT {WAIT_COLUMNS} FROM waits {where} ORDER BY created LIMIT ?",
             (*params, max(1, min(int(limit), 10000))),
         ).fetchall()
-        return [self._wait_json(row) for row in rows]
+        budget = ListingBudget()
+        return [self._wait_json(row, budget) for row in rows]
 
-    def _wait_json(self, row: tuple[Any, ...]) -> dict[str, Any]:
+    def _wait_json(
+        self, row: tuple[Any, ...], budget: ListingBudget | None = None
+    ) -> dict[str, Any]:
         (
             wait_id,
             run_id,
@@ -344,7 +418,7 @@ class Views:
             "deadline": deadline,
             "subscription": stored_json(subscription),
             "unsubscribe": unsub_state,
-            "callback": None if callback_id is None else self.callback(callback_id),
+            "callback": None if callback_id is None else self.callback(callback_id, budget),
             "error": redact_shown(error),
             "calls": outbox_json(self.store.reader, Owner.wait(wait_id)),
             "verify": _describe_verify(verify),
@@ -369,6 +443,8 @@ def _describe_verify(stored: str | None) -> dict[str, Any] | None:
 # SQL's length(), which does not read a BLOB's content, and previews from incremental BLOB reads.
 
 BODY_PREVIEW_BYTES = 4096
+# Headers shown per callback on the page (tornado lets 64 KiB of them in; a row can hold more).
+PREVIEW_HEADER_CHARS = 65536
 
 
 def body_preview(head: bytes, size: int, content_type: str | None) -> dict[str, Any]:
@@ -474,7 +550,7 @@ def callback_previews(
                 "step": step,
                 "received": received,
                 "method": method,
-                "headers": shown_headers(headers),
+                "headers": shown_headers(headers, PREVIEW_HEADER_CHARS),
                 "queries": shown_queries(query),
                 "contentType": content_type,
                 "body": body_preview(head, size or 0, content_type),
