@@ -21,6 +21,7 @@ from typing import Any
 
 __all__ = [
     "MAX_DEPTH",
+    "MAX_REQUEST_DEPTH",
     "JSONTooDeep",
     "clip_depth",
     "depth_of",
@@ -37,6 +38,10 @@ __all__ = [
 #: real payloads use, and far enough from the interpreter's recursion limit (1,000 frames) that
 #: a value this deep can be wrapped in an API answer, pretty-printed and copied safely.
 MAX_DEPTH = 128
+
+#: Deepest request body hooknb's own API parses (a kernel's subscribe requests and run reports),
+#: so also the deepest request hooknb stores and reads back to send.
+MAX_REQUEST_DEPTH = 512
 
 # A JSON string literal (escapes included). Brackets inside strings do not nest anything.
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)

@@ -12,6 +12,7 @@ import json
 import time
 from typing import Any
 
+import httpx
 import pytest
 from subscribers import HostileService
 from test_security import api
@@ -229,3 +230,62 @@ async def test_a_202_location_on_the_same_origin_is_polled_with_credentials(
         assert poll["headers"]["authorization"] == first["headers"]["authorization"]
         assert poll["headers"]["cookie"] == "session=s3cret"
         assert "x-trace" not in poll["headers"]  # only credentials follow, as before
+
+
+def test_calls_left_pending_by_a_restart_cannot_crash_the_next_start(tmp_path: Any) -> None:
+    """What used to kill the outbox at every start: pending calls whose answer (100,000 levels
+    of JSON) or whose stored row (damaged) could not be handled. Now each fails or succeeds
+    by itself, visibly, and the server starts and works."""
+    import sqlite3
+
+    from helpers import wait_for
+    from processes import ServerProcess
+
+    server = ServerProcess(tmp_path).start()
+    try:
+        with HostileService() as service:
+            for name in ("deep", "damaged", "fine"):
+                server.api("PUT", f"workflows/{name}", json={"client": "c", "trigger": "T"})
+            server.api(
+                "PUT",
+                "workflows/verified",
+                json={"client": "c", "trigger": "T", "verify": {"type": "github", "secret": "s"}},
+            )
+            server.stop()
+            conn = sqlite3.connect(server.store, isolation_level=None)
+            for name, request in (
+                ("deep", {"method": "POST", "uri": f"{service.url}deep"}),
+                ("damaged", "{not json"),
+                ("fine", {"method": "POST", "uri": f"{service.url}ok"}),
+            ):
+                conn.execute(
+                    "UPDATE workflows SET trigger_state = 'enabling' WHERE name = ?", (name,)
+                )
+                conn.execute(
+                    "INSERT INTO outbox (owner, purpose, request, headers, state, created)"
+                    " VALUES (?, 'subscribe', ?, '{}', 'pending', 0)",
+                    (
+                        f"trigger:{name}",
+                        request if isinstance(request, str) else json.dumps(request),
+                    ),
+                )
+            conn.execute("UPDATE workflows SET verify = '[[[' WHERE name = 'verified'")
+            conn.close()
+            server.start()
+
+            def states() -> dict[str, Any]:
+                shown = server.api("GET", "workflows")["workflows"]
+                return {w["name"]: w["trigger"] for w in shown}
+
+            wait_for(lambda: all(t["state"] != "Enabling" for t in states().values()), 30, "calls")
+            shown = states()
+            assert shown["deep"]["state"] == "Enabled"  # its answer kept as text
+            assert shown["fine"]["state"] == "Enabled"
+            assert shown["damaged"]["state"] == "Disabled"
+            assert "the stored request cannot be read" in shown["damaged"]["error"]
+            # an unreadable sender check refuses its URL's callbacks instead of skipping it
+            url = shown["verified"]["callbackUrl"]
+            assert httpx.post(url, json={}, trust_env=False, timeout=10).status_code == 404
+            assert server.api("GET", "status")["pendingCalls"] == 0
+    finally:
+        server.stop()

@@ -16,14 +16,14 @@ from typing import Any
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
-from ..jsonsafe import JSONTooDeep, dumps_anything, loads
+from ..jsonsafe import MAX_REQUEST_DEPTH, JSONTooDeep, dumps_anything, loads
 from .http_errors import HubError
 from .hub import Hub
 
 #: Deepest request body the API parses. More than the depth views keep (jsonsafe.MAX_DEPTH:
 #: a kernel's run report may carry a deeper value, which the hub stores cut), and far from
 #: the recursion limit of the handlers that parse and encode it.
-API_MAX_DEPTH = 512
+API_MAX_DEPTH = MAX_REQUEST_DEPTH
 
 
 class HookNBAPIHandler(APIHandler):

@@ -204,7 +204,9 @@ class Outbox:
                     "attempts": [],
                 }
         try:
-            request, headers = jsonsafe.loads(request_json), jsonsafe.loads(headers_json)
+            depth = jsonsafe.MAX_REQUEST_DEPTH
+            request = jsonsafe.loads(request_json, max_depth=depth)
+            headers = jsonsafe.loads(headers_json, max_depth=depth)
         except (TypeError, ValueError) as exc:
             return _failed(f"the stored request cannot be read: {exc}")
         try:

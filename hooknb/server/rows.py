@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .. import jsonsafe
+
 OPEN_WAIT_STATES = ("open", "subscribing", "waiting")
 OPEN_SQL = "('open', 'subscribing', 'waiting')"
 # How a finished wait is named to a sender that calls its URL again (HTTP 409 body) and in views.
@@ -100,8 +102,8 @@ def callback_from_row(row: sqlite3.Row | tuple[Any, ...]) -> dict[str, Any]:
         callback_id,
         received,
         method,
-        json.loads(headers),
-        json.loads(query),
+        jsonsafe.loads(headers),
+        jsonsafe.loads(query),
         content_type,
         bytes(body),
     )
