@@ -75,13 +75,16 @@ def too_deep(text: str, max_depth: int = MAX_DEPTH) -> bool:
     return text.count("[") + text.count("{") > max_depth and depth_of(text) > max_depth
 
 
-def loads(text: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
-    """``json.loads`` that refuses text nested deeper than ``max_depth`` before parsing it.
+def loads(text: str | bytes, *, max_depth: int = MAX_DEPTH, max_chars: int | None = None) -> Any:
+    """``json.loads`` that refuses text nested deeper than ``max_depth``, or longer than
+    ``max_chars``, before parsing it.
 
     Raises:
         JSONTooDeep: too deep (a ``ValueError``).
-        ValueError: not JSON (``json.JSONDecodeError``, or not UTF-8 for bytes).
+        ValueError: too long, or not JSON (``json.JSONDecodeError``, or not UTF-8 for bytes).
     """
+    if max_chars is not None and len(text) > max_chars:
+        raise ValueError(f"JSON text longer than {max_chars} characters")
     if isinstance(text, bytes | bytearray | memoryview):
         try:
             text = bytes(text).decode("utf-8")

@@ -83,6 +83,9 @@ METHODS = ("GET", "PUT", "POST", "PATCH", "DELETE", "HEAD", "OPTIONS")
 MASK = "*****"
 # Logic Apps' message size limit (reference §2.6); a bigger response is an error, not a hang.
 DEFAULT_MAX_RESPONSE_BYTES = 100 * 1024 * 1024
+# JSON answers longer than this are kept as text, not parsed: 100 MB of "[1,1,1,..." would
+# become hundreds of megabytes of Python objects.
+MAX_PARSED_RESPONSE_CHARS = 16 * 1024 * 1024
 
 ErrorKind = Literal["config", "auth", "connection", "timeout", "http"]
 
@@ -474,9 +477,9 @@ def parse_body(content: bytes, content_type: str | None) -> Any:
         text = None
     if text is not None and _is_json_type(mime):
         try:
-            return jsonsafe.loads(text)
+            return jsonsafe.loads(text, max_chars=MAX_PARSED_RESPONSE_CHARS)
         except ValueError:
-            pass  # not JSON, or nested too deep to handle safely: kept as its exact text
+            pass  # not JSON, too deep or too big to handle safely: kept as its exact text
     if text is not None:
         return text
     return {
