@@ -268,6 +268,7 @@ def snapshot(
     waits = run_waits(conn, run_ids)
     status_info = dict(hub.status())
     status_info.pop("started", None)  # constant; keeps the snapshot (and its ETag) stable
+    status_info.pop("uploads", None)  # moves with every upload; the page does not show it
     return {
         "version": __version__,
         "status": status_info,
