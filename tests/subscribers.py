@@ -173,6 +173,10 @@ class HostileService:
         server.close()
         for writer in list(self._writers):
             writer.close()
+        # Connections still open end on their own once closed; what is left (a slow answer
+        # sleeping) is cancelled, quietly: asyncio's streams report a cancelled handler.
+        loop.set_exception_handler(lambda _loop, _context: None)
+        loop.run_until_complete(asyncio.sleep(0.05))
         tasks = asyncio.all_tasks(loop)
         for task in tasks:
             task.cancel()
