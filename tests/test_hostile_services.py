@@ -339,3 +339,43 @@ async def test_an_http_action_against_a_hostile_service_ends_cleanly(
         assert answer["statusCode"] == 302 and not hostile.calls("/ok/")
     else:
         assert answer["kind"] in ("timeout", "connection")
+
+
+async def test_an_unreadable_delivery_fails_its_run_and_the_channel_opens(
+    jp_fetch: Any, jp_serverapp: Any, server_url: str, server_token: str, http: httpx.AsyncClient
+) -> None:
+    from subscribers import Recorder
+    from test_security import enabled_trigger
+
+    hub = the_hub(jp_serverapp)
+    with Recorder() as service:
+        record = await enabled_trigger(jp_fetch, service, "events")
+    runs = []
+    for i in range(2):
+        answer = await http.post(record["trigger"]["callbackUrl"], json={"i": i})
+        runs.append(answer.json()["run"])
+    # a delivery row no hooknb code writes: its data is not JSON
+    hub.store.write_sync(
+        lambda conn: conn.execute(
+            "UPDATE deliveries SET data = '{not json' WHERE run_id = ?", (runs[0],)
+        )
+    )
+    events = []
+    headers = {"Authorization": f"token {server_token}"}
+    async with http.stream(
+        "GET", f"{server_url}hooknb/api/channel", params={"client": "c"}, headers=headers
+    ) as stream:
+        assert stream.status_code == 200
+        async for line in stream.aiter_lines():
+            if line.startswith("data: ") and '"seq"' in line:
+                events.append(json.loads(line[6:]))
+                break  # the readable delivery arrived
+    assert [event["run"] for event in events] == [runs[1]]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        failed = await api(jp_fetch, "runs", runs[0])
+        if failed["status"] == "Failed":
+            break
+        await _sleep(0.05)
+    assert failed["status"] == "Failed"
+    assert failed["error"]["code"] == "DeliveryUnreadable"
