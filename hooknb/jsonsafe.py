@@ -43,8 +43,10 @@ MAX_DEPTH = 128
 #: so also the deepest request hooknb stores and reads back to send.
 MAX_REQUEST_DEPTH = 512
 
-# A JSON string literal (escapes included). Brackets inside strings do not nest anything.
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+# A JSON string literal (escapes included); brackets inside strings do not nest anything. An
+# unterminated one runs to the end of the text: were it allowed to fail, the search would
+# start again at every later quote, and '"\\"\\"\\"...' would cost quadratic time.
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*(?:"|\\?\Z)', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
