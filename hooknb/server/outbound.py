@@ -303,8 +303,13 @@ _SECRET_KEY_RE = re.compile(
     r"|private[-_]?key",
     re.IGNORECASE,
 )
-_QUERY_PARAM_IN_TEXT_RE = re.compile(r"([?&])([^=&#\s\"']+)=([^&#\s\"']*)")
-_USERINFO_RE = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/:@\s\"']+):([^/@\s\"']+)@")
+# Both are applied to text from outside (a service's answer), so neither may restart a long
+# scan at every position: a name stops at the next '?', a scheme starts only where a run of
+# scheme characters starts ('????...' or 'a.a.a...' would otherwise take quadratic time).
+_QUERY_PARAM_IN_TEXT_RE = re.compile(r"([?&])([^=&#?\s\"']+)=([^&#\s\"']*)")
+_USERINFO_RE = re.compile(
+    r"((?<![a-zA-Z0-9+.-])[a-zA-Z][a-zA-Z0-9+.-]*://[^/:@\s\"']+):([^/@\s\"']+)@"
+)
 _CONN_STRING_KEY_RE = re.compile(
     r"((?:SharedAccessKey|AccountKey|SharedAccessSignature|Password|Pwd)=)([^;\s\"']+)",
     re.IGNORECASE,
