@@ -337,6 +337,24 @@ def test_size_bombs_fail_fast_and_small(bomb: str) -> None:
     assert peak <= 50 * 1024 * 1024, f"{bomb[:80]!r} allocated {peak / 2**20:.1f} MiB"
 
 
+SEARCHES = [
+    # case-insensitive searches of long texts: linear, not text x search (1.3 s per 131,072
+    # characters before, minutes for a 16 MiB body)
+    "@indexOf(parameters('s'), concat(substring(parameters('s'), 0, 4000), 'b'))",
+    "@lastIndexOf(parameters('huge'), concat(substring(parameters('huge'), 0, 8000), 'b'))",
+    "@nthIndexOf(parameters('huge'), 'x', -99999)",
+    "@nthIndexOf(parameters('huge'), concat(substring(parameters('huge'), 0, 8000), 'b'), 1)",
+]
+
+
+@pytest.mark.parametrize("search", SEARCHES)
+def test_searching_long_texts_is_fast(search: str) -> None:
+    error, seconds, peak = measured(search, BOMB_CONTEXT)
+    assert error is None, error
+    assert seconds <= 0.1, f"{search[:80]!r} took {seconds * 1000:.0f} ms of CPU"
+    assert peak <= 50 * 1024 * 1024, f"{search[:80]!r} allocated {peak / 2**20:.1f} MiB"
+
+
 HEAVY = st.sampled_from(
     [
         "range(0, 100000)",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
@@ -62,22 +61,37 @@ def _ends_with(call: Invocation, args: list[Any]) -> bool:
     return arg_str(call, args, 0).casefold().endswith(arg_str(call, args, 1).casefold())
 
 
-def _positions(text: str, search: str) -> list[int]:
-    """Start of every (possibly overlapping) case-insensitive occurrence.
+def _fold(text: str) -> str:
+    """``text`` case-folded character by character, so that offsets into it are offsets into
+    ``text`` (``str.lower()`` can make a string longer: such characters are kept as they are).
+    Searching folded text with ``str.find`` takes linear time; a case-insensitive regex takes
+    time proportional to the text times the search (1.3 s for 131,072 characters)."""
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        return lowered
+    return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
 
-    A regex with IGNORECASE folds character by character, so offsets stay
-    offsets into ``text`` (``str.lower()`` can change a string's length).
-    """
-    pattern = re.compile(f"(?=({re.escape(search)}))", re.IGNORECASE)
-    return [m.start() for m in pattern.finditer(text)]
+
+def _occurrence(text: str, search: str, occurrence: int) -> int:
+    """Where the ``occurrence``-th (negative: from the end) case-insensitive, possibly
+    overlapping, occurrence of ``search`` starts; -1 if there are fewer."""
+    haystack, needle = _fold(text), _fold(search)
+    position = -1 if occurrence > 0 else len(haystack) + 1
+    for _ in range(abs(occurrence)):
+        if occurrence > 0:
+            position = haystack.find(needle, position + 1)
+        else:
+            position = haystack.rfind(needle, 0, position - 1 + len(needle)) if position else -1
+        if position < 0:
+            return -1
+    return position
 
 
 @function("indexOf", 2)
 def _index_of(call: Invocation, args: list[Any]) -> int:
     text = arg_str(call, args, 0)
     search = arg_str(call, args, 1)
-    match = re.search(re.escape(search), text, re.IGNORECASE)
-    return match.start() if match else -1
+    return _fold(text).find(_fold(search))
 
 
 @function("lastIndexOf", 2)
@@ -90,8 +104,7 @@ def _last_index_of(call: Invocation, args: list[Any]) -> int:
         return 0 if not search else -1
     if not search:
         return len(text) - 1
-    positions = _positions(text, search)
-    return positions[-1] if positions else -1
+    return _fold(text).rfind(_fold(search))
 
 
 @function("nthIndexOf", 3)
@@ -102,10 +115,10 @@ def _nth_index_of(call: Invocation, args: list[Any]) -> int:
     if occurrence == 0:
         call.fail("argument 3 (the occurrence) must not be 0", 2)
     # Case-insensitive like indexOf(); occurrences may overlap; negative counts from the end.
-    positions = _positions(text, search)
-    if abs(occurrence) > len(positions):
-        return -1
-    return positions[occurrence - 1] if occurrence > 0 else positions[occurrence]
+    if abs(occurrence) > len(text) + 1:
+        return -1  # more occurrences than positions
+    check_items(abs(occurrence))  # each one is looked for in turn
+    return _occurrence(text, search, occurrence)
 
 
 @function("replace", 3)
