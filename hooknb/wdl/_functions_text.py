@@ -128,10 +128,9 @@ def _replace(call: Invocation, args: list[Any]) -> str:
     new = arg_str(call, args, 2)
     if not old:
         call.fail("argument 2 (the text to replace) must not be empty", 1)
-    if len(new) > len(old):
-        # The result's length is known before replacing: 10,000 commas each replaced by a
-        # 100,000-character string would otherwise be built (gigabytes) and only then refused.
-        check_length(len(text) + text.count(old) * (len(new) - len(old)))
+    # The result's length is known before replacing: 10,000 commas each replaced by a
+    # 100,000-character string would otherwise be built (gigabytes) and only then refused.
+    check_length(len(text) + text.count(old) * (len(new) - len(old)))
     return text.replace(old, new)
 
 
