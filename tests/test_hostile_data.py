@@ -123,6 +123,14 @@ async def test_credentials_sent_to_hooknb_are_masked_in_every_view_and_stored_ex
         body={"step": "S", "client": "c", "timeout": 60},
     )
     assert (await http.post(wait["callbackUrl"], json={}, headers=CREDENTIALS)).status_code == 202
+    # the kernel's run report carries the step's outputs, the callback's headers included
+    outputs = {"headers": {**CREDENTIALS, "X-Other": "kept"}, "body": {}}
+    report = {
+        "id": run["run"],
+        "status": "Succeeded",
+        "actions": {"S": {"name": "S", "status": "Succeeded", "outputs": outputs}},
+    }
+    await api(jp_fetch, "sync", method="POST", body={"client": "c", "runs": [report]})
 
     listed = await jp_fetch("hooknb", "api", "callbacks")
     views = {
@@ -137,6 +145,13 @@ async def test_credentials_sent_to_hooknb_are_masked_in_every_view_and_stored_ex
         text = view if isinstance(view, str) else json.dumps(view)
         for secret in ("inbound-token-123", "cHJveHk6c2VjcmV0", "inbound-cookie"):
             assert secret not in text, where
+    step = views["api/runs/<id> (action)"]["actions"]["S"]["outputs"]["headers"]
+    assert step == {
+        "Authorization": "*****",
+        "Proxy-Authorization": "*****",
+        "Cookie": "*****",
+        "X-Other": "kept",
+    }
     shown = views["api/runs/<id>"]["trigger"]["headers"]
     assert ["Authorization", "*****"] in shown and ["Cookie", "*****"] in shown
     assert ["Proxy-Authorization", "*****"] in shown

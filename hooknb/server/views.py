@@ -77,6 +77,19 @@ def shown_headers(stored: Any, limit: int | None = None) -> list[list[str]]:
     return cut
 
 
+def _mask_step_headers(run: dict[str, Any]) -> None:
+    """Credential headers in the outputs of a run's steps (a callback's headers, as the
+    kernel reported them) masked in place, as in every view of a stored request."""
+    actions = run.get("actions")
+    for action in actions.values() if isinstance(actions, dict) else ():
+        outputs = action.get("outputs") if isinstance(action, dict) else None
+        headers = outputs.get("headers") if isinstance(outputs, dict) else None
+        if isinstance(headers, dict):
+            outputs["headers"] = {
+                k: MASK if str(k).lower() in CREDENTIAL_HEADERS else v for k, v in headers.items()
+            }
+
+
 def shown_queries(stored: Any) -> dict[str, Any]:
     """Stored query parameters for a view (an object, whatever the row holds)."""
     value = stored_json(stored, {})
@@ -323,6 +336,7 @@ class Views:
             report = stored_json(doc, {})
             if isinstance(report, dict) and not report.get("$truncated"):
                 value.update({k: v for k, v in report.items() if k not in value})
+                _mask_step_headers(value)
             else:
                 value["doc"] = report
         return value
