@@ -148,6 +148,18 @@ class HookNB(ExtensionApp):
     def _default_outbound_ca_bundle(self) -> str:
         return os.environ.get("HOOKNB_OUTBOUND_CA_BUNDLE", "")
 
+    @validate("body_timeout")
+    def _validate_body_timeout(self, proposal: dict[str, Any]) -> float:
+        if not proposal["value"] > 0:
+            raise ValueError("HookNB.body_timeout must be a positive number of seconds")
+        return float(proposal["value"])
+
+    @validate("max_uploads_per_url")
+    def _validate_max_uploads_per_url(self, proposal: dict[str, Any]) -> int:
+        if proposal["value"] < 1:
+            raise ValueError("HookNB.max_uploads_per_url must be at least 1")
+        return int(proposal["value"])
+
     @validate("action_timeout")
     def _validate_action_timeout(self, proposal: dict[str, Any]) -> str:
         parse_duration(proposal["value"])

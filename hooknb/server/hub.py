@@ -463,6 +463,7 @@ class Hub:
 
         trigger_id = (await self._write(op)).value
         if trigger_id is not None:
+            self._unverifiable.discard(trigger_id)  # a new setting replaces an unreadable one
             if verifier is None:
                 self._verifiers.pop(trigger_id, None)
             else:
