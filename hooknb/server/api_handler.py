@@ -16,11 +16,17 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 from ..http_model.wire import decode_wire_body
+from ..jsonsafe import MAX_REQUEST_DEPTH, JSONTooDeep, dumps_anything, loads
 from .http_errors import HubError
 from .rows import InboundRequest
 
 if TYPE_CHECKING:
     from .hub import Hub
+
+#: Deepest request body the API parses. More than the depth views keep (jsonsafe.MAX_DEPTH:
+#: a kernel's run report may carry a deeper value, which the hub stores cut), and far from
+#: the recursion limit of the handlers that parse and encode it.
+API_MAX_DEPTH = MAX_REQUEST_DEPTH
 
 
 class HookNBAPIHandler(APIHandler):
@@ -40,8 +46,12 @@ class HookNBAPIHandler(APIHandler):
         if not self.request.body:
             return {}
         try:
-            value = json.loads(self.request.body)
-        except (ValueError, UnicodeDecodeError) as exc:
+            value = loads(self.request.body, max_depth=API_MAX_DEPTH)
+        except JSONTooDeep:
+            raise HubError(
+                400, f"request body is nested deeper than {API_MAX_DEPTH} levels"
+            ) from None
+        except ValueError as exc:
             raise HubError(400, f"request body is not valid JSON: {exc}") from None
         if not isinstance(value, dict):
             raise HubError(400, "request body must be a JSON object")
@@ -49,7 +59,9 @@ class HookNBAPIHandler(APIHandler):
 
     def reply(self, value: Any, status: int = 200) -> None:
         self.set_status(status)
-        self.finish(json.dumps(value))
+        # Views are built from stored rows, which may hold anything (bytes, lone surrogates):
+        # the answer is JSON whatever they hold.
+        self.finish(dumps_anything(value))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]

@@ -24,6 +24,8 @@ from .routes import handlers
 from .store import Store
 
 DEFAULT_MAX_BODY_SIZE = 16 * 1024 * 1024
+DEFAULT_UPLOADS_PER_URL = 4
+DEFAULT_BODY_TIMEOUT = 60.0
 
 
 class HookNB(ExtensionApp):
@@ -91,6 +93,29 @@ class HookNB(ExtensionApp):
 
     max_body_size = Int(
         help="Largest callback body accepted, in bytes (larger: 413). Env: HOOKNB_MAX_BODY_SIZE."
+    ).tag(config=True)
+
+    max_buffered_bytes = Int(
+        help=(
+            "Callback bytes held in memory at once, all requests together (at least "
+            "max_body_size). A body that does not fit is answered 503 with Retry-After, before "
+            "it is read when Content-Length tells its size. Default: 3 x max_body_size. "
+            "Env: HOOKNB_MAX_BUFFERED_BYTES."
+        )
+    ).tag(config=True)
+
+    max_uploads_per_url = Int(
+        help=(
+            "Bodies over 64 KiB received at once on one callback URL; more are answered 503 "
+            "with Retry-After. Env: HOOKNB_MAX_UPLOADS_PER_URL."
+        )
+    ).tag(config=True)
+
+    body_timeout = Float(
+        help=(
+            "Seconds a sender has to send a callback's body once its headers arrived (then "
+            "408). Env: HOOKNB_BODY_TIMEOUT."
+        )
     ).tag(config=True)
 
     action_timeout = Unicode(
@@ -190,6 +215,18 @@ class HookNB(ExtensionApp):
     def _default_max_body_size(self) -> int:
         return int(os.environ.get("HOOKNB_MAX_BODY_SIZE", DEFAULT_MAX_BODY_SIZE))
 
+    @default("max_buffered_bytes")
+    def _default_max_buffered_bytes(self) -> int:
+        return int(os.environ.get("HOOKNB_MAX_BUFFERED_BYTES", 3 * self.max_body_size))
+
+    @default("max_uploads_per_url")
+    def _default_max_uploads_per_url(self) -> int:
+        return int(os.environ.get("HOOKNB_MAX_UPLOADS_PER_URL", DEFAULT_UPLOADS_PER_URL))
+
+    @default("body_timeout")
+    def _default_body_timeout(self) -> float:
+        return float(os.environ.get("HOOKNB_BODY_TIMEOUT", DEFAULT_BODY_TIMEOUT))
+
     @default("action_timeout")
     def _default_action_timeout(self) -> str:
         return os.environ.get("HOOKNB_ACTION_TIMEOUT", "P90D")
@@ -201,6 +238,18 @@ class HookNB(ExtensionApp):
     @default("outbound_ca_bundle")
     def _default_outbound_ca_bundle(self) -> str:
         return os.environ.get("HOOKNB_OUTBOUND_CA_BUNDLE", "")
+
+    @validate("body_timeout")
+    def _validate_body_timeout(self, proposal: dict[str, Any]) -> float:
+        if not proposal["value"] > 0:
+            raise ValueError("HookNB.body_timeout must be a positive number of seconds")
+        return float(proposal["value"])
+
+    @validate("max_uploads_per_url")
+    def _validate_max_uploads_per_url(self, proposal: dict[str, Any]) -> int:
+        if proposal["value"] < 1:
+            raise ValueError("HookNB.max_uploads_per_url must be at least 1")
+        return int(proposal["value"])
 
     @validate("action_timeout")
     def _validate_action_timeout(self, proposal: dict[str, Any]) -> str:
@@ -242,6 +291,9 @@ class HookNB(ExtensionApp):
             default_action_timeout=parse_duration(self.action_timeout).total_seconds(),
             outbound=outbound,
             max_body_size=self.max_body_size,
+            max_buffered_bytes=self.max_buffered_bytes,
+            max_uploads_per_url=self.max_uploads_per_url,
+            body_timeout=self.body_timeout,
             logger=self.log,
             reconnect_grace=self.reconnect_grace,
             callback_base=(lambda: self.receiver.callback_base) if self.receiver else None,

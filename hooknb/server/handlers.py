@@ -28,6 +28,7 @@ API_VERSION = 1
 KEEPALIVE_SECONDS = 15.0
 CALLBACK_ID_PATTERN = r"[A-Za-z0-9_-]{16,64}"
 _CALLBACK_ID = re.compile(CALLBACK_ID_PATTERN)
+_UNLIMITED = 1 << 50
 
 
 class CallbackHandler(CallbackRoute):
@@ -37,7 +38,7 @@ class CallbackHandler(CallbackRoute):
 
     def initialize(self, hub: Hub) -> None:  # type: ignore[override]
         self.hub = hub
-        super().initialize(hub.max_body_size)
+        super().initialize(hub.max_body_size, hub.body_timeout, hub.uploads)
 
     def signature_valid(self) -> bool:
         callback_id = self.path_kwargs.get("callback_id") or ""
@@ -49,6 +50,9 @@ class CallbackHandler(CallbackRoute):
         if not self.hub.is_ready:
             await self.hub.ready()
         return await self.hub.ingest(self.path_kwargs["callback_id"], request)
+
+    def upload_key(self) -> str:
+        return self.path_kwargs.get("callback_id") or ""
 
 
 class VersionHandler(HookNBAPIHandler):

@@ -20,7 +20,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from .. import jsonsafe
 from ..http_model.request import normalize_request
+from ..jsonsafe import clip_depth
+from ._retry import DEFAULT_POLICY, RetryPolicy
 from .callback_signing import KEY_TYPES, Signer, fingerprint, new_callback_id, normalize_key_type
 from .channels import Channel
 from .deadlines import DeadlineScheduler
@@ -49,6 +52,7 @@ from .rows import (
 )
 from .sender_signatures import VerificationFailed, Verifier, make_verifier
 from .store import Store
+from .uploads import UploadGate
 from .views import Views
 
 RUN_STATUSES = ("Queued", "Running", "Waiting", "Succeeded", "Failed", "Cancelled", "TimedOut")
@@ -94,6 +98,9 @@ class Hub:
         default_action_timeout: float,
         outbound: OutboundCaller,
         max_body_size: int,
+        max_buffered_bytes: int | None = None,
+        max_uploads_per_url: int = 4,
+        body_timeout: float = 60.0,
         logger: logging.Logger | None = None,
         reconnect_grace: float = DEFAULT_RECONNECT_GRACE,
         callback_base: Callable[[], str] | None = None,
@@ -116,17 +123,31 @@ class Hub:
         self.on_keys_changed: Callable[[], None] | None = None
         self.default_action_timeout = default_action_timeout
         self.max_body_size = max_body_size
+        # Callback bodies held at once, all requests together (uploads.py says why); at least
+        # one body of the largest size fits, or such bodies could never be taken.
+        self.uploads = UploadGate(
+            max(max_buffered_bytes or 3 * max_body_size, max_body_size), max_uploads_per_url
+        )
+        self.body_timeout = body_timeout
         self.log = logger or log
         self.signer: Signer = store.write_sync(Signer.load_or_create)
         self.views = Views(store, self.callback_url, self.is_connected)
         # Only callbacks that verify a sender signature have an entry (usually few).
         self._verifiers: dict[str, Verifier] = {}
+        self._unverifiable: set[str] = set()
         for callback_id, config in store.reader.execute(
             "SELECT trigger_id, verify FROM workflows WHERE verify IS NOT NULL"
             " UNION ALL SELECT id, verify FROM waits"
             f" WHERE verify IS NOT NULL AND state IN {OPEN_SQL}"
         ):
-            verifier = make_verifier(json.loads(config))
+            try:
+                verifier = make_verifier(jsonsafe.loads(config))
+            except (TypeError, ValueError):
+                # One unreadable setting must not keep the server from starting; its URL
+                # then refuses every callback (404) rather than skip the check.
+                self.log.error("hooknb cannot read the sender verification of %s", callback_id)
+                self._unverifiable.add(callback_id)
+                continue
             if verifier is not None:
                 self._verifiers[callback_id] = verifier
         # Trigger callback ids, so that a trigger callback (the busiest kind) is recognised
@@ -214,6 +235,18 @@ class Hub:
     def callback_url(self, callback_id: str, key_type: str = "primary") -> str:
         return f"{self.callback_base}{callback_id}?sig={self.signer.sign(callback_id, key_type)}"
 
+    def _longest_call(self, request: Mapping[str, Any] | None) -> float:
+        """How long an API request waits for an outbound call's outcome: the call's retry
+        policy with every attempt taking the outbound timeout (twice: credentials may be
+        fetched first), plus a margin. Past it the answer is the state as it is (e.g.
+        Enabling), never an indefinite wait."""
+        timeout = self.outbox.outbound.timeout
+        policy = DEFAULT_POLICY
+        if request is not None:
+            with contextlib.suppress(ValueError):
+                policy = RetryPolicy.from_json(request.get("retryPolicy"))
+        return policy.longest(2 * timeout) + 5.0
+
     # -- applying effects ------------------------------------------------------------------
 
     async def _write(self, op: Any) -> Outcome:
@@ -233,8 +266,15 @@ class Hub:
         for delivery in effects.deliveries:
             client = self._route_client(delivery.route)
             channel = self._channels.get(client) if client else None
-            if channel is not None:
+            if channel is None:
+                continue
+            try:
                 channel.send(delivery.to_json())
+            except Exception:
+                # The delivery is stored: the kernel gets it when it reconnects (catch-up).
+                # Closing the channel makes it reconnect; the other effects still apply.
+                self.log.exception("hooknb could not push delivery %d", delivery.seq)
+                self.close_channel(channel)
         for deadline, wait_id in effects.deadlines:
             self._deadlines.add(deadline, wait_id)
         for owner in effects.owners_to_kick:
@@ -260,6 +300,8 @@ class Hub:
         server: the same id forwarded again gets the first answer and changes nothing.
         """
         delivery_id = None
+        if callback_id in self._unverifiable:
+            return 404, {"error": "not found"}
         verifier = self._verifiers.get(callback_id)
         if verifier is not None:
             try:
@@ -475,6 +517,7 @@ class Hub:
 
         trigger_id = (await self._write(op)).value
         if trigger_id is not None:
+            self._unverifiable.discard(trigger_id)  # a new setting replaces an unreadable one
             if verifier is None:
                 self._verifiers.pop(trigger_id, None)
             else:
@@ -515,7 +558,7 @@ class Hub:
                     conn,
                     owner,
                     "unsubscribe",
-                    json.loads(old_unsubscribe),
+                    _stored_request(old_unsubscribe),
                     _trigger_headers(name, trigger_name),
                 )
             conn.execute(
@@ -532,7 +575,9 @@ class Hub:
 
         outcome = await self._write(op)
         if outcome.value["outbox"] is not None:
-            await self.outbox.result(outcome.value["outbox"])
+            # The old subscription's unsubscribe may go first: two calls' worth of waiting.
+            within = self._longest_call(subscribe_request) + self._longest_call(unsubscribe_request)
+            await self.outbox.result(outcome.value["outbox"], within=within)
         return self.views.workflow(name)
 
     async def disable_trigger(self, name: str) -> dict[str, Any]:
@@ -561,7 +606,7 @@ class Hub:
                         conn,
                         owner,
                         "unsubscribe",
-                        json.loads(unsubscribe),
+                        _stored_request(unsubscribe),
                         _trigger_headers(name, trigger_name),
                     )
                     effects.owners_to_kick.add(owner)
@@ -569,7 +614,7 @@ class Hub:
 
         outcome = await self._write(op)
         if outcome.value["outbox"] is not None:
-            await self.outbox.result(outcome.value["outbox"])
+            await self.outbox.result(outcome.value["outbox"], within=self._longest_call(None))
         return self.views.workflow(name)
 
     # -- runs ------------------------------------------------------------------------------
@@ -677,8 +722,8 @@ class Hub:
             now = time.time()
             request = InboundRequest(
                 method=old[2],
-                headers=[tuple(pair) for pair in json.loads(old[3])],
-                queries=json.loads(old[4]),
+                headers=[tuple(pair) for pair in _stored_request(old[3])],
+                queries=_stored_request(old[4]),
                 content_type=old[5],
                 body=bytes(old[6]),
                 received=now,
@@ -1323,7 +1368,8 @@ class Hub:
 
         outcome = await self._write(op)
         if outcome.value["outbox"] is not None:
-            await self.outbox.result(outcome.value["outbox"])
+            within = self._longest_call(subscribe_request)
+            await self.outbox.result(outcome.value["outbox"], within=within)
         return self.views.wait(wait_id)
 
     async def set_wait_unsubscribe(self, wait_id: str, unsubscribe: Any) -> dict[str, Any]:
@@ -1377,7 +1423,30 @@ class Hub:
         def op(conn: sqlite3.Connection) -> Outcome:
             effects = Effects()
             for wait_id in wait_ids:
-                self._op_end_wait(conn, wait_id, "timedout", now, effects, notify=True)
+                # Each wait in its own savepoint: one that cannot time out (a bad row, a bug)
+                # fails by itself, with the reason stored, and the others still time out.
+                conn.execute("SAVEPOINT deadline")
+                mine = Effects()
+                try:
+                    self._op_end_wait(conn, wait_id, "timedout", now, mine, notify=True)
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO deadline")
+                    self.log.exception("hooknb could not time out wait %s", wait_id)
+                    conn.execute(
+                        f"UPDATE waits SET state = 'failed', error = ?, ended = ?"
+                        f" WHERE id = ? AND state IN {OPEN_SQL}",
+                        (
+                            f"the timeout could not be applied ({type(exc).__name__}: {exc})"[
+                                :2000
+                            ],
+                            now,
+                            wait_id,
+                        ),
+                    )
+                else:
+                    effects.deliveries.extend(mine.deliveries)
+                    effects.owners_to_kick |= mine.owners_to_kick
+                conn.execute("RELEASE deadline")
             return Outcome(None, effects=effects)
 
         self._spawn(self._write(op))
@@ -1434,7 +1503,7 @@ class Hub:
             conn,
             owner,
             "unsubscribe",
-            json.loads(unsubscribe),
+            _stored_request(unsubscribe),
             _wait_headers(run_id, workflow, step),
         )
         conn.execute("UPDATE waits SET unsub_state = 'queued' WHERE id = ?", (wait_id,))
@@ -1612,20 +1681,29 @@ class Hub:
             f" WHERE d.route IN ({placeholders}) ORDER BY d.seq",
             [str(route) for route in routes],
         )
+        bad: list[tuple[int, str | None, str]] = []
         for row in cursor:
             seq, kind, event, run_id, wait_id, data, route = row[:7]
-            value: dict[str, Any] = {"seq": seq, "kind": kind, "run": run_id}
-            if event:
-                value["event"] = event
-            if wait_id:
-                value["wait"] = wait_id
-            if data:
-                value.update(json.loads(data))
-            if kind == "trigger":
-                value.setdefault("workflow", Route.parse(route).name)
-            if row[7] is not None:
-                value["callback"] = callback_from_row(row[7:])
+            try:
+                value: dict[str, Any] = {"seq": seq, "kind": kind, "run": run_id}
+                if event:
+                    value["event"] = event
+                if wait_id:
+                    value["wait"] = wait_id
+                if data:
+                    value.update(jsonsafe.loads(data))
+                if kind == "trigger":
+                    value.setdefault("workflow", Route.parse(route).name)
+                if row[7] is not None:
+                    value["callback"] = callback_from_row(row[7:])
+            except Exception as exc:
+                # One unreadable delivery must not keep a kernel from ever connecting.
+                self.log.exception("hooknb cannot read delivery %s", seq)
+                bad.append((seq, run_id, f"{type(exc).__name__}: {exc}"[:2000]))
+                continue
             channel.send(value)
+        if bad:
+            self._spawn(self._write(lambda conn: _op_drop_deliveries(conn, bad)))
 
     # -- status ----------------------------------------------------------------------------
 
@@ -1665,6 +1743,7 @@ class Hub:
             "pendingDeliveries": count("SELECT COUNT(*) FROM deliveries"),
             "pendingCalls": count("SELECT COUNT(*) FROM outbox WHERE state = 'pending'"),
             "connectedKernels": len(self._channels),
+            "uploads": self.uploads.status(),
         }
 
     # -- helpers ---------------------------------------------------------------------------
@@ -1695,6 +1774,30 @@ def _forwarded(
         return outcome
 
     return forwarded_op
+
+
+def _stored_request(text: str) -> Any:
+    """A request (or headers, queries) the hub stored itself, read back to use: never deeper
+    than the API let in, and a ValueError, not a RecursionError, if the row is damaged."""
+    return jsonsafe.loads(text, max_depth=jsonsafe.MAX_REQUEST_DEPTH)
+
+
+def _op_drop_deliveries(
+    conn: sqlite3.Connection, bad: list[tuple[int, str | None, str]]
+) -> Outcome:
+    """Deliveries that cannot be read: the run they would start or resume fails, with the
+    reason stored, instead of the delivery blocking its kernel's channel."""
+    now = time.time()
+    for seq, run_id, reason in bad:
+        conn.execute("DELETE FROM deliveries WHERE seq = ?", (seq,))
+        if run_id is not None:
+            doc = json.dumps({"error": {"code": "DeliveryUnreadable", "message": reason}})
+            conn.execute(
+                "UPDATE runs SET status = 'Failed', ended = ?, doc = ? WHERE id = ?"
+                " AND status NOT IN ('Succeeded', 'Failed', 'Cancelled', 'TimedOut')",
+                (now, doc, run_id),
+            )
+    return Outcome(None)
 
 
 def _log_task_failure(task: asyncio.Task[Any]) -> None:
@@ -1754,6 +1857,9 @@ def _run_report(report: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(run_id, str) or status not in RUN_STATUSES:
         raise HubError(400, f"run report needs an id and a status in {', '.join(RUN_STATUSES)}")
     doc = {k: v for k, v in report.items() if k not in ("id", "status", "started", "ended")}
+    # A step's outputs may hold whatever a sender sent: kept whole up to jsonsafe's depth,
+    # deeper parts stored as cut text, so that views can always parse and show the report.
+    doc = clip_depth(doc)
     with contextlib.suppress(TypeError, ValueError):
         return {
             "id": run_id,
