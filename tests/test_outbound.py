@@ -1551,3 +1551,13 @@ def test_logs_never_show_secrets(caplog: pytest.LogCaptureFixture) -> None:
     assert "sig=*****" in text
     assert "basic-pass" not in text
     assert "sigvalue123" not in text
+
+
+@pytest.mark.parametrize("text", ["?" * 65536, "a." * 32768, "?a" * 32768, "a://b:c" * 9000])
+def test_redacting_outside_text_takes_linear_time(text: str) -> None:
+    """redact_shown runs on services' answers at every page poll: no quadratic regex scans."""
+    from hooknb.server.outbound import redact_shown
+
+    started = time.thread_time()
+    redact_shown({"body": text})
+    assert time.thread_time() - started < 0.5  # ~5 ms; these took 2 to 25 s before

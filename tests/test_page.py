@@ -254,3 +254,22 @@ async def test_unchanged_snapshot_is_a_304(jp_fetch: Any) -> None:
     with pytest.raises(HTTPClientError) as info:
         await jp_fetch("hooknb/", params={"format": "json"}, headers={"If-None-Match": etag})
     assert info.value.code == 304
+
+
+async def test_the_strict_csp_is_on_the_page_only(jp_fetch: Any) -> None:
+    """Jupyter's own pages (its error page for a refused filter, a 404 under the base URL)
+    keep Jupyter's policy, under which their own stylesheets and scripts load."""
+    response, _ = await page(jp_fetch)
+    assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+    assert "script-src 'nonce-" in response.headers["Content-Security-Policy"]
+    for path, params in [
+        ("hooknb/", {"status": "Bogus"}),  # Jupyter's HTML error page, rendered by our handler
+        ("hooknb/nothing-here", {}),
+        ("no-such-page", {}),
+    ]:
+        with pytest.raises(HTTPClientError) as refused:
+            await jp_fetch(path, params=params)
+        assert refused.value.code in (400, 404)
+        csp = refused.value.response.headers["Content-Security-Policy"]
+        assert "nonce-" not in csp and "default-src 'none'" not in csp, path
+        assert "frame-ancestors 'self'" in csp  # Jupyter's own policy is still there

@@ -70,3 +70,40 @@ def test_a_second_process_cannot_open_the_same_store(tmp_path: Path) -> None:
             Store(tmp_path / "s.sqlite").open()
     finally:
         first.close()
+
+
+def test_the_store_directory_is_created_0700_whatever_the_umask(tmp_path: Path) -> None:
+    """A real Jupyter server started under umask 000 (everything world-writable by default)."""
+    import os
+    import stat
+
+    from processes import ServerProcess
+
+    store = tmp_path / "made-by-hooknb" / "hooknb.sqlite"
+    server = ServerProcess(tmp_path)
+    server.store = store
+    old = os.umask(0)
+    try:
+        server.start()
+    finally:
+        os.umask(old)
+    try:
+        server.api("PUT", "workflows/w", json={"client": "c"})
+        mode = lambda p: stat.S_IMODE(p.stat().st_mode)  # noqa: E731
+        assert mode(store.parent) == 0o700
+        files = sorted(store.parent.iterdir())
+        assert {p.name for p in files} >= {"hooknb.sqlite", "hooknb.sqlite.lock"}
+        assert all(mode(p) == 0o600 for p in files), {p.name: oct(mode(p)) for p in files}
+    finally:
+        server.stop()
+
+
+def test_an_existing_store_directory_keeps_its_mode(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o755)
+    Store(shared / "s.sqlite").open().close()
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o755  # the operator's directory, not ours

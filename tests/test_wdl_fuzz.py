@@ -1,16 +1,23 @@
-"""Property-based tests: on any input, evaluate() returns or raises ExpressionError.
+"""Property-based tests: on any input, evaluate() returns or raises ExpressionError,
+within bounded time and memory.
 
 Never another exception (the evaluator turns an unexpected Python exception into
 an ExpressionError saying "internal error", which these tests also reject), never
-a hang (hypothesis deadlines), never unbounded recursion.
+a hang (hypothesis deadlines), never unbounded recursion; and every evaluation is
+measured: its CPU time and its peak allocation (tracemalloc) stay under
+``MAX_SECONDS`` and ``MAX_BYTES``. Known "bombs" (results that explode before a
+size check) must fail with ExpressionError within 100 ms of CPU and 50 MB.
 """
 
 from __future__ import annotations
 
+import time
+import tracemalloc
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -54,10 +61,38 @@ FUZZ = settings(
 )
 
 
-def _check(value: str) -> None:
+#: Bounds of one evaluation of any fuzzed expression: CPU time (of this thread, so that other
+#: processes on a shared machine do not count) and peak memory allocated while evaluating.
+#: Legitimate work can take a while (sorting 100,000 items); bombs must fail much sooner.
+MAX_SECONDS = 0.5
+MAX_BYTES = 50 * 1024 * 1024
+
+
+def measured(value: str, context: Context = CONTEXT) -> tuple[ExpressionError | None, float, int]:
+    """Evaluate ``value`` twice: once under tracemalloc for the peak allocation, once without
+    (tracemalloc slows allocation down) for the CPU time. The error raised, if any."""
+    tracemalloc.start()
     try:
-        evaluate(value, CONTEXT)
+        evaluate(value, context)
+    except ExpressionError:
+        pass
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    error = None
+    started = time.thread_time()
+    try:
+        evaluate(value, context)
     except ExpressionError as exc:
+        error = exc
+    return error, time.thread_time() - started, peak
+
+
+def _check(value: str) -> None:
+    exc, seconds, peak = measured(value)
+    assert seconds <= MAX_SECONDS, f"{value!r} took {seconds:.3f} s of CPU"
+    assert peak <= MAX_BYTES, f"{value!r} allocated {peak / 2**20:.1f} MiB at its peak"
+    if exc is not None:
         assert "internal error" not in exc.message, exc
         assert exc.expression == value
         assert exc.position is None or 0 <= exc.position <= len(value)
@@ -242,3 +277,143 @@ def test_referenced_functions_matches_parse(expression: str) -> None:
     called = {name.lower() for name in NAMES if f"{name}(".lower() in expression.lower()}
     assume(called)
     assert template.functions <= {n.lower() for n in NAMES}
+
+
+# ---------------------------------------------------------------------------
+# Size bombs: every one fails with ExpressionError before it allocates its result
+
+HUGE = "x" * (16 * 1024 * 1024)  # a 16 MiB trigger body, as text
+BOMB_CONTEXT = Context(
+    parameters={
+        "s": "z" * 100_000,
+        "huge": HUGE,
+        "deep": "[" * 100_000 + "]" * 100_000,
+        "commas": "," * 131_000,
+        "ints": "[" + "1," * 4_000_000 + "1]",  # 8 MB of JSON text, 4 million items
+    },
+    trigger={"outputs": {"body": HUGE}},
+)
+BOMBS = [
+    # the issue's: replace and join over ranges (7.7 s and 2.3 GB; 11.4 GB asked at once)
+    "@replace(string(range(0, 20000)), ',', string(range(0, 20000)))",
+    "@join(range(0, 100000), string(range(0, 20000)))",
+    "@join(range(0, 100000), join(range(0, 20000), ','))",
+    "@replace(parameters('commas'), ',', parameters('s'))",
+    "@string(range(0, 100000))",
+    "@string(createArray(range(0, 100000), range(0, 100000), range(0, 100000)))",
+    "@concat(" + ", ".join(["parameters('s')"] * 400) + ")",
+    "@" + "concat(" * 40 + "parameters('s')" + ", parameters('s'))" * 40,
+    "@{parameters('s')}@{parameters('s')}",
+    "@createArray(" + ", ".join(["range(0, 100000)"] * 12) + ")",
+    "@union(range(0, 100000), range(100000, 100000), range(200000, 100000))",
+    "@json(parameters('deep'))",
+    "@json(concat('[', parameters('deep')))",
+    "@json(parameters('ints'))",
+    "@base64(parameters('huge'))",
+    "@base64(triggerBody())",
+    "@dataUri(parameters('huge'))",
+    "@uriComponent(parameters('huge'))",
+    "@binary(parameters('huge'))",
+    "@base64ToBinary(parameters('huge'))",
+    "@toUpper(parameters('huge'))",
+    "@substring(parameters('huge'), 1)",
+    "@slice(parameters('huge'), 0, -1)",
+    "@split(parameters('huge'), 'x')",
+    "@chunk(parameters('huge'), 1)",
+    "@chunk(range(0, 100000), 0)",
+    "@xml(parameters('s'))",
+    "@" + "string(" * 60 + "range(0, 100000)" + ")" * 60,
+    "@length(string(json(string(range(0, 30000)))))",
+]
+
+
+@pytest.mark.parametrize("bomb", BOMBS)
+def test_size_bombs_fail_fast_and_small(bomb: str) -> None:
+    assert len(bomb) <= 8192  # each fits in one Logic Apps expression
+    error, seconds, peak = measured(bomb, BOMB_CONTEXT)
+    assert error is not None, f"{bomb[:80]!r} did not fail"
+    assert "internal error" not in error.message
+    assert seconds <= 0.1, f"{bomb[:80]!r} took {seconds * 1000:.0f} ms of CPU"
+    assert peak <= 50 * 1024 * 1024, f"{bomb[:80]!r} allocated {peak / 2**20:.1f} MiB"
+
+
+SEARCHES = [
+    # case-insensitive searches of long texts: linear, not text x search (1.3 s per 131,072
+    # characters before, minutes for a 16 MiB body)
+    "@indexOf(parameters('s'), concat(substring(parameters('s'), 0, 4000), 'b'))",
+    "@lastIndexOf(parameters('huge'), concat(substring(parameters('huge'), 0, 8000), 'b'))",
+    "@nthIndexOf(parameters('huge'), 'x', -99999)",
+    "@nthIndexOf(parameters('huge'), concat(substring(parameters('huge'), 0, 8000), 'b'), 1)",
+]
+
+
+@pytest.mark.parametrize("search", SEARCHES)
+def test_searching_long_texts_is_fast(search: str) -> None:
+    error, seconds, peak = measured(search, BOMB_CONTEXT)
+    assert error is None, error
+    assert seconds <= 0.1, f"{search[:80]!r} took {seconds * 1000:.0f} ms of CPU"
+    assert peak <= 50 * 1024 * 1024, f"{search[:80]!r} allocated {peak / 2**20:.1f} MiB"
+
+
+HEAVY = st.sampled_from(
+    [
+        "range(0, 100000)",
+        "range(0, 20000)",
+        "string(range(0, 20000))",
+        "join(range(0, 20000), ',')",
+        "parameters('s')",
+        "parameters('huge')",
+        "parameters('deep')",
+        "parameters('commas')",
+        "triggerBody()",
+        "','",
+        "'x'",
+        "1",
+        "100000",
+    ]
+)
+BUILDERS = [
+    "replace({0}, {1}, {2})",
+    "join({0}, {1})",
+    "concat({0}, {1}, {2})",
+    "string({0})",
+    "createArray({0}, {1}, {2})",
+    "union({0}, {1})",
+    "intersection({0}, {1})",
+    "split({0}, {1})",
+    "chunk({0}, {1})",
+    "base64({0})",
+    "json({0})",
+    "uriComponent({0})",
+    "toUpper({0})",
+    "skip({0}, {1})",
+    "reverse({0})",
+    "sort({0})",
+    "setProperty(json('{{}}'), 'k', {0})",
+    "array({0})",
+]
+
+
+def _heavy(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    return st.tuples(st.sampled_from(BUILDERS), inner, inner, inner).map(
+        lambda t: t[0].format(t[1], t[2], t[3])
+    )
+
+
+heavy_expressions = st.recursive(HEAVY, _heavy, max_leaves=10)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,  # measured() bounds CPU time itself; wall time depends on the machine
+    suppress_health_check=[HealthCheck.too_slow],
+    database=None,
+)
+@given(heavy_expressions)
+def test_heavy_expressions_are_bounded(expression: str) -> None:
+    """Big building blocks combined at random: whatever the combination, one evaluation
+    stays within MAX_SECONDS of CPU and MAX_BYTES of memory, and fails cleanly if at all."""
+    error, seconds, peak = measured("@" + expression, BOMB_CONTEXT)
+    assert seconds <= MAX_SECONDS, f"{expression!r} took {seconds:.3f} s of CPU"
+    assert peak <= MAX_BYTES, f"{expression!r} allocated {peak / 2**20:.1f} MiB at its peak"
+    assert error is None or "internal error" not in error.message, error

@@ -13,7 +13,15 @@ from typing import Any
 
 from .authentication import SECRET_FIELDS
 
-__all__ = ["MASK", "SECRET_HEADER_RE", "redact", "redact_text", "scrub", "secret_values"]
+__all__ = [
+    "MASK",
+    "SECRET_HEADER_RE",
+    "redact",
+    "redact_shown",
+    "redact_text",
+    "scrub",
+    "secret_values",
+]
 
 MASK = "*****"
 
@@ -34,8 +42,13 @@ _SECRET_KEY_RE = re.compile(
     r"|private[-_]?key",
     re.IGNORECASE,
 )
-_QUERY_PARAM_IN_TEXT_RE = re.compile(r"([?&])([^=&#\s\"']+)=([^&#\s\"']*)")
-_USERINFO_RE = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/:@\s\"']+):([^/@\s\"']+)@")
+# Both are applied to text from outside (a service's answer), so neither may restart a long
+# scan at every position: a name stops at the next '?', a scheme starts only where a run of
+# scheme characters starts ('????...' or 'a.a.a...' would otherwise take quadratic time).
+_QUERY_PARAM_IN_TEXT_RE = re.compile(r"([?&])([^=&#?\s\"']+)=([^&#\s\"']*)")
+_USERINFO_RE = re.compile(
+    r"((?<![a-zA-Z0-9+.-])[a-zA-Z][a-zA-Z0-9+.-]*://[^/:@\s\"']+):([^/@\s\"']+)@"
+)
 _CONN_STRING_KEY_RE = re.compile(
     r"((?:SharedAccessKey|AccountKey|SharedAccessSignature|Password|Pwd)=)([^;\s\"']+)",
     re.IGNORECASE,
@@ -98,6 +111,14 @@ def redact(spec: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[key] = _redact_value(value)
     return out
+
+
+def redact_shown(value: Any) -> Any:
+    """A copy of any value shown to people (a response, an error message) with credentials
+    masked as in :func:`redact`'s body: ``sig=`` and other secret query parameters in URLs,
+    passwords in URLs, tokens, credential-named keys. A service that echoes the callback URL
+    it was given does not leak its signature this way."""
+    return _redact_value(value)
 
 
 def secret_values(req: Mapping[str, Any]) -> list[str]:

@@ -75,6 +75,20 @@ class RetryPolicy:
             return self.maximum_interval
         return ONE_DAY
 
+    def longest(self, attempt_timeout: float) -> float:
+        """The longest a call under this policy can take, when each attempt is bounded by
+        ``attempt_timeout`` seconds and every wait is the longest allowed (a server's
+        ``Retry-After`` included): what a caller waiting for the outcome bounds its wait by."""
+        total = (self.count + 1) * attempt_timeout
+        for retry in range(1, self.count + 1):
+            high = self.interval
+            if self.type == "exponential":
+                high = exponential_range(
+                    retry, self.interval, self.minimum_interval, self.maximum_interval
+                )[1]
+            total += max(high, self.retry_after_cap)
+        return total
+
     def delay(self, retry: int, rng: random.Random | None = None) -> float:
         """Seconds to wait before retry number ``retry`` (1-based)."""
         if self.type == "none" or retry < 1:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +15,17 @@ from tornado.ioloop import IOLoop
 from traitlets import Bool, Float, Int, Unicode, default, validate
 
 from ..wdl.durations import parse_duration
+from . import log_scrub, public_urls
 from .definitions_worker import DefinitionsWorker
 from .hub import DEFAULT_RECONNECT_GRACE, Hub
 from .outbound import OutboundCaller
+from .receiver_link import ReceiverLink
 from .routes import handlers
 from .store import Store
 
 DEFAULT_MAX_BODY_SIZE = 16 * 1024 * 1024
+DEFAULT_UPLOADS_PER_URL = 4
+DEFAULT_BODY_TIMEOUT = 60.0
 
 
 class HookNB(ExtensionApp):
@@ -35,9 +42,45 @@ class HookNB(ExtensionApp):
     public_url = Unicode(
         help=(
             "Base URL under which outside services reach this server, used to build callback "
-            "URLs (e.g. a tunnel or proxy: https://hooks.example.org/user/alice/). Default: the "
-            "server's own URL, or JupyterHub's public URL when it is configured. "
+            "URLs (e.g. a tunnel or proxy: https://hooks.example.org/user/alice/). A template: "
+            "{prefix} is the server's URL prefix (JupyterHub's /user/<name>/), {user} and "
+            "{server} the JupyterHub user and server names, {base_url} the server's base_url, "
+            "so one setting serves every user: https://hooks.example.org{prefix}. Default: "
+            "under JupyterHub, JUPYTERHUB_PUBLIC_URL (set by JupyterHub.public_url), else the "
+            "Hub's public host with the prefix; otherwise the server's own URL. "
             "Env: HOOKNB_PUBLIC_URL."
+        )
+    ).tag(config=True)
+
+    receiver_url = Unicode(
+        help=(
+            "Public base URL of a hooknb receiver (the JupyterHub service of "
+            "hooknb.jupyterhub.configure, e.g. https://hub.example.org/services/hooknb/): "
+            "callback URLs then point at it and stay valid while this server is stopped. "
+            "Env: HOOKNB_RECEIVER_URL (hooknb.jupyterhub.configure sets it for every user)."
+        )
+    ).tag(config=True)
+
+    receiver_api_url = Unicode(
+        help=(
+            "Where this server calls the receiver's API to register its keys, when it differs "
+            "from receiver_url (e.g. an internal address). Env: HOOKNB_RECEIVER_API_URL."
+        )
+    ).tag(config=True)
+
+    keep_alive_while_waiting = Bool(
+        help=(
+            "Report activity to JupyterHub while a run waits for a callback, so that an idle "
+            "culler does not stop this server under it. Off by default: a waiting run does "
+            "not keep a server alive (with a hooknb receiver its callbacks are kept and "
+            "delivered when the server runs again). Env: HOOKNB_KEEP_ALIVE (1/true/yes)."
+        )
+    ).tag(config=True)
+
+    keep_alive_interval = Float(
+        help=(
+            "Seconds between two activity marks while runs wait (keep_alive_while_waiting). "
+            "Env: HOOKNB_KEEP_ALIVE_INTERVAL."
         )
     ).tag(config=True)
 
@@ -50,6 +93,29 @@ class HookNB(ExtensionApp):
 
     max_body_size = Int(
         help="Largest callback body accepted, in bytes (larger: 413). Env: HOOKNB_MAX_BODY_SIZE."
+    ).tag(config=True)
+
+    max_buffered_bytes = Int(
+        help=(
+            "Callback bytes held in memory at once, all requests together (at least "
+            "max_body_size). A body that does not fit is answered 503 with Retry-After, before "
+            "it is read when Content-Length tells its size. Default: 3 x max_body_size. "
+            "Env: HOOKNB_MAX_BUFFERED_BYTES."
+        )
+    ).tag(config=True)
+
+    max_uploads_per_url = Int(
+        help=(
+            "Bodies over 64 KiB received at once on one callback URL; more are answered 503 "
+            "with Retry-After. Env: HOOKNB_MAX_UPLOADS_PER_URL."
+        )
+    ).tag(config=True)
+
+    body_timeout = Float(
+        help=(
+            "Seconds a sender has to send a callback's body once its headers arrived (then "
+            "408). Env: HOOKNB_BODY_TIMEOUT."
+        )
     ).tag(config=True)
 
     action_timeout = Unicode(
@@ -109,6 +175,32 @@ class HookNB(ExtensionApp):
     def _default_public_url(self) -> str:
         return os.environ.get("HOOKNB_PUBLIC_URL", "")
 
+    @validate("public_url")
+    def _validate_public_url(self, proposal: dict[str, Any]) -> str:
+        return public_urls.check_template(str(proposal["value"]))
+
+    @default("receiver_url")
+    def _default_receiver_url(self) -> str:
+        return os.environ.get("HOOKNB_RECEIVER_URL", "")
+
+    @default("receiver_api_url")
+    def _default_receiver_api_url(self) -> str:
+        return os.environ.get("HOOKNB_RECEIVER_API_URL", "")
+
+    @default("keep_alive_while_waiting")
+    def _default_keep_alive(self) -> bool:
+        return os.environ.get("HOOKNB_KEEP_ALIVE", "").strip().lower() in ("1", "true", "yes", "on")
+
+    @default("keep_alive_interval")
+    def _default_keep_alive_interval(self) -> float:
+        return float(os.environ.get("HOOKNB_KEEP_ALIVE_INTERVAL", "60"))
+
+    @validate("keep_alive_interval")
+    def _validate_keep_alive_interval(self, proposal: dict[str, Any]) -> float:
+        if not proposal["value"] >= 0.1:
+            raise ValueError("keep_alive_interval must be at least 0.1 seconds")
+        return float(proposal["value"])
+
     @default("durable")
     def _default_durable(self) -> bool:
         return _env_flag("HOOKNB_DURABLE", True)
@@ -123,6 +215,18 @@ class HookNB(ExtensionApp):
     def _default_max_body_size(self) -> int:
         return int(os.environ.get("HOOKNB_MAX_BODY_SIZE", DEFAULT_MAX_BODY_SIZE))
 
+    @default("max_buffered_bytes")
+    def _default_max_buffered_bytes(self) -> int:
+        return int(os.environ.get("HOOKNB_MAX_BUFFERED_BYTES", 3 * self.max_body_size))
+
+    @default("max_uploads_per_url")
+    def _default_max_uploads_per_url(self) -> int:
+        return int(os.environ.get("HOOKNB_MAX_UPLOADS_PER_URL", DEFAULT_UPLOADS_PER_URL))
+
+    @default("body_timeout")
+    def _default_body_timeout(self) -> float:
+        return float(os.environ.get("HOOKNB_BODY_TIMEOUT", DEFAULT_BODY_TIMEOUT))
+
     @default("action_timeout")
     def _default_action_timeout(self) -> str:
         return os.environ.get("HOOKNB_ACTION_TIMEOUT", "P90D")
@@ -135,6 +239,18 @@ class HookNB(ExtensionApp):
     def _default_outbound_ca_bundle(self) -> str:
         return os.environ.get("HOOKNB_OUTBOUND_CA_BUNDLE", "")
 
+    @validate("body_timeout")
+    def _validate_body_timeout(self, proposal: dict[str, Any]) -> float:
+        if not proposal["value"] > 0:
+            raise ValueError("HookNB.body_timeout must be a positive number of seconds")
+        return float(proposal["value"])
+
+    @validate("max_uploads_per_url")
+    def _validate_max_uploads_per_url(self, proposal: dict[str, Any]) -> int:
+        if proposal["value"] < 1:
+            raise ValueError("HookNB.max_uploads_per_url must be at least 1")
+        return int(proposal["value"])
+
     @validate("action_timeout")
     def _validate_action_timeout(self, proposal: dict[str, Any]) -> str:
         parse_duration(proposal["value"])
@@ -142,35 +258,65 @@ class HookNB(ExtensionApp):
 
     hub: Hub | None = None
     worker: DefinitionsWorker | None = None
+    receiver: ReceiverLink | None = None
+    _keep_alive: asyncio.Task[None] | None = None
+    _warnings: dict[tuple[str, str], str | None]
 
     def initialize_settings(self) -> None:
+        # Whatever log function writes the access log (JupyterHub's replaces the server's),
+        # every record passes the server's log handlers: scrub signatures there.
+        log_scrub.install(self.serverapp.log)
+        self._warnings = {}
+        identity = self._identity()
+        if self.receiver_url and not identity.under_jupyterhub:
+            raise ValueError("c.HookNB.receiver_url needs JupyterHub (JUPYTERHUB_USER unset)")
         store = Store(self.store_path, durable=self.durable).open()
         outbound = OutboundCaller(
             timeout=self.outbound_timeout,
             verify=self.outbound_ca_bundle or True,
             log=self.log,
         )
+        if self.receiver_url:
+            self.receiver = ReceiverLink(
+                public_url=self.receiver_url,
+                api_url=self.receiver_api_url,
+                token=os.environ.get("JUPYTERHUB_API_TOKEN", ""),
+                identity=identity,
+                keys=lambda: self.hub.signer.export() if self.hub else {},
+                log=self.log,
+            )
         self.hub = Hub(
             store,
             public_base=self._public_base,
             default_action_timeout=parse_duration(self.action_timeout).total_seconds(),
             outbound=outbound,
             max_body_size=self.max_body_size,
+            max_buffered_bytes=self.max_buffered_bytes,
+            max_uploads_per_url=self.max_uploads_per_url,
+            body_timeout=self.body_timeout,
             logger=self.log,
             reconnect_grace=self.reconnect_grace,
+            callback_base=(lambda: self.receiver.callback_base) if self.receiver else None,
+            status_notes=self._status_notes,
         )
+        if self.receiver is not None:
+            self.hub.on_keys_changed = self.receiver.keys_changed
         # ExtensionApp copies self.settings over the web app's settings after this method.
         self.settings["hooknb_hub"] = self.hub
-        scrub = list(self.settings.get("extra_log_scrub_param_keys") or [])
-        self.settings["extra_log_scrub_param_keys"] = [*scrub, "sig"]
         self.hub.on_hosted = self._ensure_worker
         # Start on the server's loop once it runs (tests drive the loop without calling the
         # extension start hook, so do not rely on it).
-        IOLoop.current().add_callback(self._start_hub)
+        IOLoop.current().add_callback(self._start)
 
-    async def _start_hub(self) -> None:
+    async def _start(self) -> None:
         assert self.hub is not None
+        if self.receiver is not None:
+            # Bounded: a receiver that is down delays start-up a little, then the link retries
+            # in the background (and the status says so).
+            await self.receiver.start()
         await self.hub.start()
+        if self.keep_alive_while_waiting:
+            self._keep_alive = asyncio.get_running_loop().create_task(self._mark_activity())
         if self.hub.has_hosted_definitions:
             self._ensure_worker()
 
@@ -180,7 +326,7 @@ class HookNB(ExtensionApp):
             return
         if self.worker is None:
             token = self.serverapp.identity_provider.token
-            self.worker = DefinitionsWorker(url=self._local_url(), token=token, log=self.log)
+            self.worker = DefinitionsWorker(url=self._own_url(), token=token, log=self.log)
             self.hub.worker_client = self.worker.client
         self.worker.ensure_running()
 
@@ -190,17 +336,10 @@ class HookNB(ExtensionApp):
         for pattern, handler, kwargs in handlers("/", self.hub):
             self.handlers.append((pattern, handler, kwargs))
 
-    def _public_base(self) -> str:
-        if self.public_url:
-            return self.public_url if self.public_url.endswith("/") else self.public_url + "/"
-        hub_public = os.environ.get("JUPYTERHUB_PUBLIC_URL")
-        prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
-        if hub_public and prefix:
-            return hub_public.rstrip("/") + prefix
-        return self._local_url()
+    def _identity(self) -> public_urls.Identity:
+        return public_urls.Identity.from_env(self.serverapp.base_url)
 
-    def _local_url(self) -> str:
-        """This server's own URL, as a process on this machine reaches it."""
+    def _own_url(self) -> str:
         server = self.serverapp
         host = server.ip if server.ip not in ("", "0.0.0.0", "::", "*") else "127.0.0.1"  # noqa: S104
         if ":" in host:
@@ -208,10 +347,57 @@ class HookNB(ExtensionApp):
         scheme = "https" if server.certfile else "http"
         return f"{scheme}://{host}:{server.port}{server.base_url}"
 
+    def _public_base_and_source(self) -> tuple[str, str]:
+        return public_urls.public_base(self.public_url, self._identity(), self._own_url())
+
+    def _public_base(self) -> str:
+        return self._public_base_and_source()[0]
+
+    def _status_notes(self) -> dict[str, Any]:
+        """Whether outside services can reach the callback URLs; the receiver link's state."""
+        identity = self._identity()
+        if self.receiver is not None:
+            base, source = self.receiver.callback_base, "receiver_url"
+        else:
+            base, source = self._public_base_and_source()
+        if (base, source) not in self._warnings:
+            self._warnings[(base, source)] = public_urls.reachability(base, source, identity)
+        warnings = [w for w in [self._warnings[(base, source)]] if w]
+        receiver = None
+        if self.receiver is not None:
+            receiver = self.receiver.describe()
+            if not self.receiver.registered:
+                warnings.append(
+                    "The hooknb receiver has not confirmed this server's access keys yet"
+                    f" ({self.receiver.error or 'registering'}): it answers 404 to callback"
+                    " URLs signed with keys it does not know."
+                )
+        return {
+            "reachable": self._warnings[(base, source)] is None,
+            "warning": " ".join(warnings) or None,
+            "receiver": receiver,
+        }
+
+    async def _mark_activity(self) -> None:
+        """While runs wait, mark the server active: jupyterhub-singleuser reports the newest of
+        the web app's ``*_last_activity`` settings to the Hub, which idle cullers read."""
+        assert self.hub is not None
+        settings = self.serverapp.web_app.settings
+        while True:
+            if self.hub.is_ready and self.hub.has_open_waits():
+                settings["hooknb_last_activity"] = datetime.now(UTC)
+            await asyncio.sleep(self.keep_alive_interval)
+
     async def stop_extension(self) -> None:
         if self.worker is not None:
             worker, self.worker = self.worker, None
             await worker.stop()
+        if self._keep_alive is not None:
+            self._keep_alive.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keep_alive
+        if self.receiver is not None:
+            await self.receiver.stop()
         if self.hub is not None:
             hub, self.hub = self.hub, None
             await hub.stop()

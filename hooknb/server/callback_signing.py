@@ -84,6 +84,29 @@ class Signer:
         )
         return value
 
+    def export(self) -> dict[str, str]:
+        """The key values, base64url: only for a hooknb receiver that checks this server's
+        signatures on its behalf (:mod:`hooknb.server.receiver_link`)."""
+        return {key_type: _b64(value) for key_type, value in self._keys.items()}
+
+    @classmethod
+    def from_export(cls, keys: Mapping[str, object]) -> Signer:
+        """A signer with the keys of :meth:`export`; ValueError if they are malformed."""
+        if not isinstance(keys, Mapping) or set(keys) != set(KEY_TYPES):
+            raise ValueError(f"keys must be an object with {' and '.join(KEY_TYPES)}")
+        decoded = {}
+        for key_type, text in keys.items():
+            if not isinstance(text, str) or not 40 <= len(text) <= 90:
+                raise ValueError(f"the {key_type} key must be 32 to 64 bytes in base64url")
+            try:
+                value = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            except ValueError:
+                raise ValueError(f"the {key_type} key is not base64url") from None
+            if not 32 <= len(value) <= 64:
+                raise ValueError(f"the {key_type} key must be 32 to 64 bytes in base64url")
+            decoded[key_type] = value
+        return cls(decoded)
+
     def replace_key(self, key_type: str, value: bytes) -> None:
         """Use a regenerated key from now on."""
         self._keys[key_type] = value

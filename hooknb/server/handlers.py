@@ -1,11 +1,9 @@
 """The handlers: the public callback route and the Jupyter-authenticated API
 (:mod:`hooknb.server.routes` lists them under their URLs).
 
-The callback route is a plain tornado handler: its only credential is the signed capability in
-its URL, so Jupyter's login, XSRF, Origin and Host checks (made for browsers holding a Jupyter
-session) do not apply to it, and skipping them keeps the hot path short. Every API method is
-``@web.authenticated``, so the routes also work with
-``ServerApp.allow_unauthenticated_access=False``.
+The callback route's shape is :class:`~hooknb.server.callback_route.CallbackRoute` (shared with
+the hooknb receiver under JupyterHub). Every API method is ``@web.authenticated``, so the routes
+also work with ``ServerApp.allow_unauthenticated_access=False``.
 """
 
 from __future__ import annotations
@@ -13,16 +11,15 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
 from collections.abc import Mapping
 from typing import Any
 
-from jupyter_server.auth.decorator import allow_unauthenticated
 from tornado import web
 from tornado.iostream import StreamClosedError
 
 from .._version import __version__
-from .api_handler import HookNBAPIHandler, decode_body, headers_list, required
+from .api_handler import HookNBAPIHandler, decode_body, headers_list, inbound_request, required
+from .callback_route import CallbackRoute
 from .http_errors import HubError
 from .hub import Hub
 from .rows import InboundRequest, StepOrder
@@ -31,108 +28,31 @@ API_VERSION = 1
 KEEPALIVE_SECONDS = 15.0
 CALLBACK_ID_PATTERN = r"[A-Za-z0-9_-]{16,64}"
 _CALLBACK_ID = re.compile(CALLBACK_ID_PATTERN)
+_UNLIMITED = 1 << 50
 
 
-def _json_error(handler: web.RequestHandler, status: int, message: str, **extra: Any) -> None:
-    handler.set_status(status)
-    handler.set_header("Content-Type", "application/json")
-    handler.finish(json.dumps({"error": message, **extra}))
-
-
-@web.stream_request_body
-class CallbackHandler(web.RequestHandler):
+class CallbackHandler(CallbackRoute):
     """``POST <base>hooknb/callback/<id>?sig=<signature>``: a webhook callback, public."""
 
     hub: Hub
 
-    def initialize(self, hub: Hub) -> None:
+    def initialize(self, hub: Hub) -> None:  # type: ignore[override]
         self.hub = hub
-        self._chunks: list[bytes] = []
-        self._size = 0
-        self._too_large = False
-        self._rejection: tuple[int, str] | None = None
+        super().initialize(hub.max_body_size, hub.body_timeout, hub.uploads)
 
-    def check_xsrf_cookie(self) -> None:
-        # No browser session is involved: the signed URL is the credential.
-        return None
-
-    def prepare(self) -> None:
-        limit = self.hub.max_body_size
-        declared = self.request.headers.get("Content-Length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            # Answered before the body is read: reading it all would cost more than a reset.
-            _json_error(self, 413, f"body larger than the limit of {limit} bytes")
-            return
-        # Chunked bodies are counted in data_received; leave the connection a little slack so
-        # that the sender gets a 413 rather than a reset.
-        self.request.connection.set_max_body_size(limit + 65536)  # type: ignore[union-attr]
-        # Other refusals are answered after the (bounded) body is read: closing a socket with
-        # unread data makes the kernel send a reset, which can destroy the answer in flight.
-        if self.request.method != "POST":
-            self.set_header("Allow", "POST")
-            self._rejection = (405, "callback URLs accept POST only")
-            return
+    def signature_valid(self) -> bool:
         callback_id = self.path_kwargs.get("callback_id") or ""
-        # The parsed query as is (get_query_argument decodes and strips every value).
-        given = self.request.query_arguments.get("sig")
-        signature = given[-1].decode("ascii", "replace") if given else ""
-        if not _CALLBACK_ID.fullmatch(callback_id) or not self.hub.signer.verify(
-            callback_id, signature
-        ):
-            # Unknown id and bad signature look the same to the sender.
-            self._rejection = (404, "not found")
+        return bool(_CALLBACK_ID.fullmatch(callback_id)) and self.hub.signer.verify(
+            callback_id, self.signature
+        )
 
-    def data_received(self, chunk: bytes) -> None:
-        self._size += len(chunk)
-        if self._size > self.hub.max_body_size:
-            self._too_large = True
-            self._chunks = []
-        if self._too_large or self._rejection is not None:
-            return
-        self._chunks.append(chunk)
-
-    @allow_unauthenticated
-    async def post(self, callback_id: str | None = None) -> None:
-        if self._too_large:
-            _json_error(self, 413, f"body larger than the limit of {self.hub.max_body_size} bytes")
-            return
-        if self._rejection is not None:
-            _json_error(self, *self._rejection)
-            return
+    async def accept(self, request: InboundRequest) -> tuple[int, dict[str, Any]]:
         if not self.hub.is_ready:
             await self.hub.ready()
-        request = self.request
-        queries: dict[str, Any] = {}
-        for name, values in request.query_arguments.items():
-            if name == "sig":
-                continue
-            decoded = [v.decode("utf-8", "replace") for v in values]
-            queries[name] = decoded[0] if len(decoded) == 1 else decoded
-        inbound = InboundRequest(
-            method=request.method or "POST",
-            headers=list(request.headers.get_all()),
-            queries=queries,
-            content_type=request.headers.get("Content-Type"),
-            body=b"".join(self._chunks),
-            received=time.time(),
-        )
-        status, answer = await self.hub.ingest(callback_id, inbound)
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(answer))
+        return await self.hub.ingest(self.path_kwargs["callback_id"], request)
 
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        # Never a traceback or an HTML page to an outside sender. Methods other than POST
-        # reach tornado's "not implemented" 405, which carries the message from prepare().
-        self.set_header("Content-Type", "application/json")
-        if status_code == 405:
-            self.set_header("Allow", "POST")  # send_error() cleared the headers set earlier
-        message = self._rejection[1] if self._rejection else self._reason
-        self.finish(json.dumps({"error": message}))
-
-    def _request_summary(self) -> str:
-        # tornado's own access-log line must not carry the signature either.
-        return f"{self.request.method} {self.request.path} ({self.request.remote_ip})"
+    def upload_key(self) -> str:
+        return self.path_kwargs.get("callback_id") or ""
 
 
 class VersionHandler(HookNBAPIHandler):
@@ -497,6 +417,32 @@ class CallbacksHandler(HookNBAPIHandler):
         self.reply(
             {"callbacks": self.hub.views.callbacks(target=self.get_query_argument("target", None))}
         )
+
+
+class ForwardedCallbackHandler(HookNBAPIHandler):
+    """``POST api/forwarded``: a callback that a hooknb receiver took for this server.
+
+    Under JupyterHub the receiver checks the URL's signature, stores the callback and forwards
+    it here (with its Hub token) while this server runs; it is ingested exactly as if it had
+    arrived on the callback route. Body: ``{"id": <receiver's id>, "callback": <callback id>,
+    "request": <the request's wire form>}``. The answer is always 200 with ``{"forwarded": id,
+    "status": <the callback's status>, "answer": <its JSON answer>}``, so that the receiver
+    tells this server's answer from a proxy's or the Hub's. Repeating an id repeats its answer.
+    """
+
+    @web.authenticated
+    async def post(self) -> None:
+        body = self.json_body()
+        forward_id = required(body, "id")
+        callback_id = required(body, "callback")
+        if len(forward_id) > 64:
+            raise HubError(400, "'id' must be at most 64 characters")
+        request = inbound_request(body.get("request"))
+        if _CALLBACK_ID.fullmatch(callback_id):
+            status, answer = await self.hub.ingest(callback_id, request, forward_id=forward_id)
+        else:
+            status, answer = 404, {"error": "not found"}
+        self.reply({"forwarded": forward_id, "status": status, "answer": answer})
 
 
 def _sse(event: dict[str, Any]) -> str:

@@ -15,8 +15,10 @@ on the kernel side, as in Logic Apps)::
 
 The asynchronous polling pattern (MicrosoftDocs/azure-docs ``logic-apps-create-api-app.md``):
 when the response is ``202 Accepted`` with a ``location`` header, the hub waits
-``retry-after`` seconds (default 1) and GETs that URL (with the request's authentication and
-retry policy), again while it answers 202, until another status; that one is the result.
+``retry-after`` seconds (default 1) and GETs that URL (with the request's retry policy; with
+its credentials - ``authentication``, ``cookie``, Authorization and Cookie headers - only when
+the URL is on the first request's origin, as httpx does on redirects), again while it answers
+202, until another status; that one is the result.
 ``"asyncPattern": false`` (``DisableAsyncPattern``) returns the 202 as is. ``timeout`` (the
 action's ``limit.timeout``; default: the hub's action timeout) bounds the whole call.
 
@@ -36,7 +38,7 @@ import asyncio
 import time
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from tornado import web
 
@@ -100,10 +102,7 @@ async def perform(
                 delay = parse_retry_after(_header(response.headers, "retry-after"))
                 await asyncio.sleep(DEFAULT_POLL_INTERVAL if delay is None else delay)
                 url = urljoin(url, location)
-                poll: dict[str, Any] = {"method": "GET", "uri": url}
-                for key in ("authentication", "retryPolicy"):
-                    if request.get(key) is not None:
-                        poll[key] = request[key]
+                poll = _poll_request(request, url)
                 polls += 1
                 outcome = await call(poll, f"{what} poll {polls}")
     except TimeoutError:
@@ -120,6 +119,43 @@ async def perform(
             answer["lastResponse"] = response.to_json()
         return 504, answer
     return 200, {**response.to_json(), "attempts": _attempts(attempts), "polls": polls}
+
+
+# Request headers that carry credentials: sent on a poll only to the first request's origin.
+_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port
+
+
+def _poll_request(request: Mapping[str, Any], url: str) -> dict[str, Any]:
+    """The GET of a 202's ``location``: with the action's retry policy, and with its
+    credentials (``authentication``, ``cookie``, Authorization/Cookie headers) only when the
+    location is on the first request's origin, as httpx does on redirects. A service must not
+    be able to send the action's credentials to a host of its choosing."""
+    poll: dict[str, Any] = {"method": "GET", "uri": url}
+    if request.get("retryPolicy") is not None:
+        poll["retryPolicy"] = request["retryPolicy"]
+    first = str(request.get("uri") or request.get("url") or "")
+    if _origin(first) != _origin(url):
+        return poll
+    if request.get("authentication") is not None:
+        poll["authentication"] = request["authentication"]
+    if request.get("cookie") is not None:
+        poll["cookie"] = request["cookie"]
+    headers = request.get("headers")
+    if isinstance(headers, Mapping):
+        kept = {k: v for k, v in headers.items() if str(k).lower() in _CREDENTIAL_HEADERS}
+        if kept:
+            poll["headers"] = kept
+    return poll
 
 
 def _attempts(attempts: list[Attempt]) -> list[dict[str, Any]]:

@@ -21,7 +21,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from .. import jsonsafe
 from ..http_model.request import normalize_request
+from ..jsonsafe import clip_depth
+from ._retry import DEFAULT_POLICY, RetryPolicy
 from .callback_signing import KEY_TYPES, Signer, fingerprint, new_callback_id, normalize_key_type
 from .channels import Channel
 from .deadlines import DeadlineScheduler
@@ -50,6 +53,7 @@ from .rows import (
 )
 from .sender_signatures import VerificationFailed, Verifier, make_verifier
 from .store import Store
+from .uploads import UploadGate
 from .views import Views
 
 RUN_STATUSES = ("Queued", "Running", "Waiting", "Succeeded", "Failed", "Cancelled", "TimedOut")
@@ -95,29 +99,56 @@ class Hub:
         default_action_timeout: float,
         outbound: OutboundCaller,
         max_body_size: int,
+        max_buffered_bytes: int | None = None,
+        max_uploads_per_url: int = 4,
+        body_timeout: float = 60.0,
         logger: logging.Logger | None = None,
         reconnect_grace: float = DEFAULT_RECONNECT_GRACE,
+        callback_base: Callable[[], str] | None = None,
+        status_notes: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
+        """``public_base`` is this server's base URL for outside services; callback URLs are
+        ``<callback_base>/<id>?sig=`` with ``callback_base`` defaulting to
+        ``<public_base>hooknb/callback/`` (a hooknb receiver under JupyterHub gives another).
+        ``status_notes`` adds what the server knows about those URLs to :meth:`status`."""
         self.store = store
         self.reconnect_grace = reconnect_grace
         # Kernels whose channel opened since this hub started: once seen, a kernel's absence
         # is known, so the reconnect grace no longer protects its runs. None after the grace.
         self._seen_clients: set[str] | None = set()
-        # A callable because the server's port may only be final after extensions load.
+        # Callables because the server's port may only be final after extensions load.
         self._public_base = public_base if callable(public_base) else (lambda: public_base)
+        self._callback_base = callback_base or (lambda: f"{self.public_base}hooknb/callback/")
+        self._status_notes = status_notes
+        # Called after an access key changed (a receiver checking our signatures needs it).
+        self.on_keys_changed: Callable[[], None] | None = None
         self.default_action_timeout = default_action_timeout
         self.max_body_size = max_body_size
+        # Callback bodies held at once, all requests together (uploads.py says why); at least
+        # one body of the largest size fits, or such bodies could never be taken.
+        self.uploads = UploadGate(
+            max(max_buffered_bytes or 3 * max_body_size, max_body_size), max_uploads_per_url
+        )
+        self.body_timeout = body_timeout
         self.log = logger or log
         self.signer: Signer = store.write_sync(Signer.load_or_create)
         self.views = Views(store, self.callback_url, self.is_connected)
         # Only callbacks that verify a sender signature have an entry (usually few).
         self._verifiers: dict[str, Verifier] = {}
+        self._unverifiable: set[str] = set()
         for callback_id, config in store.reader.execute(
             "SELECT trigger_id, verify FROM workflows WHERE verify IS NOT NULL"
             " UNION ALL SELECT id, verify FROM waits"
             f" WHERE verify IS NOT NULL AND state IN {OPEN_SQL}"
         ):
-            verifier = make_verifier(json.loads(config))
+            try:
+                verifier = make_verifier(jsonsafe.loads(config))
+            except (TypeError, ValueError):
+                # One unreadable setting must not keep the server from starting; its URL
+                # then refuses every callback (404) rather than skip the check.
+                self.log.error("hooknb cannot read the sender verification of %s", callback_id)
+                self._unverifiable.add(callback_id)
+                continue
             if verifier is not None:
                 self._verifiers[callback_id] = verifier
         # Trigger callback ids, so that a trigger callback (the busiest kind) is recognised
@@ -197,11 +228,25 @@ class Hub:
         base = self._public_base()
         return base if base.endswith("/") else base + "/"
 
+    @property
+    def callback_base(self) -> str:
+        """What callback ids are appended to: ``<public base>hooknb/callback/`` by default."""
+        return self._callback_base()
+
     def callback_url(self, callback_id: str, key_type: str = "primary") -> str:
-        return (
-            f"{self.public_base}hooknb/callback/{callback_id}"
-            f"?sig={self.signer.sign(callback_id, key_type)}"
-        )
+        return f"{self.callback_base}{callback_id}?sig={self.signer.sign(callback_id, key_type)}"
+
+    def _longest_call(self, request: Mapping[str, Any] | None) -> float:
+        """How long an API request waits for an outbound call's outcome: the call's retry
+        policy with every attempt taking the outbound timeout (twice: credentials may be
+        fetched first), plus a margin. Past it the answer is the state as it is (e.g.
+        Enabling), never an indefinite wait."""
+        timeout = self.outbox.outbound.timeout
+        policy = DEFAULT_POLICY
+        if request is not None:
+            with contextlib.suppress(ValueError):
+                policy = RetryPolicy.from_json(request.get("retryPolicy"))
+        return policy.longest(2 * timeout) + 5.0
 
     # -- applying effects ------------------------------------------------------------------
 
@@ -222,8 +267,15 @@ class Hub:
         for delivery in effects.deliveries:
             client = self._route_client(delivery.route)
             channel = self._channels.get(client) if client else None
-            if channel is not None:
+            if channel is None:
+                continue
+            try:
                 channel.send(delivery.to_json())
+            except Exception:
+                # The delivery is stored: the kernel gets it when it reconnects (catch-up).
+                # Closing the channel makes it reconnect; the other effects still apply.
+                self.log.exception("hooknb could not push delivery %d", delivery.seq)
+                self.close_channel(channel)
         for deadline, wait_id in effects.deadlines:
             self._deadlines.add(deadline, wait_id)
         for owner in effects.owners_to_kick:
@@ -240,15 +292,28 @@ class Hub:
 
     # -- the public callback route ---------------------------------------------------------
 
-    async def ingest(self, callback_id: str, request: InboundRequest) -> tuple[int, dict[str, Any]]:
-        """Store a request received on a (signature-checked) callback URL; return the answer."""
+    async def ingest(
+        self, callback_id: str, request: InboundRequest, *, forward_id: str | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        """Store a request received on a (signature-checked) callback URL; return the answer.
+
+        ``forward_id`` is a hooknb receiver's id for a callback it received and stored for this
+        server: the same id forwarded again gets the first answer and changes nothing.
+        """
         delivery_id = None
+        if callback_id in self._unverifiable:
+            return 404, {"error": "not found"}
         verifier = self._verifiers.get(callback_id)
         if verifier is not None:
             try:
                 verified = verifier.verify(request.headers, request.body)
             except VerificationFailed as exc:
-                return 401, {"error": f"sender signature verification failed: {exc}"}
+                refusal = {"error": f"sender signature verification failed: {exc}"}
+                if forward_id is None:
+                    return 401, refusal
+                # A forwarded refusal is recorded too, so that a repeat gets the same answer.
+                outcome = await self._write(_forwarded(forward_id, request, Outcome(refusal, 401)))
+                return outcome.status, outcome.value
             delivery_id = verified.delivery_id
             remember_until = request.received + verified.remember_for
 
@@ -274,7 +339,9 @@ class Hub:
                 )
             return outcome
 
-        outcome = await self._write(op)
+        outcome = await self._write(
+            op if forward_id is None else _forwarded(forward_id, request, op)
+        )
         return outcome.status, outcome.value
 
     def _op_ingest(
@@ -453,6 +520,7 @@ class Hub:
 
         trigger_id = (await self._write(op)).value
         if trigger_id is not None:
+            self._unverifiable.discard(trigger_id)  # a new setting replaces an unreadable one
             if verifier is None:
                 self._verifiers.pop(trigger_id, None)
             else:
@@ -494,7 +562,7 @@ class Hub:
                     conn,
                     owner,
                     "unsubscribe",
-                    json.loads(old_unsubscribe),
+                    _stored_request(old_unsubscribe),
                     _trigger_headers(name, trigger_name),
                 )
             conn.execute(
@@ -513,7 +581,9 @@ class Hub:
 
         outcome = await self._write(op)
         if outcome.value["outbox"] is not None:
-            await self.outbox.result(outcome.value["outbox"])
+            # The old subscription's unsubscribe may go first: two calls' worth of waiting.
+            within = self._longest_call(subscribe_request) + self._longest_call(unsubscribe_request)
+            await self.outbox.result(outcome.value["outbox"], within=within)
         return self.views.workflow(name)
 
     async def disable_trigger(self, name: str) -> dict[str, Any]:
@@ -542,7 +612,7 @@ class Hub:
                         conn,
                         owner,
                         "unsubscribe",
-                        json.loads(unsubscribe),
+                        _stored_request(unsubscribe),
                         _trigger_headers(name, trigger_name),
                     )
                     effects.owners_to_kick.add(owner)
@@ -550,7 +620,7 @@ class Hub:
 
         outcome = await self._write(op)
         if outcome.value["outbox"] is not None:
-            await self.outbox.result(outcome.value["outbox"])
+            await self.outbox.result(outcome.value["outbox"], within=self._longest_call(None))
         return self.views.workflow(name)
 
     # -- runs ------------------------------------------------------------------------------
@@ -658,8 +728,8 @@ class Hub:
             now = time.time()
             request = InboundRequest(
                 method=old[2],
-                headers=[tuple(pair) for pair in json.loads(old[3])],
-                queries=json.loads(old[4]),
+                headers=[tuple(pair) for pair in _stored_request(old[3])],
+                queries=_stored_request(old[4]),
                 content_type=old[5],
                 body=bytes(old[6]),
                 received=now,
@@ -1347,7 +1417,8 @@ class Hub:
 
         outcome = await self._write(op)
         if outcome.value["outbox"] is not None:
-            await self.outbox.result(outcome.value["outbox"])
+            within = self._longest_call(subscribe_request)
+            await self.outbox.result(outcome.value["outbox"], within=within)
         return self.views.wait(wait_id)
 
     async def set_wait_unsubscribe(self, wait_id: str, unsubscribe: Any) -> dict[str, Any]:
@@ -1401,7 +1472,30 @@ class Hub:
         def op(conn: sqlite3.Connection) -> Outcome:
             effects = Effects()
             for wait_id in wait_ids:
-                self._op_end_wait(conn, wait_id, "timedout", now, effects, notify=True)
+                # Each wait in its own savepoint: one that cannot time out (a bad row, a bug)
+                # fails by itself, with the reason stored, and the others still time out.
+                conn.execute("SAVEPOINT deadline")
+                mine = Effects()
+                try:
+                    self._op_end_wait(conn, wait_id, "timedout", now, mine, notify=True)
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO deadline")
+                    self.log.exception("hooknb could not time out wait %s", wait_id)
+                    conn.execute(
+                        f"UPDATE waits SET state = 'failed', error = ?, ended = ?"
+                        f" WHERE id = ? AND state IN {OPEN_SQL}",
+                        (
+                            f"the timeout could not be applied ({type(exc).__name__}: {exc})"[
+                                :2000
+                            ],
+                            now,
+                            wait_id,
+                        ),
+                    )
+                else:
+                    effects.deliveries.extend(mine.deliveries)
+                    effects.owners_to_kick |= mine.owners_to_kick
+                conn.execute("RELEASE deadline")
             return Outcome(None, effects=effects)
 
         self._spawn(self._write(op))
@@ -1458,7 +1552,7 @@ class Hub:
             conn,
             owner,
             "unsubscribe",
-            json.loads(unsubscribe),
+            _stored_request(unsubscribe),
             _wait_headers(run_id, workflow, step),
         )
         conn.execute("UPDATE waits SET unsub_state = 'queued' WHERE id = ?", (wait_id,))
@@ -1593,6 +1687,8 @@ class Hub:
         result = (await self._write(op)).value
         self.signer.replace_key(key_type, result["key"])
         self.log.warning("hooknb %s access key regenerated", key_type)
+        if self.on_keys_changed is not None:
+            self.on_keys_changed()
         return {
             "keyType": key_type,
             "enabledTriggersToReEnable": result["triggers"],
@@ -1634,28 +1730,55 @@ class Hub:
             f" WHERE d.route IN ({placeholders}) ORDER BY d.seq",
             [str(route) for route in routes],
         )
+        bad: list[tuple[int, str | None, str]] = []
         for row in cursor:
             seq, kind, event, run_id, wait_id, data, route = row[:7]
-            value: dict[str, Any] = {"seq": seq, "kind": kind, "run": run_id}
-            if event:
-                value["event"] = event
-            if wait_id:
-                value["wait"] = wait_id
-            if data:
-                value.update(json.loads(data))
-            if kind == "trigger":
-                value.setdefault("workflow", Route.parse(route).name)
-            if row[7] is not None:
-                value["callback"] = callback_from_row(row[7:])
+            try:
+                value: dict[str, Any] = {"seq": seq, "kind": kind, "run": run_id}
+                if event:
+                    value["event"] = event
+                if wait_id:
+                    value["wait"] = wait_id
+                if data:
+                    value.update(jsonsafe.loads(data))
+                if kind == "trigger":
+                    value.setdefault("workflow", Route.parse(route).name)
+                if row[7] is not None:
+                    value["callback"] = callback_from_row(row[7:])
+            except Exception as exc:
+                # One unreadable delivery must not keep a kernel from ever connecting.
+                self.log.exception("hooknb cannot read delivery %s", seq)
+                bad.append((seq, run_id, f"{type(exc).__name__}: {exc}"[:2000]))
+                continue
             channel.send(value)
+        if bad:
+            self._spawn(self._write(lambda conn: _op_drop_deliveries(conn, bad)))
 
     # -- status ----------------------------------------------------------------------------
 
+    def has_open_waits(self) -> bool:
+        """Whether any run waits for a callback (read from the store: cheap, indexed)."""
+        row = self.store.reader.execute(
+            f"SELECT 1 FROM waits WHERE state IN {OPEN_SQL} LIMIT 1"
+        ).fetchone()
+        return row is not None
+
     def status(self) -> dict[str, Any]:
+        """Counts and URLs for the status API and the page.
+
+        ``callbackBase`` is where callback URLs point; ``reachable``/``warning`` say whether
+        outside services can probably reach it (a loopback or internal address: no), and
+        ``receiver`` describes a hooknb receiver under JupyterHub, when one is configured.
+        """
         reader = self.store.reader
         count = lambda sql: reader.execute(sql).fetchone()[0]  # noqa: E731
+        notes = {"reachable": True, "warning": None, "receiver": None}
+        if self._status_notes is not None:
+            notes.update(self._status_notes())
         return {
             "publicBase": self.public_base,
+            "callbackBase": self.callback_base,
+            **notes,
             "store": str(self.store.path),
             "started": self.started,
             "workflows": count("SELECT COUNT(*) FROM workflows"),
@@ -1669,6 +1792,7 @@ class Hub:
             "pendingDeliveries": count("SELECT COUNT(*) FROM deliveries"),
             "pendingCalls": count("SELECT COUNT(*) FROM outbox WHERE state = 'pending'"),
             "connectedKernels": len(self._channels),
+            "uploads": self.uploads.status(),
         }
 
     # -- helpers ---------------------------------------------------------------------------
@@ -1678,6 +1802,51 @@ class Hub:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         task.add_done_callback(_log_task_failure)
+
+
+def _forwarded(
+    forward_id: str, request: InboundRequest, op: Callable[[sqlite3.Connection], Outcome] | Outcome
+) -> Callable[[sqlite3.Connection], Outcome]:
+    """``op`` (or a fixed outcome) made idempotent by a receiver's forward id, in one commit."""
+
+    def forwarded_op(conn: sqlite3.Connection) -> Outcome:
+        seen = conn.execute(
+            "SELECT status, answer FROM forwarded WHERE id = ?", (forward_id,)
+        ).fetchone()
+        if seen is not None:
+            return Outcome(json.loads(seen[1]), status=seen[0])
+        outcome = op if isinstance(op, Outcome) else op(conn)
+        conn.execute(
+            "INSERT INTO forwarded (id, status, answer, received) VALUES (?, ?, ?, ?)",
+            (forward_id, outcome.status, json.dumps(outcome.value), request.received),
+        )
+        return outcome
+
+    return forwarded_op
+
+
+def _stored_request(text: str) -> Any:
+    """A request (or headers, queries) the hub stored itself, read back to use: never deeper
+    than the API let in, and a ValueError, not a RecursionError, if the row is damaged."""
+    return jsonsafe.loads(text, max_depth=jsonsafe.MAX_REQUEST_DEPTH)
+
+
+def _op_drop_deliveries(
+    conn: sqlite3.Connection, bad: list[tuple[int, str | None, str]]
+) -> Outcome:
+    """Deliveries that cannot be read: the run they would start or resume fails, with the
+    reason stored, instead of the delivery blocking its kernel's channel."""
+    now = time.time()
+    for seq, run_id, reason in bad:
+        conn.execute("DELETE FROM deliveries WHERE seq = ?", (seq,))
+        if run_id is not None:
+            doc = json.dumps({"error": {"code": "DeliveryUnreadable", "message": reason}})
+            conn.execute(
+                "UPDATE runs SET status = 'Failed', ended = ?, doc = ? WHERE id = ?"
+                " AND status NOT IN ('Succeeded', 'Failed', 'Cancelled', 'TimedOut')",
+                (now, doc, run_id),
+            )
+    return Outcome(None)
 
 
 def _log_task_failure(task: asyncio.Task[Any]) -> None:
@@ -1737,6 +1906,9 @@ def _run_report(report: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(run_id, str) or status not in RUN_STATUSES:
         raise HubError(400, f"run report needs an id and a status in {', '.join(RUN_STATUSES)}")
     doc = {k: v for k, v in report.items() if k not in ("id", "status", "started", "ended")}
+    # A step's outputs may hold whatever a sender sent: kept whole up to jsonsafe's depth,
+    # deeper parts stored as cut text, so that views can always parse and show the report.
+    doc = clip_depth(doc)
     with contextlib.suppress(TypeError, ValueError):
         return {
             "id": run_id,

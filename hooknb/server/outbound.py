@@ -45,6 +45,7 @@ from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 import httpx
 
+from hooknb import jsonsafe
 from hooknb._version import __version__
 
 from ..http_model.redaction import redact, redact_text, scrub, secret_values
@@ -75,6 +76,9 @@ USER_AGENT = f"hooknb/{__version__} (+https://github.com/hooknb/hooknb)"
 # https://learn.microsoft.com/azure/logic-apps/logic-apps-limits-and-config); a bigger response
 # is an error, not a hang.
 DEFAULT_MAX_RESPONSE_BYTES = 100 * 1024 * 1024
+# JSON answers longer than this are kept as text, not parsed: 100 MB of "[1,1,1,..." would
+# become hundreds of megabytes of Python objects.
+MAX_PARSED_RESPONSE_CHARS = 16 * 1024 * 1024
 
 ErrorKind = Literal["config", "auth", "connection", "timeout", "http"]
 
@@ -225,9 +229,9 @@ def parse_body(content: bytes, content_type: str | None) -> Any:
         text = None
     if text is not None and is_json_type(mime):
         try:
-            return json.loads(text)
+            return jsonsafe.loads(text, max_chars=MAX_PARSED_RESPONSE_CHARS)
         except ValueError:
-            pass  # a server that lies about JSON still gets its text shown
+            pass  # not JSON, too deep or too big to handle safely: kept as its exact text
     if text is not None:
         return text
     return {

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import html
 import json
+import reprlib
 import secrets
 from functools import cache, cached_property
 from importlib import resources
@@ -31,6 +32,8 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 
 from .._version import __version__
+from ..http_model.redaction import redact_shown
+from ..jsonsafe import dumps, dumps_anything
 from .hub import RUN_STATUSES, Hub
 from .views import callback_previews, run_status_counts, run_trigger_callbacks, run_waits
 
@@ -58,9 +61,9 @@ def clip(value: Any, limit: int = PREVIEW_CHARS) -> dict[str, Any] | None:
         text = value
     else:
         try:
-            text = json.dumps(value, indent=2, ensure_ascii=False, default=repr)
-        except (TypeError, ValueError):  # e.g. circular; the kernel only reports JSON anyway
-            text = repr(value)
+            text = dumps(value, indent=2, ensure_ascii=False, default=repr)
+        except (TypeError, ValueError):  # circular or too deep: views bound depth anyway
+            text = reprlib.repr(value)
     return {"text": text[:limit], "truncated": len(text) > limit, "size": len(text)}
 
 
@@ -82,7 +85,9 @@ def call_view(call: dict[str, Any]) -> dict[str, Any]:
     """An outbound subscribe/unsubscribe call, in brief."""
     request = call.get("request") or {}
     response = call.get("response") or {}
-    attempts = call.get("attempts") or []
+    if not isinstance(response, dict) or response.get("$truncated"):
+        response = {"body": response}  # a stored answer cut or unreadable: shown as such
+    attempts = [a for a in call.get("attempts") or [] if isinstance(a, dict)]
     status_code = response.get("statusCode")
     if status_code is None and attempts:
         status_code = attempts[-1].get("statusCode")
@@ -122,12 +127,15 @@ def workflow_view(workflow: dict[str, Any]) -> dict[str, Any]:
     if trigger:
         calls = [call_view(call) for call in trigger.get("calls") or []]
         subscription = trigger.get("subscription") or {}
+        if not isinstance(subscription, dict) or subscription.get("$truncated"):
+            subscription = {"body": subscription}
         view["trigger"] = {
             "name": trigger.get("name"),
             "state": trigger.get("state"),
             "callbackUrl": trigger.get("callbackUrl"),
             "error": trigger.get("error"),
-            "subscription": clip(subscription.get("body"), 1500),
+            # A service may echo the callback URL (and its sig=) in its answer: masked here.
+            "subscription": clip(redact_shown(subscription.get("body")), 1500),
             "calls": calls,
             "lastSubscribe": _last(calls, "subscribe"),
             "lastUnsubscribe": _last(calls, "unsubscribe"),
@@ -144,7 +152,7 @@ def wait_view(hub: Hub, wait: dict[str, Any]) -> dict[str, Any]:
         "outcome": wait["outcome"],
         "deadline": wait["deadline"],
         "callback": wait["callback"],
-        "callbackUrl": hub.callback_url(wait["id"], wait.get("keyType") or "primary"),
+        "callbackUrl": hub.views.callback_url(wait["id"], wait.get("keyType")),
         "error": wait["error"],
         "unsubscribe": wait["unsubscribe"],
         "lastSubscribe": _last(calls, "subscribe"),
@@ -260,6 +268,7 @@ def snapshot(
     waits = run_waits(conn, run_ids)
     status_info = dict(hub.status())
     status_info.pop("started", None)  # constant; keeps the snapshot (and its ETag) stable
+    status_info.pop("uploads", None)  # moves with every upload; the page does not show it
     return {
         "version": __version__,
         "status": status_info,
@@ -287,9 +296,10 @@ def _asset(name: str) -> str:
 
 def script_json(value: Any) -> str:
     """JSON that is safe inside ``<script type="application/json">``: no ``</script>``, no
-    ``<!--``, whatever the strings hold (``<``, ``>`` and ``&`` become ``\\u`` escapes)."""
+    ``<!--``, whatever the strings hold (``<``, ``>`` and ``&`` become ``\\u`` escapes, and so
+    do non-ASCII characters: a lone surrogate from a hostile row cannot break the encoding)."""
     return (
-        json.dumps(value, ensure_ascii=False)
+        dumps_anything(value)
         .replace("<", "\\u003c")
         .replace(">", "\\u003e")
         .replace("&", "\\u0026")
@@ -359,25 +369,27 @@ class PageHandler(JupyterHandler):
 
     @cached_property
     def nonce(self) -> str:
-        """This response's CSP nonce (the default headers need it before initialize runs)."""
+        """This response's CSP nonce (the page's script and style carry it)."""
         return secrets.token_urlsafe(18)
 
     @property
     def wants_json(self) -> bool:
         return self.get_query_argument("format", "") == "json"
 
-    @property
-    def content_security_policy(self) -> str:
+    def page_content_security_policy(self) -> str:
         """Only this page's own (nonced) script and style run; it talks to this server only.
 
-        Defence in depth: the script never builds markup from data anyway. A policy the
-        operator configured (``headers`` setting) is left alone, as JupyterHandler does.
+        Set on the page itself and nowhere else: Jupyter's own pages (its error page for a
+        refused filter, a login redirect) keep Jupyter's policy, under which their
+        stylesheets and scripts load. Defence in depth: the script never builds markup from
+        data anyway. A policy the operator configured (``headers`` setting) is left alone,
+        as JupyterHandler does.
         """
         if "Content-Security-Policy" in self.settings.get("headers", {}):
-            return super().content_security_policy
+            return self.content_security_policy
         return "; ".join(
             [
-                super().content_security_policy,
+                self.content_security_policy,
                 "default-src 'none'",
                 f"script-src 'nonce-{self.nonce}'",
                 f"style-src 'nonce-{self.nonce}'",
@@ -425,7 +437,7 @@ class PageHandler(JupyterHandler):
         self.set_header("Cache-Control", "private, no-cache")
         if self.wants_json:
             self.set_header("Content-Type", "application/json; charset=utf-8")
-            self.finish(json.dumps(data))
+            self.finish(dumps_anything(data))
             return
         page = url_path_join(self.base_url, "hooknb/")
         api = url_path_join(self.base_url, "hooknb/api/")
@@ -438,6 +450,7 @@ class PageHandler(JupyterHandler):
             "xsrf": self.xsrf_token.decode("ascii"),
         }
         self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.set_header("Content-Security-Policy", self.page_content_security_policy())
         self.finish(
             _PAGE.format(
                 nonce=self.nonce,

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .. import jsonsafe
 from ..http_model.wire import CallbackWire, encode_wire_body
 from .http_errors import HubError
 
@@ -94,8 +95,8 @@ def callback_from_row(row: sqlite3.Row | tuple[Any, ...]) -> CallbackWire:
         callback_id,
         received,
         method,
-        json.loads(headers),
-        json.loads(query),
+        jsonsafe.loads(headers),
+        jsonsafe.loads(query),
         content_type,
         bytes(body),
     )

@@ -12,10 +12,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import importlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from .. import jsonsafe
 
 KINDS = ("standard-webhooks", "github", "stripe")
 DEFAULT_TOLERANCE = 300  # seconds; Standard Webhooks and Stripe both use 5 minutes
@@ -96,7 +97,7 @@ class Verifier:
             raise VerificationFailed(reason) from None
         event_id = None
         try:
-            event = json.loads(body)
+            event = jsonsafe.loads(body)
             if isinstance(event, dict) and isinstance(event.get("id"), str):
                 event_id = event["id"]
         except ValueError:

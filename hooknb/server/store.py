@@ -153,6 +153,15 @@ CREATE TABLE IF NOT EXISTS delivery_ids (
     expires     REAL NOT NULL,
     PRIMARY KEY (target, delivery_id)
 );
+-- Callbacks forwarded by a hooknb receiver (a JupyterHub service that stores them while this
+-- server is stopped), by the receiver's id: a forward repeated after a lost answer gets the
+-- first answer again and changes nothing.
+CREATE TABLE IF NOT EXISTS forwarded (
+    id       TEXT PRIMARY KEY,
+    status   INTEGER NOT NULL,
+    answer   TEXT NOT NULL,
+    received REAL NOT NULL
+);
 -- Outbound subscribe/unsubscribe calls, so that they survive a restart and can be shown.
 CREATE TABLE IF NOT EXISTS outbox (
     id        INTEGER PRIMARY KEY,
@@ -259,7 +268,7 @@ class Store:
 
     def open(self) -> Store:
         """Create the file (mode 0600) and schema, take the lock, start the writer thread."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._make_directory()
         self._take_lock()
         if not self.path.exists():
             # Created by us first so that SQLite (and its -wal/-shm siblings, which copy the
@@ -274,6 +283,9 @@ class Store:
         self._thread.start()
         ready.result()
         self._reader = self._connect(check_same_thread=False)
+        # Views read whatever a row holds: text that is not UTF-8 (no hooknb code writes it,
+        # but a hand-edited or damaged store may) reads with U+FFFD instead of failing.
+        self._reader.text_factory = _lenient_text
         return self
 
     def close(self) -> None:
@@ -290,11 +302,28 @@ class Store:
             self._lock_file.close()
             self._lock_file = None
 
+    def _make_directory(self) -> None:
+        """Create the store's directory ``0700`` whatever the umask (it holds the signing keys,
+        the lock file and SQLite's -wal/-shm files). A directory that already exists is the
+        operator's (``store_path`` may point anywhere): its mode is left alone."""
+        directory = self.path.parent
+        if directory.is_dir():
+            return
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            directory.mkdir(mode=0o700)
+        except FileExistsError:  # made by someone else meanwhile: theirs
+            return
+        # mkdir's mode is filtered by the umask; the mode set here is not.
+        os.chmod(directory, 0o700)
+
     def _take_lock(self) -> None:
         import fcntl
 
         lock_path = self.path.with_name(self.path.name + ".lock")
-        handle = open(lock_path, "a+")  # noqa: SIM115 - held for the store's lifetime
+        # 0600 like the store itself, whatever the umask (os.open's mode is filtered by it).
+        fd = os.open(lock_path, os.O_CREAT | os.O_RDWR | os.O_APPEND, 0o600)
+        handle = os.fdopen(fd, "a+")  # held for the store's lifetime
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -434,6 +463,10 @@ class Store:
         if self._reader is None:
             raise StoreError("the hooknb store is not open")
         return self._reader
+
+
+def _lenient_text(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
 
 
 def _resolve_all(resolved: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:

@@ -4,12 +4,13 @@ show (event-loop thread only; writes are :mod:`hooknb.server.rows` inside the hu
 from __future__ import annotations
 
 import codecs
-import json
 import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-from ..http_model.redaction import redact
+from ..http_model.redaction import MASK, redact, redact_shown
+from ..http_model.wire import encode_wire_body
+from ..jsonsafe import dumps, truncated_marker, try_loads
 from .http_errors import NotFound
 from .rows import (
     CALLBACK_COLUMNS,
@@ -19,13 +20,159 @@ from .rows import (
     WAIT_OUTCOME,
     Owner,
     callback_from_row,
+    callback_json,
 )
 from .store import Store
 
+# Stored JSON longer than this is shown as a cut marker rather than parsed for a view (the
+# kernel's run reports and subscribe responses are far smaller; the cap bounds a hostile row).
+MAX_SHOWN_JSON_CHARS = 16 * 1024 * 1024
+# Outbound calls are listed (20 per owner, on every page poll) from at most this much of each
+# stored column: their requests and responses are for people to glance at.
+CALL_COLUMN_CHARS = 64 * 1024
+# Inbound headers that carry the sender's credentials: masked in every view of stored requests
+# (the stored bytes, and the channel event to the kernel, keep them exact).
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+
+
+def stored_json(text: str | bytes | None, default: Any = None) -> Any:
+    """A stored JSON column for a view: parsed when it is JSON of bounded depth and size,
+    else a ``$truncated`` marker with its start (never an exception: rows may be hostile)."""
+    if text is None or text == "":
+        return default
+    if isinstance(text, bytes | memoryview):
+        text = bytes(text).decode("utf-8", "replace")
+    if not isinstance(text, str):
+        return truncated_marker(repr(text))
+    if len(text) > MAX_SHOWN_JSON_CHARS:
+        return truncated_marker(text)
+    ok, value = try_loads(text)
+    return value if ok else truncated_marker(text)
+
+
+def shown_headers(stored: Any, limit: int | None = None) -> list[list[str]]:
+    """Stored inbound headers as ``[name, value]`` pairs for a view, credentials masked;
+    with ``limit``, at most that many characters of them (the page's previews)."""
+    value = stored_json(stored, [])
+    if isinstance(value, dict) and value.get("$truncated"):
+        return [["$unreadable", str(value.get("repr", ""))]]
+    if not isinstance(value, list):
+        return [["$unreadable", dumps(value)[:2000]]]
+    pairs = []
+    for pair in value:
+        if isinstance(pair, list | tuple) and len(pair) == 2:
+            name, text = str(pair[0]), str(pair[1])
+        else:
+            name, text = "$unreadable", dumps(pair)[:2000]
+        pairs.append([name, MASK if name.lower() in CREDENTIAL_HEADERS else text])
+    if limit is None:
+        return pairs
+    cut, left = [], limit
+    for name, text in pairs:
+        if left <= 0:
+            cut.append(["$truncated", f"{len(pairs) - len(cut)} more headers"])
+            break
+        cut.append([name[:left], text[: max(0, left - len(name))]])
+        left -= len(name) + len(text)
+    return cut
+
+
+def _mask_step_headers(run: dict[str, Any]) -> None:
+    """Credential headers in the outputs of a run's steps (a callback's headers, as the
+    kernel reported them) masked in place, as in every view of a stored request."""
+    actions = run.get("actions")
+    for action in actions.values() if isinstance(actions, dict) else ():
+        outputs = action.get("outputs") if isinstance(action, dict) else None
+        headers = outputs.get("headers") if isinstance(outputs, dict) else None
+        if isinstance(headers, dict):
+            outputs["headers"] = {
+                k: MASK if str(k).lower() in CREDENTIAL_HEADERS else v for k, v in headers.items()
+            }
+
+
+def shown_queries(stored: Any) -> dict[str, Any]:
+    """Stored query parameters for a view (an object, whatever the row holds)."""
+    value = stored_json(stored, {})
+    return value if isinstance(value, dict) else {"$unreadable": value}
+
+
+def shown_callback(row: tuple[Any, ...]) -> dict[str, Any]:
+    """A stored callback request (``CALLBACK_COLUMNS``) as a view shows it: whole body,
+    credential headers masked, hostile columns shown rather than raised on."""
+    callback_id, received, method, headers, query, content_type, body = row
+    if isinstance(body, str):
+        body = body.encode("utf-8", "surrogatepass")
+    return callback_json(
+        callback_id,
+        received,
+        str(method),
+        shown_headers(headers),
+        shown_queries(query),
+        content_type if isinstance(content_type, str) or content_type is None else None,
+        bytes(body or b""),
+    )
+
+
+# A listing (api/callbacks, api/waits) shows at most this much of each body, and this much
+# of all bodies together: 1,000 callbacks of 16 MiB must not become one 16 GB answer. A single
+# callback (api/runs/<id>, api/waits/<id>) is shown whole.
+LISTED_BODY_BYTES = 64 * 1024
+LISTING_BODY_BUDGET = 16 * 1024 * 1024
+_LISTED_CALLBACK_COLUMNS = (
+    "c.id, c.received, c.method, c.headers, c.query, c.content_type, substr(c.body, 1, ?),"
+    " length(c.body)"
+)
+
+
+class ListingBudget:
+    """How much of the bodies one listing answer still shows."""
+
+    def __init__(self, total: int = LISTING_BODY_BUDGET) -> None:
+        self.left = total
+
+    def shown(self, row: tuple[Any, ...]) -> dict[str, Any]:
+        """A callback row (``_LISTED_CALLBACK_COLUMNS``) with as much body as allowed; a cut
+        body says ``"truncated": true`` and its whole ``size``."""
+        *columns, head, size = row
+        head = bytes(head or b"") if not isinstance(head, str) else head.encode()
+        size = size or 0
+        kept = head[: max(0, min(len(head), self.left))]
+        self.left -= len(kept)
+        value = shown_callback((*columns, kept))
+        if len(kept) < size:
+            value["body"] = {**_cut_body(kept), "truncated": True, "size": size}
+        return value
+
+
+def _cut_body(head: bytes) -> dict[str, str]:
+    """The start of a body for JSON: UTF-8 text when it is (a character split by the cut is
+    left out), base64 otherwise."""
+    try:
+        text = codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return encode_wire_body(head)
+    return {"encoding": "utf-8", "data": text}
+
+
+def _call_column(text: Any, size: int | None) -> Any:
+    """An outbox column read with at most ``CALL_COLUMN_CHARS`` of it (see outbox_json)."""
+    if text is None:
+        return None
+    if size is not None and size > CALL_COLUMN_CHARS:
+        marker = truncated_marker(str(text), CALL_COLUMN_CHARS)
+        marker["size"] = size
+        return marker
+    return stored_json(text)
+
 
 def outbox_json(conn: sqlite3.Connection, owner: Owner, limit: int = 20) -> list[dict[str, Any]]:
+    """An owner's latest outbound calls, for people: secrets (``sig=`` included) masked in
+    requests, responses and errors, each column read only up to ``CALL_COLUMN_CHARS``."""
+    cap = CALL_COLUMN_CHARS
     rows = conn.execute(
-        "SELECT id, purpose, request, state, attempts, response, error, created, finished"
+        f"SELECT id, purpose, substr(request, 1, {cap}), length(request), state,"
+        f" substr(attempts, 1, {cap}), length(attempts), substr(response, 1, {cap}),"
+        f" length(response), substr(error, 1, {cap}), created, finished"
         " FROM outbox WHERE owner = ? ORDER BY id DESC LIMIT ?",
         (str(owner), limit),
     ).fetchall()
@@ -34,22 +181,26 @@ def outbox_json(conn: sqlite3.Connection, owner: Owner, limit: int = 20) -> list
         outbox_id,
         purpose,
         request,
+        request_size,
         state,
         attempts,
+        attempts_size,
         response,
+        response_size,
         error,
         created,
         finished,
     ) in reversed(rows):
+        attempts_value = _call_column(attempts, attempts_size)
         calls.append(
             {
                 "id": outbox_id,
                 "purpose": purpose,
-                "request": redact(json.loads(request)),
+                "request": redact(_call_column(request, request_size) or {}),
                 "state": state,
-                "attempts": json.loads(attempts) if attempts else [],
-                "response": json.loads(response) if response else None,
-                "error": error,
+                "attempts": attempts_value if isinstance(attempts_value, list) else [],
+                "response": redact_shown(_call_column(response, response_size)),
+                "error": redact_shown(error),
                 "created": created,
                 "finished": finished,
             }
@@ -67,8 +218,16 @@ class Views:
         is_connected: Callable[[str | None], bool] = lambda client: False,
     ) -> None:
         self.store = store
-        self.callback_url = callback_url
+        self._callback_url = callback_url
         self.is_connected = is_connected
+
+    def callback_url(self, callback_id: Any, key_type: Any = "primary") -> str | None:
+        """A callback URL as views show it; None for a row that cannot have one (an id or a
+        key type no hooknb code stores)."""
+        try:
+            return self._callback_url(str(callback_id), key_type or "primary")
+        except (KeyError, TypeError, ValueError):
+            return None
 
     def kernel_state(self, client: str | None) -> str | None:
         """``connected`` while the kernel ``client`` has its channel open, ``gone`` after, None
@@ -125,8 +284,10 @@ class Views:
                 "callbackUrl": self.callback_url(trigger_id, key_type),
                 "keyType": key_type,
                 "verify": _describe_verify(verify),
-                "subscription": json.loads(subscription) if subscription else None,
-                "error": error,
+                # Shown as the service answered (the kernel computes unsubscribe from it);
+                # the page masks what it shows of it.
+                "subscription": stored_json(subscription),
+                "error": redact_shown(error),
                 "calls": calls,
             },
             "created": created,
@@ -186,7 +347,12 @@ class Views:
             "ended": ended,
         }
         if doc:
-            value.update(json.loads(doc))
+            report = stored_json(doc, {})
+            if isinstance(report, dict) and not report.get("$truncated"):
+                value.update({k: v for k, v in report.items() if k not in value})
+                _mask_step_headers(value)
+            else:
+                value["doc"] = report
         if status in ("Queued", "Running", "Waiting"):
             # Whether a kernel is running it: a run whose kernel is gone waits for a kernel to
             # define its workflow again (and adopt it), or to be cancelled.
@@ -255,7 +421,7 @@ class Views:
                     "outcome": WAIT_OUTCOME.get(w_state),
                     "deadline": deadline,
                     "callbackUrl": self.callback_url(wait_id, key_type),
-                    "subscription": json.loads(subscription) if subscription else None,
+                    "subscription": stored_json(subscription),
                     "unsubscribe": unsub,
                     "error": error,
                     "callback": None,
@@ -276,23 +442,34 @@ class Views:
                     holder[key] = wire
         return [runs[run_id] for run_id in run_ids if run_id in runs]
 
-    def callback(self, callback_id: int) -> dict[str, Any] | None:
+    def callback(
+        self, callback_id: int, budget: ListingBudget | None = None
+    ) -> dict[str, Any] | None:
+        """A stored callback; its whole body, or in a listing (``budget``) what it allows."""
+        if budget is None:
+            row = self.store.reader.execute(
+                f"SELECT {CALLBACK_COLUMNS} FROM callbacks c WHERE c.id = ?", (callback_id,)
+            ).fetchone()
+            return None if row is None else shown_callback(row)
         row = self.store.reader.execute(
-            f"SELECT {CALLBACK_COLUMNS} FROM callbacks c WHERE c.id = ?", (callback_id,)
+            f"SELECT {_LISTED_CALLBACK_COLUMNS} FROM callbacks c WHERE c.id = ?",
+            (LISTED_BODY_BYTES, callback_id),
         ).fetchone()
-        return None if row is None else callback_from_row(row)
+        return None if row is None else budget.shown(row)
 
     def callbacks(self, *, target: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """The latest stored callbacks, bodies as a listing shows them (``ListingBudget``)."""
         where, params = ("WHERE c.target = ?", [target]) if target else ("", [])
         rows = self.store.reader.execute(
-            f"SELECT {CALLBACK_COLUMNS}, c.kind, c.target, c.run_id FROM callbacks c {where}"
-            " ORDER BY c.id DESC LIMIT ?",
-            (*params, max(1, min(int(limit), 1000))),
+            f"SELECT {_LISTED_CALLBACK_COLUMNS}, c.kind, c.target, c.run_id FROM callbacks c"
+            f" {where} ORDER BY c.id DESC LIMIT ?",
+            (LISTED_BODY_BYTES, *params, max(1, min(int(limit), 1000))),
         ).fetchall()
+        budget = ListingBudget()
         result = []
         for row in rows:
-            value = callback_from_row(row[:7])
-            value.update({"kind": row[7], "target": row[8], "run": row[9]})
+            value = budget.shown(row[:8])
+            value.update({"kind": row[8], "target": row[9], "run": row[10]})
             result.append(value)
         return result
 
@@ -321,9 +498,12 @@ class Views:
             f"SELECT {WAIT_COLUMNS} FROM waits {where} ORDER BY created LIMIT ?",
             (*params, max(1, min(int(limit), 10000))),
         ).fetchall()
-        return [self._wait_json(row) for row in rows]
+        budget = ListingBudget()
+        return [self._wait_json(row, budget) for row in rows]
 
-    def _wait_json(self, row: tuple[Any, ...]) -> dict[str, Any]:
+    def _wait_json(
+        self, row: tuple[Any, ...], budget: ListingBudget | None = None
+    ) -> dict[str, Any]:
         (
             wait_id,
             run_id,
@@ -351,10 +531,10 @@ class Views:
             "outcome": WAIT_OUTCOME.get(state),
             "callbackUrl": self.callback_url(wait_id, key_type),
             "deadline": deadline,
-            "subscription": json.loads(subscription) if subscription else None,
+            "subscription": stored_json(subscription),
             "unsubscribe": unsub_state,
-            "callback": None if callback_id is None else self.callback(callback_id),
-            "error": error,
+            "callback": None if callback_id is None else self.callback(callback_id, budget),
+            "error": redact_shown(error),
             "calls": outbox_json(self.store.reader, Owner.wait(wait_id)),
             "verify": _describe_verify(verify),
             "created": created,
@@ -366,7 +546,9 @@ def _describe_verify(stored: str | None) -> dict[str, Any] | None:
     """A sender-verification setting without its secret."""
     if not stored:
         return None
-    config = json.loads(stored)
+    config = stored_json(stored, {})
+    if not isinstance(config, dict) or config.get("$truncated"):
+        return {"type": None, "tolerance": None}
     return {"type": config.get("type"), "tolerance": config.get("tolerance")}
 
 
@@ -376,6 +558,8 @@ def _describe_verify(stored: str | None) -> dict[str, Any] | None:
 # SQL's length(), which does not read a BLOB's content, and previews from incremental BLOB reads.
 
 BODY_PREVIEW_BYTES = 4096
+# Headers shown per callback on the page (tornado lets 64 KiB of them in; a row can hold more).
+PREVIEW_HEADER_CHARS = 65536
 
 
 def body_preview(head: bytes, size: int, content_type: str | None) -> dict[str, Any]:
@@ -395,11 +579,11 @@ def body_preview(head: bytes, size: int, content_type: str | None) -> dict[str, 
         return {"kind": "binary", "size": size, "contentType": content_type}
     kind = "text"
     if not truncated and text.lstrip()[:1] in ("{", "["):
-        try:
-            text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+        # Pretty-printed only when it parses within jsonsafe's depth; else shown as sent.
+        ok, value = try_loads(text)
+        if ok:
+            text = dumps(value, indent=2, ensure_ascii=False)
             kind = "json"
-        except ValueError:
-            pass
     return {
         "kind": kind,
         "size": size,
@@ -481,8 +665,8 @@ def callback_previews(
                 "step": step,
                 "received": received,
                 "method": method,
-                "headers": json.loads(headers),
-                "queries": json.loads(query),
+                "headers": shown_headers(headers, PREVIEW_HEADER_CHARS),
+                "queries": shown_queries(query),
                 "contentType": content_type,
                 "body": body_preview(head, size or 0, content_type),
             }
@@ -547,7 +731,7 @@ def run_waits(conn: sqlite3.Connection, run_ids: list[str]) -> dict[str, list[di
                 "deadline": deadline,
                 "unsubscribe": unsub,
                 "callback": callback_id,
-                "error": error,
+                "error": redact_shown(error),
                 "calls": outbox_json(conn, Owner.wait(wait_id)),
                 "created": created,
                 "ended": ended,

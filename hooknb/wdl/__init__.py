@@ -29,8 +29,14 @@ form-data / multipart functions (``formDataValue``, ``formDataMultiValues``,
 Limits, as Logic Apps publishes them: 8,192 characters per expression
 (:data:`MAX_EXPRESSION_LENGTH`), 131,072 characters for a string a function
 or an interpolation produces (:data:`MAX_RESULT_LENGTH`), 100,000 items from
-``range()``; plus :data:`MAX_NESTING_DEPTH` levels of nesting. Every failure
-raises :class:`ExpressionError`.
+``range()``; plus :data:`MAX_NESTING_DEPTH` levels of nesting, 100,000 items
+in any array a function builds (:data:`MAX_ARRAY_LENGTH`), JSON text nested at
+most ``hooknb.jsonsafe.MAX_DEPTH`` levels for ``json()``, and about 32 MiB of
+values built by one evaluation in all (:data:`MAX_EVALUATION_BYTES`). Sizes
+are checked *before* a result is built wherever they can be known first
+(``replace``, ``join``, ``concat``, ``string``, ``base64``, ``split``...), so
+an expression that would build gigabytes fails at once. Every failure raises
+:class:`ExpressionError`.
 
 Choices where the reference is silent:
 
@@ -58,11 +64,13 @@ from typing import Any
 from ..errors import ExpressionError
 from ._evaluator import Template
 from ._functions import FUNCTIONS
-from ._functions_core import MAX_RESULT_LENGTH
+from ._functions_core import MAX_ARRAY_LENGTH, MAX_EVALUATION_BYTES, MAX_RESULT_LENGTH
 from ._lexer import MAX_EXPRESSION_LENGTH, MAX_NESTING_DEPTH
 from .context import Context
 
 __all__ = [
+    "MAX_ARRAY_LENGTH",
+    "MAX_EVALUATION_BYTES",
     "MAX_EXPRESSION_LENGTH",
     "MAX_NESTING_DEPTH",
     "MAX_RESULT_LENGTH",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, NoReturn
@@ -9,8 +10,10 @@ from typing import Any, NoReturn
 from ..errors import ExpressionError
 from ._functions import FUNCTIONS
 from ._functions_core import (
+    MAX_EVALUATION_BYTES,
     MAX_RESULT_LENGTH,
     FunctionSpec,
+    TooLarge,
     describe,
     lookup,
     to_text,
@@ -60,19 +63,29 @@ class Template:
         try:
             if self.kind == "expression":
                 return _finalize(ev.eval(parts[0]))  # type: ignore[arg-type]
-            pieces = [p if isinstance(p, str) else to_text(ev.eval(p)) for p in parts]
-            text = "".join(pieces)
+            pieces = []
+            length = 0
+            for part in parts:
+                piece = part if isinstance(part, str) else to_text(ev.eval(part))
+                length += len(piece)
+                if length > MAX_RESULT_LENGTH:  # checked before the pieces are joined
+                    at_least = "at least " if part is not parts[-1] else ""
+                    raise ExpressionError(
+                        f"the interpolated string has {at_least}{length:,} characters, more "
+                        f"than the {MAX_RESULT_LENGTH:,} Logic Apps allows",
+                        expression=self.source,
+                    )
+                pieces.append(piece)
+            return "".join(pieces)
+        except TooLarge as exc:
+            raise ExpressionError(exc.message, expression=self.source) from None
         except RecursionError:
             raise ExpressionError(
                 "a value is nested too deeply to process", expression=self.source
             ) from None
-        if len(text) > MAX_RESULT_LENGTH:
-            raise ExpressionError(
-                f"the interpolated string has {len(text):,} characters, more than the "
-                f"{MAX_RESULT_LENGTH:,} Logic Apps allows",
-                expression=self.source,
-            )
-        return text
+
+
+_PLAIN = frozenset({str, int, float, bool, type(None), bytes})
 
 
 def _finalize(value: Any) -> Any:
@@ -95,6 +108,9 @@ def _finalize(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {key: _finalize(item) for key, item in value.items()}
     if isinstance(value, list):
+        # Arrays of plain scalars (the common case, e.g. range()) are checked at C speed.
+        if all(map(_PLAIN.__contains__, map(type, value))):
+            return value
         new_items = [_finalize(item) for item in value]
         if all(a is b for a, b in zip(new_items, value, strict=True)):
             return value
@@ -135,11 +151,12 @@ class _Invocation:
 
 
 class _Evaluator:
-    __slots__ = ("context", "source")
+    __slots__ = ("context", "source", "spent")
 
     def __init__(self, source: str, context: Context) -> None:
         self.source = source
         self.context = context
+        self.spent = 0  # bytes (roughly) of values this evaluation has built
 
     def fail(self, message: str, position: int) -> NoReturn:
         raise ExpressionError(message, position=position, expression=self.source)
@@ -162,8 +179,12 @@ class _Evaluator:
             result = spec.impl(invocation, args)
         except ExpressionError:
             raise
+        except TooLarge as exc:
+            invocation.fail(exc.message)
         except RecursionError:
             invocation.fail("a value is nested too deeply to process")
+        except MemoryError:
+            invocation.fail("the result does not fit in memory")
         except Exception as exc:  # a bug must not escape as a non-WDL error
             invocation.fail(f"internal error ({type(exc).__name__}: {exc})")
         if spec.limit_result and isinstance(result, str) and len(result) > MAX_RESULT_LENGTH:
@@ -171,6 +192,13 @@ class _Evaluator:
                 f"the result has {len(result):,} characters, more than the "
                 f"{MAX_RESULT_LENGTH:,} Logic Apps allows"
             )
+        if spec.builds and not spec.lazy and not any(result is arg for arg in args):
+            self.spent += _cost(result)
+            if self.spent > MAX_EVALUATION_BYTES:
+                invocation.fail(
+                    f"the expression builds more than {MAX_EVALUATION_BYTES // 2**20} MiB of "
+                    "values in all; make it do less"
+                )
         return result
 
     def member(self, container: Any, step: Step, chain: Access) -> Any:
@@ -216,6 +244,22 @@ class _Evaluator:
             f"an index or property name must be an integer or a string, got {type_name(key)}",
             step.key.start,
         )
+
+
+def _cost(value: Any) -> int:
+    """Roughly how many bytes a function's new result holds (what MAX_EVALUATION_BYTES
+    counts): its characters or bytes; for an array or object, a slot and a small value per
+    item plus the length of items that have one (the strings split() made). At C speed: this
+    runs after every call."""
+    if isinstance(value, str | bytes):
+        return len(value) + 48
+    if isinstance(value, list | tuple | Mapping):
+        items = value.values() if isinstance(value, Mapping) else value
+        cost = 64 + 48 * len(value)
+        with contextlib.suppress(TypeError):  # numbers have no length: slots are enough
+            cost += sum(map(len, items))
+        return cost
+    return 32
 
 
 def _label(key: Any, step: Step) -> str:

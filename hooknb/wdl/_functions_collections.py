@@ -6,12 +6,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._functions_core import (
+    MAX_ARRAY_LENGTH,
     Invocation,
     arg_bool,
     arg_int,
     arg_list,
     arg_object,
     arg_str,
+    check_items,
+    check_length,
     compare,
     describe,
     function,
@@ -154,14 +157,14 @@ def _length(call: Invocation, args: list[Any]) -> int:
     call.fail(f"argument 1 must be a string or an array, got {describe(value)}", 0)
 
 
-@function("first", 1)
+@function("first", 1, builds=False)
 def _first(call: Invocation, args: list[Any]) -> Any:
     sequence = _sequence(call, args, 0)
     # An empty collection gives null rather than an error (the reference is silent).
     return sequence[0] if sequence else None
 
 
-@function("last", 1)
+@function("last", 1, builds=False)
 def _last(call: Invocation, args: list[Any]) -> Any:
     sequence = _sequence(call, args, 0)
     return sequence[-1] if sequence else None
@@ -181,7 +184,17 @@ def _take(call: Invocation, args: list[Any]) -> Any:
 def _join(call: Invocation, args: list[Any]) -> str:
     items = arg_list(call, args, 0)
     delimiter = arg_str(call, args, 1)
-    return delimiter.join(to_text(item) for item in items)
+    # Counted as the pieces are made, so that 100,000 items joined by a long delimiter (or
+    # holding long texts) are refused at the limit, not after gigabytes are built.
+    length = len(delimiter) * max(0, len(items) - 1)
+    check_length(length)
+    pieces = []
+    for item in items:
+        piece = to_text(item)
+        length += len(piece)
+        check_length(length, at_least=len(pieces) + 1 < len(items))
+        pieces.append(piece)
+    return delimiter.join(pieces)
 
 
 @function("reverse", 1)
@@ -195,6 +208,7 @@ def _chunk(call: Invocation, args: list[Any]) -> list[Any]:
     size = arg_int(call, args, 1)
     if size <= 0:
         call.fail(f"argument 2 must be a positive integer, got {size}", 1)
+    check_items(-(-len(sequence) // size))
     return [sequence[i : i + size] for i in range(0, len(sequence), size)]
 
 
@@ -238,6 +252,8 @@ def _union(call: Invocation, args: list[Any]) -> Any:
             if key not in seen:
                 seen.add(key)
                 out.append(item)
+                if len(out) > MAX_ARRAY_LENGTH:
+                    check_items(len(out), at_least=True)
     return out
 
 

@@ -17,9 +17,12 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, unquote, unquote_to_bytes
 
+from .. import jsonsafe
 from ._functions_core import (
+    MAX_EVALUATION_BYTES,
     Invocation,
     arg_str,
+    check_length,
     describe,
     function,
     to_text,
@@ -48,6 +51,14 @@ def _json(call: Invocation, args: list[Any]) -> Any:
         value = value.decode("utf-8", errors="replace")
     if not isinstance(value, str):
         call.fail(f"argument 1 must be a string holding JSON, got {describe(value)}", 0)
+    # The text may come from a sender (a trigger body): its depth is measured before parsing
+    # (jsonsafe), and a text the evaluation could not afford to hold parsed is refused first.
+    # What parsing would hold, estimated from the text: its characters and a slot and a
+    # value per item (one per comma or colon).
+    parsed = len(value) + 48 * (value.count(",") + value.count(":"))
+    check_length(parsed, MAX_EVALUATION_BYTES, "bytes once parsed", at_least=True)
+    if jsonsafe.too_deep(value):
+        call.fail(f"argument 1 is JSON nested too deeply (over {jsonsafe.MAX_DEPTH} levels)", 0)
     try:
         return json.loads(value, parse_constant=_reject_constant)
     except ValueError as exc:
@@ -80,6 +91,7 @@ def _bool(call: Invocation, args: list[Any]) -> bool:
 
 def _b64decode(call: Invocation, text: str) -> bytes:
     # .NET Convert.FromBase64String ignores white space but nothing else.
+    check_length(len(text) * 3 // 4)
     cleaned = "".join(text.split())
     try:
         return base64.b64decode(cleaned, validate=True)
@@ -91,7 +103,12 @@ def _b64decode(call: Invocation, text: str) -> bytes:
 def _base64(call: Invocation, args: list[Any]) -> str:
     value = args[0]
     data = value if isinstance(value, bytes) else to_text(value).encode("utf-8")
+    check_length(_base64_length(len(data)))
     return base64.b64encode(data).decode("ascii")
+
+
+def _base64_length(size: int) -> int:
+    return 4 * -(-size // 3)
 
 
 @function("base64ToString", 1, aliases=("decodeBase64",))
@@ -110,7 +127,9 @@ def _binary(call: Invocation, args: list[Any]) -> bytes:
     value = args[0]
     if isinstance(value, bytes):
         return value
-    return to_text(value).encode("utf-8")
+    text = to_text(value)
+    check_length(len(text))
+    return text.encode("utf-8")
 
 
 # ---------------------------------------------------------------------------
@@ -121,8 +140,11 @@ def _binary(call: Invocation, args: list[Any]) -> bytes:
 def _data_uri(call: Invocation, args: list[Any]) -> str:
     value = args[0]
     if isinstance(value, bytes):
+        check_length(_base64_length(len(value)) + 37)
         return "data:application/octet-stream;base64," + base64.b64encode(value).decode("ascii")
-    encoded = base64.b64encode(to_text(value).encode("utf-8")).decode("ascii")
+    data = to_text(value).encode("utf-8")
+    check_length(_base64_length(len(data)) + 37)
+    encoded = base64.b64encode(data).decode("ascii")
     return "data:text/plain;charset=utf-8;base64," + encoded
 
 
@@ -140,6 +162,7 @@ def _parse_data_uri(call: Invocation, args: list[Any]) -> tuple[bytes, str]:
             charset = value.strip('"')
     if params and params[-1].lower() == "base64":
         return _b64decode(call, unquote(payload)), charset
+    check_length(len(payload))
     return unquote_to_bytes(payload), charset
 
 
@@ -168,14 +191,23 @@ def _data_uri_to_string(call: Invocation, args: list[Any]) -> str:
 def _uri_component(call: Invocation, args: list[Any]) -> str:
     value = args[0]
     data = value if isinstance(value, bytes) else to_text(value).encode("utf-8")
+    # Every byte but the unreserved ones becomes three characters: counted before quoting.
+    check_length(len(data) + 2 * len(data.translate(None, _UNRESERVED)))
     return quote(data, safe="")
+
+
+_UNRESERVED = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~"
 
 
 @function("uriComponentToString", 1, aliases=("decodeUriComponent",))
 def _uri_component_to_string(call: Invocation, args: list[Any]) -> str:
-    return unquote(arg_str(call, args, 0), errors="replace")
+    text = arg_str(call, args, 0)
+    check_length(len(text))
+    return unquote(text, errors="replace")
 
 
 @function("uriComponentToBinary", 1)
 def _uri_component_to_binary(call: Invocation, args: list[Any]) -> bytes:
-    return unquote_to_bytes(arg_str(call, args, 0))
+    text = arg_str(call, args, 0)
+    check_length(len(text))
+    return unquote_to_bytes(text)

@@ -29,6 +29,14 @@ if TYPE_CHECKING:
 MAX_RESULT_LENGTH = 131_072
 # functions reference, range(): "count ... doesn't exceed 100,000".
 MAX_RANGE_COUNT = 100_000
+# Items in an array a function builds (split, chunk, union...): range()'s bound, which is also
+# Logic Apps' limit on the items a loop or a query takes.
+MAX_ARRAY_LENGTH = 100_000
+# What one evaluation may build in all, in bytes (roughly: a character or a byte is 1, an array
+# slot 8, a new number 32). Logic Apps publishes no such number; it bounds an expression that
+# stays under every per-result limit but repeats a big result many times (a 131,072-character
+# string concatenated 400 times, ten 100,000-item ranges). Checked after each call.
+MAX_EVALUATION_BYTES = 32 * 1024 * 1024
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
@@ -66,6 +74,9 @@ class FunctionSpec:
     max_args: int | None
     lazy: bool  # impl pulls arguments through Invocation.arg() (if/and/or/coalesce)
     limit_result: bool  # string results count against MAX_RESULT_LENGTH
+    # The result is a value the function made (counted against MAX_EVALUATION_BYTES), not a
+    # value it was given or read from the context (first(), triggerBody()...).
+    builds: bool = True
 
 
 REGISTRY: dict[str, FunctionSpec] = {}
@@ -78,6 +89,7 @@ def function(
     *,
     lazy: bool = False,
     limit_result: bool = True,
+    builds: bool = True,
     aliases: Sequence[str] = (),
 ) -> Callable[[Impl], Impl]:
     """Register ``impl`` under ``name`` (and aliases); ``max_args=-1`` means "= min_args"."""
@@ -88,7 +100,9 @@ def function(
             key = each.lower()
             if key in REGISTRY:
                 raise RuntimeError(f"WDL function {each!r} registered twice")
-            REGISTRY[key] = FunctionSpec(each, impl, min_args, high, lazy, limit_result)
+            REGISTRY[key] = FunctionSpec(
+                each, impl, min_args, high, lazy, limit_result, builds and limit_result
+            )
         return impl
 
     return register
@@ -256,12 +270,74 @@ def format_decimal(value: Decimal) -> str:
 # Text conversion (string(), @{...}, concat())
 
 
+class TooLarge(Exception):
+    """A result would exceed a size limit; raised *before* it is built where the size can be
+    known first. The evaluator turns it into an :class:`ExpressionError` naming the call."""
+
+    def __init__(
+        self, size: int, limit: int, unit: str = "characters", *, at_least: bool = False
+    ) -> None:
+        super().__init__(size, limit, unit)
+        self.size = size
+        self.limit = limit
+        self.unit = unit
+        self.at_least = at_least
+
+    @property
+    def message(self) -> str:
+        whose = "Logic Apps allows" if self.unit == "characters" else "allowed"
+        size = f"{'at least ' if self.at_least else ''}{self.size:,}"
+        return f"the result has {size} {self.unit}, more than the {self.limit:,} {whose}"
+
+
+def check_length(
+    size: int, limit: int = MAX_RESULT_LENGTH, unit: str = "characters", *, at_least: bool = False
+) -> None:
+    """Raise :class:`TooLarge` when a result of ``size`` would exceed ``limit``; called with
+    the size a function computed before building its result (``at_least``: a lower bound)."""
+    if size > limit:
+        raise TooLarge(size, limit, unit, at_least=at_least)
+
+
+def check_items(count: int, *, at_least: bool = False) -> None:
+    """As :func:`check_length`, for the items of an array a function is about to build."""
+    check_length(count, MAX_ARRAY_LENGTH, "items", at_least=at_least)
+
+
+def json_size_floor(value: Any, limit: int = MAX_RESULT_LENGTH) -> int:
+    """A lower bound of ``len(to_json(value))``, computed without building the text and
+    without recursion; it stops counting once past ``limit`` (so it costs at most ``limit``
+    steps). Used to refuse ``string()`` of a huge array before serializing it."""
+    total = 0
+    stack = [value]
+    while stack and total <= limit:
+        item = stack.pop()
+        if isinstance(item, str):
+            total += len(item) + 2
+        elif isinstance(item, bytes):
+            total += len(item) * 4 // 3 + 40
+        elif isinstance(item, Mapping):
+            total += 2 + 2 * len(item)
+            for key, child in item.items():
+                total += len(str(key)) + 2
+                stack.append(child)
+        elif isinstance(item, list | tuple):
+            total += 1 + len(item)
+            stack.extend(item)
+        else:
+            total += 1
+    return total
+
+
 def to_text(value: Any) -> str:
     """Stringify a value the way ``string()`` and ``@{...}`` do.
 
     null -> ``""``; booleans -> ``True``/``False`` (the .NET rendering Logic Apps
     shows, see Azure/logicapps#414 and Azure/LogicAppsUX#2012); objects and
     arrays -> compact JSON; binary -> its UTF-8 text.
+
+    Raises :class:`TooLarge` (before serializing) when an object's or array's text would be
+    longer than ``MAX_RESULT_LENGTH``; a string is returned as it is, whatever its length.
     """
     if value is None:
         return ""
@@ -276,8 +352,12 @@ def to_text(value: Any) -> str:
     if isinstance(value, Decimal):
         return format_decimal(value)
     if isinstance(value, bytes):
+        check_length(len(value))
         return value.decode("utf-8", errors="replace")
-    return to_json(value)
+    check_length(json_size_floor(value), at_least=True)
+    text = to_json(value)
+    check_length(len(text))
+    return text
 
 
 def _json_default(value: Any) -> Any:

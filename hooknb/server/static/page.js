@@ -224,7 +224,9 @@
       ...items.map(([key, label]) =>
         h("div", { class: `pill stat-${key}`, data: { stat: key } }, h("b", {}, status[key] ?? "—"), label),
       ),
-      h("div", { class: "pill base" }, "callbacks at ", code(status.publicBase)),
+      h("div", { class: "pill base" }, "callbacks at ", code(status.callbackBase || status.publicBase)),
+      // Outside services cannot reach a loopback or internal address: say so where the URL is.
+      ...(status.warning ? [h("div", { class: "pill warn", role: "note", data: { role: "url-warning" } }, status.warning)] : []),
     );
   }
 
