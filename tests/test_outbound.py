@@ -1556,7 +1556,7 @@ def test_logs_never_show_secrets(caplog: pytest.LogCaptureFixture) -> None:
 @pytest.mark.parametrize("text", ["?" * 65536, "a." * 32768, "?a" * 32768, "a://b:c" * 9000])
 def test_redacting_outside_text_takes_linear_time(text: str) -> None:
     """redact_shown runs on services' answers at every page poll: no quadratic regex scans."""
-    from hooknb.server.outbound import redact_shown
+    from hooknb.http_model.redaction import redact_shown
 
     started = time.thread_time()
     redact_shown({"body": text})

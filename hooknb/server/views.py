@@ -57,13 +57,13 @@ def shown_headers(stored: Any, limit: int | None = None) -> list[list[str]]:
     if isinstance(value, dict) and value.get("$truncated"):
         return [["$unreadable", str(value.get("repr", ""))]]
     if not isinstance(value, list):
-        return [["$unreadable", dumps(value)[:2000]]]
+        return [["$unreadable", dumps(redact_shown(value))[:2000]]]
     pairs = []
     for pair in value:
         if isinstance(pair, list | tuple) and len(pair) == 2:
             name, text = str(pair[0]), str(pair[1])
         else:
-            name, text = "$unreadable", dumps(pair)[:2000]
+            name, text = "$unreadable", dumps(redact_shown(pair))[:2000]
         pairs.append([name, MASK if name.lower() in CREDENTIAL_HEADERS else text])
     if limit is None:
         return pairs
@@ -91,9 +91,12 @@ def _mask_step_headers(run: dict[str, Any]) -> None:
 
 
 def shown_queries(stored: Any) -> dict[str, Any]:
-    """Stored query parameters for a view (an object, whatever the row holds)."""
+    """Stored query parameters for a view (an object, whatever the row holds), credentials
+    masked as in every view of a request."""
     value = stored_json(stored, {})
-    return value if isinstance(value, dict) else {"$unreadable": value}
+    if isinstance(value, dict) and not value.get("$truncated"):
+        return dict(redact({"queries": value})["queries"])
+    return {"$unreadable": redact_shown(value)}
 
 
 def shown_callback(row: tuple[Any, ...]) -> dict[str, Any]:
