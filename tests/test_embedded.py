@@ -223,3 +223,112 @@ def test_a_taken_embedded_address_is_a_clear_error(tmp_path: Path) -> None:
         )
     assert done.returncode != 0
     assert f"127.0.0.1:{port}" in done.stderr and "HOOKNB_EMBEDDED_PORT" in done.stderr
+
+
+# The same workflow as OPEN_A_WAIT's (a script run again), then what a script does to finish
+# the runs it adopts.
+ADOPTING_SCRIPT = (
+    OPEN_A_WAIT.split("run = approve.start")[0]
+    + """
+answer = approve.adopt()          # a script waits until its workflows adopted their runs
+print("adopted", len(answer["runs"]), flush=True)
+for run in approve.runs:
+    run.wait(timeout=60)
+    print("ended", run.status, run.result, flush=True)
+"""
+)
+
+
+def test_a_script_run_again_adopts_the_runs_its_first_run_left(tmp_path: Path) -> None:
+    import httpx
+    from subscribers import Recorder
+
+    env = isolated_env(tmp_path, HOOKNB_STORE=str(tmp_path / "script.sqlite"))
+    with Recorder() as service:
+        first = subprocess.run(
+            [sys.executable, "-c", OPEN_A_WAIT, service.url],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert first.returncode == 0, first.stderr
+        callback_url = first.stdout.strip().splitlines()[-1]
+
+        second = subprocess.Popen(
+            [sys.executable, "-c", ADOPTING_SCRIPT, service.url],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert second.stdout is not None
+            told = second.stdout.readline().strip()
+            assert told.startswith("hooknb: adopted 1 unfinished run of 'approve'"), told
+            assert second.stdout.readline().strip() == "adopted 1"
+            # The URL the first process handed out resumes the run in the second one.
+            answer = httpx.post(callback_url, json={"decision": "yes"}, trust_env=False, timeout=10)
+            assert answer.status_code == 202, answer.text
+            assert second.stdout.readline().strip() == "ended Succeeded {'decision': 'yes'}"
+            assert second.wait(60) == 0
+        finally:
+            if second.poll() is None:
+                second.kill()
+        assert len(service.calls("POST", "/subscribe")) == 1
+
+
+def test_a_notebook_executed_again_without_a_server_adopts_its_runs(tmp_path: Path) -> None:
+    """papermill/nbclient re-runs: a kernel with no Jupyter server runs an embedded hub on
+    the same store, so the second execution adopts the run the first one left waiting."""
+    import httpx
+    import nbformat
+    from helpers import notebook
+    from nbclient import NotebookClient
+    from subscribers import Recorder
+
+    env = isolated_env(tmp_path, HOOKNB_STORE=str(tmp_path / "nb.sqlite"))
+    with Recorder() as service:
+        define = OPEN_A_WAIT.split("run = approve.start")[0].replace(
+            "sys.argv[1]", repr(service.url)
+        )
+        first = notebook(
+            define,
+            "run = approve.start(body={})\n"
+            "import asyncio\n"
+            "step = lambda: run.actions.get('Approval')\n"
+            "while step() is None or step().status != 'Waiting':\n"
+            "    await asyncio.sleep(0.02)\n"
+            "print(step().callback_url)",
+        )
+        NotebookClient(first, timeout=120, kernel_name="python3").execute(env=env)
+        callback_url = first.cells[1].outputs[0]["text"].strip()
+
+        second = notebook(
+            define,
+            "answer = approve.adopt()\nprint(answer['runs'])",
+            "(run,) = approve.runs\nrun.wait(timeout=60)\nprint(run.status, run.result)",
+        )
+        import threading
+
+        def approve_when_listening() -> None:
+            for _ in range(600):
+                try:
+                    answer = httpx.post(callback_url, json={"ok": 1}, trust_env=False, timeout=5)
+                except httpx.TransportError:
+                    import time
+
+                    time.sleep(0.1)
+                    continue
+                assert answer.status_code == 202, answer.text
+                return
+
+        poster = threading.Thread(target=approve_when_listening, daemon=True)
+        poster.start()
+        NotebookClient(second, timeout=120, kernel_name="python3").execute(env=env)
+        poster.join(30)
+        texts = ["".join(o.get("text", "") for o in cell.outputs) for cell in second.cells]
+        assert len(eval(texts[1])) == 1  # the run adopted (the ids the hub answered)
+        assert texts[2].strip() == "Succeeded {'ok': 1}"
+        assert len(service.calls("POST", "/subscribe")) == 1
+        nbformat.validate(second)

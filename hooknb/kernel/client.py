@@ -17,6 +17,7 @@ import secrets
 import time
 import weakref
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
@@ -24,6 +25,7 @@ import httpx
 
 from ..errors import HubRequestError
 from ..http_model import CallbackWire
+from ..paths import default_embedded_store
 from .aio import engine_loop, run_sync
 from .discovery import HubAddress, find_hub
 
@@ -575,11 +577,12 @@ def connect(
 
 
 def connected_hub() -> HubClient | None:
-    """The default connection if there is one or a Jupyter server to make it with (a kernel's,
-    or ``HOOKNB_URL``); None rather than start an embedded hub."""
+    """The default connection if there is one or a hub to make it with: a Jupyter server (a
+    kernel's, or ``HOOKNB_URL``), or an embedded hub whose store exists (it may hold runs to
+    adopt: a script run again). None rather than start an embedded hub for nothing."""
     if _default is not None and not _default._closed:
         return _default
-    if find_hub() is None:
+    if find_hub() is None and not Path(default_embedded_store()).exists():
         return None
     return connect()
 

@@ -23,9 +23,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.serverapp import ServerApp
 from traitlets.config import Config
+
+from ..paths import default_embedded_store
 
 
 class _EmbeddedServerApp(ServerApp):
@@ -78,17 +79,14 @@ def _remember(conn: sqlite3.Connection, address: str) -> None:
 
 def _port_is_free(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As tornado binds: connections of the last process in TIME_WAIT do not count, only a
+        # socket listening there now.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
             return False
     return True
-
-
-def default_embedded_store() -> str:
-    return os.environ.get("HOOKNB_STORE") or str(
-        Path(jupyter_data_dir()) / "hooknb" / "embedded.sqlite"
-    )
 
 
 class EmbeddedServer:
@@ -163,6 +161,9 @@ class EmbeddedServer:
         config.ServerApp.jpserver_extensions = {"hooknb": True}
         config.IdentityProvider.token = self.token
         config.HookNB.store_path = self.store
+        # This process holds the store's lock, so no kernel of an earlier one can still be
+        # connected: their runs are adoptable at once.
+        config.HookNB.reconnect_grace = 0
         if self.public_url:
             config.HookNB.public_url = self.public_url
         for section, values in self.extra_config.items():
