@@ -293,7 +293,9 @@ async def test_cell_and_line_magics(
     assert status["hub"] == f"{server_url} (HOOKNB_URL)"
     assert status["store"].endswith("hooknb.sqlite") and status["public base URL"]
     assert status["workflows"] == "5 (3 with an enabled trigger)"
-    assert (status["runs"], status["open waits"], status["connected kernels"]) == ("5", "0", "1")
+    # Connected: this kernel and the server's definitions worker, which runs `plain` (it has
+    # no handler).
+    assert (status["runs"], status["open waits"], status["connected kernels"]) == ("5", "0", "2")
 
     # Mistakes point at the line (of the cell, as the editor counts) and the field, without a
     # traceback; nothing was subscribed.

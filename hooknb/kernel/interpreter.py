@@ -144,7 +144,9 @@ class _Interpreter:
     def outputs(self) -> Any:
         outputs = self.definition.outputs
         if not outputs:
-            return None
+            # A definition that is only a trigger (``%%hooknb trigger`` with no handler): its
+            # runs record what the trigger received, as the result.
+            return None if self.definition.actions else self.run.trigger.body
         context = self.run.context()
         result = {}
         for name, spec in outputs.items():

@@ -39,9 +39,9 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from ..errors import DefinitionError, HookNBError
 from ..http_model import normalize_request
 from ..wdl import referenced_functions
-from ..wdl.definitions import WebhookDefinition, load_webhook
+from ..wdl.definitions import WebhookDefinition, load, load_webhook
 from ..wdl.durations import parse_duration
-from .registry import run_handler
+from .registry import get_handler, on_register, run_handler
 from .render import clock, duration, mapping_lines, seconds_text
 from .run import Run
 from .triggers import HttpWebhookTrigger
@@ -194,7 +194,19 @@ class HookNBMagics(Magics):
             name=args.trigger_name,
             access_key_type=definition.access_key_type,
         )
-        workflow = Workflow(run_workflow, name=name, trigger=trigger)
+        # With no Python handler yet, the server runs it (each run records the trigger's
+        # outputs, kernel or not); registering a handler brings it back here (_run_here).
+        workflow = Workflow(
+            run_workflow,
+            name=name,
+            trigger=trigger,
+            host="kernel" if get_handler(name) else "server",
+            define=False,
+        )
+        workflow._use_definition(
+            load({"triggers": {trigger.name: trigger.to_definition()}, "actions": {}})
+        )
+        workflow._define()
         if name.isidentifier() and not keyword.iskeyword(name):
             self.shell.user_ns[name] = workflow
         _warn_without_callback_url(definition)
@@ -399,8 +411,20 @@ def _warn_without_callback_url(definition: WebhookDefinition) -> None:
         )
 
 
+def _run_here(name: str) -> None:
+    """A handler was registered for ``name``: a ``%%hooknb trigger`` workflow of that name the
+    server runs comes back into this kernel, so its runs call the handler."""
+    from .client import _default
+
+    workflow = _default.workflows.get(name) if _default is not None else None
+    if isinstance(workflow, Workflow) and workflow.host == "server":
+        workflow.run_here()
+
+
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext hooknb``: register ``%hooknb`` / ``%%hooknb``."""
+    if _run_here not in on_register:
+        on_register.append(_run_here)
     ipython.register_magics(HookNBMagics)
 
 

@@ -25,6 +25,9 @@ Handler = Callable[["Run"], Any]
 H = TypeVar("H", bound=Handler)
 
 _handlers: dict[str, Handler] = {}
+#: Called with a workflow's name when a handler is registered for it (the magics move a
+#: workflow the server runs back into this kernel, where its handler can run).
+on_register: list[Callable[[str], None]] = []
 
 
 @overload
@@ -57,6 +60,8 @@ def _register(name: str, fn: H) -> H:
     if not callable(fn):
         raise TypeError(f"a handler must be a function taking the run, not {fn!r}")
     _handlers[name] = fn
+    for callback in list(on_register):
+        callback(name)
     return fn
 
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, overload
 from urllib.parse import quote
 
-from ..errors import HookNBError
+from ..errors import HookNBError, HubRequestError
 from ..http_model import CallbackWire, encode_wire_body
 from ..wdl import Context, evaluate_template
 from ..wdl.definitions import Definition, Recurrence, apply_endpoints
@@ -167,6 +167,34 @@ class Workflow(Declarative):
         await hub.request("PUT", f"{self._path}/definition", self._document())
         await hub.watch(self.name)
         return {"lease": "server", "runs": [], "finalized": []}
+
+    def run_here(self) -> None:
+        """Take a workflow the server runs back into this kernel: the server stops running
+        it, and this kernel adopts its unfinished runs and gets its trigger's runs from now on
+        (``@hooknb.handler`` does this for a ``%%hooknb trigger`` workflow). Returns at once;
+        the adoption goes on in the background (``adopt()`` waits for it)."""
+        if self.host == "kernel":
+            return
+        was_server_run = self._server_runs
+        self.host = "kernel"
+        hub = self._hub or connected_hub()
+        if hub is None:
+            return
+        hub.watched.discard(self.name)
+
+        async def take_back() -> dict[str, Any]:
+            if was_server_run:
+                with contextlib.suppress(HubRequestError):  # 404: the server had not got it yet
+                    await hub.request("DELETE", f"{self._path}/definition")
+            return await self._adopt_runs(hub)
+
+        self._adoptions.pop(id(hub), None)
+        if in_loop_thread(hub.loop):
+            self._adoptions[id(hub)] = hub.loop.create_task(take_back())
+        else:
+            self._adoptions[id(hub)] = asyncio.wrap_future(
+                asyncio.run_coroutine_threadsafe(take_back(), hub.loop), loop=hub.loop
+            )
 
     def _on_server_state(self, state: str) -> None:
         """The server's worker switched this workflow's schedule on or off (e.g. a

@@ -979,6 +979,8 @@ class Hub:
         """Take workflow ``name`` back from the server: its worker stops running it (runs it has
         under way become orphans that a kernel defining the workflow adopts)."""
 
+        worker = self.worker_client
+
         def op(conn: sqlite3.Connection) -> Outcome:
             changed = conn.execute(
                 "UPDATE workflows SET hosted = 0, updated = ? WHERE name = ? AND hosted = 1",
@@ -986,9 +988,15 @@ class Hub:
             ).rowcount
             if not changed:
                 raise HubError(404, f"workflow {name!r} is not run by the server")
+            if worker is not None:
+                # Released at once, so a kernel taking the workflow back adopts its runs now;
+                # the worker stops its copies when it hears (a late report of one is fenced).
+                self._op_release(conn, name, worker, time.time())
             return Outcome()
 
         await self._write(op)
+        if worker is not None and self._workflow_client.get(name) == worker:
+            del self._workflow_client[name]
         self._notify_worker({"kind": "definitions", "workflow": name})
         return self.views.workflow(name)
 
@@ -1162,26 +1170,30 @@ class Hub:
         now = time.time()
 
         def op(conn: sqlite3.Connection) -> Outcome:
-            conn.execute(
-                "UPDATE workflows SET client = NULL, updated = ? WHERE name = ? AND client = ?",
-                (now, name, client),
-            )
-            released = conn.execute(
-                "UPDATE runs SET client = NULL WHERE workflow = ? AND client = ?"
-                " AND status IN ('Running', 'Waiting')",
-                (name, client),
-            ).rowcount
-            conn.execute(
-                f"UPDATE waits SET client = NULL WHERE workflow = ? AND client = ?"
-                f" AND state IN {OPEN_SQL}",
-                (name, client),
-            )
+            released = self._op_release(conn, name, client, now)
             return Outcome({"workflow": name, "released": released})
 
         value = (await self._write(op)).value
         if self._workflow_client.get(name) == client:
             del self._workflow_client[name]
         return value
+
+    def _op_release(self, conn: sqlite3.Connection, name: str, client: str, now: float) -> int:
+        conn.execute(
+            "UPDATE workflows SET client = NULL, updated = ? WHERE name = ? AND client = ?",
+            (now, name, client),
+        )
+        released = conn.execute(
+            "UPDATE runs SET client = NULL WHERE workflow = ? AND client = ?"
+            " AND status IN ('Running', 'Waiting')",
+            (name, client),
+        ).rowcount
+        conn.execute(
+            f"UPDATE waits SET client = NULL WHERE workflow = ? AND client = ?"
+            f" AND state IN {OPEN_SQL}",
+            (name, client),
+        )
+        return int(released)
 
     # -- the Http action: calls made by the hub, one per step ------------------------------
 
