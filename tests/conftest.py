@@ -21,6 +21,10 @@ pytest_plugins = ["pytest_jupyter.jupyter_server"]
 for _name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
     os.environ.pop(_name, None)
 os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost,::1"
+# Defining a workflow where an embedded hub's store exists starts that hub to adopt its runs:
+# the tests' default store is one that cannot exist (a developer's own, from `hooknb demo`,
+# must not be opened by the tests); a test that needs an embedded hub names its store.
+os.environ["HOOKNB_STORE"] = "/dev/null/hooknb-tests-have-no-default-store.sqlite"
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ def isolated_env(root: Path, **extra: str) -> dict[str, str]:
     )
     env.pop("HOOKNB_URL", None)
     env.pop("HOOKNB_TOKEN", None)
+    env.pop("HOOKNB_STORE", None)  # the default one, under JUPYTER_DATA_DIR above
     env.update(extra)
     return env
 
