@@ -325,3 +325,33 @@ async def test_definition_options_credentials_and_secure_data(
         from hooknb.kernel.render import action_details_html
 
         assert SECRET not in action_details_html(step) and SECURED in action_details_html(step)
+
+
+@pytest.mark.parametrize("include", [False, True])
+async def test_a_request_trigger_keeps_credential_headers_only_when_asked(
+    hub: Any, include: bool
+) -> None:
+    trigger: dict[str, Any] = {"type": "Request", "kind": "Http", "inputs": {"schema": {}}}
+    if include:
+        trigger["operationOptions"] = "IncludeAuthorizationHeadersInOutputs"
+    wf = hooknb.Workflow.from_definition(
+        {
+            "triggers": {"manual": trigger},
+            "actions": {
+                "Read": {
+                    "type": "Compose",
+                    "inputs": "@coalesce(triggerOutputs()['headers']?['Authorization'], 'none')",
+                    "runAfter": {},
+                }
+            },
+        },
+        name=f"request{include}",
+        hub=hub,
+        host="kernel",
+    )
+    run = await finished(await wf.start_async(body={}, headers={"Authorization": "Bearer t"}))
+    assert run.status == "Succeeded", run.error
+    assert run.outputs("Read") == ("Bearer t" if include else "none")
+    assert wf.to_definition()["triggers"]["manual"].get("operationOptions") == trigger.get(
+        "operationOptions"
+    )

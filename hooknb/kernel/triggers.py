@@ -93,21 +93,37 @@ class RequestTrigger:
     """The Request ("manual") trigger: runs are started with ``workflow.start(body=...)``.
 
     hooknb has no inbound URL for it (the portal's "Run trigger" is ``start()``); a Response
-    action in such a workflow is recorded as ``run.response``.
+    action in such a workflow is recorded as ``run.response``. The ``Authorization``,
+    ``Proxy-Authorization`` and ``Cookie`` headers given to ``start()`` are left out of the
+    trigger outputs unless ``include_authorization_headers``, as for the HTTP Webhook trigger.
     """
 
     type = "Request"
 
-    def __init__(self, name: str = "manual", *, schema: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        name: str = "manual",
+        *,
+        schema: Mapping[str, Any] | None = None,
+        include_authorization_headers: bool = False,
+    ) -> None:
         self.name = name
         self.schema = dict(schema) if schema is not None else None
+        self.include_authorization_headers = bool(include_authorization_headers)
 
     def __repr__(self) -> str:
         return f"RequestTrigger({self.name!r})"
 
     def to_definition(self) -> dict[str, Any]:
         """The Logic Apps trigger object."""
-        return {"type": "Request", "kind": "Http", "inputs": {"schema": self.schema or {}}}
+        trigger: dict[str, Any] = {
+            "type": "Request",
+            "kind": "Http",
+            "inputs": {"schema": self.schema or {}},
+        }
+        if self.include_authorization_headers:
+            trigger["operationOptions"] = "IncludeAuthorizationHeadersInOutputs"
+        return trigger
 
 
 class RecurrenceTrigger:
@@ -191,6 +207,10 @@ def trigger_of(definition: Definition) -> Trigger | None:
             include_authorization_headers=trigger.include_authorization_headers,
         )
     if trigger.type == "Request":
-        return RequestTrigger(trigger.name, schema=trigger.inputs.get("schema"))
+        return RequestTrigger(
+            trigger.name,
+            schema=trigger.inputs.get("schema"),
+            include_authorization_headers=trigger.include_authorization_headers,
+        )
     assert trigger.recurrence is not None
     return RecurrenceTrigger._from(trigger.name, trigger.recurrence)
