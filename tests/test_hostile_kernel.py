@@ -355,3 +355,29 @@ async def test_a_request_trigger_keeps_credential_headers_only_when_asked(
     assert wf.to_definition()["triggers"]["manual"].get("operationOptions") == trigger.get(
         "operationOptions"
     )
+
+
+async def test_secure_steps_keep_their_exact_values_in_the_history(
+    hub: Any, jp_fetch: Any, jp_serverapp: Any
+) -> None:
+    """A secure step is hidden in what is shown, while the run's history, which a kernel
+    replays after a restart and which is never shown, keeps its value exactly."""
+
+    @hooknb.workflow(hub=hub, name="secure_history")
+    async def secure_history(run: Any) -> Any:
+        value = await run.step("Fetch", lambda run: {"apiKey": SECRET}, secure=("outputs",))
+        run.compose("Use", {"length": len(value["apiKey"])}, secure="inputs")
+        return "done"
+
+    run = await finished(await secure_history.start_async())
+    assert run.status == "Succeeded", run.error
+    shown = await api(jp_fetch, "api", "runs", run.id)
+    assert shown["actions"]["Fetch"]["outputs"] == SECURED
+    assert shown["actions"]["Use"]["inputs"] == SECURED
+    assert shown["actions"]["Use"]["outputs"] == {"length": len(SECRET)}
+    assert SECRET not in json.dumps(shown)
+    store = jp_serverapp.web_app.settings["hooknb_hub"].store
+    (value,) = store.reader.execute(
+        "SELECT value FROM steps WHERE run_id = ? AND name = 'Fetch'", (run.id,)
+    ).fetchone()
+    assert json.loads(value) == {"apiKey": SECRET}
