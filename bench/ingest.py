@@ -57,7 +57,7 @@ _started = []
 
 @hooknb.workflow(name="bench_k", trigger=hooknb.HttpWebhookTrigger(
     subscribe={{"method": "POST", "uri": "{sub}trigger",
-               "body": {{"callbackUrl": "@{{listCallbackUrl()}}"}}}}))
+               "body": {{"callbackUrl": hooknb.CALLBACK_URL}}}}))
 async def bench_k(run):
     _started.append(time.time())
     return run.trigger.body["id"]

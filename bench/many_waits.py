@@ -58,7 +58,7 @@ async def p5_kernel(run):
         await run.webhook(
             "Wait",
             subscribe={{"method": "POST", "uri": "{sub}wait",
-                       "body": {{"callbackUrl": "@{{listCallbackUrl()}}"}}}},
+                       "body": {{"callbackUrl": hooknb.CALLBACK_URL}}}},
             timeout=run.trigger.body["t"])
     except hooknb.ActionTimedOut:
         LATE.append(time.time() - run.actions["Wait"].deadline)

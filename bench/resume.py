@@ -58,13 +58,13 @@ RESUMED = {{}}
 
 @hooknb.workflow(name="bench_r", trigger=hooknb.HttpWebhookTrigger(
     subscribe={{"method": "POST", "uri": "{sub}trigger",
-               "body": {{"callbackUrl": "@{{listCallbackUrl()}}"}}}}))
+               "body": {{"callbackUrl": hooknb.CALLBACK_URL}}}}))
 async def bench_r(run):
     k = run.trigger.body["k"]
     await run.webhook(
         "Approval",
         subscribe={{"method": "POST", "uri": "{sub}wait",
-                   "body": {{"callbackUrl": "@{{listCallbackUrl()}}", "k": k}}}},
+                   "body": {{"callbackUrl": hooknb.CALLBACK_URL, "k": k}}}},
         timeout=900)
     RESUMED[k] = time.time()
     return k

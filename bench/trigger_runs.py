@@ -51,7 +51,7 @@ def make(name):
 
     @hooknb.workflow(name=name, trigger=hooknb.HttpWebhookTrigger(
         subscribe={{"method": "POST", "uri": "{sub}trigger",
-                   "body": {{"callbackUrl": "@{{listCallbackUrl()}}"}}}}))
+                   "body": {{"callbackUrl": hooknb.CALLBACK_URL}}}}))
     async def flow(run):
         starts.append(time.time())
         return run.trigger.body["id"]

@@ -12,6 +12,10 @@ from .kernel.action import Action as Action
 from .kernel.client import HubClient as HubClient
 from .kernel.client import connect as connect
 from .kernel.outputs import Outputs as Outputs
+from .kernel.placeholders import CALLBACK_URL as CALLBACK_URL
+from .kernel.placeholders import CallbackUrl as CallbackUrl
+from .kernel.placeholders import Expression as Expression
+from .kernel.placeholders import expr as expr
 from .kernel.registry import handler as handler
 from .kernel.run import Run as Run
 from .kernel.triggers import HttpWebhookTrigger as HttpWebhookTrigger

@@ -23,7 +23,7 @@ import asyncio, collections, json, time
 import hooknb
 SEEN = collections.defaultdict(list)
 BASE = {base!r}
-CB = {{"cb": "@{{listCallbackUrl()}}"}}
+CB = {{"cb": hooknb.CALLBACK_URL}}
 
 def crash_workflow(n):
     @hooknb.workflow(name=f"crash{{n}}", trigger=hooknb.HttpWebhookTrigger(

@@ -349,11 +349,42 @@ def test_operation_options_and_other_ignored_settings_are_noted() -> None:
         }
     )
     assert d.actions["H"].operation_options == {"disableasyncpattern"}
+    assert d.actions["W"].include_authorization_headers
+    assert d.actions["W"].secure == {"inputs"}
     notes = "\n".join(d.notes)
     assert "actions.H" not in notes  # honoured, not ignored
-    assert "actions.W.operationOptions 'IncludeAuthorizationHeadersInOutputs' is ignored" in notes
-    assert "actions.W.runtimeConfiguration is ignored" in notes
+    assert "actions.W.operationOptions" not in notes  # honoured too
+    assert "actions.W.runtimeConfiguration" not in notes  # secureData is honoured
     assert "actions.W.limit.count is ignored" in notes
+    # Options an action type does not take are still noted.
+    other = load(
+        {
+            "actions": {
+                "C": {
+                    "type": "Compose",
+                    "inputs": 1,
+                    "operationOptions": "IncludeAuthorizationHeadersInOutputs",
+                    "runtimeConfiguration": {"concurrency": {"runs": 1}},
+                }
+            }
+        }
+    )
+    assert "actions.C.operationOptions 'IncludeAuthorizationHeadersInOutputs' is ignored" in (
+        "\n".join(other.notes)
+    )
+    assert "actions.C.runtimeConfiguration.concurrency is ignored" in "\n".join(other.notes)
+    with pytest.raises(DefinitionError) as bad:
+        load(
+            {
+                "actions": {
+                    "C": {
+                        **other.actions["C"].raw,
+                        "runtimeConfiguration": {"secureData": {"properties": ["everything"]}},
+                    }
+                }
+            }
+        )
+    assert bad.value.location == "actions.C.runtimeConfiguration.secureData"
 
 
 # -- validation errors name the place ---------------------------------------------------------

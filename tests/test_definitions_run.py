@@ -1042,11 +1042,16 @@ async def test_python_steps_and_expressions_read_each_other(hub: Any) -> None:
 
         @hooknb.workflow(hub=hub)
         async def code_first(run: Run) -> Any:
-            order = run.compose("Order", {"id": "@triggerBody()?['id']"})
+            order = run.compose("Order", {"id": hooknb.expr("@triggerBody()?['id']")})
             run.record("Lookup", {"customer": f"c-{order['id']}"})
-            note = run.compose("Note", "for @{outputs('Lookup')?['customer']}")
+            note = run.compose("Note", hooknb.expr("for @{outputs('Lookup')?['customer']}"))
             reply = await run.http(
-                "Send", {"method": "POST", "uri": echo.url + "echo", "body": "@outputs('Note')"}
+                "Send",
+                {
+                    "method": "POST",
+                    "uri": echo.url + "echo",
+                    "body": hooknb.expr("@outputs('Note')"),
+                },
             )
             with pytest.raises(hooknb.ActionFailed):
                 await run.http(

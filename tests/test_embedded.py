@@ -25,8 +25,10 @@ with DemoService(auto_approve_after=0.2) as service:
                 "method": "POST",
                 "uri": service.url + "approvals",
                 "body": {
-                    "callbackUrl": "@{listCallbackUrl()}",
-                    "subject": "@{concat('Expense ', string(triggerBody()['amount']))}",
+                    "callbackUrl": hooknb.CALLBACK_URL,
+                    "subject": hooknb.expr(
+                        "@{concat('Expense ', string(triggerBody()['amount']))}"
+                    ),
                 },
             },
             unsubscribe=lambda sub: {
@@ -125,7 +127,7 @@ async def approve(run):
     reply = await run.webhook(
         "Approval",
         subscribe={"method": "POST", "uri": sys.argv[1] + "subscribe",
-                   "body": {"callbackUrl": "@{listCallbackUrl()}"}},
+                   "body": {"callbackUrl": hooknb.CALLBACK_URL}},
         unsubscribe={"method": "POST", "uri": sys.argv[1] + "unsubscribe"},
         timeout="PT1H")
     return reply.body

@@ -24,12 +24,12 @@ def topic_trigger(demo: Any, topic: str = "orders") -> hooknb.HttpWebhookTrigger
         subscribe={
             "method": "POST",
             "uri": f"{demo.url}topics/{topic}/subscriptions",
-            "body": {"callbackUrl": "@{listCallbackUrl()}"},
+            "body": {"callbackUrl": hooknb.CALLBACK_URL},
         },
         unsubscribe={
             "method": "POST",
             "uri": f"{demo.url}topics/{topic}/unsubscribe",
-            "body": {"callbackUrl": "@{listCallbackUrl()}"},
+            "body": {"callbackUrl": hooknb.CALLBACK_URL},
         },
     )
 
@@ -38,7 +38,7 @@ def approval(demo: Any, subject: str = "ok?") -> dict[str, Any]:
     return {
         "method": "POST",
         "uri": f"{demo.url}approvals",
-        "body": {"callbackUrl": "@{listCallbackUrl()}", "subject": subject},
+        "body": {"callbackUrl": hooknb.CALLBACK_URL, "subject": subject},
     }
 
 
@@ -255,7 +255,7 @@ async def test_callback_during_subscribe_is_kept_and_delivered(hub: Any) -> None
                 subscribe={
                     "method": "POST",
                     "uri": f"{service.url}sub",
-                    "body": {"callbackUrl": "@{listCallbackUrl()}"},
+                    "body": {"callbackUrl": hooknb.CALLBACK_URL},
                 },
                 unsubscribe={"method": "POST", "uri": f"{service.url}unsub"},
             )
@@ -304,7 +304,7 @@ async def test_subscribe_recovers_within_the_retry_policy(hub: Any) -> None:
                 subscribe={
                     "method": "POST",
                     "uri": f"{service.url}sub",
-                    "body": {"cb": "@{listCallbackUrl()}"},
+                    "body": {"cb": hooknb.CALLBACK_URL},
                 },
                 timeout=0.5,
             )
@@ -350,7 +350,7 @@ async def test_unsubscribe_template_can_use_the_subscribe_result(hub: Any) -> No
                 subscribe={"method": "POST", "uri": f"{service.url}sub"},
                 unsubscribe={
                     "method": "DELETE",
-                    "uri": f"{service.url}sub/@{{action().outputs.body.id}}",
+                    "uri": hooknb.expr(f"{service.url}sub/@{{action().outputs.body.id}}"),
                 },
                 timeout=0.2,
             )
@@ -461,7 +461,7 @@ async def test_text_json_bodies_arrive_parsed(hub: Any, demo: Any) -> None:
     assert run.result.raw == b'{"decision": "Approved"}'
 
 
-async def test_whole_value_callback_url_and_the_url_alias(hub: Any) -> None:
+async def test_callback_url_placeholder_expression_and_the_url_alias(hub: Any) -> None:
     with Recorder() as service:
 
         @hooknb.workflow(hub=hub)
@@ -471,12 +471,12 @@ async def test_whole_value_callback_url_and_the_url_alias(hub: Any) -> None:
                 subscribe={
                     "method": "POST",
                     "uri": f"{service.url}sub",
-                    "body": "@listCallBackUrl()",
+                    "body": hooknb.CALLBACK_URL,
                 },
                 unsubscribe={
                     "method": "POST",
                     "url": f"{service.url}unsub",
-                    "body": "@{listCallbackUrl()}",
+                    "body": hooknb.expr("@listCallBackUrl()"),
                 },
                 timeout=0.3,
             )

@@ -31,14 +31,14 @@ BASE = {base!r}
 
 @hooknb.workflow(trigger=hooknb.HttpWebhookTrigger(
     subscribe={{"method": "POST", "uri": BASE + "topics/k/subscriptions",
-               "body": {{"callbackUrl": "@{{listCallbackUrl()}}"}}}},
+               "body": {{"callbackUrl": hooknb.CALLBACK_URL}}}},
     unsubscribe={{"method": "POST", "uri": BASE + "topics/k/unsubscribe",
-                 "body": {{"callbackUrl": "@{{listCallbackUrl()}}"}}}}))
+                 "body": {{"callbackUrl": hooknb.CALLBACK_URL}}}}))
 async def orders(run):
     reply = await run.webhook(
         "Approval",
         subscribe={{"method": "POST", "uri": BASE + "approvals",
-                   "body": {{"callbackUrl": "@{{listCallbackUrl()}}", "subject": "order"}}}},
+                   "body": {{"callbackUrl": hooknb.CALLBACK_URL, "subject": "order"}}}},
         unsubscribe=lambda sub: {{"method": "DELETE", "uri": BASE + "approvals/" + sub.body["id"]}},
         timeout="PT1M")
     return {{"order": run.trigger.body["id"], "decision": reply.body["decision"]}}

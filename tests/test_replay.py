@@ -66,13 +66,13 @@ def define(hub: HubClient, service: Recorder, counter: Counter, *, extra_step: b
         if extra_step:
             await run.step("Inserted", counter("Inserted"))
         noted = run.record("Noted", {"at": "first"})
-        composed = run.compose("Compose", {"total": "@{outputs('Prepare')['total']}"})
+        composed = run.compose("Compose", {"total": hooknb.expr("@{outputs('Prepare')['total']}")})
         reply = await run.webhook(
             "Approval",
             subscribe={
                 "method": "POST",
                 "uri": service.url + "subscribe",
-                "body": {"callbackUrl": "@{listCallbackUrl()}"},
+                "body": {"callbackUrl": hooknb.CALLBACK_URL},
             },
             unsubscribe={"method": "POST", "uri": service.url + "unsubscribe"},
             timeout="PT1H",

@@ -51,7 +51,7 @@ async def approve(run):
     reply = await run.webhook(
         "Approval",
         subscribe={{"method": "POST", "uri": SERVICE + "subscribe",
-                   "body": {{"callbackUrl": "@{{listCallbackUrl()}}"}}}},
+                   "body": {{"callbackUrl": hooknb.CALLBACK_URL}}}},
         unsubscribe={{"method": "POST", "uri": SERVICE + "unsubscribe"}},
         timeout="PT1H")
     slowed = await run.step("Slow", slow)

@@ -18,16 +18,16 @@ BASE = {base!r}
 def topic(name):
     return hooknb.HttpWebhookTrigger(
         subscribe={{"method": "POST", "uri": BASE + f"topics/{{name}}/subscriptions",
-                   "body": {{"callbackUrl": "@{{listCallbackUrl()}}"}}}},
+                   "body": {{"callbackUrl": hooknb.CALLBACK_URL}}}},
         unsubscribe={{"method": "POST", "uri": BASE + f"topics/{{name}}/unsubscribe",
-                     "body": {{"callbackUrl": "@{{listCallbackUrl()}}"}}}})
+                     "body": {{"callbackUrl": hooknb.CALLBACK_URL}}}})
 
 @hooknb.workflow(trigger=topic("orders"))
 async def orders(run):
     reply = await run.webhook(
         "Approval",
         subscribe={{"method": "POST", "uri": BASE + "approvals",
-                   "body": {{"callbackUrl": "@{{listCallbackUrl()}}",
+                   "body": {{"callbackUrl": hooknb.CALLBACK_URL,
                             "subject": "order " + str(run.trigger.body["id"])}}}},
         unsubscribe=lambda sub: {{"method": "DELETE", "uri": BASE + "approvals/" + sub.body["id"]}},
         timeout=run.trigger.body.get("timeout", "PT5M"))
@@ -129,7 +129,7 @@ def test_a_dead_kernels_waits_still_time_out_and_unsubscribe(tmp_path: Path, dem
             "async def orphan(run):\n"
             "    await run.webhook('Approval', timeout='PT2S',\n"
             "        subscribe={'method': 'POST', 'uri': BASE + 'approvals',\n"
-            "                   'body': {'callbackUrl': '@{listCallbackUrl()}', 'subject': 's'}},\n"
+            "                   'body': {'callbackUrl': hooknb.CALLBACK_URL, 'subject': 's'}},\n"
             "        unsubscribe=lambda sub: {'method': 'DELETE',\n"
             "                                 'uri': BASE + 'approvals/' + sub.body['id']})\n"
             "run = orphan.start()\n"

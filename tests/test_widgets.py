@@ -83,15 +83,15 @@ AUTO, MANUAL = AUTO_URL, MANUAL_URL
 
 @hooknb.workflow(trigger=hooknb.HttpWebhookTrigger(
     subscribe={"method": "POST", "uri": AUTO + "topics/w/subscriptions",
-               "body": {"callbackUrl": "@{listCallbackUrl()}"}},
+               "body": {"callbackUrl": hooknb.CALLBACK_URL}},
     unsubscribe={"method": "POST", "uri": AUTO + "topics/w/unsubscribe",
-                 "body": {"callbackUrl": "@{listCallbackUrl()}"}}))
+                 "body": {"callbackUrl": hooknb.CALLBACK_URL}}))
 async def orders(run):
     base = run.trigger.body.get("approvals", AUTO)
     reply = await run.webhook(
         "Approval",
         subscribe={"method": "POST", "uri": base + "approvals",
-                   "body": {"callbackUrl": "@{listCallbackUrl()}", "subject": "order"}},
+                   "body": {"callbackUrl": hooknb.CALLBACK_URL, "subject": "order"}},
         unsubscribe=lambda sub: {"method": "DELETE", "uri": base + "approvals/" + sub.body["id"]},
         timeout="PT1M")
     return {"order": run.trigger.body["id"], "decision": reply.body.get("decision")}

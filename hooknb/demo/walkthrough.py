@@ -84,12 +84,12 @@ def _story(
         subscribe={
             "method": "POST",
             "uri": f"{base}topics/orders/subscriptions",
-            "body": {"callbackUrl": "@{listCallbackUrl()}"},
+            "body": {"callbackUrl": hooknb.CALLBACK_URL},
         },
         unsubscribe={
             "method": "POST",
             "uri": f"{base}topics/orders/unsubscribe",
-            "body": {"callbackUrl": "@{listCallbackUrl()}"},
+            "body": {"callbackUrl": hooknb.CALLBACK_URL},
         },
     )
 
@@ -102,9 +102,9 @@ def _story(
                 "method": "POST",
                 "uri": f"{base}approvals",
                 "body": {
-                    "callbackUrl": "@{listCallbackUrl()}",
+                    "callbackUrl": hooknb.CALLBACK_URL,
                     "subject": f"Order {order['id']}: {order['quantity']} x {order['item']}",
-                    "requester": "@{workflow().name}",
+                    "requester": hooknb.expr("@{workflow().name}"),
                 },
             },
             unsubscribe=lambda sub: {

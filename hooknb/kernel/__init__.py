@@ -4,7 +4,9 @@ Modules, each importing only modules listed before it (``tests/test_imports.py``
 there is no import cycle):
 
 * :mod:`.aio` (which loop runs workflows), :mod:`.discovery` (which hub to use),
-  :mod:`.outputs` (``Outputs``), :mod:`.triggers`, :mod:`.action` (``Action``, a recorded step);
+  :mod:`.outputs` (``Outputs``), :mod:`.placeholders` (``CALLBACK_URL`` and ``expr``, all a
+  Python request holds besides data), :mod:`.triggers`, :mod:`.action` (``Action``, a
+  recorded step);
 * :mod:`.client` (``HubClient``: requests, the push channel, acks and reports);
 * :mod:`.render` and :mod:`.widgets` (text, HTML and live views), which read runs and
   workflows through protocols; runs and workflows import them only when they are shown;

@@ -1,7 +1,9 @@
 """One step of a run, as recorded: :class:`Action`.
 
-Its JSON form (:meth:`Action.to_json`) is what ``actions('<name>')`` returns in expressions and
-what run reports carry to the hub.
+Its JSON form (:meth:`Action.to_json`) is what ``actions('<name>')`` returns in expressions;
+:meth:`Action.to_report` is what run reports carry to the hub and views show: bounded in depth
+and size, and without the inputs or outputs the step keeps secure (Logic Apps'
+``runtimeConfiguration.secureData``).
 """
 
 from __future__ import annotations
@@ -9,17 +11,45 @@ from __future__ import annotations
 import contextvars
 import json
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
+from ..jsonsafe import truncated_marker
 from .outputs import Outputs, jsonable
 
-__all__ = ["REPORT_BODY_LIMIT", "Action", "current_scope", "iso_time"]
+__all__ = [
+    "REPORT_BODY_LIMIT",
+    "SECURED",
+    "Action",
+    "Secure",
+    "current_scope",
+    "iso_time",
+    "secure_properties",
+    "shown_part",
+]
 
 #: Bodies and values larger than this (in bytes of JSON) are left out of run reports.
 REPORT_BODY_LIMIT = 64 * 1024
+#: What reports and views show instead of a step's secure inputs or outputs (Logic Apps' words).
+SECURED = "Content not shown due to security configuration."
+
+#: A step's secure parts: ``"inputs"``, ``"outputs"``, or both (an iterable of them).
+Secure = Literal["inputs", "outputs"] | Iterable[Literal["inputs", "outputs"]]
+_SECURE_PARTS = ("inputs", "outputs")
+
+
+def secure_properties(secure: Secure | None) -> frozenset[str]:
+    """The parts a step keeps secure, checked: ``"inputs"`` and/or ``"outputs"``."""
+    if not secure:
+        return frozenset()
+    parts = [secure] if isinstance(secure, str) else list(secure)
+    wrong = [p for p in parts if p not in _SECURE_PARTS]
+    if wrong:
+        raise ValueError(f"secure takes 'inputs' and/or 'outputs', not {wrong[0]!r}")
+    return frozenset(parts)
+
 
 # The Scope or If an action being recorded belongs to: set by the definition interpreter in
 # each branch's task, read when an Action is created (so run.webhook() needs no extra arg).
@@ -58,6 +88,8 @@ class Action:
     scope: str | None = field(default_factory=current_scope.get)
     #: Logic Apps' status code of the step (``ActionFailed``, ``ActionTimedOut``, ...).
     code: str | None = None
+    #: The parts reports and views leave out (``"inputs"``, ``"outputs"``): secure data.
+    secure: frozenset[str] = frozenset()
 
     @classmethod
     def from_json(cls, value: Mapping[str, Any]) -> Action:
@@ -81,23 +113,21 @@ class Action:
             wait_id=value.get("wait"),
             scope=value.get("scope"),
             code=value.get("code"),
+            secure=secure_properties(
+                [p for p in value.get("secure") or () if p in _SECURE_PARTS]
+                if isinstance(value.get("secure"), list)
+                else ()
+            ),
         )
 
     @property
     def duration(self) -> float | None:
         return None if self.ended is None else self.ended - self.started
 
-    def to_json(self, *, body_limit: int | None = REPORT_BODY_LIMIT) -> dict[str, Any]:
-        """The action object as Logic Apps expressions see it (``actions('name')``)."""
-        outputs = None
-        if self.outputs is not None:
-            outputs = self.outputs.to_json()
-            if body_limit is not None and len(self.outputs.raw) > body_limit:
-                outputs["body"] = {"$truncated": True, "size": len(self.outputs.raw)}
-        elif self.value is not None:
-            outputs = jsonable(self.value)
-            if body_limit is not None and len(json.dumps(outputs)) > body_limit:
-                outputs = {"$truncated": True, "repr": repr(self.value)[:2000]}
+    def to_json(self, *, body_limit: int | None = None) -> dict[str, Any]:
+        """The action object as Logic Apps expressions see it (``actions('name')``): the real
+        values, secure or not. With ``body_limit``, bodies and values larger than that (bytes
+        of JSON) are replaced by a ``$truncated`` marker."""
         extra: dict[str, Any] = {}
         if self.scope is not None:
             extra["scope"] = self.scope
@@ -107,8 +137,8 @@ class Action:
             "name": self.name,
             "type": self.type,
             "status": self.status,
-            "inputs": jsonable(self.inputs),
-            "outputs": outputs,
+            "inputs": _bounded(jsonable(self.inputs), self.inputs, body_limit),
+            "outputs": self._outputs_json(body_limit),
             "error": self.error,
             "startTime": iso_time(self.started),
             "endTime": iso_time(self.ended),
@@ -117,6 +147,56 @@ class Action:
             "wait": self.wait_id,
             **extra,
         }
+
+    def to_report(self, body_limit: int = REPORT_BODY_LIMIT) -> dict[str, Any]:
+        """The step as run reports carry it to the hub and views show it: bodies, values and
+        texts larger than ``body_limit`` cut, nothing deeper than ``jsonsafe.MAX_DEPTH``, and
+        its secure parts replaced by :data:`SECURED` (with ``"secure"`` naming them)."""
+        value = self.to_json(body_limit=body_limit)
+        for part in self.secure:
+            value[part] = SECURED
+        if self.secure:
+            value["secure"] = sorted(self.secure)
+        if self.error is not None and len(self.error) > body_limit:
+            value["error"] = self.error[:body_limit] + f"... ({len(self.error):,} characters)"
+        return value
+
+    def _outputs_json(self, body_limit: int | None) -> Any:
+        if self.outputs is not None:
+            if body_limit is not None and len(self.outputs.raw) > body_limit:
+                # The marker without building the whole body's JSON first.
+                outputs = replace(self.outputs, body=None).to_json()
+                outputs["body"] = {"$truncated": True, "size": len(self.outputs.raw)}
+                return outputs
+            return self.outputs.to_json()
+        if self.value is not None:
+            return _bounded(jsonable(self.value), self.value, body_limit)
+        return None
+
+
+def shown_part(action: Action, part: Literal["inputs", "outputs"]) -> Any:
+    """What views show of a step's ``inputs`` or ``outputs``: :data:`SECURED` for a secure
+    part, else the value itself (an :class:`Outputs`, a step's value, the inputs)."""
+    if part in action.secure:
+        return SECURED
+    if part == "inputs":
+        return action.inputs
+    return action.outputs if action.outputs is not None else action.value
+
+
+def _bounded(shown: Any, original: Any, limit: int | None) -> Any:
+    """``shown`` (a JSON-safe value) or, over ``limit`` bytes of JSON, a marker with the
+    start of the original's text."""
+    if limit is None or shown is None or isinstance(shown, bool | int | float):
+        return shown
+    if isinstance(shown, str):
+        if len(shown) <= limit:
+            return shown
+        return truncated_marker(shown, 2000)
+    text = json.dumps(shown)
+    if len(text) <= limit:
+        return shown
+    return truncated_marker(text, 2000)
 
 
 def _epoch(text: Any) -> float | None:

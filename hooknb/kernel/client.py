@@ -470,6 +470,78 @@ class HubClient:
         self._sync_needed.set()
         await future
 
+    def _requeue(
+        self, acks: list[int], reports: list[dict[str, Any]], steps: list[dict[str, Any]]
+    ) -> None:
+        self._pending_acks.update(acks)
+        for report in reports:
+            self._pending_reports.setdefault(report["id"], report)
+        self._pending_steps[:0] = steps
+
+    async def _send_sync(
+        self, acks: list[int], reports: list[dict[str, Any]], steps: list[dict[str, Any]]
+    ) -> Any:
+        return await self.request(
+            "POST",
+            "hooknb/api/sync",
+            {"client": self.client_id, "acks": acks, "runs": reports, "steps": steps},
+            idempotent=True,
+            gated=False,  # acks and reports must not queue behind long subscribes
+        )
+
+    async def _sync_apart(
+        self,
+        acks: list[int],
+        reports: list[dict[str, Any]],
+        steps: list[dict[str, Any]],
+        refusal: HubRequestError,
+    ) -> dict[str, Any]:
+        """Send a batch the hub refused one part at a time. A refused report is sent again
+        as a bare one (status and times), so the hub never shows a status the run has left;
+        a refused acknowledgement or step record is dropped (logged). Raises :class:`_Unsent`
+        with what is left when the hub cannot be reached meanwhile."""
+        log.warning("hooknb: the hub refused a report batch (%s); sending it part by part", refusal)
+        fenced: list[str] = []
+        parts: list[tuple[str, Any]] = [
+            *(("acks", [seq]) for seq in acks),
+            *(("step", step) for step in steps),
+            *(("report", report) for report in reports),
+        ]
+        for index, (kind, part) in enumerate(parts):
+            try:
+                try:
+                    answer = await self._send_sync(
+                        part if kind == "acks" else [],
+                        [part] if kind == "report" else [],
+                        [part] if kind == "step" else [],
+                    )
+                except HubRequestError as exc:
+                    if not _refused(exc):
+                        raise
+                    if kind != "report":
+                        log.warning("hooknb: the hub refused %s %r: %s", kind, part, exc)
+                        continue
+                    log.warning("hooknb: the hub refused the report of run %s: %s", part["id"], exc)
+                    try:
+                        answer = await self._send_sync(
+                            [], [bare_report(part, f"the hub refused the run's report: {exc}")], []
+                        )
+                    except HubRequestError as again:
+                        if not _refused(again):
+                            raise
+                        log.error("hooknb: the hub refused run %s's status: %s", part["id"], again)
+                        continue
+            except Exception as exc:
+                rest = parts[index:]
+                raise _Unsent(
+                    exc,
+                    [seq for kind, seqs in rest if kind == "acks" for seq in seqs],
+                    [p for kind, p in rest if kind == "report"],
+                    [p for kind, p in rest if kind == "step"],
+                ) from exc
+            fenced.extend((answer or {}).get("fenced", ()))
+        return {"fenced": fenced}
+
     async def _sync_loop(self) -> None:
         assert self._sync_needed is not None
         while not self._closed:
@@ -483,21 +555,25 @@ class HubClient:
             self._pending_reports.clear()
             if acks or reports or steps:
                 try:
-                    answer = await self.request(
-                        "POST",
-                        "hooknb/api/sync",
-                        {"client": self.client_id, "acks": acks, "runs": reports, "steps": steps},
-                        idempotent=True,
-                        gated=False,  # acks and reports must not queue behind long subscribes
-                    )
+                    try:
+                        answer = await self._send_sync(acks, reports, steps)
+                    except HubRequestError as exc:
+                        if not _refused(exc):
+                            raise
+                        # One part of the batch the hub will never take (resending it as it
+                        # is would wedge every report after it): send each part alone.
+                        answer = await self._sync_apart(acks, reports, steps, exc)
                 except asyncio.CancelledError:
                     raise
+                except _Unsent as unsent:
+                    log.warning("hooknb could not report to the hub, will retry: %s", unsent.error)
+                    self._requeue(unsent.acks, unsent.reports, unsent.steps)
+                    await asyncio.sleep(0.5)
+                    self._sync_needed.set()
+                    continue
                 except Exception as exc:
                     log.warning("hooknb could not report to the hub, will retry: %s", exc)
-                    self._pending_acks.update(acks)
-                    for report in reports:
-                        self._pending_reports.setdefault(report["id"], report)
-                    self._pending_steps[:0] = steps
+                    self._requeue(acks, reports, steps)
                     await asyncio.sleep(0.5)
                     self._sync_needed.set()
                     continue
@@ -517,6 +593,39 @@ class HubClient:
                 else:
                     still_waiting.append((wanted, future))
             self._flush_waiters = still_waiting
+
+
+class _Unsent(Exception):
+    """What a sync sent part by part had still to send when the hub became unreachable."""
+
+    def __init__(
+        self,
+        error: Exception,
+        acks: list[int],
+        reports: list[dict[str, Any]],
+        steps: list[dict[str, Any]],
+    ) -> None:
+        super().__init__(str(error))
+        self.error, self.acks, self.reports, self.steps = error, acks, reports, steps
+
+
+def _refused(exc: HubRequestError) -> bool:
+    """Whether the hub refused a request for what it holds (a 4xx other than a timeout or a
+    rate limit): sending it again as it is cannot succeed."""
+    return exc.status is not None and 400 <= exc.status < 500 and exc.status not in (408, 429)
+
+
+def bare_report(report: dict[str, Any], problem: str) -> dict[str, Any]:
+    """A run report reduced to what the hub needs to show the run's status and times."""
+    keep = ("id", "status", "started", "ended", "trigger")
+    error = report.get("error")
+    return {
+        **{key: report.get(key) for key in keep},
+        "actions": {},
+        "result": None,
+        "error": error[:2000] if isinstance(error, str) else None,
+        "reportProblem": problem[:2000],
+    }
 
 
 def _request_error(response: httpx.Response) -> HubRequestError:

@@ -18,6 +18,7 @@ from ..errors import HookNBError
 from ..wdl.definitions import PYTHON, SCHEMA_URL, Definition, load
 from ..wdl.durations import format_duration
 from .interpreter import run_definition
+from .placeholders import in_template
 from .run import Host, Run, RunFunction
 from .triggers import RequestTrigger, Trigger, trigger_of
 
@@ -194,6 +195,11 @@ class Declarative:
     ) -> Self:
         """Add a step given as its WDL action object (``{"type": "Compose", "inputs": ...}``).
 
+        The builders take Logic Apps templates, as a definition holds them: their strings are
+        expressions (``"@{listCallbackUrl()}"``, ``"@triggerBody()?['id']"``), evaluated once
+        when the step runs. ``hooknb.CALLBACK_URL`` and ``hooknb.expr(...)`` may be used in
+        them too (they are written as those expressions).
+
         ``run_after``: by default after the step added last at that level (at the start if
         none); ``{}`` = at the start; a name or list of names = after them with Succeeded;
         or a ``runAfter`` object such as ``{"Step": ["Failed", "TimedOut"]}``. ``scope``
@@ -205,7 +211,7 @@ class Declarative:
         """
         self._editable().add(
             name,
-            action,
+            in_template(action),
             run_after=None if run_after is _DEFAULT else run_after,
             scope=scope,
             branch=branch,

@@ -27,6 +27,11 @@ Order and status, as Logic Apps documents them
   ``runStatus`` and cancels what is still running.
 * The branch an If did not take is recorded as Skipped, as are a skipped Scope's actions.
 
+Expressions are the definition's own: each action's inputs are evaluated once, when the
+action runs (requests through :func:`~hooknb.kernel.placeholders.from_template`, the others
+with ``evaluate_template``), and what they return — outputs of earlier steps, the trigger's
+body, anything a sender sent — is data, never parsed as an expression again.
+
 A run's result is the definition's ``outputs``, evaluated when it ends (``{name: value}``;
 None when it declares none). A Response action's answer is ``run.response``; no HTTP caller
 waits for it in hooknb (runs of a Request trigger start with ``.start()``).
@@ -54,6 +59,7 @@ from ..wdl.definitions import (
 from ..wdl.durations import parse_duration
 from .action import Action, current_scope
 from .history import decode_value
+from .placeholders import from_template
 from .run import Run
 
 __all__ = ["derive_status", "run_definition"]
@@ -225,7 +231,7 @@ class _Interpreter:
             elif step.type == "Http":
                 await self.http(step)
             elif step.type == "Compose":
-                run.compose(step.name, step.inputs)
+                run.compose(step.name, from_template(step.inputs), secure=step.secure)
             elif step.type == "Scope":
                 await self.container(step)
             elif step.type == "If":
@@ -238,7 +244,7 @@ class _Interpreter:
                 self.terminate(step)
             else:  # a Python step
                 assert step.fn is not None
-                await run.step(step.name, step.fn, timeout=self.timeout(step))
+                await run.step(step.name, step.fn, timeout=self.timeout(step), secure=step.secure)
         except (RunTerminated, asyncio.CancelledError):
             raise
         except Exception as exc:
@@ -271,7 +277,9 @@ class _Interpreter:
         return value
 
     def record(self, step: Step, status: str = "Running", **fields: Any) -> Action:
-        action = Action(step.name, step.type, status=status, scope=step.parent, **fields)
+        action = Action(
+            step.name, step.type, status=status, scope=step.parent, secure=step.secure, **fields
+        )
         self.run.actions[step.name] = action
         self.run._changed()
         return action
@@ -315,15 +323,25 @@ class _Interpreter:
             unsubscribe = {**shared, **unsubscribe}
         self.check_uri(step, "subscribe", subscribe)
         self.check_uri(step, "unsubscribe", unsubscribe)
-        await self.run.webhook(step.name, subscribe, unsubscribe, timeout=self.timeout(step))
+        # The definition's templates, evaluated once by the step (from_template): what they
+        # return is data, never evaluated again.
+        await self.run.webhook(
+            step.name,
+            from_template(subscribe),
+            from_template(unsubscribe) if unsubscribe else None,
+            timeout=self.timeout(step),
+            include_authorization_headers=step.include_authorization_headers,
+            secure=step.secure,
+        )
 
     async def http(self, step: Step) -> None:
         self.check_uri(step, "inputs", step.inputs)
         await self.run.http(
             step.name,
-            step.inputs,
+            from_template(step.inputs),
             timeout=self.timeout(step),
             async_pattern="disableasyncpattern" not in step.operation_options,
+            secure=step.secure,
         )
 
     async def container(self, step: Step) -> None:

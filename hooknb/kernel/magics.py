@@ -18,6 +18,11 @@ Runs of a ``%%hooknb trigger`` workflow call the Python handler registered with
 body. Magics run synchronously in the kernel and use hooknb's sync API, which re-enters the
 kernel's loop with nest_asyncio2.
 
+A cell is a Logic Apps template that the user writes, so its strings are expressions as in
+Logic Apps (``"@{listCallbackUrl()}"``, ``"@triggerBody()?['id']"``), each evaluated once when
+the request is made; what an expression returns is data. (Python request dicts are literal
+instead, with ``hooknb.CALLBACK_URL`` and ``hooknb.expr``: see :mod:`hooknb.kernel.placeholders`.)
+
 The cells are read by :func:`hooknb.wdl.definitions.load_webhook`, with the checks a whole
 workflow definition gets. Mistakes in a cell body raise ``UsageError`` (shown without a
 traceback) naming the line of the cell and the field: ``line 4 column 9: not valid JSON:
@@ -41,6 +46,7 @@ from ..http_model import normalize_request
 from ..wdl import referenced_functions
 from ..wdl.definitions import WebhookDefinition, load, load_webhook
 from ..wdl.durations import parse_duration
+from .placeholders import from_template
 from .registry import get_handler, on_register, run_handler
 from .render import clock, duration, mapping_lines, seconds_text
 from .run import Run
@@ -108,7 +114,10 @@ _USAGE = """\
 %hooknb url NAME                          the trigger's callback URL
 %hooknb enable NAME | disable NAME        subscribe / unsubscribe the trigger
 %hooknb cancel RUN_ID                     cancel a run
-%hooknb status                            the hub: URL, store, public base URL, counts"""
+%hooknb status                            the hub: URL, store, public base URL, counts
+
+A cell is a Logic Apps template: its strings are expressions ("@{listCallbackUrl()}"),
+evaluated once when the request is made. (In Python dicts, use hooknb.CALLBACK_URL.)"""
 
 
 def _parse(func: Any, line: str, *, cell: bool = False) -> Any:
@@ -188,7 +197,8 @@ class HookNBMagics(Magics):
             return await run_handler(name, run)
 
         run_workflow.__doc__ = f"Runs of {name!r} call @hooknb.handler({name!r}) if defined."
-        trigger = HttpWebhookTrigger(
+        # The cell is a template the user wrote: its strings are expressions, as in Logic Apps.
+        trigger = HttpWebhookTrigger.from_template(
             definition.subscribe,
             definition.unsubscribe,
             name=args.trigger_name,
@@ -237,7 +247,10 @@ class HookNBMagics(Magics):
                 f"workflow {args.workflow!r} has a trigger; --workflow names a manual workflow "
                 "for one-off actions (default: adhoc)"
             )
-        step, subscribe, unsubscribe = args.name, definition.subscribe, definition.unsubscribe
+        # The cell is a template the user wrote: its strings are expressions, as in Logic Apps.
+        step = args.name
+        subscribe = from_template(definition.subscribe)
+        unsubscribe = from_template(definition.unsubscribe) if definition.unsubscribe else None
 
         async def one_step(run: Run) -> Any:
             reply = await run.webhook(step, subscribe, unsubscribe, timeout=timeout)

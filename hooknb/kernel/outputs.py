@@ -11,18 +11,26 @@ from typing import Any
 import httpx
 
 from ..http_model import CallbackWire, ResponseWire, decode_wire_body, is_json_type
+from ..jsonsafe import MAX_DEPTH, loads, truncated_marker
+
+__all__ = ["CREDENTIAL_HEADERS", "Outputs", "decode_body", "headers_dict", "jsonable"]
 
 _TEXT_PREVIEW = 2000
 
+#: Inbound headers that carry the sender's credentials: left out of trigger and action outputs
+#: unless asked for (Logic Apps' ``IncludeAuthorizationHeadersInOutputs``).
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+
 
 def decode_body(raw: bytes, content_type: str | None) -> Any:
-    """JSON when the content type says so (and it parses), else text, else the bytes."""
+    """JSON when the content type says so (and it parses within ``jsonsafe.MAX_DEPTH``
+    levels, as the server does), else text, else the bytes."""
     if not raw:
         return None
     if is_json_type(content_type):
         try:
-            return json.loads(raw)
-        except (ValueError, RecursionError):  # not JSON after all, or nested beyond reason
+            return loads(raw)
+        except ValueError:  # not JSON after all, or nested deeper than anything is parsed
             pass
     try:
         return raw.decode("utf-8")
@@ -51,12 +59,25 @@ class Outputs:
     received: float | None = None
 
     @classmethod
-    def from_callback(cls, callback: CallbackWire, status_code: int | None = None) -> Outputs:
-        """From the hub's wire form of a stored callback request."""
+    def from_callback(
+        cls,
+        callback: CallbackWire,
+        status_code: int | None = None,
+        *,
+        include_authorization_headers: bool = False,
+    ) -> Outputs:
+        """From the hub's wire form of a stored callback request.
+
+        The sender's ``Authorization``, ``Proxy-Authorization`` and ``Cookie`` headers are
+        left out unless ``include_authorization_headers`` (the hub keeps the request exact).
+        """
         raw = decode_wire_body(callback.get("body"))
         content_type = callback.get("contentType")
+        pairs = [(name, value) for name, value in callback.get("headers", [])]
+        if not include_authorization_headers:
+            pairs = [(name, val) for name, val in pairs if name.lower() not in CREDENTIAL_HEADERS]
         return cls(
-            headers=httpx.Headers([(name, value) for name, value in callback.get("headers", [])]),
+            headers=httpx.Headers(pairs),
             body=decode_body(raw, content_type),
             queries=dict(callback.get("queries") or {}),
             status_code=status_code,
@@ -98,11 +119,12 @@ class Outputs:
             else json.dumps(body).encode(),
         )
 
-    def to_json(self) -> dict[str, Any]:
-        """The Logic Apps shape (``headers``, ``body``, ``statusCode``, ``queries``), JSON-safe."""
+    def to_json(self, *, max_depth: int = MAX_DEPTH) -> dict[str, Any]:
+        """The Logic Apps shape (``headers``, ``body``, ``statusCode``, ``queries``), JSON-safe
+        (the body cut below ``max_depth`` levels, see :func:`jsonable`)."""
         value: dict[str, Any] = {
             "headers": headers_dict(self.headers),
-            "body": jsonable(self.body),
+            "body": jsonable(self.body, max(max_depth - 1, 1)),
         }
         if self.queries:
             value["queries"] = self.queries
@@ -133,19 +155,56 @@ def headers_dict(headers: httpx.Headers) -> dict[str, str]:
     return merged
 
 
-def jsonable(value: Any) -> Any:
-    """A JSON-safe version of a Python value (bytes → base64 content, others → repr)."""
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, bytes):
-        return {
-            "$content-type": "application/octet-stream",
-            "$content": base64.b64encode(value).decode(),
-        }
-    if isinstance(value, Outputs):
-        return value.to_json()
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [jsonable(v) for v in value]
-    return repr(value)
+def jsonable(value: Any, max_depth: int = MAX_DEPTH) -> Any:
+    """A JSON-safe version of a Python value: bytes become Logic Apps' binary form
+    (``$content``, base64), :class:`Outputs` their :meth:`~Outputs.to_json`, mappings and
+    sequences copies, other objects their ``repr``. Objects and arrays deeper than
+    ``max_depth`` levels become a ``jsonsafe.truncated_marker``, so the result can always be
+    encoded, sent and parsed (by the hub too). Iterative: any depth.
+    """
+    root: list[Any] = [None]
+    stack: list[tuple[Any, Any, Any, int]] = [(value, root, 0, 1)]
+    while stack:
+        item, parent, key, level = stack.pop()
+        if item is None or isinstance(item, bool | int | float | str):
+            parent[key] = item
+        elif isinstance(item, bytes):
+            parent[key] = {
+                "$content-type": "application/octet-stream",
+                "$content": base64.b64encode(item).decode(),
+            }
+        elif isinstance(item, Outputs):
+            stack.append((item.to_json(), parent, key, level))
+        elif isinstance(item, Mapping | list | tuple | set | frozenset):
+            if level > max_depth or (level == max_depth and not _flat(item)):
+                parent[key] = truncated_marker(repr(item)[:2000] if _small(item) else _kind(item))
+            elif isinstance(item, Mapping):
+                copy: dict[str, Any] = {}
+                parent[key] = copy
+                for name, child in item.items():
+                    copy[str(name)] = None
+                    stack.append((child, copy, str(name), level + 1))
+            else:
+                items: list[Any] = [None] * len(item)
+                parent[key] = items
+                stack.extend((child, items, i, level + 1) for i, child in enumerate(item))
+        else:
+            parent[key] = repr(item)
+    return root[0]
+
+
+def _flat(value: Any) -> bool:
+    children = value.values() if isinstance(value, Mapping) else value
+    return not any(isinstance(c, Mapping | list | tuple | set | frozenset) for c in children)
+
+
+def _small(value: Any) -> bool:
+    # repr() of a deep value recurses: only a shallow look is safe.
+    children = value.values() if isinstance(value, Mapping) else value
+    return len(value) <= 16 and all(
+        not isinstance(c, Mapping | list | tuple | set | frozenset) or not c for c in children
+    )
+
+
+def _kind(value: Any) -> str:
+    return f"<{type(value).__name__} of {len(value)} items, nested too deeply to show>"

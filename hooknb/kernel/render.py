@@ -15,7 +15,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..http_model import redact
+from .action import SECURED
 from .outputs import Outputs, headers_dict, jsonable
+from .placeholders import shown_template
 
 if TYPE_CHECKING:
     from .action import Action
@@ -261,8 +263,15 @@ def value_html(value: Any, title: str = "Outputs") -> str:
 
 
 def action_details_html(action: Action) -> str:
-    """Inputs, subscribe response, outputs and error of a step, each expandable."""
-    parts = [inputs_html(action.inputs)]
+    """Inputs, subscribe response, outputs and error of a step, each expandable; the parts
+    the step keeps secure as :data:`~hooknb.kernel.action.SECURED`."""
+    secure = getattr(action, "secure", frozenset())
+    parts = [inputs_html(SECURED if "inputs" in secure else action.inputs)]
+    if "outputs" in secure:
+        parts.append(value_html(SECURED))
+        if action.error:
+            parts.append(f"<div style='color:{STATUS_COLORS['Failed']}'>{_e(action.error)}</div>")
+        return "".join(parts)
     subscription = getattr(action, "subscription", None)
     if subscription is not None:
         parts.append(outputs_html(subscription, "Subscribe response"))
@@ -309,6 +318,8 @@ def action_line(action: Action) -> str:
     detail = ""
     if action.status == "Waiting" and action.deadline:
         detail = f"  {countdown(action.deadline)}"
+    elif "outputs" in getattr(action, "secure", ()):
+        detail = f"  -> {SECURED}"
     elif _is_http(action.outputs):
         detail = f"  -> {preview(getattr(action.outputs, 'body', None), 120)}"
     elif (value := getattr(action, "value", None)) is not None:
@@ -411,8 +422,8 @@ def trigger_html(workflow: WorkflowShown) -> str:
     definition = {
         "type": trigger.type,
         "inputs": {
-            "subscribe": redact(subscribe),
-            "unsubscribe": redact(getattr(trigger, "unsubscribe", None) or {}),
+            "subscribe": redact(shown_template(subscribe)),
+            "unsubscribe": redact(shown_template(getattr(trigger, "unsubscribe", None) or {})),
         },
     }
     return (

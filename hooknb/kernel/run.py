@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from ..errors import ActionTimedOut, RunTerminated
+from ..jsonsafe import truncated_marker
 from ..wdl import Context
 from .action import REPORT_BODY_LIMIT, Action, current_scope, iso_time
 from .aio import in_loop_thread
@@ -32,14 +33,29 @@ from .triggers import Trigger
 if TYPE_CHECKING:
     from ..wdl.definitions import Definition
 
-__all__ = ["Host", "Run", "RunFunction", "RunOwner", "ServerRun"]
+__all__ = ["REPORT_LIMIT", "Host", "Run", "RunFunction", "RunOwner", "ServerRun"]
 
 log = logging.getLogger("hooknb.kernel")
+
+#: Largest run report (bytes of JSON) the kernel sends: far below what the hub accepts.
+REPORT_LIMIT = 4 * 1024 * 1024
 
 #: A workflow's function: called with each run; may be ``async``; returns the run's result.
 RunFunction = Callable[["Run"], Any]
 #: Where a workflow's runs run: in this process, or in the server (definitions only).
 Host = Literal["kernel", "server"]
+
+
+def _report_value(value: Any, limit: int) -> Any:
+    """A run's result or response as reports carry it: JSON-safe, depth-bounded, and cut
+    at ``limit`` bytes of JSON."""
+    shown = jsonable(value)
+    if shown is None or isinstance(shown, bool | int | float):
+        return shown
+    text = shown if isinstance(shown, str) else json.dumps(shown)
+    if len(text) <= max(limit, 64):
+        return shown
+    return truncated_marker(text, 2000)
 
 
 class RunOwner(Protocol):
@@ -65,6 +81,7 @@ class RunOwner(Protocol):
     @property
     def _path(self) -> str: ...
     def _changed(self, run: Run | None = None) -> None: ...
+    def _trigger_outputs(self, callback: Any) -> Outputs: ...
 
 
 class Run(Steps):
@@ -151,21 +168,66 @@ class Run(Steps):
                 log.exception("run observer failed")
 
     def to_report(self) -> dict[str, Any]:
-        """The run as the hub records it (``api/sync``): status, times, every step, result."""
-        result = jsonable(self.result)
-        if len(json.dumps(result)) > REPORT_BODY_LIMIT:
-            result = {"$truncated": True, "repr": repr(self.result)[:2000]}
+        """The run as the hub records it (``api/sync``): status, times, every step, result.
+
+        Always accepted by the hub: nothing in it is deeper than ``jsonsafe.MAX_DEPTH``
+        levels, each body, value and text is cut at ``REPORT_BODY_LIMIT`` bytes, and the
+        whole stays under :data:`REPORT_LIMIT` (bodies cut shorter, then steps' details left
+        out, when many steps would make it larger). Secure inputs and outputs are left out.
+        It never raises: a run whose report cannot be made still reports its status.
+        """
+        try:
+            for body_limit in (REPORT_BODY_LIMIT, 1024, 0):
+                report = self._report(body_limit)
+                if len(json.dumps(report)) <= REPORT_LIMIT:
+                    return report
+        except Exception as exc:  # a value no JSON form could be made of: report the status
+            log.exception("hooknb: the report of run %s could not be made", self.id)
+            return self._bare_report(f"the run's report could not be made: {exc!r}")
+        return self._bare_report(
+            f"the run's {len(self.actions):,} steps are too many to report (the kernel has them)"
+        )
+
+    def _report(self, body_limit: int) -> dict[str, Any]:
+        if body_limit:
+            actions = {name: a.to_report(body_limit) for name, a in self.actions.items()}
+        else:  # only what a step is: its name, type, status and times
+            actions = {
+                name: {
+                    key: value
+                    for key, value in a.to_report(64).items()
+                    if key not in ("inputs", "outputs")
+                }
+                for name, a in self.actions.items()
+            }
         return {
+            **self._bare_report(None),
+            "actions": actions,
+            "result": _report_value(self.result, body_limit),
+            **(
+                {"response": _report_value(self.response, body_limit)}
+                if self.response is not None
+                else {}
+            ),
+        }
+
+    def _bare_report(self, problem: str | None) -> dict[str, Any]:
+        error = self.error
+        if error is not None and len(error) > REPORT_BODY_LIMIT:
+            error = error[:REPORT_BODY_LIMIT] + f"... ({len(error):,} characters)"
+        report: dict[str, Any] = {
             "id": self.id,
             "status": self.status,
             "started": self.started,
             "ended": self.ended,
             "trigger": self.workflow.trigger.name if self.workflow.trigger else "manual",
-            "actions": {name: action.to_json() for name, action in self.actions.items()},
-            "result": result,
-            "error": self.error,
-            **({"response": jsonable(self.response)} if self.response is not None else {}),
+            "actions": {},
+            "result": None,
+            "error": error,
         }
+        if problem is not None:
+            report["reportProblem"] = problem
+        return report
 
     def context(self, *, callback_url: str | None = None, action: Any = None) -> Context:
         """The expression context of this run (trigger, actions so far, workflow)."""
@@ -364,5 +426,5 @@ class ServerRun(Run):
             log.debug("hooknb: no trigger outputs for run %s", self.id, exc_info=True)
             return
         if shown.get("trigger"):
-            self.trigger = Outputs.from_callback(shown["trigger"])
+            self.trigger = self.workflow._trigger_outputs(shown["trigger"])
             self._changed()

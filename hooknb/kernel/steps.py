@@ -4,8 +4,12 @@
 holds the run's state, reports and lifecycle. Each step is recorded as an
 :class:`~hooknb.kernel.action.Action` in ``run.actions`` and reported as it changes.
 
+Requests are data (:mod:`hooknb.kernel.placeholders`): their strings are sent as they are;
+only :data:`~hooknb.kernel.placeholders.CALLBACK_URL` and :func:`~hooknb.kernel.placeholders.expr`
+are filled in, once. A definition's templates come here already in that form.
+
 The HTTP Webhook step, in order (:meth:`Steps.webhook`): open a wait on the hub (it makes
-the callback URL and the deadline), evaluate the subscribe and unsubscribe requests with that
+the callback URL and the deadline), fill in the subscribe and unsubscribe requests with that
 URL, have the hub subscribe, register a deferred unsubscribe (one that needs the subscribe
 response), show the step Waiting, and await the outcome the hub sends over the push channel.
 Cancelled, it cleans up; failed, it closes the wait so its URL does not stay open.
@@ -22,12 +26,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, Self
 
-from ..errors import ActionFailed, ActionTimedOut, HubRequestError, RunTerminated
+from ..errors import ActionFailed, ActionTimedOut, HookNBError, HubRequestError, RunTerminated
 from ..http_model import redact
-from ..wdl import Context, ExpressionError, evaluate_template, referenced_functions
+from ..wdl import Context
 from ..wdl.definitions import apply_endpoints
 from ..wdl.durations import parse_duration
-from .action import Action, iso_time
+from .action import Action, Secure, iso_time, secure_properties
 from .history import (
     History,
     RecordedStep,
@@ -36,7 +40,8 @@ from .history import (
     encode_value,
     flow,
 )
-from .outputs import Outputs, jsonable
+from .outputs import Outputs
+from .placeholders import functions_in, resolve, shown_template
 
 if TYPE_CHECKING:
     from .client import HubClient
@@ -93,9 +98,11 @@ class _WebhookWait:
     unsubscribe: Unsubscribe
     #: Whether the unsubscribe request is made from the subscribe response (once it is in).
     later: bool
+    #: Whether the callback's credential headers are kept in the step's outputs.
+    include_authorization_headers: bool = False
     #: The hub's id of the wait, once opened.
     id: str | None = None
-    #: The expression context with the wait's callback URL, once the requests are evaluated.
+    #: The expression context with the wait's callback URL, once the requests are made.
     context: Context | None = None
 
 
@@ -151,12 +158,13 @@ class Steps:
         return name, recorded, place
 
     def _new_step(
-        self, name: str, type: str, inputs: Any
+        self, name: str, type: str, inputs: Any, secure: Secure = ()
     ) -> tuple[Action, RecordedStep | None, StepPlace]:
         """Record a new running step under a name not used yet in this run, and report it;
         with its recorded self when the run is being replayed."""
+        properties = secure_properties(secure)
         name, recorded, place = self._recall(name, type)
-        action = Action(name, type, inputs=inputs)
+        action = Action(name, type, inputs=inputs, secure=properties)
         self.actions[name] = action
         self._changed()
         return action, recorded, place
@@ -197,13 +205,27 @@ class Steps:
         timeout: str | float | None = None,
         *,
         verify: Mapping[str, Any] | None = None,
+        include_authorization_headers: bool = False,
+        secure: Secure = (),
     ) -> Outputs:
         """The HTTP Webhook action: subscribe with a fresh callback URL, pause, resume.
 
+        ``subscribe`` is an HTTP request object (``method``, ``uri``, ``headers``, ``body``,
+        ``queries``, ``authentication``, ``retryPolicy``), taken literally: put
+        ``hooknb.CALLBACK_URL`` where the service expects the callback URL, and
+        ``hooknb.expr(...)`` where an expression should be evaluated (see
+        :mod:`hooknb.kernel.placeholders`). ``unsubscribe`` is another one, or a function of
+        the subscribe response returning one. ``timeout`` is an ISO 8601 duration or seconds
+        (default: the hub's). ``verify`` requires a sender signature on the callback (see
+        HttpWebhookTrigger).
+
         Returns the callback's outputs (``.headers``, ``.body``, ``.status_code``,
-        ``.queries``). ``unsubscribe`` is a request object or a callable of the subscribe
-        response. ``timeout`` is an ISO 8601 duration or seconds (default: the hub's).
-        ``verify`` requires a sender signature on the callback (see HttpWebhookTrigger).
+        ``.queries``); the callback's ``Authorization``, ``Proxy-Authorization`` and
+        ``Cookie`` headers are left out unless ``include_authorization_headers`` (Logic Apps'
+        ``IncludeAuthorizationHeadersInOutputs``). ``secure`` (``"inputs"``, ``"outputs"`` or
+        both) keeps them out of the run's reports and views (Logic Apps' secure inputs and
+        outputs); the run itself uses them as usual.
+
         Raises :class:`ActionTimedOut` on timeout and :class:`ActionFailed` when subscribing
         fails; cancelling the run raises ``asyncio.CancelledError`` here.
         """
@@ -214,15 +236,18 @@ class Steps:
             name,
             "HttpWebhook",
             {
-                "subscribe": redact(subscribe),
-                "unsubscribe": "<callable>" if callable(unsubscribe) else redact(unsubscribe or {}),
+                "subscribe": redact(shown_template(subscribe)),
+                "unsubscribe": "<callable>"
+                if callable(unsubscribe)
+                else redact(shown_template(unsubscribe or {})),
                 "timeout": timeout,
             },
+            secure,
         )
         later = callable(unsubscribe) or bool(
-            unsubscribe and referenced_functions(unsubscribe) & _ACTION_FUNCTIONS
+            unsubscribe and functions_in(unsubscribe) & _ACTION_FUNCTIONS
         )
-        wait = _WebhookWait(action, unsubscribe, later)
+        wait = _WebhookWait(action, unsubscribe, later, include_authorization_headers)
         try:
             if recorded is None:
                 outcome = await self._open_wait(wait, timeout_s, verify, place)
@@ -266,7 +291,7 @@ class Steps:
                 a is not action and a.status == "Waiting" for a in self.actions.values()
             ):
                 self.status = "Running"
-        return self._webhook_outcome(action, event, timeout_s)
+        return self._webhook_outcome(wait, event, timeout_s)
 
     def _resume_wait(
         self, wait: _WebhookWait, recorded: RecordedStep
@@ -331,17 +356,21 @@ class Steps:
         self, wait: _WebhookWait, subscribe: Mapping[str, Any]
     ) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """The subscribe request, and the unsubscribe request unless it is made later, with
-        expressions evaluated (``listCallbackUrl()`` is the wait's URL) and endpoints applied."""
+        their placeholders filled in (``CALLBACK_URL`` is the wait's URL) and endpoints
+        applied; the step's inputs show them as made (credentials masked)."""
         context = wait.context = self.context(callback_url=wait.action.callback_url)
-        subscribe_request = apply_endpoints(
-            evaluate_template(dict(subscribe), context), self._endpoints
-        )
+        subscribe_request = apply_endpoints(resolve(subscribe, context), self._endpoints)
         unsubscribe_request = None
         if wait.unsubscribe and not wait.later:
             unsubscribe_request = apply_endpoints(
-                evaluate_template(dict(wait.unsubscribe), context),  # type: ignore[arg-type]
-                self._endpoints,
+                resolve(wait.unsubscribe, context), self._endpoints
             )
+        inputs = wait.action.inputs
+        wait.action.inputs = {
+            **inputs,
+            "subscribe": redact(subscribe_request),
+            **({"unsubscribe": redact(unsubscribe_request)} if unsubscribe_request else {}),
+        }
         return subscribe_request, unsubscribe_request
 
     async def _subscribe(
@@ -387,7 +416,9 @@ class Steps:
         action, unsubscribe = wait.action, wait.unsubscribe
         assert action.subscription is not None and wait.context is not None
         if callable(unsubscribe):
-            return unsubscribe(action.subscription)
+            # What the function returns is data too; CALLBACK_URL and expr() in it are filled.
+            made = unsubscribe(action.subscription)
+            return None if made is None else resolve(made, wait.context)
         current = {
             "name": action.name,
             "inputs": action.inputs,
@@ -396,8 +427,7 @@ class Steps:
             "startTime": iso_time(action.started),
         }
         return apply_endpoints(
-            evaluate_template(dict(unsubscribe or {}), replace(wait.context, action=current)),
-            self._endpoints,
+            resolve(unsubscribe or {}, replace(wait.context, action=current)), self._endpoints
         )
 
     async def _webhook_cancelled(self, wait: _WebhookWait) -> None:
@@ -420,7 +450,11 @@ class Steps:
                 hub.request("POST", f"hooknb/api/waits/{wait.id}/cancel", {"notify": False})
             )
             if final and final.get("state") == "completed" and final.get("callback"):
-                action.outputs = Outputs.from_callback(final["callback"], status_code=200)
+                action.outputs = Outputs.from_callback(
+                    final["callback"],
+                    status_code=200,
+                    include_authorization_headers=wait.include_authorization_headers,
+                )
                 action.status = "Succeeded"
             elif final and final.get("state") == "timedout":
                 action.status = "TimedOut"
@@ -438,14 +472,19 @@ class Steps:
         self._changed()
 
     def _webhook_outcome(
-        self, action: Action, event: Mapping[str, Any], timeout_s: float | None
+        self, wait: _WebhookWait, event: Mapping[str, Any], timeout_s: float | None
     ) -> Outputs:
         """The step's end from the hub's outcome event: the callback's outputs, or
         ActionTimedOut, or CancelledError (cancelled from outside the kernel)."""
+        action = wait.action
         action.ended = time.time()
         kind = event.get("event")
         if kind == "callback":
-            action.outputs = Outputs.from_callback(event["callback"], status_code=200)
+            action.outputs = Outputs.from_callback(
+                event["callback"],
+                status_code=200,
+                include_authorization_headers=wait.include_authorization_headers,
+            )
             action.status = "Succeeded"
             # Reported (and shown) just after the workflow resumes, not before: the report
             # serialises every step, which a resumed step should not wait for.
@@ -478,15 +517,19 @@ class Steps:
         *,
         timeout: str | float | None = None,
         async_pattern: bool = True,
+        secure: Secure = (),
     ) -> Outputs:
         """The HTTP action: the hub sends ``request`` and returns the response's outputs.
 
         ``request`` is a Logic Apps HTTP request object (``method``, ``uri``, ``headers``,
-        ``queries``, ``body``, ``authentication``, ``retryPolicy``) whose strings may hold
-        expressions. A ``202 Accepted`` with a ``location`` header is polled (GET, honouring
-        ``retry-after``, default 1 s) until another status, unless ``async_pattern=False``
-        (Logic Apps' ``DisableAsyncPattern``). ``timeout`` (ISO 8601 or seconds) bounds the
-        whole call including polling; default: the hub's action timeout.
+        ``queries``, ``body``, ``authentication``, ``retryPolicy``), taken literally: its
+        strings are sent as they are; ``hooknb.expr(...)`` parts are evaluated (see
+        :mod:`hooknb.kernel.placeholders`). ``secure`` (``"inputs"``, ``"outputs"`` or both)
+        keeps them out of the run's reports and views. A ``202 Accepted`` with a ``location``
+        header is polled (GET, honouring ``retry-after``, default 1 s) until another status,
+        unless ``async_pattern=False`` (Logic Apps' ``DisableAsyncPattern``). ``timeout`` (ISO
+        8601 or seconds) bounds the whole call including polling; default: the hub's action
+        timeout.
 
         Raises :class:`ActionFailed` when the final status is not 2xx (the outputs are on
         ``run.actions[name]`` and in ``exc.details``) or no response came, and
@@ -494,7 +537,9 @@ class Steps:
         """
         if not isinstance(request, Mapping):
             raise TypeError("request must be an HTTP request object (a dict)")
-        action, recorded, place = self._new_step(name, "Http", redact(request))
+        action, recorded, place = self._new_step(
+            name, "Http", redact(shown_template(request)), secure
+        )
         timeout_s = _seconds(timeout)
         try:
             if recorded is not None and recorded.state == "done":
@@ -502,9 +547,7 @@ class Steps:
                 status, answer = int(made["status"]), made["answer"]
                 action.started = recorded.started or action.started
             else:
-                evaluated = apply_endpoints(
-                    evaluate_template(dict(request), self.context()), self._endpoints
-                )
+                evaluated = apply_endpoints(resolve(request, self.context()), self._endpoints)
                 action.inputs = redact(evaluated)
                 status, answer = await self._hub_http(
                     action.name, evaluated, place, timeout_s, async_pattern
@@ -580,21 +623,27 @@ class Steps:
         self._changed()
         raise ActionFailed(name, f"the final response was HTTP {code}", action.outputs)
 
-    def compose(self, name: str, inputs: Any) -> Any:
-        """The Compose action: evaluate ``inputs`` (expressions included) and record the value
-        as the step's outputs, for ``outputs('<name>')`` in later expressions."""
+    def compose(self, name: str, inputs: Any, *, secure: Secure = ()) -> Any:
+        """The Compose action: record ``inputs`` as the step's outputs, for
+        ``outputs('<name>')`` in later expressions, with its ``hooknb.expr(...)`` parts
+        evaluated (its strings are data, taken as they are). ``secure`` as for
+        :meth:`webhook`."""
         name, recorded, place = self._recall(name, "Compose")
-        action = Action(name, "Compose", inputs=jsonable(inputs))
+        action = Action(
+            name, "Compose", inputs=shown_template(inputs), secure=secure_properties(secure)
+        )
         self.actions[name] = action
         if recorded is not None:
             action.value = decode_value(recorded.value)
         else:
             try:
-                action.value = evaluate_template(inputs, self.context())
-            except ExpressionError as exc:
-                error = f"ExpressionError: {exc}"
+                action.value = resolve(inputs, self.context())
+            except HookNBError as exc:
+                error = f"{type(exc).__name__}: {exc}"
                 self._step_failed(action, error)
                 raise ActionFailed(name, error) from exc
+        # As Logic Apps shows a Compose: its inputs as evaluated (they are its outputs).
+        action.inputs = action.value
         action.status = "Succeeded"
         action.ended = time.time()
         if recorded is None:
@@ -602,9 +651,10 @@ class Steps:
         self._changed()
         return action.value
 
-    def record(self, name: str, value: Any, *, type: str = "Python") -> Any:
+    def record(self, name: str, value: Any, *, type: str = "Python", secure: Secure = ()) -> Any:
         """Record ``value`` as the outputs of a finished step named ``name`` and return it, so
-        expressions in later steps can read it with ``outputs('<name>')``.
+        expressions in later steps can read it with ``outputs('<name>')``. ``secure`` as for
+        :meth:`webhook`.
 
         When a run is replayed after its kernel restarted, this returns the value recorded the
         first time, not ``value``: ``run.record("Started", time.time())`` keeps its time.
@@ -613,7 +663,15 @@ class Steps:
         now = time.time()
         if recorded is not None:
             value = decode_value(recorded.value)
-        action = Action(name, type, status="Succeeded", value=value, started=now, ended=now)
+        action = Action(
+            name,
+            type,
+            status="Succeeded",
+            value=value,
+            started=now,
+            ended=now,
+            secure=secure_properties(secure),
+        )
         self.actions[name] = action
         if recorded is None:
             self._remember(action, place, value)
@@ -621,7 +679,12 @@ class Steps:
         return value
 
     async def step(
-        self, name: str, fn: Callable[[Self], Any], *, timeout: str | float | None = None
+        self,
+        name: str,
+        fn: Callable[[Self], Any],
+        *,
+        timeout: str | float | None = None,
+        secure: Secure = (),
     ) -> Any:
         """Run ``fn(run)`` (sync or async) as a step named ``name`` and record what it returns.
 
@@ -632,10 +695,12 @@ class Steps:
         not JSON data, runs again on replay.
 
         Exceptions fail the step and propagate. ``timeout`` bounds an async ``fn`` (the step
-        then ends TimedOut and :class:`ActionTimedOut` is raised).
+        then ends TimedOut and :class:`ActionTimedOut` is raised). ``secure`` as for
+        :meth:`webhook` (the value is still stored exactly in the run's history, which is not
+        shown).
         """
         action, recorded, place = self._new_step(
-            name, "Python", {"function": getattr(fn, "__qualname__", repr(fn))}
+            name, "Python", {"function": getattr(fn, "__qualname__", repr(fn))}, secure
         )
         name = action.name
         if recorded is not None:

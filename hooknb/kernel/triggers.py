@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..wdl.definitions import Recurrence
+from .placeholders import from_template, to_template
 
 if TYPE_CHECKING:
     from ..wdl.definitions import Definition
@@ -17,10 +18,15 @@ class HttpWebhookTrigger:
     unsubscribes; every POST to the callback URL starts a run.
 
     ``subscribe``/``unsubscribe`` are Logic Apps HTTP request objects (``method``, ``uri``,
-    ``headers``, ``body``, ``queries``, ``authentication``, ``retryPolicy``); their strings may
-    hold expressions such as ``@{listCallbackUrl()}``. ``access_key_type`` (``"Secondary"``)
-    chooses the key that signs the callback URL; ``verify`` requires a sender signature on
-    every callback (``{"type": "standard-webhooks" | "github" | "stripe", "secret": ...}``).
+    ``headers``, ``body``, ``queries``, ``authentication``, ``retryPolicy``), taken literally:
+    put ``hooknb.CALLBACK_URL`` where the service expects the callback URL, and
+    ``hooknb.expr(...)`` where an expression should be evaluated (see
+    :mod:`hooknb.kernel.placeholders`). ``access_key_type`` (``"Secondary"``) chooses the key
+    that signs the callback URL; ``verify`` requires a sender signature on every callback
+    (``{"type": "standard-webhooks" | "github" | "stripe", "secret": ...}``). The callbacks'
+    ``Authorization``, ``Proxy-Authorization`` and ``Cookie`` headers are left out of the
+    trigger outputs unless ``include_authorization_headers`` (Logic Apps'
+    ``IncludeAuthorizationHeadersInOutputs``).
     """
 
     type = "HttpWebhook"
@@ -33,6 +39,7 @@ class HttpWebhookTrigger:
         name: str = "HTTP_Webhook",
         access_key_type: str | None = None,
         verify: Mapping[str, Any] | None = None,
+        include_authorization_headers: bool = False,
     ) -> None:
         if not isinstance(subscribe, Mapping) or not (subscribe.get("uri") or subscribe.get("url")):
             raise ValueError("subscribe must be an HTTP request object with a 'uri'")
@@ -45,6 +52,22 @@ class HttpWebhookTrigger:
         # does not know access keys ignores it).
         self.access_key_type = access_key_type
         self.verify = dict(verify) if verify else None
+        self.include_authorization_headers = bool(include_authorization_headers)
+
+    @classmethod
+    def from_template(
+        cls,
+        subscribe: Mapping[str, Any],
+        unsubscribe: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> HttpWebhookTrigger:
+        """The trigger of a Logic Apps template (a definition's or a magic's JSON), whose
+        strings are expressions (``@{listCallbackUrl()}``...), as Logic Apps reads them."""
+        return cls(
+            from_template(subscribe),
+            from_template(unsubscribe) if unsubscribe else None,
+            **options,
+        )
 
     def __repr__(self) -> str:
         uri = self.subscribe.get("uri") or self.subscribe.get("url")
@@ -52,35 +75,55 @@ class HttpWebhookTrigger:
         return f"HttpWebhookTrigger({self.name!r}, subscribe={method} {uri})"
 
     def to_definition(self) -> dict[str, Any]:
-        """The Logic Apps trigger object."""
+        """The Logic Apps trigger object (its literal strings escaped, its placeholders as
+        expressions)."""
         inputs: dict[str, Any] = {
-            "subscribe": self.subscribe,
-            "unsubscribe": self.unsubscribe or {},
+            "subscribe": to_template(self.subscribe),
+            "unsubscribe": to_template(self.unsubscribe or {}),
         }
         if self.access_key_type:
             inputs["accessKeyType"] = self.access_key_type
-        return {"type": self.type, "inputs": inputs}
+        trigger: dict[str, Any] = {"type": self.type, "inputs": inputs}
+        if self.include_authorization_headers:
+            trigger["operationOptions"] = "IncludeAuthorizationHeadersInOutputs"
+        return trigger
 
 
 class RequestTrigger:
     """The Request ("manual") trigger: runs are started with ``workflow.start(body=...)``.
 
     hooknb has no inbound URL for it (the portal's "Run trigger" is ``start()``); a Response
-    action in such a workflow is recorded as ``run.response``.
+    action in such a workflow is recorded as ``run.response``. The ``Authorization``,
+    ``Proxy-Authorization`` and ``Cookie`` headers given to ``start()`` are left out of the
+    trigger outputs unless ``include_authorization_headers``, as for the HTTP Webhook trigger.
     """
 
     type = "Request"
 
-    def __init__(self, name: str = "manual", *, schema: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        name: str = "manual",
+        *,
+        schema: Mapping[str, Any] | None = None,
+        include_authorization_headers: bool = False,
+    ) -> None:
         self.name = name
         self.schema = dict(schema) if schema is not None else None
+        self.include_authorization_headers = bool(include_authorization_headers)
 
     def __repr__(self) -> str:
         return f"RequestTrigger({self.name!r})"
 
     def to_definition(self) -> dict[str, Any]:
         """The Logic Apps trigger object."""
-        return {"type": "Request", "kind": "Http", "inputs": {"schema": self.schema or {}}}
+        trigger: dict[str, Any] = {
+            "type": "Request",
+            "kind": "Http",
+            "inputs": {"schema": self.schema or {}},
+        }
+        if self.include_authorization_headers:
+            trigger["operationOptions"] = "IncludeAuthorizationHeadersInOutputs"
+        return trigger
 
 
 class RecurrenceTrigger:
@@ -156,13 +199,18 @@ def trigger_of(definition: Definition) -> Trigger | None:
         unsubscribe = inputs.get("unsubscribe") or None
         if unsubscribe:
             unsubscribe = {**shared, **unsubscribe}
-        return HttpWebhookTrigger(
+        return HttpWebhookTrigger.from_template(
             subscribe,
             unsubscribe,
             name=trigger.name,
             access_key_type=inputs.get("accessKeyType"),
+            include_authorization_headers=trigger.include_authorization_headers,
         )
     if trigger.type == "Request":
-        return RequestTrigger(trigger.name, schema=trigger.inputs.get("schema"))
+        return RequestTrigger(
+            trigger.name,
+            schema=trigger.inputs.get("schema"),
+            include_authorization_headers=trigger.include_authorization_headers,
+        )
     assert trigger.recurrence is not None
     return RecurrenceTrigger._from(trigger.name, trigger.recurrence)

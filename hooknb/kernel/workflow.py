@@ -19,13 +19,14 @@ from urllib.parse import quote
 
 from ..errors import HookNBError, HubRequestError
 from ..http_model import CallbackWire, encode_wire_body
-from ..wdl import Context, evaluate_template
+from ..wdl import Context
 from ..wdl.definitions import Definition, Recurrence, apply_endpoints
 from .aio import in_loop_thread
 from .client import HubClient, connected_hub, default_hub
 from .declarative import Declarative
 from .history import History
 from .outputs import Outputs
+from .placeholders import resolve
 from .run import Host, Run, RunFunction, ServerRun
 from .triggers import HttpWebhookTrigger, RecurrenceTrigger, RequestTrigger, Trigger
 
@@ -283,11 +284,9 @@ class Workflow(Declarative):
                 "endpoint": f"{hub.url}{self._path}",
             },
         )
-        subscribe = apply_endpoints(
-            evaluate_template(self.trigger.subscribe, context), self.endpoints
-        )
+        subscribe = apply_endpoints(resolve(self.trigger.subscribe, context), self.endpoints)
         unsubscribe = (
-            apply_endpoints(evaluate_template(self.trigger.unsubscribe, context), self.endpoints)
+            apply_endpoints(resolve(self.trigger.unsubscribe, context), self.endpoints)
             if self.trigger.unsubscribe
             else None
         )
@@ -446,20 +445,28 @@ class Workflow(Declarative):
             created = await hub.request("POST", f"{self._path}/runs", request, idempotent=False)
             shown = hub.get_run(created["run"])  # its first report may have come already
             if isinstance(shown, ServerRun):
-                shown.trigger = Outputs.from_callback(created["callback"])
+                shown.trigger = self._trigger_outputs(created["callback"])
                 return shown
-            server_run = ServerRun(self, created["run"], Outputs.from_callback(created["callback"]))
+            server_run = ServerRun(self, created["run"], self._trigger_outputs(created["callback"]))
             server_run.status = "Queued"
             hub.add_run(server_run)
             return server_run
         created = await hub.request("POST", f"{self._path}/runs", request, idempotent=False)
-        run = Run(self, created["run"], Outputs.from_callback(created["callback"]))
+        run = Run(self, created["run"], self._trigger_outputs(created["callback"]))
         hub.adopt_run(run)
         return run
 
+    def _trigger_outputs(self, callback: CallbackWire | None) -> Outputs:
+        """A run's trigger outputs from its stored callback: without the sender's credential
+        headers unless the trigger asks for them."""
+        if callback is None:
+            return Outputs()
+        include = bool(getattr(self.trigger, "include_authorization_headers", False))
+        return Outputs.from_callback(callback, include_authorization_headers=include)
+
     def _run_for_trigger(self, run_id: str, callback: CallbackWire) -> Run:
         """A run for a trigger callback the hub delivered (the client starts it)."""
-        return Run(self, run_id, Outputs.from_callback(callback))
+        return Run(self, run_id, self._trigger_outputs(callback))
 
     def _run_for_replay(self, history: dict[str, Any]) -> Run:
         """A run this process adopts: replayed against its history (the client starts it)."""
@@ -467,7 +474,7 @@ class Workflow(Declarative):
         run = Run(
             self,
             history["id"],
-            Outputs.from_callback(trigger) if trigger else Outputs(),
+            self._trigger_outputs(trigger),
             history=History.from_json(history["steps"]),
             started=history.get("started") or history.get("created"),
         )

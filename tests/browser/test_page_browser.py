@@ -37,7 +37,7 @@ import hooknb
 BASE = __BASE__
 
 def topic(name):
-    body = {"callbackUrl": "@{listCallbackUrl()}"}
+    body = {"callbackUrl": hooknb.CALLBACK_URL}
     return hooknb.HttpWebhookTrigger(
         subscribe={"method": "POST", "uri": BASE + f"topics/{name}/subscriptions", "body": body},
         unsubscribe={"method": "POST", "uri": BASE + f"topics/{name}/unsubscribe", "body": body})
@@ -48,7 +48,7 @@ async def orders(run):
     reply = await run.webhook(
         "Approval",
         subscribe={"method": "POST", "uri": BASE + "approvals",
-                   "body": {"callbackUrl": "@{listCallbackUrl()}",
+                   "body": {"callbackUrl": hooknb.CALLBACK_URL,
                             "subject": f"Order {order['id']}"}},
         unsubscribe=lambda sub: {"method": "DELETE", "uri": BASE + "approvals/" + sub.body["id"]},
         timeout="PT10M")

@@ -120,7 +120,7 @@ def test_a_callback_for_a_stopped_server_is_kept_and_delivered(
             "async def approvals(run):\n"
             "    reply = await run.webhook('Approval', subscribe={'method': 'POST',\n"
             f"        'uri': '{subscriber.url}approvals',\n"
-            "        'body': {'callbackUrl': '@{listCallbackUrl()}'}}, timeout='PT1H')\n"
+            "        'body': {'callbackUrl': hooknb.CALLBACK_URL}}, timeout='PT1H')\n"
             "    return reply.body\n"
             "run = approvals.start(body={'order': 1042})\n"
             "print(run.id)\n"
@@ -157,7 +157,7 @@ def test_a_callback_for_a_stopped_server_is_kept_and_delivered(
         "async def approvals(run):\n"
         "    reply = await run.webhook('Approval', subscribe={'method': 'POST',\n"
         "        'uri': 'http://127.0.0.1:9/approvals',\n"
-        "        'body': {'callbackUrl': '@{listCallbackUrl()}'}}, timeout='PT1H')\n"
+        "        'body': {'callbackUrl': hooknb.CALLBACK_URL}}, timeout='PT1H')\n"
         "    return reply.body\n"
     )
     try:

@@ -13,13 +13,16 @@ What hooknb runs (:mod:`hooknb.kernel.interpreter` interprets it on the run engi
 * triggers ``HttpWebhook``, ``Request`` (manual) and ``Recurrence``; at most one trigger.
 * actions ``HttpWebhook``, ``Http``, ``Compose``, ``Response``, ``If``, ``Scope``, ``Wait`` and
   ``Terminate``, ordered by ``runAfter`` with the statuses Succeeded, Failed, Skipped and
-  TimedOut; ``limit.timeout``; ``retryPolicy``.
+  TimedOut; ``limit.timeout``; ``retryPolicy``; ``runtimeConfiguration.secureData`` on actions
+  (:attr:`Step.secure`); ``operationOptions`` ``DisableAsyncPattern`` on ``Http`` and
+  ``IncludeAuthorizationHeadersInOutputs`` on ``HttpWebhook`` triggers and actions and
+  ``Request`` triggers.
 
 Anything else is an error at load time, naming the type and where it is. Options that do not
 change what a run does here are kept (and exported again) but ignored, each with a line in
-:attr:`Definition.notes`: ``operationOptions`` (except ``DisableAsyncPattern`` on ``Http``,
-which is honoured), ``runtimeConfiguration``, ``trackedProperties``, ``limit.count``, an
-HttpWebhook trigger's ``accessKeyType`` when the hub cannot honour it.
+:attr:`Definition.notes`: other ``operationOptions``, the rest of ``runtimeConfiguration``
+(and ``secureData`` on a trigger), ``trackedProperties``, ``limit.count``, an HttpWebhook
+trigger's ``accessKeyType`` when the hub cannot honour it.
 
 Leniency, where real definitions need it:
 

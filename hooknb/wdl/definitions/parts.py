@@ -158,6 +158,12 @@ class Trigger:
         return value if isinstance(value, dict) else {}
 
     @property
+    def include_authorization_headers(self) -> bool:
+        """``operationOptions: IncludeAuthorizationHeadersInOutputs``: the callbacks'
+        credential headers are kept in the trigger outputs."""
+        return "includeauthorizationheadersinoutputs" in _options(self.raw)
+
+    @property
     def conditions(self) -> list[str]:
         """The trigger's condition expressions (all must be true for a run to proceed)."""
         return [c["expression"] for c in self.raw.get("conditions") or []]
@@ -198,10 +204,29 @@ class Step:
 
     @property
     def operation_options(self) -> set[str]:
-        text = self.raw.get("operationOptions")
-        if not isinstance(text, str):
-            return set()
-        return {part.strip().lower() for part in text.split(",") if part.strip()}
+        return _options(self.raw)
+
+    @property
+    def include_authorization_headers(self) -> bool:
+        """``operationOptions: IncludeAuthorizationHeadersInOutputs`` (an HttpWebhook action:
+        the callback's credential headers are kept in its outputs)."""
+        return "includeauthorizationheadersinoutputs" in self.operation_options
+
+    @property
+    def secure(self) -> frozenset[str]:
+        """``runtimeConfiguration.secureData.properties``: the parts (``inputs``,
+        ``outputs``) kept out of run history views and reports, as Logic Apps does."""
+        config = self.raw.get("runtimeConfiguration")
+        if not isinstance(config, dict):
+            return frozenset()
+        secure = next((v for k, v in config.items() if k.lower() == "securedata"), None)
+        properties = secure.get("properties") if isinstance(secure, dict) else None
+        if not isinstance(properties, list):
+            return frozenset()
+        return frozenset(p.lower() for p in properties if isinstance(p, str)) & {
+            "inputs",
+            "outputs",
+        }
 
     @property
     def expression(self) -> Any:
@@ -229,6 +254,13 @@ class Step:
             branch = self.else_actions or {}
             out["else"] = {"actions": {n: s.to_json(python=python) for n, s in branch.items()}}
         return _ordered(out, _ACTION_KEYS)
+
+
+def _options(raw: Mapping[str, Any]) -> set[str]:
+    text = raw.get("operationOptions")
+    if not isinstance(text, str):
+        return set()
+    return {part.strip().lower() for part in text.split(",") if part.strip()}
 
 
 #: What :func:`~.reader.load_webhook` reads: an HttpWebhook trigger or action.

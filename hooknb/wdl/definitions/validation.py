@@ -360,7 +360,7 @@ class _Builder:
                     "a trigger cannot run after anything", location=f"{where}.runAfter"
                 )
             self.note(f"{where}.runAfter is meaningless on a trigger and ignored")
-        self._envelope(spec, where)
+        self._envelope(spec, where, trigger=True)
         conditions = spec.get("conditions")
         if conditions is not None and not (
             isinstance(conditions, list)
@@ -549,22 +549,51 @@ class _Builder:
             )
         return step
 
-    def _envelope(self, spec: dict[str, Any], where: str) -> None:
+    def _envelope(self, spec: dict[str, Any], where: str, *, trigger: bool = False) -> None:
         options = spec.get("operationOptions")
         if options is not None:
             if not isinstance(options, str):
                 raise DefinitionError("must be a string", location=f"{where}.operationOptions")
-            honoured = spec.get("type") == "Http" and {
-                o.strip().lower() for o in options.split(",")
-            } == {"disableasyncpattern"}
-            if not honoured:
+            given = {o.strip().lower() for o in options.split(",") if o.strip()}
+            kind = spec.get("type")
+            honoured = {
+                "disableasyncpattern": kind == "Http" and not trigger,
+                # The callback's (or trigger request's) credential headers in the outputs.
+                "includeauthorizationheadersinoutputs": kind == "HttpWebhook"
+                or (trigger and kind == "Request"),
+            }
+            if not all(honoured.get(option, False) for option in given):
                 self.note(f"{where}.operationOptions {options!r} is ignored")
-        if spec.get("runtimeConfiguration") is not None:
-            self.note(
-                f"{where}.runtimeConfiguration is ignored (no concurrency control or secure data)"
-            )
+        config = spec.get("runtimeConfiguration")
+        if config is not None:
+            self._runtime_configuration(config, f"{where}.runtimeConfiguration", trigger=trigger)
         if spec.get("trackedProperties") is not None:
             self.note(f"{where}.trackedProperties are ignored")
+
+    def _runtime_configuration(self, config: Any, where: str, *, trigger: bool) -> None:
+        """``secureData`` is honoured (see :attr:`Step.secure`); the rest (concurrency,
+        paginationPolicy, staticResult...) changes nothing here and is noted."""
+        if not isinstance(config, dict):
+            raise DefinitionError("runtimeConfiguration is an object", location=where)
+        others = sorted(key for key in config if key.lower() != "securedata")
+        if others:
+            self.note(f"{where}.{others[0]} is ignored (no concurrency control here)")
+        secure = next((v for k, v in config.items() if k.lower() == "securedata"), None)
+        if secure is None:
+            return
+        properties = secure.get("properties") if isinstance(secure, dict) else None
+        if not isinstance(properties, list) or not all(
+            isinstance(p, str) and p.lower() in ("inputs", "outputs") for p in properties
+        ):
+            raise DefinitionError(
+                'secureData is {"properties": ["inputs", "outputs"]} (either or both)',
+                location=f"{where}.secureData",
+            )
+        if trigger:
+            self.note(
+                f"{where}.secureData is not honoured on a trigger yet: hooknb shows trigger "
+                "callbacks as received (credential headers masked)"
+            )
 
     def _limit(self, value: Any, where: str) -> None:
         if not isinstance(value, dict):
