@@ -668,26 +668,9 @@ class Hub:
                     "UPDATE workflows SET client = ?, updated = ? WHERE name = ?",
                     (client, now, workflow),
                 )
-            run_id = new_run_id()
-            callback_id = insert_callback(conn, "manual", workflow, run_id, request)
             if queued:
-                conn.execute(
-                    "INSERT INTO runs (id, workflow, status, trigger_callback, created)"
-                    " VALUES (?, ?, 'Queued', ?, ?)",
-                    (run_id, workflow, callback_id, now),
-                )
                 effects = Effects()
-                effects.deliveries.append(
-                    insert_delivery(
-                        conn,
-                        Route.workflow(workflow),
-                        "trigger",
-                        run_id=run_id,
-                        callback_id=callback_id,
-                        request=request,
-                        extra={"workflow": workflow},
-                    )
-                )
+                run_id, callback_id = self._op_queue_run(conn, workflow, "manual", request, effects)
                 return Outcome(
                     {
                         "run": run_id,
@@ -697,6 +680,8 @@ class Hub:
                     },
                     effects=effects,
                 )
+            run_id = new_run_id()
+            callback_id = insert_callback(conn, "manual", workflow, run_id, request)
             conn.execute(
                 "INSERT INTO runs (id, workflow, client, status, trigger_callback, created,"
                 " started)"
@@ -724,7 +709,6 @@ class Hub:
                 raise HubError(404, f"no run {run_id!r} with stored trigger inputs")
             workflow = row[0]
             old = row[1:]
-            new_run = new_run_id()
             now = time.time()
             request = InboundRequest(
                 method=old[2],
@@ -734,27 +718,49 @@ class Hub:
                 body=bytes(old[6]),
                 received=now,
             )
-            callback_id = insert_callback(conn, "resubmit", workflow, new_run, request)
-            conn.execute(
-                "INSERT INTO runs (id, workflow, status, trigger_callback, created) "
-                "VALUES (?, ?, 'Queued', ?, ?)",
-                (new_run, workflow, callback_id, now),
-            )
             effects = Effects()
-            effects.deliveries.append(
-                insert_delivery(
-                    conn,
-                    Route.workflow(workflow),
-                    "trigger",
-                    run_id=new_run,
-                    callback_id=callback_id,
-                    request=request,
-                    extra={"workflow": workflow, "resubmittedFrom": run_id},
-                )
+            new_run, _ = self._op_queue_run(
+                conn, workflow, "resubmit", request, effects, resubmitted_from=run_id
             )
             return Outcome({"run": new_run, "workflow": workflow}, status=202, effects=effects)
 
         return (await self._write(op)).value
+
+    def _op_queue_run(
+        self,
+        conn: sqlite3.Connection,
+        workflow: str,
+        kind: str,
+        request: InboundRequest,
+        effects: Effects,
+        *,
+        resubmitted_from: str | None = None,
+    ) -> tuple[str, int]:
+        """A run that waits for whichever kernel (or worker) holds the workflow's lease, as a
+        trigger's runs do: its trigger request stored, the run Queued, its delivery routed to
+        the workflow. Returns the run's id and its stored request's id."""
+        run_id = new_run_id()
+        callback_id = insert_callback(conn, kind, workflow, run_id, request)
+        conn.execute(
+            "INSERT INTO runs (id, workflow, status, trigger_callback, created)"
+            " VALUES (?, ?, 'Queued', ?, ?)",
+            (run_id, workflow, callback_id, request.received),
+        )
+        extra: dict[str, Any] = {"workflow": workflow}
+        if resubmitted_from is not None:
+            extra["resubmittedFrom"] = resubmitted_from
+        effects.deliveries.append(
+            insert_delivery(
+                conn,
+                Route.workflow(workflow),
+                "trigger",
+                run_id=run_id,
+                callback_id=callback_id,
+                request=request,
+                extra=extra,
+            )
+        )
+        return run_id, callback_id
 
     async def cancel_run(self, run_id: str) -> dict[str, Any]:
         """Cancel a run, with or without a kernel running it.
