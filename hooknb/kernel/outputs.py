@@ -116,10 +116,19 @@ def headers_dict(headers: httpx.Headers) -> dict[str, str]:
     return merged
 
 
+# Tuples, not ``bool | int | ...``: a union written in the call builds a new object each time,
+# and jsonable runs for every value of every report and expression context.
+_SCALARS = (bool, int, float, str)
+_MAPPINGS = (dict, Mapping)  # dict first: most values are dicts, and it needs no ABC check
+_SEQUENCES = (list, tuple, set, frozenset)
+
+
 def jsonable(value: Any) -> Any:
     """A JSON-safe version of a Python value (bytes → base64 content, others → repr)."""
-    if value is None or isinstance(value, bool | int | float | str):
+    if value is None or isinstance(value, _SCALARS):
         return value
+    if isinstance(value, _MAPPINGS):
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, bytes):
         return {
             "$content-type": "application/octet-stream",
@@ -127,8 +136,6 @@ def jsonable(value: Any) -> Any:
         }
     if isinstance(value, Outputs):
         return value.to_json()
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
+    if isinstance(value, _SEQUENCES):
         return [jsonable(v) for v in value]
     return repr(value)
