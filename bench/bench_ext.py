@@ -25,6 +25,7 @@ Loaded into the *same* Jupyter server process as hooknb (``bench/`` on ``PYTHONP
 from __future__ import annotations
 
 import cProfile
+import gc
 import io
 import json
 import os
@@ -136,16 +137,32 @@ def _time_adoption(hub: Any) -> None:
 
     async def timed_adopt(name: str, client: str) -> Any:
         current.clear()
+        gc_before = dict(_gc_time)
         start = time.perf_counter()
         value = await adopt(name, client)
         entry = {"total_s": time.perf_counter() - start, "runs": len(value.get("runs", ()))}
         entry.update(current)
+        # The server's cyclic GC during the call (any thread): collections and their time.
+        entry["gc_collections"] = _gc_time["n"] - gc_before["n"]
+        entry["gc_s"] = _gc_time["s"] - gc_before["s"]
         entry["_value"] = value  # sized when read (GET bench/stats), not on the measured path
         _adopt_timings.append(entry)
         return value
 
     hub.views.histories = timed_histories
     hub.adopt = timed_adopt
+    gc.callbacks.append(_gc_timer)
+
+
+_gc_time: dict[str, float] = {"n": 0, "s": 0.0, "start": 0.0}
+
+
+def _gc_timer(phase: str, info: dict[str, Any]) -> None:
+    if phase == "start":
+        _gc_time["start"] = time.perf_counter()
+    else:
+        _gc_time["n"] += 1
+        _gc_time["s"] += time.perf_counter() - _gc_time["start"]
 
 
 def _adopt_entry(entry: dict[str, Any]) -> dict[str, Any]:

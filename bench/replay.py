@@ -39,6 +39,7 @@ import http.client
 import json
 import os
 import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -164,6 +165,16 @@ def _timed_replay(self, history):
     return run
 _hw.Workflow._run_for_replay = _timed_replay
 
+GC = {{"n": 0, "s": 0.0, "start": 0.0}}
+def _gc_timer(phase, info):
+    if phase == "start":
+        GC["start"] = time.perf_counter()
+    else:
+        GC["n"] += 1
+        GC["s"] += time.perf_counter() - GC["start"]
+import gc
+gc.callbacks.append(_gc_timer)
+
 PROFILE = None
 if {profile!r}:  # --profile: cProfile of the kernel from here until every run is Waiting
     import cProfile
@@ -180,6 +191,7 @@ while (len(BENCH["waiting"]) < len(_answer["runs"]) or "synced" not in BENCH) \\
         and time.monotonic() < _give_up:
     await asyncio.sleep(0.01)
 _w = sorted(BENCH["waiting"].values())
+_gc = dict(GC)
 if PROFILE is not None:
     PROFILE.disable()
     PROFILE.dump_stats({profile!r})
@@ -198,6 +210,8 @@ print(json.dumps({{
     "half_waiting_s": _w[len(_w) // 2] - T0 if _w else None,
     "all_waiting_s": _w[-1] - T0 if _w else None,
     "synced_s": BENCH["synced"] - T0 if "synced" in BENCH else None,
+    "gc_collections": _gc["n"],
+    "gc_s": _gc["s"],
 }}))
 """
 
@@ -306,6 +320,40 @@ def resume_adopted(
     return result
 
 
+def start_spies(
+    directory: Path | None, name: str, pids: dict[str, int], seconds: float = 3
+) -> list[subprocess.Popen[bytes]]:
+    """``--spy``: py-spy (sampling, 1 kHz, all threads) of the kernel and the server for
+    ``seconds`` from just before the defining cell; raw stacks for ``bench/spy_summary.py``."""
+    if directory is None:
+        return []
+    spies = [
+        subprocess.Popen(
+            [
+                "py-spy",
+                "record",
+                "-p",
+                str(pid),
+                "-r",
+                "1000",
+                "-d",
+                str(seconds),
+                "-f",
+                "raw",
+                "--threads",
+                "--nonblocking",
+                "-o",
+                str(directory / f"{name}-{label}.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for label, pid in pids.items()
+    ]
+    time.sleep(0.5)  # py-spy attaches
+    return spies
+
+
 def one_case(
     root: Path, steps: int, repeat: int, args: argparse.Namespace, *, resume: bool
 ) -> dict[str, Any]:
@@ -345,6 +393,7 @@ def one_case(
             rss_b_import = rss_mib(kernel_b.pid)
             quiet = wait_quiet([server.pid, kernel_b.pid], max_wait=args.quiet_wait)
             server.stats(reset=True)  # also starts timing the hub's adopt call
+            spies = start_spies(args.spy, name, {"kernel": kernel_b.pid, "server": server.pid})
             foreign = ForeignLoad([server.pid, kernel_b.pid])
             kernel_b.run(cell)
             measured = json.loads(
@@ -359,6 +408,8 @@ def one_case(
                 .splitlines()[-1]
             )
             foreign_cores = round(foreign.share(), 3)
+            for spy in spies:
+                spy.wait(30)
             rss_b_ready = rss_mib(kernel_b.pid)
             hub_side = server.stats()["adopt"]
 
@@ -451,11 +502,15 @@ def main() -> None:
     parser.add_argument(
         "--profile", type=Path, help="dump kernel B's cProfile of each adoption to DIR/<case>.prof"
     )
+    parser.add_argument(
+        "--spy", type=Path, help="py-spy the kernel and the server during each adoption, to DIR"
+    )
     parser.add_argument("--out", type=Path)
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
-    if args.profile:
-        args.profile.mkdir(parents=True, exist_ok=True)
+    for directory in (args.profile, args.spy):
+        if directory:
+            directory.mkdir(parents=True, exist_ok=True)
     sweep = sorted({int(s) for s in args.steps.split(",")} | {args.main_steps})
 
     result: dict[str, Any] = {
