@@ -35,6 +35,7 @@ call (``Hub.adopt`` in all, ``Views.histories`` inside it) is timed by ``bench_e
 from __future__ import annotations
 
 import argparse
+import asyncio
 import http.client
 import json
 import os
@@ -48,9 +49,11 @@ from typing import Any
 from _common import (
     ForeignLoad,
     Kernel,
+    RawHTTP,
     Server,
     Subscriber,
     emit,
+    enable_trigger,
     log,
     machine,
     median,
@@ -212,6 +215,8 @@ print(json.dumps({{
     "synced_s": BENCH["synced"] - T0 if "synced" in BENCH else None,
     "gc_collections": _gc["n"],
     "gc_s": _gc["s"],
+    # What the first sync after the adoption carried: every adopted run's report.
+    "reports_bytes": len(json.dumps([r.to_report() for r in p6.runs])),
 }}))
 """
 
@@ -229,6 +234,30 @@ class Waits:
             with self.lock:
                 self.subscribes += 1
                 self.urls[int(body["k"])] = body["callbackUrl"]
+
+
+def make_backlog(server: Server, sub: Subscriber, n: int, conns: int = 16) -> float:
+    """``n`` trigger callbacks queued for a workflow no kernel runs (``--backlog``): as many
+    unacknowledged deliveries in the store. Returns how long posting them took."""
+    url = enable_trigger(server, "p6_backlog", sub, client="bench-no-kernel")
+    host, port, target = split_url(url)
+    body = json.dumps({"queued": True}).encode()
+
+    async def go() -> None:
+        async with RawHTTP(host, port, conns) as client:
+            counter = iter(range(n))
+
+            async def worker() -> None:
+                for _ in counter:
+                    status = await client.post(target, body)
+                    if status != 202:
+                        raise RuntimeError(f"backlog callback answered {status}")
+
+            await asyncio.gather(*(worker() for _ in range(conns)))
+
+    start = time.monotonic()
+    asyncio.run(go())
+    return time.monotonic() - start
 
 
 def kill_9(kernel: Kernel) -> None:
@@ -362,6 +391,7 @@ def one_case(
     with Subscriber() as sub:
         sub.on_call = waits.on_call
         server = Server(root / name, cpus=None).start()
+        backlog_s = make_backlog(server, sub, args.backlog) if args.backlog else 0.0
         kernel_a: Kernel | None = None
         kernel_b: Kernel | None = None
         try:
@@ -385,6 +415,7 @@ def one_case(
             kernel_a = None
             gone_s = wait_gone(server, name)
             subscribes_before = waits.subscribes
+            deliveries_before = server.api("GET", "status").get("pendingDeliveries")
 
             kernel_b = Kernel(server)
             profile = str(args.profile / f"{name}.prof") if args.profile else ""
@@ -411,7 +442,8 @@ def one_case(
             for spy in spies:
                 spy.wait(30)
             rss_b_ready = rss_mib(kernel_b.pid)
-            hub_side = server.stats()["adopt"]
+            stats = server.stats()
+            hub_side = stats["adopt"]
 
             runs = hub_runs(server, name)
             clients = {r["client"] for r in runs}
@@ -445,6 +477,10 @@ def one_case(
                     "rss_mib_with_runs": round(rss_a, 1),
                 },
                 "hub_saw_kernel_gone_s": round(gone_s, 3),
+                "backlog": {
+                    "deliveries": deliveries_before,
+                    "posted_in_s": round(backlog_s, 1),
+                },
                 "kernel_b": {
                     **{k: round(v, 4) if isinstance(v, float) else v for k, v in measured.items()},
                     "rss_mib_after_import": round(rss_b_import, 1),
@@ -456,6 +492,8 @@ def one_case(
                     for entry in hub_side
                 ],
                 "checks": check,
+                # The store's writer from just before the defining cell (batches, commit times).
+                "store_writes": stats["store"],
                 "quiet_before": quiet,
                 "foreign_cores": foreign_cores,
             }
@@ -500,6 +538,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--quiet-wait", type=float, default=60)
     parser.add_argument(
+        "--backlog",
+        type=int,
+        default=0,
+        help="first queue this many trigger callbacks for another workflow no kernel runs"
+        " (unacknowledged deliveries in the store)",
+    )
+    parser.add_argument(
         "--profile", type=Path, help="dump kernel B's cProfile of each adoption to DIR/<case>.prof"
     )
     parser.add_argument(
@@ -522,7 +567,7 @@ def main() -> None:
             + " ".join(
                 f"--{k.replace('_', '-')} {v}"
                 for k, v in vars(args).items()
-                if k in ("runs", "steps", "main_steps", "repeats", "callbacks")
+                if k in ("runs", "steps", "main_steps", "repeats", "callbacks", "backlog")
             ),
             "kernel": "jupyter_client.start_new_kernel('python3'), HOOKNB_URL/HOOKNB_TOKEN",
             "pinning": "none (server, kernels, subscriber and load generator share the cores)",
