@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run every hooknb benchmark; JSON summaries and logs go to bench/results/<UTC date-time>/.
-# Loopback only, bounded; ~26 minutes on 2 cores. Usage: bash bench/run_all.sh [python]
+# Loopback only, bounded; ~28 minutes on 2 cores. Usage: bash bench/run_all.sh [python]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${1:-python}"
