@@ -14,7 +14,9 @@ Loaded into the *same* Jupyter server process as hooknb (``bench/`` on ``PYTHONP
   (callback, run, delivery) cost; floor ÷ no-op is what any durable answer costs here.
 * ``GET <base>bench/stats`` — the hooknb store's group-commit counters (batches, ops per
   batch) and the process's own CPU time, read from inside the server. Token-authenticated.
-* ``POST <base>bench/stats`` — zero the counters before a measured run.
+* ``POST <base>bench/stats`` — zero the counters before a measured run. It also times the
+  hub's adoption of runs from then on (``Hub.adopt``, and ``Views.histories`` inside it: P6);
+  ``GET`` returns them under ``adopt``.
 * ``POST <base>bench/profile?action=start|stop`` — a deterministic CPU profile of the event-loop
   thread (``cProfile`` with ``time.thread_time`` as its clock, so time spent waiting is not
   counted); ``stop`` answers the ``pstats`` text and writes ``<path>`` if given.
@@ -23,6 +25,7 @@ Loaded into the *same* Jupyter server process as hooknb (``bench/`` on ``PYTHONP
 from __future__ import annotations
 
 import cProfile
+import gc
 import io
 import json
 import os
@@ -97,6 +100,7 @@ class StatsHandler(APIHandler):
             stats = getattr(hub.store, "stats", None)
             value["store"] = stats.snapshot() if stats is not None else None
             value["deadlines"] = len(hub._deadlines)
+            value["adopt"] = [_adopt_entry(entry) for entry in _adopt_timings]
         self.finish(json.dumps(value))
 
     @web.authenticated
@@ -105,7 +109,69 @@ class StatsHandler(APIHandler):
         stats = getattr(getattr(hub, "store", None), "stats", None)
         if stats is not None:
             stats.reset()
+        if hub is not None:
+            _time_adoption(hub)
         self.finish(json.dumps({"reset": stats is not None}))
+
+
+#: One entry per ``Hub.adopt`` call since the wrappers went in: seconds in all (the writer op
+#: and its commit, the histories, the catch-up) and in ``Views.histories``, and the run count.
+_adopt_timings: list[dict[str, Any]] = []
+
+
+def _time_adoption(hub: Any) -> None:
+    """Wrap ``hub.adopt`` and ``hub.views.histories`` (this hub object only) with timers."""
+    _adopt_timings.clear()
+    if getattr(hub, "_bench_timed", False):
+        return
+    hub._bench_timed = True
+    adopt, histories = hub.adopt, hub.views.histories
+    current: dict[str, Any] = {}
+
+    def timed_histories(run_ids: list[str]) -> Any:
+        start = time.perf_counter()
+        try:
+            return histories(run_ids)
+        finally:
+            current["histories_s"] = time.perf_counter() - start
+
+    async def timed_adopt(name: str, client: str) -> Any:
+        current.clear()
+        gc_before = dict(_gc_time)
+        start = time.perf_counter()
+        value = await adopt(name, client)
+        entry = {"total_s": time.perf_counter() - start, "runs": len(value.get("runs", ()))}
+        entry.update(current)
+        # The server's cyclic GC during the call (any thread): collections and their time.
+        entry["gc_collections"] = _gc_time["n"] - gc_before["n"]
+        entry["gc_s"] = _gc_time["s"] - gc_before["s"]
+        entry["_value"] = value  # sized when read (GET bench/stats), not on the measured path
+        _adopt_timings.append(entry)
+        return value
+
+    hub.views.histories = timed_histories
+    hub.adopt = timed_adopt
+    gc.callbacks.append(_gc_timer)
+
+
+_gc_time: dict[str, float] = {"n": 0, "s": 0.0, "start": 0.0}
+
+
+def _gc_timer(phase: str, info: dict[str, Any]) -> None:
+    if phase == "start":
+        _gc_time["start"] = time.perf_counter()
+    else:
+        _gc_time["n"] += 1
+        _gc_time["s"] += time.perf_counter() - _gc_time["start"]
+
+
+def _adopt_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """An adopt timing with the answer's size (its JSON, as the handler sends it)."""
+    value = entry.pop("_value", None)
+    if value is not None:
+        entry["answer_bytes"] = len(json.dumps(value))
+        entry["history_steps"] = sum(len(run["steps"]) for run in value.get("runs", ()))
+    return entry
 
 
 _profile: cProfile.Profile | None = None

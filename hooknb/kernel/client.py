@@ -98,7 +98,8 @@ class HubClient:
         self._runs_by_workflow: dict[str, list[LocalRun]] = {}
         self._wait_futures: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._pending_acks: set[int] = set()
-        self._pending_reports: dict[str, dict[str, Any]] = {}
+        # Runs whose state changed since the last sync: read (to_report) when it goes out.
+        self._pending_reports: dict[str, LocalRun] = {}
         self._pending_steps: list[dict[str, Any]] = []
         # While an adoption is under way, outcomes of waits this process does not know yet
         # are kept (the adopted runs' waits), not dropped: see adopt().
@@ -445,8 +446,9 @@ class HubClient:
         self._request_sync()
 
     def report(self, run: LocalRun) -> None:
-        """Queue the run's current state for the hub (coalesced: only the latest is sent)."""
-        self._pending_reports[run.id] = run.to_report()
+        """Queue the run's state for the hub (coalesced: the state is read when the next sync
+        goes out, so a run that changes many times in between is serialised once)."""
+        self._pending_reports[run.id] = run
         self._request_sync()
 
     def record_step(self, record: dict[str, Any]) -> None:
@@ -473,9 +475,12 @@ class HubClient:
     def _requeue(
         self, acks: list[int], reports: list[dict[str, Any]], steps: list[dict[str, Any]]
     ) -> None:
+        """What a sync could not send goes with the next one (a run's state read afresh)."""
         self._pending_acks.update(acks)
         for report in reports:
-            self._pending_reports.setdefault(report["id"], report)
+            run = self._runs.get(report["id"])
+            if run is not None:
+                self._pending_reports.setdefault(run.id, run)
         self._pending_steps[:0] = steps
 
     async def _send_sync(
@@ -549,10 +554,11 @@ class HubClient:
             self._sync_needed.clear()
             generation = self._generation
             acks = sorted(self._pending_acks)
-            reports = list(self._pending_reports.values())
+            runs = list(self._pending_reports.values())
             steps, self._pending_steps = self._pending_steps, []
             self._pending_acks.clear()
             self._pending_reports.clear()
+            reports = [report for report in map(_report_of, runs) if report is not None]
             if acks or reports or steps:
                 try:
                     try:
@@ -626,6 +632,14 @@ def bare_report(report: dict[str, Any], problem: str) -> dict[str, Any]:
         "error": error[:2000] if isinstance(error, str) else None,
         "reportProblem": problem[:2000],
     }
+
+
+def _report_of(run: LocalRun) -> dict[str, Any] | None:
+    try:
+        return run.to_report()
+    except Exception:  # one run that cannot be serialised must not stop the others' reports
+        log.exception("hooknb could not report run %s", run.id)
+        return None
 
 
 def _request_error(response: httpx.Response) -> HubRequestError:

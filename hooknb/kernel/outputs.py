@@ -155,6 +155,13 @@ def headers_dict(headers: httpx.Headers) -> dict[str, str]:
     return merged
 
 
+# Tuples, not ``bool | int | ...``: a union written in the call builds a new object each time,
+# and jsonable runs for every value of every report and expression context.
+_SCALARS = (bool, int, float, str)
+_MAPPINGS = (dict, Mapping)  # dict first: most values are dicts, and it needs no ABC check
+_CONTAINERS = (dict, list, tuple, Mapping, set, frozenset)
+
+
 def jsonable(value: Any, max_depth: int = MAX_DEPTH) -> Any:
     """A JSON-safe version of a Python value: bytes become Logic Apps' binary form
     (``$content``, base64), :class:`Outputs` their :meth:`~Outputs.to_json`, mappings and
@@ -166,7 +173,7 @@ def jsonable(value: Any, max_depth: int = MAX_DEPTH) -> Any:
     stack: list[tuple[Any, Any, Any, int]] = [(value, root, 0, 1)]
     while stack:
         item, parent, key, level = stack.pop()
-        if item is None or isinstance(item, bool | int | float | str):
+        if item is None or isinstance(item, _SCALARS):
             parent[key] = item
         elif isinstance(item, bytes):
             parent[key] = {
@@ -175,10 +182,10 @@ def jsonable(value: Any, max_depth: int = MAX_DEPTH) -> Any:
             }
         elif isinstance(item, Outputs):
             stack.append((item.to_json(), parent, key, level))
-        elif isinstance(item, Mapping | list | tuple | set | frozenset):
+        elif isinstance(item, _CONTAINERS):
             if level > max_depth or (level == max_depth and not _flat(item)):
                 parent[key] = truncated_marker(repr(item)[:2000] if _small(item) else _kind(item))
-            elif isinstance(item, Mapping):
+            elif isinstance(item, _MAPPINGS):
                 copy: dict[str, Any] = {}
                 parent[key] = copy
                 for name, child in item.items():

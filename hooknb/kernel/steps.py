@@ -259,7 +259,10 @@ class Steps:
                 state = await self._subscribe(wait, subscribe_request, unsubscribe_request)
                 register_later = later and action.subscription is not None
             else:
-                wait.context = self.context(callback_url=action.callback_url)
+                if later:
+                    # Only an unsubscribe made from the subscribe response reads it; building
+                    # it (every step's JSON) was over half of re-attaching a wait on replay.
+                    wait.context = self.context(callback_url=action.callback_url)
                 if state["state"] == "failed":
                     raise ActionFailed(action.name, f"subscribe failed: {state['error']}", state)
                 register_later = (

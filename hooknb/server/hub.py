@@ -1150,13 +1150,17 @@ class Hub:
                     f"UPDATE waits SET client = ? WHERE run_id = ? AND state IN {OPEN_SQL}",
                     (client, run_id),
                 )
-                # Events its old kernel never acknowledged go to the new one (the history it
-                # gets below says the same; the kernel tells the two apart by wait id).
-                conn.execute(
-                    "UPDATE deliveries SET route = ? WHERE run_id = ? AND route LIKE 'client:%'",
-                    (str(Route.client(client)), run_id),
-                )
                 adopted.append(run_id)
+            # Events their old kernels never acknowledged go to the new one (the histories it
+            # gets below say the same; the kernel tells the two apart by wait id). In batches:
+            # deliveries have no index by run, so each statement reads the whole table.
+            for start in range(0, len(adopted), 500):
+                batch = adopted[start : start + 500]
+                conn.execute(
+                    "UPDATE deliveries SET route = ? WHERE route LIKE 'client:%'"
+                    f" AND run_id IN ({', '.join('?' for _ in batch)})",
+                    (str(Route.client(client)), *batch),
+                )
             return Outcome(
                 {"lease": "granted", "adopted": adopted, "finalized": finalized}, effects=effects
             )
