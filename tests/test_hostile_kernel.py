@@ -206,8 +206,20 @@ async def test_a_report_the_hub_refuses_does_not_wedge_the_others(hub: Any, jp_f
     await hub.flush()
     hostile = run.to_report()
     hostile["result"] = json.loads("[" * 600 + "]" * 600)  # a report no kernel sends now
-    hub._pending_reports[run.id] = hostile
-    hub._pending_reports[other.id] = {**other.to_report(), "error": "queued with it"}
+    queued = {**other.to_report(), "error": "queued with it"}
+
+    class Reported:
+        """A run as the client reads it when the sync goes out, with the report given."""
+
+        def __init__(self, report: dict[str, Any]) -> None:
+            self.id = report["id"]
+            self.report = report
+
+        def to_report(self) -> dict[str, Any]:
+            return self.report
+
+    hub._pending_reports[run.id] = Reported(hostile)
+    hub._pending_reports[other.id] = Reported(queued)
     hub._request_sync()
     await asyncio.wait_for(hub.flush(), 10)
     shown = await api(jp_fetch, "api", "runs", run.id)
