@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from ..http_model import CallbackWire, ResponseWire, decode_wire_body, is_json_type
+from ..wdl.content import envelope, kept_as_content
 
 _TEXT_PREVIEW = 2000
 
@@ -100,9 +101,15 @@ class Outputs:
 
     def to_json(self) -> dict[str, Any]:
         """The Logic Apps shape (``headers``, ``body``, ``statusCode``, ``queries``), JSON-safe."""
+        body = self.body
+        if self.raw and kept_as_content(self.content_type):
+            # XML, form data and binary content as Logic Apps keeps it ({"$content-type",
+            # "$content"}, with "$formdata" or "$multipart"), which xml(), xpath(), base64()
+            # and the form-data functions read.
+            body = envelope(self.raw, self.content_type)
         value: dict[str, Any] = {
             "headers": headers_dict(self.headers),
-            "body": jsonable(self.body),
+            "body": jsonable(body),
         }
         if self.queries:
             value["queries"] = self.queries

@@ -27,6 +27,7 @@ from ._functions_core import (
     function,
     to_text,
 )
+from .content import CONTENT_TYPE, envelope_bytes, is_envelope, is_xml_media
 
 
 @function("string", 1)
@@ -43,6 +44,18 @@ def _json(call: Invocation, args: list[Any]) -> Any:
     value = args[0]
     if value is None:
         return {}  # "If the string is null, the function returns an empty object."
+    if is_envelope(value):
+        # "The string or XML to convert" (functions reference): XML content becomes JSON as
+        # Json.NET converts it; other content is read as JSON text.
+        data = envelope_bytes(value)
+        if data is not None and (
+            is_xml_media(str(value[CONTENT_TYPE])) or data.lstrip()[:1] == b"<"
+        ):
+            from ._functions_xml import xml_json
+
+            return xml_json(call, value)
+        if data is not None:
+            value = data
     if isinstance(value, list | dict):
         return value
     if isinstance(value, Mapping):
@@ -102,6 +115,13 @@ def _b64decode(call: Invocation, text: str) -> bytes:
 @function("base64", 1)
 def _base64(call: Invocation, args: list[Any]) -> str:
     value = args[0]
+    if is_envelope(value):
+        # Binary content ({"$content-type", "$content"}): its bytes are encoded, not the object
+        # (https://learn.microsoft.com/azure/logic-apps/logic-apps-content-type).
+        content = envelope_bytes(value)
+        if content is None:
+            call.fail("argument 1 has a $content that is not base64", 0)
+        value = content
     data = value if isinstance(value, bytes) else to_text(value).encode("utf-8")
     check_length(_base64_length(len(data)))
     return base64.b64encode(data).decode("ascii")

@@ -354,6 +354,15 @@ def to_text(value: Any) -> str:
     if isinstance(value, bytes):
         check_length(len(value))
         return value.decode("utf-8", errors="replace")
+    if isinstance(value, Mapping) and JSON_CONTENT_KEY in value and JSON_CONTENT_TYPE_KEY in value:
+        # Content kept as {"$content-type", "$content"} (XML, form data, binary) reads as its
+        # text, like binary does: string(triggerBody()) of an XML body is the XML.
+        from .content import envelope_bytes
+
+        data = envelope_bytes(value)
+        if data is not None:
+            check_length(len(data))
+            return data.decode("utf-8", errors="replace")
     check_length(json_size_floor(value), at_least=True)
     text = to_json(value)
     check_length(len(text))
