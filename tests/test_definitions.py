@@ -352,7 +352,7 @@ def test_operation_options_and_other_ignored_settings_are_noted() -> None:
     notes = "\n".join(d.notes)
     assert "actions.H" not in notes  # honoured, not ignored
     assert "actions.W.operationOptions 'IncludeAuthorizationHeadersInOutputs' is ignored" in notes
-    assert "actions.W.runtimeConfiguration is ignored" in notes
+    assert "actions.W.runtimeConfiguration.secureData is ignored" in notes
     assert "actions.W.limit.count is ignored" in notes
 
 
@@ -371,8 +371,13 @@ WEBHOOK = {"type": "HttpWebhook", "inputs": {"subscribe": {"method": "POST", "ur
         ),
         (
             {"actions": {"Loop": {"type": "Foreach", "foreach": "@x()"}}},
-            "actions.Loop",
-            "unknown property 'foreach'",
+            "actions.Loop.foreach",
+            "unknown function 'x'",
+        ),
+        (
+            {"actions": {"Loop": {"type": "Foreach", "foreach": [], "cases": {}}}},
+            "actions.Loop.cases",
+            "only Switch actions have 'cases'",
         ),
         (
             {"actions": {"A": {"type": "Compose", "input": "x"}}},
@@ -381,8 +386,13 @@ WEBHOOK = {"type": "HttpWebhook", "inputs": {"subscribe": {"method": "POST", "ur
         ),
         (
             {"actions": {"Loop": {"type": "Foreach"}}},
-            "actions.Loop.type",
-            "'Foreach' is a Logic Apps type hooknb does not run",
+            "actions.Loop",
+            'a Foreach needs "foreach"',
+        ),
+        (
+            {"actions": {"X": {"type": "Xslt"}}},
+            "actions.X.type",
+            "'Xslt' is a Logic Apps type hooknb does not run",
         ),
         (
             {"triggers": {"t": {"type": "ApiConnection"}}},

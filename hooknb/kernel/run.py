@@ -21,7 +21,14 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from ..errors import ActionTimedOut, RunTerminated
 from ..wdl import Context
-from .action import REPORT_BODY_LIMIT, Action, current_scope, iso_time
+from .action import (
+    REPORT_BODY_LIMIT,
+    Action,
+    ActionObjects,
+    current_scope,
+    expression_scope,
+    iso_time,
+)
 from .aio import in_loop_thread
 from .client import HubClient
 from .history import History, flow
@@ -172,7 +179,7 @@ class Run(Steps):
         workflow = self.workflow
         trigger_outputs = self.trigger.to_json()
         trigger_outputs["headers"] = self.trigger.headers
-        return Context(
+        context = Context(
             callback_url=callback_url,
             trigger={
                 "name": workflow.trigger.name if workflow.trigger else "manual",
@@ -180,7 +187,7 @@ class Run(Steps):
                 "startTime": iso_time(self.started),
                 "clientTrackingId": self.id,
             },
-            actions={name: a.to_json(body_limit=None) for name, a in self.actions.items()},
+            actions=ActionObjects(self.actions),
             action=action,
             parameters=dict(workflow.parameters),
             workflow={
@@ -196,6 +203,9 @@ class Run(Steps):
             },
             results=self._scope_results,
         )
+        # A definition run's variables and loops (set by its interpreter, per loop iteration).
+        extend = expression_scope.get()
+        return context if extend is None else extend(context)
 
     @property
     def _endpoints(self) -> Mapping[str, str]:
