@@ -505,9 +505,9 @@ WEBHOOK = {"type": "HttpWebhook", "inputs": {"subscribe": {"method": "POST", "ur
             "hooknb runs one trigger per workflow",
         ),
         (
-            {"triggers": {"t": {**WEBHOOK, "splitOn": "@triggerBody()"}}},
+            {"triggers": {"t": {**WEBHOOK, "splitOn": ["a"]}}},
             "triggers.t.splitOn",
-            "splitOn",
+            "splitOn is an expression",
         ),
         (
             {"actions": {"I": {"type": "If", "expression": {"xor": [1, 2]}}}},

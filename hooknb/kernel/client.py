@@ -93,6 +93,8 @@ class HubClient:
         #: The workflows defined in this process, by name (their trigger callbacks come here).
         self.workflows: dict[str, LocalWorkflow] = {}
         self._runs: dict[str, LocalRun] = {}
+        # Runs started here that wait for the hub to deliver them (see hold_run).
+        self._held: dict[str, LocalRun] = {}
         self._runs_by_workflow: dict[str, list[LocalRun]] = {}
         self._wait_futures: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._pending_acks: set[int] = set()
@@ -297,6 +299,13 @@ class HubClient:
 
     def _on_trigger(self, event: dict[str, Any]) -> None:
         run_id = event["run"]
+        held = self._held.pop(run_id, None)
+        if held is not None:
+            # A run started here that waited for the hub (conditions, a concurrency limit):
+            # it may start now.
+            self._pending_acks.add(event["seq"])
+            self.adopt_run(held)
+            return
         if run_id in self._runs:
             self.ack(event["seq"])
             return
@@ -362,10 +371,19 @@ class HubClient:
 
     # -- runs and waits --------------------------------------------------------------------
 
+    def hold_run(self, run: LocalRun) -> None:
+        """Register a run created in this process that the hub starts later (it is delivered
+        here like a trigger's run when it may start)."""
+        self._held[run.id] = run
+        self._runs_by_workflow.setdefault(run.workflow.name, []).append(run)
+        run.workflow._changed(run)
+
     def adopt_run(self, run: LocalRun) -> None:
         """Register a run created in this process and start it on the engine loop."""
         self._runs[run.id] = run
-        self._runs_by_workflow.setdefault(run.workflow.name, []).append(run)
+        runs = self._runs_by_workflow.setdefault(run.workflow.name, [])
+        if run not in runs:
+            runs.append(run)
         run._start()
 
     def runs_of(self, workflow: str) -> list[LocalRun]:
@@ -374,7 +392,7 @@ class HubClient:
 
     def get_run(self, run_id: str) -> LocalRun | None:
         """The run ``run_id`` if this process started it."""
-        return self._runs.get(run_id)
+        return self._runs.get(run_id) or self._held.get(run_id)
 
     def expect_wait(self, wait_id: str) -> asyncio.Future[dict[str, Any]]:
         """A future resolved by the wait's outcome event (callback, timedout, cancelled);

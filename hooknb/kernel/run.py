@@ -185,7 +185,8 @@ class Run(Steps):
                 "name": workflow.trigger.name if workflow.trigger else "manual",
                 "outputs": trigger_outputs,
                 "startTime": iso_time(self.started),
-                "clientTrackingId": self.id,
+                # The sender's x-ms-client-tracking-id, else the run's id (as the hub has it).
+                "clientTrackingId": self.trigger.headers.get("x-ms-client-tracking-id") or self.id,
             },
             actions=ActionObjects(self.actions),
             action=action,

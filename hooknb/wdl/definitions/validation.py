@@ -180,6 +180,7 @@ class _Builder:
         self.arm: dict[str, str] = {}
         self.trigger_type: str | None = None
         self.responses: list[str] = []
+        self.split_on = False
         #: Declared variables: lowercased name -> (type, location).
         self.variables: dict[str, tuple[str, str]] = {}
         self.variable_uses: list[tuple[str, str, str]] = []
@@ -238,6 +239,14 @@ class _Builder:
             raise DefinitionError(f"must be an object, not {_kind(actions)}", location="actions")
         result.actions = self._actions(actions, "actions", depth=1, parent=None)
         self._check_variables()
+        if self.responses and self.split_on:
+            # "you can't use splitOn with a synchronous response pattern" (Logic Apps: a
+            # Response answers the one request that started one run).
+            raise DefinitionError(
+                "a Response action cannot answer a trigger with splitOn (it starts many runs "
+                "from one request)",
+                location=self.names[self.responses[0]],
+            )
         if self.responses and self.trigger_type != "Request":
             raise DefinitionError(
                 "a Response action needs a Request trigger (it answers the request that "
@@ -377,11 +386,14 @@ class _Builder:
                 'must be a list of {"expression": "@..."} objects',
                 location=f"{where}.conditions",
             )
-        if spec.get("splitOn") is not None:
+        split_on = spec.get("splitOn")
+        if split_on is not None and not (isinstance(split_on, str) and split_on.startswith("@")):
             raise DefinitionError(
-                "splitOn (one run per item of the trigger body) is not supported",
+                "splitOn is an expression that gives the array to start one run per item of, "
+                "such as \"@triggerBody()?['items']\"",
                 location=f"{where}.splitOn",
             )
+        self.split_on = split_on is not None
         for key in ("splitOnConfiguration", "correlation"):
             if spec.get(key) is not None:
                 self.note(f"{where}.{key} is ignored")
@@ -1240,6 +1252,8 @@ def _expression_sites(result: Definition) -> Iterator[tuple[str, Any, bool]]:
             yield f"{where}.inputs", trigger.raw["inputs"], webhook
         if trigger.raw.get("conditions"):
             yield f"{where}.conditions", trigger.raw["conditions"], False
+        if trigger.raw.get("splitOn"):
+            yield f"{where}.splitOn", trigger.raw["splitOn"], False
     for step in result.steps():
         if step.fn is not None:
             continue
