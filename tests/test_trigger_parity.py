@@ -334,3 +334,50 @@ async def test_xml_form_and_binary_bodies_in_expressions(hub: Any) -> None:
     assert run.status == "Succeeded", run.error
     assert run.result["b64"] == base64.b64encode(data).decode()
     assert statuses(run) == {"B64": "Succeeded"}
+
+
+# -- %hooknb triggers / delete ---------------------------------------------------------------
+
+MAGIC_TRIGGER = """%%hooknb trigger feed
+subscribe: {method: POST, uri: SVC/subscribe, body: {callbackUrl: "@{listCallbackUrl()}"}}
+unsubscribe: {method: POST, uri: SVC/unsubscribe}
+"""
+
+MAGIC_FIRE = """
+import httpx
+answer = httpx.post(feed.callback_url, json={"n": 1}, trust_env=False)
+print(answer.status_code, answer.headers["x-ms-workflow-run-id"])
+"""
+
+
+async def test_trigger_history_and_delete_magics(server_url: str, server_token: str) -> None:
+    import os
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    with Recorder() as svc:
+        sources = [
+            "%load_ext hooknb",
+            MAGIC_TRIGGER.replace("SVC/", svc.url),
+            MAGIC_FIRE,
+            "%hooknb triggers feed",
+            "%hooknb delete feed",
+            "%hooknb delete feed",
+        ]
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+        nb.cells[-1].metadata["tags"] = ["raises-exception"]
+        env = dict(os.environ, HOOKNB_URL=server_url, HOOKNB_TOKEN=server_token)
+        await NotebookClient(nb, kernel_name="python3", timeout=60).async_execute(env=env)
+
+        def out(index: int) -> str:
+            return "".join(o.get("text", "") for o in nb.cells[index].outputs)
+
+        assert out(2).startswith("202")
+        history = out(3).splitlines()
+        assert len(history) == 1 and history[0].split()[1:3] == ["Fired", "202"]
+        assert out(4).strip().startswith("workflow 'feed': deleted (0 unfinished runs cancelled")
+        assert svc.calls("POST", "/unsubscribe")
+        # A UsageError: shown without a traceback.
+        assert "deleting workflow 'feed' failed" in out(5) and "no workflow named" in out(5)
+        assert "Traceback" not in out(5)
