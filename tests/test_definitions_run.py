@@ -1201,4 +1201,11 @@ async def test_tutorial_notebook_runs_pauses_resumes_and_exports(
     assert cell_stdout(nb, "python-step").startswith(
         "workflow 'orders' cannot be exported: the Python step(s) 'Estimate' have no WDL form"
     )
+    assert cell_stdout(nb, "loop").splitlines() == [
+        "Succeeded 37.0",
+        "item,qty,price",
+        "espresso beans,2,12.5",
+        "filters,3,4",
+        "['Add_line#0', 'Add_line#1']",
+    ]
     assert cell_stdout(nb, "disabled").strip() == "enabled: False"
