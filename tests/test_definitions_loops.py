@@ -476,3 +476,44 @@ async def test_a_loop_with_waiting_webhooks_and_variables_survives_its_kernel(
         # The dead kernel's copy of the run is still parked on this loop: stop it quietly.
         run._fence()
         await asyncio.gather(run._task, return_exceptions=True)
+
+
+def test_trigger_settings_round_trip_and_reach_the_hub_settings() -> None:
+    """splitOn, conditions, concurrency and SingleInstance stay in the export (schema-valid)
+    and become the settings the hub applies."""
+    definition = {
+        "triggers": {
+            "Batch": {
+                "type": "HttpWebhook",
+                "inputs": {"subscribe": {"method": "POST", "uri": "http://127.0.0.1:9/s"}},
+                "splitOn": "@triggerBody()?['rows']",
+                "conditions": [{"expression": "@equals(parameters('on'), true)"}],
+                "runtimeConfiguration": {"concurrency": {"runs": 2, "maximumWaitingRuns": 5}},
+            }
+        },
+        "parameters": {"on": {"type": "Bool", "defaultValue": True}},
+        "actions": {},
+    }
+    wf = hooknb.Workflow.from_definition(definition, name="settings")
+    exported = wf.to_definition()
+    assert load(exported).to_json() == exported
+    assert exported["triggers"]["Batch"]["splitOn"] == "@triggerBody()?['rows']"
+    assert wf._trigger_settings() == {
+        "trigger": "Batch",
+        "kind": "HttpWebhook",
+        "conditions": ["@equals(parameters('on'), true)"],
+        "splitOn": "@triggerBody()?['rows']",
+        "parameters": {"on": True},
+        "runs": 2,
+        "maximumWaitingRuns": 5,
+    }
+    single = dict(definition, triggers={"Batch": dict(definition["triggers"]["Batch"])})
+    single["triggers"]["Batch"]["operationOptions"] = "SingleInstance"
+    del single["triggers"]["Batch"]["runtimeConfiguration"]
+    only_one = hooknb.Workflow.from_definition(single, name="single")
+    assert only_one._trigger_settings()["runs"] == 1
+    assert not [n for n in load(single).notes if "operationOptions" in n]
+    if SCHEMA_FILE.is_file():
+        import jsonschema
+
+        jsonschema.Draft4Validator(json.loads(SCHEMA_FILE.read_text())).validate(exported)

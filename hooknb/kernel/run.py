@@ -186,7 +186,9 @@ class Run(Steps):
                 "outputs": trigger_outputs,
                 "startTime": iso_time(self.started),
                 # The sender's x-ms-client-tracking-id, else the run's id (as the hub has it).
-                "clientTrackingId": self.trigger.headers.get("x-ms-client-tracking-id") or self.id,
+                "clientTrackingId": (
+                    self.trigger.headers.get("x-ms-client-tracking-id", "").strip()[:256] or self.id
+                ),
             },
             actions=ActionObjects(self.actions),
             action=action,
