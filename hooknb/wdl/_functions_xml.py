@@ -39,6 +39,7 @@ from ._functions_core import (
     check_length,
     describe,
     function,
+    parse_json_text,
 )
 from ._functions_workflow import _member, _outputs, _trigger
 from .content import (
@@ -113,9 +114,7 @@ def _xml_bytes(call: Invocation, value: Any) -> bytes:
         if text.startswith("<"):
             return value.encode("utf-8")
         if text.startswith("{"):
-            from ._functions_convert import _json
-
-            value = _json(call, [value])
+            value = parse_json_text(call, value)
         else:
             call.fail(f"argument 1 must be XML or a JSON object, got {describe(value)}", 0)
     if isinstance(value, Mapping):
