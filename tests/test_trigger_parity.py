@@ -188,11 +188,13 @@ async def test_single_instance_python_workflow_runs_one_at_a_time(hub: Any) -> N
         active.pop()
         return run.trigger.body
 
-    runs = [await serial.start_async(body={"n": n}) for n in range(3)]
-    assert [run.status for run in runs[1:]] == ["Queued", "Queued"]
+    runs = [await serial.start_async(body={"n": n}) for n in range(4)]
+    assert [run.status for run in runs[1:]] == ["Queued", "Queued", "Queued"]
+    assert runs[3].cancel()  # waiting to start: cancelled in the hub, never runs
     for run in runs:
         await finished(run)
-    assert [run.result for run in runs] == [{"n": 0}, {"n": 1}, {"n": 2}]
+    assert [run.result for run in runs[:3]] == [{"n": 0}, {"n": 1}, {"n": 2}]
+    assert runs[3].status == "Cancelled" and runs[3].result is None
     assert most[0] == 1
     with pytest.raises(ValueError, match="runs must be a whole number"):
         hooknb.Workflow(lambda run: None, name="bad", runs=0, define=False)

@@ -378,6 +378,10 @@ class HubClient:
         self._runs_by_workflow.setdefault(run.workflow.name, []).append(run)
         run.workflow._changed(run)
 
+    def unhold_run(self, run: LocalRun) -> None:
+        """A held run was cancelled before the hub delivered it: it will not start."""
+        self._held.pop(run.id, None)
+
     def adopt_run(self, run: LocalRun) -> None:
         """Register a run created in this process and start it on the engine loop."""
         self._runs[run.id] = run

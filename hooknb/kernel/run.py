@@ -279,6 +279,10 @@ class Run(Steps):
 
     def cancel(self) -> bool:
         """Cancel the run; a waiting webhook step unsubscribes and the run ends Cancelled."""
+        if not self.done and self._task is None and self.status == "Queued":
+            # Waiting to start (the hub holds it back: a concurrency limit): cancelled there.
+            self._call_soon(self._cancel_held())
+            return True
         if self.done or self._task is None:
             return False
         if in_loop_thread(self.hub.loop):
@@ -286,6 +290,24 @@ class Run(Steps):
         else:
             self.hub.loop.call_soon_threadsafe(self._task.cancel)
         return True
+
+    def _call_soon(self, coro: Any) -> None:
+        if in_loop_thread(self.hub.loop):
+            self.hub.loop.create_task(coro)
+        else:
+            asyncio.run_coroutine_threadsafe(coro, self.hub.loop)
+
+    async def _cancel_held(self) -> None:
+        try:
+            await self.hub.request("POST", f"hooknb/api/runs/{self.id}/cancel", {})
+        except Exception:  # already started (then it is cancelled as a running run) or gone
+            log.warning(
+                "hooknb: cancelling run %s before it started failed", self.id, exc_info=True
+            )
+            return
+        if self._task is None and not self.done:
+            self.hub.unhold_run(self)
+            self._finish("Cancelled", error="the run was cancelled before it started")
 
     def wait(self, timeout: float | None = None) -> Run:
         """Block until the run ends (works inside a kernel's running loop); returns the run.
