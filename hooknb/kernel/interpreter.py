@@ -8,6 +8,24 @@ cancel and timeouts are the same. HttpWebhook steps are
 ``run.webhook(...)``, Http steps ``run.http(...)``, Compose steps ``run.compose(...)``, Python
 steps ``run.step(...)``; the other types are recorded here.
 
+Loops (Foreach, Until), Switch, variables and the data operations (ParseJson, Select, Query,
+Join, Table) follow https://learn.microsoft.com/azure/logic-apps/logic-apps-control-flow-loops,
+.../logic-apps-control-flow-switch-statement, .../logic-apps-create-variables-store-values and
+.../logic-apps-perform-data-operations. Inside a loop each repetition's actions are recorded as
+``Name#i`` (``Name#i.j`` nested) and there ``outputs('Name')`` means the current repetition's;
+``item()``, ``items('Loop')`` and ``iterationIndexes('Until')`` read the loops around an
+expression (:class:`_Frame`, carried by a context variable into each repetition's task).
+Replay: a Foreach's items, an Until's start, each variable action's result and each data
+operation's result are in the run's history, and each repetition runs in its own task, so a
+replayed run meets the same steps in the same order within each repetition. Trigger
+conditions and splitOn are not here: the hub applies them before a run exists
+(:mod:`hooknb.server.trigger_settings`).
+
+Where the docs are silent: a Foreach runs up to 20 repetitions at once unless ``repetitions``
+or ``Sequential`` says otherwise and fails if any repetition fails; an Until that reaches its
+count ends Succeeded (its outputs say ``limitReached``), one whose timeout passes mid-repetition
+ends TimedOut; CSV tables end rows with CRLF (RFC 4180).
+
 Order and status, as Logic Apps documents them
 (https://learn.microsoft.com/azure/logic-apps/logic-apps-exception-handling):
 
