@@ -374,7 +374,7 @@ class _Builder:
                     "a trigger cannot run after anything", location=f"{where}.runAfter"
                 )
             self.note(f"{where}.runAfter is meaningless on a trigger and ignored")
-        self._envelope(spec, where)
+        self._envelope(spec, where, trigger=True)
         conditions = spec.get("conditions")
         if conditions is not None and not (
             isinstance(conditions, list)
@@ -577,23 +577,28 @@ class _Builder:
             )
         return step
 
-    def _envelope(self, spec: dict[str, Any], where: str) -> None:
+    def _envelope(self, spec: dict[str, Any], where: str, *, trigger: bool = False) -> None:
         options = spec.get("operationOptions")
         if options is not None:
             if not isinstance(options, str):
                 raise DefinitionError("must be a string", location=f"{where}.operationOptions")
             given = {o.strip().lower() for o in options.split(",") if o.strip()}
-            honoured = given <= _HONOURED_OPTIONS.get(str(spec.get("type")), set())
+            honoured = given <= _HONOURED_OPTIONS.get(
+                "trigger" if trigger else str(spec.get("type")), set()
+            )
             if not honoured:
                 self.note(f"{where}.operationOptions {options!r} is ignored")
         if spec.get("runtimeConfiguration") is not None:
             spec["runtimeConfiguration"] = self._runtime_configuration(
-                spec["runtimeConfiguration"], f"{where}.runtimeConfiguration", spec.get("type")
+                spec["runtimeConfiguration"],
+                f"{where}.runtimeConfiguration",
+                "trigger" if trigger else spec.get("type"),
             )
         if spec.get("trackedProperties") is not None:
             self.note(f"{where}.trackedProperties are ignored")
 
     def _runtime_configuration(self, value: Any, where: str, kind: Any) -> dict[str, Any]:
+        # kind: "trigger", or the action's type.
         """``runtimeConfiguration``: ``concurrency`` (a trigger's ``runs`` and
         ``maximumWaitingRuns``, a Foreach's ``repetitions``) is applied; the rest is a note.
 
@@ -603,7 +608,7 @@ class _Builder:
         """
         if not isinstance(value, dict):
             raise DefinitionError(f"must be an object, not {_kind(value)}", location=where)
-        spec = {k: v for k, v in value.items()}
+        spec = dict(value)
         key = next((k for k in spec if k.lower() == "concurrency"), None)
         for other in spec:
             if other != key:
@@ -616,7 +621,7 @@ class _Builder:
             raise DefinitionError('is {"runs": 1, ...}', location=where)
         if kind == "Foreach":
             known: tuple[str, ...] = ("repetitions",)
-        elif kind in TRIGGER_TYPES and self.trigger_type == kind and where.startswith("triggers"):
+        elif kind == "trigger":
             known = ("runs", "maximumWaitingRuns")
         else:
             self.note(f"{where} is ignored (only triggers and Foreach loops have concurrency)")
@@ -1166,7 +1171,7 @@ _NESTED_KEYS = {
 _HONOURED_OPTIONS = {
     "Http": {"disableasyncpattern"},
     "Foreach": {"sequential"},
-    **{kind: {"singleinstance"} for kind in TRIGGER_TYPES},
+    "trigger": {"singleinstance"},
 }
 # The data operations' inputs: (known keys, required keys), as the 2016-06-01 schema has them.
 _DATA_INPUTS = {
