@@ -383,3 +383,62 @@ async def test_trigger_history_and_delete_magics(server_url: str, server_token: 
         # A UsageError: shown without a traceback.
         assert "deleting workflow 'feed' failed" in out(5) and "no workflow named" in out(5)
         assert "Traceback" not in out(5)
+
+
+# -- the limit is the hub's: it holds across a server crash ----------------------------------
+
+SERIAL = """
+import json, hooknb
+definition = json.loads(DEFINITION)
+serial = hooknb.Workflow.from_definition(definition, name="serial")
+serial.enable()
+print(serial.callback_url)
+"""
+
+
+def test_the_concurrency_limit_survives_a_server_kill(tmp_path: Any) -> None:
+    """Runs waiting to start are rows of the store, not memory: after kill -9 and a restart
+    (the definitions worker restarts too and adopts the running run), the queue is the same,
+    and each run starts only when the one before it ends."""
+    from helpers import wait_for
+    from processes import Kernel, ServerProcess
+
+    with Recorder() as svc:
+        definition = {
+            "triggers": {
+                "Events": webhook_trigger(
+                    svc, runtimeConfiguration={"concurrency": {"runs": 1, "maximumWaitingRuns": 5}}
+                )
+            },
+            "actions": {"Approve": approval(svc)},
+        }
+        server = ServerProcess(tmp_path).start()
+        kernel = Kernel(dict(server.env, HOOKNB_URL=server.url, HOOKNB_TOKEN=server.token))
+        try:
+            code = SERIAL.replace("DEFINITION", repr(json.dumps(definition)))
+            url = kernel.run(code).strip().splitlines()[-1]
+            ids = []
+            for n in range(3):
+                answer = httpx.post(url, json={"n": n}, trust_env=False)
+                assert answer.status_code == 202
+                ids.append(answer.headers["x-ms-workflow-run-id"])
+            wait_for(lambda: svc.calls("POST", "/approve"), what="the first run to wait")
+            server.kill()
+            server.start()
+            runs = {r["id"]: r for r in server.api("GET", "runs")["runs"]}
+            assert [bool(runs[i].get("waitingToStart")) for i in ids] == [False, True, True]
+            for n in range(3):
+                [asked] = wait_for(
+                    lambda n=n: svc.calls("POST", "/approve")[n:], what=f"run {n} to wait"
+                )
+                assert asked["body"]["order"] == {"n": n}
+                assert len(svc.calls("POST", "/approve")) == n + 1
+                done = httpx.post(asked["body"]["callbackUrl"], json={"ok": n}, trust_env=False)
+                assert done.status_code == 202
+                wait_for(
+                    lambda n=n: server.api("GET", f"runs/{ids[n]}")["status"] == "Succeeded",
+                    what=f"run {n} to succeed",
+                )
+        finally:
+            kernel.shutdown()
+            server.stop()
