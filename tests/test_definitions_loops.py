@@ -517,3 +517,52 @@ def test_trigger_settings_round_trip_and_reach_the_hub_settings() -> None:
         import jsonschema
 
         jsonschema.Draft4Validator(json.loads(SCHEMA_FILE.read_text())).validate(exported)
+
+
+async def test_parse_json_validation_and_data_operation_errors(hub: Any) -> None:
+    definition = {
+        "actions": {
+            "Parse": {
+                "type": "ParseJson",
+                "inputs": {
+                    "content": "@triggerBody()",
+                    "schema": {
+                        "type": "object",
+                        "properties": {"id": {"type": "integer"}, "tags": {"type": "array"}},
+                        "required": ["id"],
+                    },
+                },
+            },
+            "Join_tags": {
+                "type": "Join",
+                "inputs": {"from": "@body('Parse')?['tags']", "joinWith": "|"},
+                "runAfter": {"Parse": ["Succeeded"]},
+            },
+            "After_failure": {
+                "type": "Compose",
+                "inputs": "@actions('Parse')?['error']",
+                "runAfter": {"Parse": ["Failed"]},
+            },
+        },
+        "outputs": {"joined": {"type": "String", "value": "@body('Join_tags')"}},
+    }
+    wf = hooknb.Workflow.from_definition(definition, name="parse", hub=hub, host="kernel")
+    good = await finished(await wf.start_async(body={"id": 7, "tags": ["a", 1, None]}))
+    assert good.status == "Succeeded", good.error
+    assert good.result == {"joined": "a|1|"}
+    assert statuses(good)["After_failure"] == "Skipped"
+
+    bad = await finished(await wf.start_async(body={"id": "seven", "tags": "x"}))
+    assert bad.status == "Failed"
+    parse = bad.actions["Parse"]
+    assert parse.status == "Failed" and parse.code == "ValidationFailed"
+    assert "id: 'seven' is not of type 'integer'" in parse.error
+    assert "tags: 'x' is not of type 'array'" in parse.error
+    assert statuses(bad)["Join_tags"] == "Skipped"
+    assert "does not match the schema" in bad.actions["After_failure"].value
+
+    # A Join whose "from" is not an array (no tags: null) fails the action, with the reason.
+    untagged = await finished(await wf.start_async(body={"id": 1}))
+    assert untagged.status == "Failed"
+    assert statuses(untagged)["Join_tags"] == "Failed"
+    assert "from must be an array, not null" in untagged.actions["Join_tags"].error

@@ -67,7 +67,7 @@ from urllib.parse import urlsplit
 
 from ..errors import ActionTimedOut, HookNBError, RunTerminated
 from ..wdl import MAX_ARRAY_LENGTH, Context, ExpressionError, evaluate, evaluate_template
-from ..wdl._functions_core import to_text, values_equal
+from ..wdl._functions_core import describe, to_text, values_equal
 from ..wdl.content import envelope_bytes, is_envelope
 from ..wdl.definitions import (
     Definition,
@@ -597,7 +597,7 @@ class _Interpreter:
         else:
             items = evaluate_template(step.raw["foreach"], self.context())
             if not isinstance(items, list):
-                raise HookNBError(f"foreach must be an array, not {type(items).__name__}")
+                raise HookNBError(f"foreach must be an array, not {describe(items)}")
             if len(items) > FOREACH_MAX_ITEMS:
                 raise HookNBError(
                     f"foreach has {len(items):,} items, more than the {FOREACH_MAX_ITEMS:,} "
@@ -791,7 +791,7 @@ class _Interpreter:
         """The ``from`` array of a data operation, evaluated."""
         value = evaluate_template(step.inputs["from"], self.context())
         if not isinstance(value, list):
-            raise HookNBError(f"from must be an array, not {type(value).__name__}")
+            raise HookNBError(f"from must be an array, not {describe(value)}")
         action.inputs = {"from": value} if len(value) <= 100 else {"count": len(value)}
         return value
 
