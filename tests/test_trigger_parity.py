@@ -266,6 +266,14 @@ async def test_split_on_conditions_history_and_tracking_headers(
         assert "is False" in latest[1]["reason"]
         assert latest[2]["runs"] == body["runs"]
         assert len(wf.runs) == 3
+        # A tracking id that could not be echoed in a header (a control character) is not used.
+        tabbed = await http.post(
+            wf.callback_url,
+            json={"kind": "order", "orders": [{"id": 4}]},
+            headers={"x-ms-client-tracking-id": "a\tb"},
+        )
+        assert tabbed.status_code == 202
+        assert tabbed.headers["x-ms-client-tracking-id"] == tabbed.json()["run"]
 
 
 # -- non-JSON bodies --------------------------------------------------------------------------

@@ -49,6 +49,14 @@ RunFunction = Callable[["Run"], Any]
 Host = Literal["kernel", "server"]
 
 
+def _tracking_id(headers: Mapping[str, str], run_id: str) -> str:
+    """A sender's ``x-ms-client-tracking-id``, else the run's id, as the hub keeps it."""
+    value = headers.get("x-ms-client-tracking-id", "").strip()[:256]
+    if value and not any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return value
+    return run_id
+
+
 class RunOwner(Protocol):
     """What a run uses of its workflow (a :class:`hooknb.Workflow`).
 
@@ -186,9 +194,7 @@ class Run(Steps):
                 "outputs": trigger_outputs,
                 "startTime": iso_time(self.started),
                 # The sender's x-ms-client-tracking-id, else the run's id (as the hub has it).
-                "clientTrackingId": (
-                    self.trigger.headers.get("x-ms-client-tracking-id", "").strip()[:256] or self.id
-                ),
+                "clientTrackingId": _tracking_id(self.trigger.headers, self.id),
             },
             actions=ActionObjects(self.actions),
             action=action,

@@ -2280,8 +2280,11 @@ def _tracking_id(request: InboundRequest, run_id: str) -> str:
     id (Logic Apps' default: https://learn.microsoft.com/azure/logic-apps/
     logic-apps-workflow-actions-triggers, "x-ms-client-tracking-id")."""
     for name, value in request.headers:
-        if name.lower() == "x-ms-client-tracking-id" and value.strip():
-            return value.strip()[:_MAX_TRACKING_ID]
+        if name.lower() == "x-ms-client-tracking-id":
+            value = value.strip()[:_MAX_TRACKING_ID]
+            # Echoed in the answer's headers: control characters would make it unsendable.
+            if value and not any(ord(c) < 32 or ord(c) == 127 for c in value):
+                return value
     return run_id
 
 
