@@ -98,7 +98,9 @@ class HubClient:
         self._runs_by_workflow: dict[str, list[LocalRun]] = {}
         self._wait_futures: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._pending_acks: set[int] = set()
-        self._pending_reports: dict[str, dict[str, Any]] = {}
+        # Runs whose state changed since the last sync: their report is made when it is sent
+        # (a run of thousands of steps changes thousands of times between two syncs).
+        self._pending_reports: dict[str, LocalRun] = {}
         self._pending_steps: list[dict[str, Any]] = []
         # While an adoption is under way, outcomes of waits this process does not know yet
         # are kept (the adopted runs' waits), not dropped: see adopt().
@@ -466,7 +468,7 @@ class HubClient:
 
     def report(self, run: LocalRun) -> None:
         """Queue the run's current state for the hub (coalesced: only the latest is sent)."""
-        self._pending_reports[run.id] = run.to_report()
+        self._pending_reports[run.id] = run
         self._request_sync()
 
     def record_step(self, record: dict[str, Any]) -> None:
@@ -497,7 +499,8 @@ class HubClient:
             self._sync_needed.clear()
             generation = self._generation
             acks = sorted(self._pending_acks)
-            reports = list(self._pending_reports.values())
+            reported = list(self._pending_reports.values())
+            reports = [run.to_report() for run in reported]
             steps, self._pending_steps = self._pending_steps, []
             self._pending_acks.clear()
             self._pending_reports.clear()
@@ -515,8 +518,8 @@ class HubClient:
                 except Exception as exc:
                     log.warning("hooknb could not report to the hub, will retry: %s", exc)
                     self._pending_acks.update(acks)
-                    for report in reports:
-                        self._pending_reports.setdefault(report["id"], report)
+                    for run in reported:
+                        self._pending_reports.setdefault(run.id, run)
                     self._pending_steps[:0] = steps
                     await asyncio.sleep(0.5)
                     self._sync_needed.set()
