@@ -8,6 +8,7 @@ from .errors import ExpressionError as ExpressionError
 from .errors import HookNBError as HookNBError
 from .errors import HubRequestError as HubRequestError
 from .errors import RunTerminated as RunTerminated
+from .errors import TriggerSkipped as TriggerSkipped
 from .kernel.action import Action as Action
 from .kernel.client import HubClient as HubClient
 from .kernel.client import connect as connect

@@ -7,6 +7,7 @@
     ├── ActionFailed             a step could not subscribe, or its call failed (.action)
     ├── ActionTimedOut           a step's timeout passed (.action, .timeout)
     ├── RunTerminated            a Terminate action (or run.terminate()) ended the run
+    ├── TriggerSkipped           a trigger's conditions were false: no run (.workflow, .reason)
     ├── DefinitionError          (also a ValueError) a Logic Apps definition that cannot run
     └── ExpressionError          (also a ValueError) a WDL expression that cannot be evaluated
 
@@ -53,6 +54,16 @@ class ActionTimedOut(HookNBError):
         super().__init__(f"action {action!r} timed out{detail} waiting for its callback")
         self.action = action
         self.timeout = timeout
+
+
+class TriggerSkipped(HookNBError):
+    """A manual start (or a Recurrence tick) whose trigger conditions were false: as Logic Apps
+    does, no run starts and the trigger history records the event Skipped."""
+
+    def __init__(self, workflow: str, reason: str) -> None:
+        super().__init__(f"the trigger of workflow {workflow!r} was skipped: {reason}")
+        self.workflow = workflow
+        self.reason = reason
 
 
 class RunTerminated(HookNBError):

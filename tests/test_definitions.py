@@ -402,8 +402,13 @@ WEBHOOK = {"type": "HttpWebhook", "inputs": {"subscribe": {"method": "POST", "ur
         ),
         (
             {"actions": {"Loop": {"type": "Foreach", "foreach": "@x()"}}},
-            "actions.Loop",
-            "unknown property 'foreach'",
+            "actions.Loop.foreach",
+            "unknown function 'x'",
+        ),
+        (
+            {"actions": {"Loop": {"type": "Foreach", "foreach": [], "cases": {}}}},
+            "actions.Loop.cases",
+            "only Switch actions have 'cases'",
         ),
         (
             {"actions": {"A": {"type": "Compose", "input": "x"}}},
@@ -412,8 +417,13 @@ WEBHOOK = {"type": "HttpWebhook", "inputs": {"subscribe": {"method": "POST", "ur
         ),
         (
             {"actions": {"Loop": {"type": "Foreach"}}},
-            "actions.Loop.type",
-            "'Foreach' is a Logic Apps type hooknb does not run",
+            "actions.Loop",
+            'a Foreach needs "foreach"',
+        ),
+        (
+            {"actions": {"X": {"type": "Xslt"}}},
+            "actions.X.type",
+            "'Xslt' is a Logic Apps type hooknb does not run",
         ),
         (
             {"triggers": {"t": {"type": "ApiConnection"}}},
@@ -526,9 +536,9 @@ WEBHOOK = {"type": "HttpWebhook", "inputs": {"subscribe": {"method": "POST", "ur
             "hooknb runs one trigger per workflow",
         ),
         (
-            {"triggers": {"t": {**WEBHOOK, "splitOn": "@triggerBody()"}}},
+            {"triggers": {"t": {**WEBHOOK, "splitOn": ["a"]}}},
             "triggers.t.splitOn",
-            "splitOn",
+            "splitOn is an expression",
         ),
         (
             {"actions": {"I": {"type": "If", "expression": {"xor": [1, 2]}}}},

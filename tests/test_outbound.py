@@ -403,6 +403,8 @@ def test_response_bodies_are_represented_like_logic_apps() -> None:
             return Reply(200, binary, {"Content-Type": "application/octet-stream"})
         if seen.path == "/badjson":
             return Reply(200, b"not json", {"Content-Type": "application/json"})
+        if seen.path == "/xml":
+            return Reply(200, b"<a>1</a>", {"Content-Type": "application/xml"})
         return Reply(204)
 
     async def main() -> None:
@@ -422,6 +424,11 @@ def test_response_bodies_are_represented_like_logic_apps() -> None:
                 "$content": base64.b64encode(binary).decode(),
             }
             assert (await get("/badjson")).body == "not json"
+            # XML is kept as Logic Apps keeps it, for xml() and xpath()
+            assert (await get("/xml")).body == {
+                "$content-type": "application/xml",
+                "$content": base64.b64encode(b"<a>1</a>").decode(),
+            }
             empty = await get("/empty")
             assert (empty.status_code, empty.body) == (204, None)
 

@@ -538,16 +538,7 @@ def test_documented_templates(template: str, expected: str) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    [
-        "xml",
-        "xpath",
-        "formDataValue",
-        "formDataMultiValues",
-        "multipartBody",
-        "triggerFormDataValue",
-        "triggerFormDataMultiValues",
-        "triggerMultipartBody",
-    ],
+    ["multipartBody", "triggerMultipartBody"],
 )
 def test_documented_functions_not_implemented_fail_clearly(name: str) -> None:
     with pytest.raises(ExpressionError, match=f"unknown function '{name}'"):

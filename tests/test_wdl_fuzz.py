@@ -148,6 +148,10 @@ STRING_ARGS = [
     "'A'",
     "'value'",
     "'%41'",
+    "'<a x=\"1\"><b>t</b><b/></a>'",
+    "'/a/b'",
+    "'count(//b)'",
+    "'k'",
 ]
 
 literals = st.one_of(
@@ -290,6 +294,11 @@ BOMB_CONTEXT = Context(
         "deep": "[" * 100_000 + "]" * 100_000,
         "commas": "," * 131_000,
         "ints": "[" + "1," * 4_000_000 + "1]",  # 8 MB of JSON text, 4 million items
+        "nodes": "<r>" + "<a>1</a>" * 100_001 + "</r>",  # one node too many
+        "xmldeep": "<a>" * 100_000 + "</a>" * 100_000,
+        "bigxml": "<r>" + "<a x='1'>t</a>" * 50_000 + "</r>",  # within every bound
+        "laughs": '<!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]>'
+        "<r>&b;&b;&b;</r>",
     },
     trigger={"outputs": {"body": HUGE}},
 )
@@ -322,6 +331,13 @@ BOMBS = [
     "@chunk(parameters('huge'), 1)",
     "@chunk(range(0, 100000), 0)",
     "@xml(parameters('s'))",
+    "@xml(parameters('nodes'))",
+    "@xml(parameters('xmldeep'))",
+    "@xml(parameters('laughs'))",
+    "@json(xml(parameters('nodes')))",
+    "@xpath(xml(parameters('bigxml')), '//a[count(//a) > 0]')",
+    "@xpath(xml(parameters('bigxml')), '//a[following::a]')",
+    "@xml(json(concat('{\"r\":', string(range(0, 100000)), '}')))",
     "@" + "string(" * 60 + "range(0, 100000)" + ")" * 60,
     "@length(string(json(string(range(0, 30000)))))",
 ]
@@ -366,6 +382,8 @@ HEAVY = st.sampled_from(
         "parameters('deep')",
         "parameters('commas')",
         "triggerBody()",
+        "parameters('bigxml')",
+        "xml(parameters('bigxml'))",
         "','",
         "'x'",
         "1",
@@ -391,6 +409,9 @@ BUILDERS = [
     "sort({0})",
     "setProperty(json('{{}}'), 'k', {0})",
     "array({0})",
+    "xml({0})",
+    "xpath({0}, '/r/a')",
+    "json(xml({0}))",
 ]
 
 

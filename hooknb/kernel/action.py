@@ -11,20 +11,25 @@ from __future__ import annotations
 import contextvars
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..jsonsafe import truncated_marker
 from .outputs import Outputs, jsonable
+
+if TYPE_CHECKING:
+    from ..wdl import Context
 
 __all__ = [
     "REPORT_BODY_LIMIT",
     "SECURED",
     "Action",
+    "ActionObjects",
     "Secure",
     "current_scope",
+    "expression_scope",
     "iso_time",
     "secure_properties",
     "shown_part",
@@ -56,6 +61,58 @@ def secure_properties(secure: Secure | None) -> frozenset[str]:
 current_scope: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "hooknb_scope", default=None
 )
+
+
+# What a definition run's expressions see beyond the run's own state: its variables, the items
+# and indexes of the loops around the action being evaluated, and which repetition of an action
+# inside a loop its plain name means there. A function that extends the run's Context, set by
+# the definition interpreter in each loop iteration's task and applied by Run.context().
+expression_scope: contextvars.ContextVar[Callable[[Context], Context] | None] = (
+    contextvars.ContextVar("hooknb_expression_scope", default=None)
+)
+
+
+class ActionObjects(Mapping[str, Any]):
+    """A run's actions as expressions read them (``actions('<name>')``): each action's object
+    is made when it is read, not for every action at every evaluation (a loop's thousands of
+    repetitions would make each evaluation cost as much as the whole run).
+
+    ``repetitions`` are the suffixes of the loop iterations around the expression, outermost
+    first (``"#2"``, ``"#2.0"``): there, ``Name`` means the current repetition ``Name#2.0`` of an
+    action inside those loops. Names match exactly, then case-insensitively.
+    """
+
+    def __init__(self, actions: Mapping[str, Action], repetitions: tuple[str, ...] = ()) -> None:
+        self._actions = actions
+        self._repetitions = repetitions
+
+    def _find(self, name: str) -> Action | None:
+        for suffix in reversed(self._repetitions):
+            found = self._actions.get(name + suffix)
+            if found is not None:
+                return found
+        found = self._actions.get(name)
+        if found is None:
+            folded = name.casefold()
+            for key, action in self._actions.items():
+                if key.casefold() == folded:
+                    return action
+        return found
+
+    def __getitem__(self, name: str) -> Any:
+        action = self._find(name) if isinstance(name, str) else None
+        if action is None:
+            raise KeyError(name)
+        return action.to_json(body_limit=None)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self._find(name) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._actions))
+
+    def __len__(self) -> int:
+        return len(self._actions)
 
 
 def iso_time(timestamp: float | None) -> str | None:

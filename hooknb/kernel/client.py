@@ -95,10 +95,13 @@ class HubClient:
         #: The workflows defined in this process, by name (their trigger callbacks come here).
         self.workflows: dict[str, LocalWorkflow] = {}
         self._runs: dict[str, LocalRun] = {}
+        # Runs started here that wait for the hub to deliver them (see hold_run).
+        self._held: dict[str, LocalRun] = {}
         self._runs_by_workflow: dict[str, list[LocalRun]] = {}
         self._wait_futures: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._pending_acks: set[int] = set()
-        # Runs whose state changed since the last sync: read (to_report) when it goes out.
+        # Runs whose state changed since the last sync: their report is made when it is sent
+        # (a run of thousands of steps changes thousands of times between two syncs).
         self._pending_reports: dict[str, LocalRun] = {}
         self._pending_steps: list[dict[str, Any]] = []
         # While an adoption is under way, outcomes of waits this process does not know yet
@@ -300,6 +303,13 @@ class HubClient:
 
     def _on_trigger(self, event: dict[str, Any]) -> None:
         run_id = event["run"]
+        held = self._held.pop(run_id, None)
+        if held is not None:
+            # A run started here that waited for the hub (conditions, a concurrency limit):
+            # it may start now.
+            self._pending_acks.add(event["seq"])
+            self.adopt_run(held)
+            return
         if run_id in self._runs:
             self.ack(event["seq"])
             return
@@ -365,10 +375,23 @@ class HubClient:
 
     # -- runs and waits --------------------------------------------------------------------
 
+    def hold_run(self, run: LocalRun) -> None:
+        """Register a run created in this process that the hub starts later (it is delivered
+        here like a trigger's run when it may start)."""
+        self._held[run.id] = run
+        self._runs_by_workflow.setdefault(run.workflow.name, []).append(run)
+        run.workflow._changed(run)
+
+    def unhold_run(self, run: LocalRun) -> None:
+        """A held run was cancelled before the hub delivered it: it will not start."""
+        self._held.pop(run.id, None)
+
     def adopt_run(self, run: LocalRun) -> None:
         """Register a run created in this process and start it on the engine loop."""
         self._runs[run.id] = run
-        self._runs_by_workflow.setdefault(run.workflow.name, []).append(run)
+        runs = self._runs_by_workflow.setdefault(run.workflow.name, [])
+        if run not in runs:
+            runs.append(run)
         run._start()
 
     def runs_of(self, workflow: str) -> list[LocalRun]:
@@ -377,7 +400,7 @@ class HubClient:
 
     def get_run(self, run_id: str) -> LocalRun | None:
         """The run ``run_id`` if this process started it."""
-        return self._runs.get(run_id)
+        return self._runs.get(run_id) or self._held.get(run_id)
 
     def expect_wait(self, wait_id: str) -> asyncio.Future[dict[str, Any]]:
         """A future resolved by the wait's outcome event (callback, timedout, cancelled);

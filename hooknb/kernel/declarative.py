@@ -29,7 +29,9 @@ __all__ = ["Declarative"]
 
 # "Not given" for run_after, whose None (and {}) mean something.
 _DEFAULT: Any = object()
-Branch = Literal["actions", "else"]
+#: Where in a container step a new step goes: ``"actions"``, ``"else"`` (an If's else, a
+#: Switch's default) or ``"case:<name>"`` (a Switch's case).
+Branch = str
 
 
 def _parameter_type(value: Any) -> str:
@@ -308,6 +310,107 @@ class Declarative:
         """Add a Scope step: its status comes from its actions (add more with ``scope=name``)."""
         action = {"type": "Scope", "actions": dict(actions or {})}
         return self.add_action(name, action, run_after=run_after, scope=scope, branch=branch)
+
+    def add_foreach(
+        self,
+        name: str,
+        items: Any,
+        actions: Mapping[str, Any] | None = None,
+        *,
+        repetitions: int | None = None,
+        sequential: bool = False,
+        run_after: Any = _DEFAULT,
+        scope: str | None = None,
+        branch: Branch = "actions",
+    ) -> Self:
+        """Add a For each loop over ``items`` (an array or an expression such as
+        ``"@triggerBody()?['orders']"``); its actions read the item with ``item()``. Up to
+        ``repetitions`` (1-50, default 20) repetitions run at once; ``sequential`` runs them
+        one after another. Add more steps inside with ``scope=name``."""
+        action: dict[str, Any] = {
+            "type": "Foreach",
+            "foreach": items,
+            "actions": dict(actions or {}),
+        }
+        if repetitions is not None:
+            action["runtimeConfiguration"] = {"concurrency": {"repetitions": repetitions}}
+        if sequential:
+            action["operationOptions"] = "Sequential"
+        return self.add_action(name, action, run_after=run_after, scope=scope, branch=branch)
+
+    def add_until(
+        self,
+        name: str,
+        expression: Any,
+        actions: Mapping[str, Any] | None = None,
+        *,
+        count: int | None = None,
+        timeout: str | float | None = None,
+        run_after: Any = _DEFAULT,
+        scope: str | None = None,
+        branch: Branch = "actions",
+    ) -> Self:
+        """Add an Until loop: its actions repeat until ``expression`` is true (tested after
+        each repetition), at most ``count`` times (default 60) and for at most ``timeout``
+        (default one hour); ``iterationIndexes(name)`` is the repetition's index."""
+        action: dict[str, Any] = {
+            "type": "Until",
+            "expression": expression,
+            "actions": dict(actions or {}),
+        }
+        limit: dict[str, Any] = {}
+        if count is not None:
+            limit["count"] = count
+        if timeout is not None:
+            limit["timeout"] = _duration_text(timeout)
+        if limit:
+            action["limit"] = limit
+        return self.add_action(name, action, run_after=run_after, scope=scope, branch=branch)
+
+    def add_switch(
+        self,
+        name: str,
+        expression: Any,
+        cases: Mapping[str, Any],
+        default: Mapping[str, Any] | None = None,
+        *,
+        run_after: Any = _DEFAULT,
+        scope: str | None = None,
+        branch: Branch = "actions",
+    ) -> Self:
+        """Add a Switch: the case whose value equals ``expression`` runs, else ``default``.
+        ``cases`` maps each case's name to its value, or to ``{"case": value, "actions":
+        {...}}``; add steps to a case with ``scope=name, branch="case:<case name>"`` (to the
+        default with ``branch="else"``)."""
+        shaped = {
+            case_name: dict(case) if isinstance(case, Mapping) else {"case": case, "actions": {}}
+            for case_name, case in cases.items()
+        }
+        action = {
+            "type": "Switch",
+            "expression": expression,
+            "cases": shaped,
+            "default": {"actions": dict(default or {})},
+        }
+        return self.add_action(name, action, run_after=run_after, scope=scope, branch=branch)
+
+    def add_variable(
+        self,
+        name: str,
+        variable: str,
+        type: Literal["Array", "Boolean", "Float", "Integer", "Object", "String"],
+        value: Any = _DEFAULT,
+        *,
+        run_after: Any = _DEFAULT,
+    ) -> Self:
+        """Add an InitializeVariable step (variables live at the top level of a workflow);
+        change the variable with ``add_action(name, {"type": "SetVariable", ...})`` or the
+        Increment/Decrement/AppendTo... variable actions, read it with ``variables(name)``."""
+        spec: dict[str, Any] = {"name": variable, "type": type}
+        if value is not _DEFAULT:
+            spec["value"] = value
+        action = {"type": "InitializeVariable", "inputs": {"variables": [spec]}}
+        return self.add_action(name, action, run_after=run_after)
 
     def add_step(
         self,

@@ -12,6 +12,7 @@ or just its ``inputs``::
 Line magics::
 
     %hooknb list | runs [NAME] | url NAME | enable NAME | disable NAME | cancel RUN_ID | status
+    %hooknb delete NAME | triggers NAME
 
 Runs of a ``%%hooknb trigger`` workflow call the Python handler registered with
 ``@hooknb.handler("NAME")`` (looked up when each run starts), else their result is the trigger
@@ -98,6 +99,19 @@ def _disable_args() -> None:
     """Disable (unsubscribe) a workflow's trigger."""
 
 
+@magic_arguments("hooknb delete")
+@argument("name", help="the workflow")
+def _delete_args() -> None:
+    """Delete a workflow: unsubscribe, cancel its unfinished runs, close its callback URLs."""
+
+
+@magic_arguments("hooknb triggers")
+@argument("name", help="the workflow")
+@argument("--limit", "-n", type=int, default=20, help="how many (newest first)")
+def _triggers_args() -> None:
+    """A workflow's trigger history: Fired, Skipped, Failed."""
+
+
 @magic_arguments("hooknb cancel")
 @argument("run_id", help="the run's id")
 def _cancel_args() -> None:
@@ -114,6 +128,8 @@ _USAGE = """\
 %hooknb url NAME                          the trigger's callback URL
 %hooknb enable NAME | disable NAME        subscribe / unsubscribe the trigger
 %hooknb cancel RUN_ID                     cancel a run
+%hooknb delete NAME                       delete a workflow (unsubscribe, cancel its runs)
+%hooknb triggers NAME [--limit N]         trigger history: Fired, Skipped, Failed
 %hooknb status                            the hub: URL, store, public base URL, counts
 
 A cell is a Logic Apps template: its strings are expressions ("@{listCallbackUrl()}"),
@@ -175,6 +191,8 @@ class HookNBMagics(Magics):
             "enable": self._enable,
             "disable": self._disable,
             "cancel": self._cancel,
+            "delete": self._delete,
+            "triggers": self._triggers,
             "status": self._status,
         }
         if command in ("", "help"):
@@ -366,6 +384,42 @@ class HookNBMagics(Magics):
             print(f"run {run.id}: cancelling ({run.status})")
             return
         print(f"run {run.id}: {run.status}")
+
+    def _delete(self, line: str) -> None:
+        args = _parse(_delete_args, line)
+        hub = self._hub()
+        workflow = hub.workflows.get(args.name)
+        try:
+            if workflow is not None:
+                answer = workflow.delete()
+            else:  # defined in another kernel, or before a restart
+                answer = hub.call(
+                    hub.request("DELETE", f"hooknb/api/workflows/{_quote(args.name)}")
+                )
+        except HookNBError as exc:
+            raise UsageError(f"deleting workflow {args.name!r} failed: {exc}") from None
+        cancelled = len(answer.get("cancelled") or [])
+        print(
+            f"workflow {args.name!r}: deleted ({cancelled} unfinished run"
+            f"{'s' if cancelled != 1 else ''} cancelled; its callback URLs answer 404)"
+        )
+
+    def _triggers(self, line: str) -> None:
+        args = _parse(_triggers_args, line)
+        hub = self._hub()
+        path = f"hooknb/api/workflows/{_quote(args.name)}/triggers"
+        history = hub.call(hub.request("GET", path, params={"limit": str(max(1, args.limit))}))
+        entries = history["history"]
+        if not entries:
+            print(f"no trigger events of {args.name!r}")
+            return
+        for entry in entries:
+            runs = ", ".join(entry.get("runs") or [])
+            detail = f"runs {runs}" if runs else (entry.get("reason") or "")
+            line_text = (
+                f"{clock(entry['received'])}  {entry['status']:<7} {entry['code']}  {detail}"
+            )
+            print(line_text.rstrip())
 
     def _status(self, line: str) -> None:
         if line.strip():

@@ -12,6 +12,7 @@ import httpx
 
 from ..http_model import CallbackWire, ResponseWire, decode_wire_body, is_json_type
 from ..jsonsafe import MAX_DEPTH, loads, truncated_marker
+from ..wdl.content import envelope, kept_as_content
 
 __all__ = ["CREDENTIAL_HEADERS", "Outputs", "decode_body", "headers_dict", "jsonable"]
 
@@ -122,9 +123,15 @@ class Outputs:
     def to_json(self, *, max_depth: int = MAX_DEPTH) -> dict[str, Any]:
         """The Logic Apps shape (``headers``, ``body``, ``statusCode``, ``queries``), JSON-safe
         (the body cut below ``max_depth`` levels, see :func:`jsonable`)."""
+        body = self.body
+        if self.raw and kept_as_content(self.content_type):
+            # XML, form data and binary content as Logic Apps keeps it ({"$content-type",
+            # "$content"}, with "$formdata" or "$multipart"), which xml(), xpath(), base64()
+            # and the form-data functions read.
+            body = envelope(self.raw, self.content_type)
         value: dict[str, Any] = {
             "headers": headers_dict(self.headers),
-            "body": jsonable(self.body, max(max_depth - 1, 1)),
+            "body": jsonable(body, max(max_depth - 1, 1)),
         }
         if self.queries:
             value["queries"] = self.queries

@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from ..errors import ActionTimedOut, RunTerminated
 from ..jsonsafe import truncated_marker
 from ..wdl import Context
-from .action import REPORT_BODY_LIMIT, Action, current_scope, iso_time
+from .action import (
+    REPORT_BODY_LIMIT,
+    Action,
+    ActionObjects,
+    current_scope,
+    expression_scope,
+    iso_time,
+)
 from .aio import in_loop_thread
 from .client import HubClient
 from .history import History, flow
@@ -56,6 +63,14 @@ def _report_value(value: Any, limit: int) -> Any:
     if len(text) <= max(limit, 64):
         return shown
     return truncated_marker(text, 2000)
+
+
+def _tracking_id(headers: Mapping[str, str], run_id: str) -> str:
+    """A sender's ``x-ms-client-tracking-id``, else the run's id, as the hub keeps it."""
+    value = headers.get("x-ms-client-tracking-id", "").strip()[:256]
+    if value and not any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return value
+    return run_id
 
 
 class RunOwner(Protocol):
@@ -234,15 +249,16 @@ class Run(Steps):
         workflow = self.workflow
         trigger_outputs = self.trigger.to_json()
         trigger_outputs["headers"] = self.trigger.headers
-        return Context(
+        context = Context(
             callback_url=callback_url,
             trigger={
                 "name": workflow.trigger.name if workflow.trigger else "manual",
                 "outputs": trigger_outputs,
                 "startTime": iso_time(self.started),
-                "clientTrackingId": self.id,
+                # The sender's x-ms-client-tracking-id, else the run's id (as the hub has it).
+                "clientTrackingId": _tracking_id(self.trigger.headers, self.id),
             },
-            actions={name: a.to_json(body_limit=None) for name, a in self.actions.items()},
+            actions=ActionObjects(self.actions),
             action=action,
             parameters=dict(workflow.parameters),
             workflow={
@@ -258,6 +274,9 @@ class Run(Steps):
             },
             results=self._scope_results,
         )
+        # A definition run's variables and loops (set by its interpreter, per loop iteration).
+        extend = expression_scope.get()
+        return context if extend is None else extend(context)
 
     @property
     def _endpoints(self) -> Mapping[str, str]:
@@ -328,6 +347,10 @@ class Run(Steps):
 
     def cancel(self) -> bool:
         """Cancel the run; a waiting webhook step unsubscribes and the run ends Cancelled."""
+        if not self.done and self._task is None and self.status == "Queued":
+            # Waiting to start (the hub holds it back: a concurrency limit): cancelled there.
+            self._call_soon(self._cancel_held())
+            return True
         if self.done or self._task is None:
             return False
         if in_loop_thread(self.hub.loop):
@@ -335,6 +358,24 @@ class Run(Steps):
         else:
             self.hub.loop.call_soon_threadsafe(self._task.cancel)
         return True
+
+    def _call_soon(self, coro: Any) -> None:
+        if in_loop_thread(self.hub.loop):
+            self.hub.loop.create_task(coro)
+        else:
+            asyncio.run_coroutine_threadsafe(coro, self.hub.loop)
+
+    async def _cancel_held(self) -> None:
+        try:
+            await self.hub.request("POST", f"hooknb/api/runs/{self.id}/cancel", {})
+        except Exception:  # already started (then it is cancelled as a running run) or gone
+            log.warning(
+                "hooknb: cancelling run %s before it started failed", self.id, exc_info=True
+            )
+            return
+        if self._task is None and not self.done:
+            self.hub.unhold_run(self)
+            self._finish("Cancelled", error="the run was cancelled before it started")
 
     def wait(self, timeout: float | None = None) -> Run:
         """Block until the run ends (works inside a kernel's running loop); returns the run.

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, overload
 from urllib.parse import quote
 
-from ..errors import HookNBError, HubRequestError
+from ..errors import HookNBError, HubRequestError, TriggerSkipped
 from ..http_model import CallbackWire, encode_wire_body
 from ..wdl import Context
 from ..wdl.definitions import Definition, Recurrence, apply_endpoints
@@ -54,9 +54,27 @@ class Workflow(Declarative):
         endpoints: Mapping[str, str] | None = None,
         host: Host = "kernel",
         define: bool = True,
+        runs: int | None = None,
+        maximum_waiting_runs: int | None = None,
+        single_instance: bool = False,
     ) -> None:
         if host not in ("kernel", "server"):
             raise ValueError("host must be 'kernel' or 'server'")
+        for label, limit, high in (
+            ("runs", runs, 100),
+            ("maximum_waiting_runs", maximum_waiting_runs, 200),
+        ):
+            if limit is not None and (
+                isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= high
+            ):
+                raise ValueError(f"{label} must be a whole number from 1 to {high}")
+        #: Concurrency (Logic Apps' trigger ``runtimeConfiguration.concurrency``): at most
+        #: ``runs`` runs at once, ``maximum_waiting_runs`` waiting to start beyond them;
+        #: ``single_instance`` is ``runs=1``. A definition's own settings take precedence.
+        self.concurrency = {
+            "runs": 1 if single_instance else runs,
+            "maximumWaitingRuns": maximum_waiting_runs,
+        }
         self.fn = fn
         self.name = name or fn.__name__
         self.trigger = trigger
@@ -136,13 +154,57 @@ class Workflow(Declarative):
     def _start_adoption(self, hub: HubClient) -> None:
         if id(hub) in self._adoptions:
             return
-        coro = self._host_on_server(hub) if self._server_runs else self._adopt_runs(hub)
+        coro = self._define_on(hub)
         if in_loop_thread(hub.loop):
             self._adoptions[id(hub)] = hub.loop.create_task(coro, name=f"hooknb-adopt-{self.name}")
         else:
             self._adoptions[id(hub)] = asyncio.wrap_future(
                 asyncio.run_coroutine_threadsafe(coro, hub.loop), loop=hub.loop
             )
+
+    async def _define_on(self, hub: HubClient) -> dict[str, Any]:
+        """Tell the hub this workflow's trigger settings (it applies conditions, splitOn and
+        concurrency to every trigger event, whichever process runs the runs), then adopt its
+        runs whose kernel is gone, or hand it to the server."""
+        try:
+            await hub.request("PUT", f"{self._path}/settings", self._trigger_settings())
+        except Exception as exc:
+            log.warning("hooknb: the trigger settings of %r were not stored: %s", self.name, exc)
+        if self._server_runs:
+            return await self._host_on_server(hub)
+        return await self._adopt_runs(hub)
+
+    def _trigger_settings(self) -> dict[str, Any]:
+        """The settings the hub applies to this workflow's trigger events (see
+        :mod:`hooknb.server.trigger_settings`)."""
+        kinds = {
+            HttpWebhookTrigger: "HttpWebhook",
+            RequestTrigger: "Request",
+            RecurrenceTrigger: "Recurrence",
+        }
+        trigger = self.trigger
+        value: dict[str, Any] = {
+            "trigger": trigger.name if trigger is not None else None,
+            "kind": kinds.get(type(trigger)) if trigger is not None else None,
+        }
+        concurrency = {k: v for k, v in self.concurrency.items() if v is not None}
+        declared = self.definition.trigger if self.definition is not None else None
+        if declared is not None:
+            raw = declared.raw
+            if declared.conditions:
+                value["conditions"] = declared.conditions
+            if raw.get("splitOn"):
+                value["splitOn"] = raw["splitOn"]
+            configured = (raw.get("runtimeConfiguration") or {}).get("concurrency") or {}
+            concurrency.update(configured)
+            options = str(raw.get("operationOptions") or "").lower()
+            if "singleinstance" in {o.strip() for o in options.split(",")}:
+                concurrency["runs"] = 1
+            if "conditions" in value or "splitOn" in value:
+                assert self.definition is not None
+                value["parameters"] = dict(self.definition.values)
+        value.update(concurrency)
+        return value
 
     @property
     def _server_runs(self) -> bool:
@@ -324,6 +386,29 @@ class Workflow(Declarative):
         self._changed()
         return self
 
+    def delete(self) -> dict[str, Any]:
+        """Delete the workflow (Logic Apps: deleting a logic app): its trigger unsubscribes,
+        its unfinished runs are cancelled (their webhook steps unsubscribe), every callback
+        URL of it answers 404 from then on, and the server stops running it. Its runs and
+        trigger history stay readable. Returns the hub's answer (``cancelled``: run ids)."""
+        return self.hub.call(self.delete_async())
+
+    async def delete_async(self) -> dict[str, Any]:
+        hub = self.hub
+        task, self._recurrence_task = self._recurrence_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        self._local_enabled = False
+        answer = await hub.request("DELETE", self._path, timeout=None)
+        if hub.workflows.get(self.name) is self:
+            del hub.workflows[self.name]
+        hub.watched.discard(self.name)
+        self._adoptions.pop(id(hub), None)
+        self._record = None
+        self._changed()
+        return answer
+
     @property
     def callback_url(self) -> str | None:
         """The trigger's callback URL (stable across disable/enable), once enabled."""
@@ -381,6 +466,8 @@ class Workflow(Declarative):
                 await self.start_async()
             except asyncio.CancelledError:
                 raise
+            except TriggerSkipped:
+                pass  # in the trigger history; no run
             except Exception:
                 log.warning(
                     "hooknb: recurrence of %r could not start a run", self.name, exc_info=True
@@ -439,10 +526,12 @@ class Workflow(Declarative):
             request["body"] = body
             if content_type:
                 request["contentType"] = content_type
+        # The hub has the workflow's trigger settings (and the server its definition) before
+        # its first run.
+        await self.adopt_async()
         if self._server_runs:
-            await self.adopt_async()  # the server has the definition before its first run
             request["queued"] = True
-            created = await hub.request("POST", f"{self._path}/runs", request, idempotent=False)
+            created = await self._start_on_hub(hub, request)
             shown = hub.get_run(created["run"])  # its first report may have come already
             if isinstance(shown, ServerRun):
                 shown.trigger = self._trigger_outputs(created["callback"])
@@ -451,10 +540,22 @@ class Workflow(Declarative):
             server_run.status = "Queued"
             hub.add_run(server_run)
             return server_run
-        created = await hub.request("POST", f"{self._path}/runs", request, idempotent=False)
+        created = await self._start_on_hub(hub, request)
         run = Run(self, created["run"], self._trigger_outputs(created["callback"]))
-        hub.adopt_run(run)
+        if created.get("status") == "Queued":
+            # Conditions, splitOn or a concurrency limit apply: the hub delivers the run here
+            # when it may start (at once, or when a run ends).
+            run.status = "Queued"
+            hub.hold_run(run)
+        else:
+            hub.adopt_run(run)
         return run
+
+    async def _start_on_hub(self, hub: HubClient, request: dict[str, Any]) -> dict[str, Any]:
+        created = await hub.request("POST", f"{self._path}/runs", request, idempotent=False)
+        if created.get("status") == "Skipped":
+            raise TriggerSkipped(self.name, str(created.get("reason") or "skipped"))
+        return created
 
     def _trigger_outputs(self, callback: CallbackWire | None) -> Outputs:
         """A run's trigger outputs from its stored callback: without the sender's credential
@@ -496,6 +597,9 @@ def workflow(
     name: str | None = None,
     hub: HubClient | None = None,
     parameters: Mapping[str, Any] | None = None,
+    runs: int | None = None,
+    maximum_waiting_runs: int | None = None,
+    single_instance: bool = False,
 ) -> Callable[[RunFunction], Workflow]: ...
 
 
@@ -507,14 +611,31 @@ def workflow(
     name: str | None = None,
     hub: HubClient | None = None,
     parameters: Mapping[str, Any] | None = None,
+    runs: int | None = None,
+    maximum_waiting_runs: int | None = None,
+    single_instance: bool = False,
 ) -> Workflow | Callable[[RunFunction], Workflow]:
     """Decorate ``async def name(run)`` to make a workflow (``@hooknb.workflow(trigger=...)``).
 
     The function's name is the workflow's name unless ``name`` is given. Without a trigger,
     the workflow is started by hand with ``.start(body=...)``.
+
+    Concurrency, as Logic Apps' trigger concurrency control: at most ``runs`` (1-100) runs at
+    once; more wait to start, in order, at most ``maximum_waiting_runs`` (1-200, default 100)
+    of them, and the trigger's callback answers 429 beyond that. ``single_instance=True`` is
+    ``runs=1``. The hub enforces it, across kernels and restarts.
     """
 
     def wrap(function: RunFunction) -> Workflow:
-        return Workflow(function, name=name, trigger=trigger, hub=hub, parameters=parameters)
+        return Workflow(
+            function,
+            name=name,
+            trigger=trigger,
+            hub=hub,
+            parameters=parameters,
+            runs=runs,
+            maximum_waiting_runs=maximum_waiting_runs,
+            single_instance=single_instance,
+        )
 
     return wrap(fn) if fn is not None else wrap

@@ -34,6 +34,10 @@ DRAIN_FACTOR = 4
 _UNLIMITED = 1 << 50
 
 
+#: The key of a hub answer that holds headers for the sender (not part of the JSON answer).
+ANSWER_HEADERS = "$headers"
+
+
 def json_error(handler: web.RequestHandler, status: int, message: str, **extra: Any) -> None:
     handler.set_status(status)
     handler.set_header("Content-Type", "application/json")
@@ -173,6 +177,11 @@ class CallbackRoute(web.RequestHandler):
         )
         status, answer = await self.accept(inbound)
         self.set_status(status)
+        # Headers the hub gives the answer: a trigger's x-ms-workflow-run-id and tracking ids,
+        # as Logic Apps answers a trigger callback.
+        headers = answer.pop(ANSWER_HEADERS, None) if isinstance(answer, dict) else None
+        for name, value in (headers or {}).items():
+            self.set_header(str(name), str(value))
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(answer))
 

@@ -23,6 +23,7 @@ from .callback_route import CallbackRoute
 from .http_errors import HubError
 from .hub import Hub
 from .rows import InboundRequest, StepOrder
+from .trigger_settings import TriggerSettings
 
 API_VERSION = 1
 KEEPALIVE_SECONDS = 15.0
@@ -150,11 +151,17 @@ class WorkflowsHandler(HookNBAPIHandler):
 
 
 class WorkflowHandler(HookNBAPIHandler):
-    """``PUT api/workflows/<name>``: this kernel runs the workflow (attach)."""
+    """``PUT api/workflows/<name>``: this kernel runs the workflow (attach); ``DELETE`` deletes
+    it (unsubscribe, cancel its unfinished runs, its callback URLs answer 404; its runs and
+    trigger history stay)."""
 
     @web.authenticated
     def get(self, name: str) -> None:
         self.reply(self.hub.views.workflow(name))
+
+    @web.authenticated
+    async def delete(self, name: str) -> None:
+        self.reply(await self.hub.delete_workflow(name))
 
     @web.authenticated
     async def put(self, name: str) -> None:
@@ -171,6 +178,28 @@ class WorkflowHandler(HookNBAPIHandler):
                 verify=body.get("verify"),
             )
         )
+
+
+class WorkflowSettingsHandler(HookNBAPIHandler):
+    """``PUT api/workflows/<name>/settings``: the trigger's conditions, splitOn and concurrency,
+    which the hub applies to every trigger event (see :mod:`.trigger_settings`)."""
+
+    @web.authenticated
+    async def put(self, name: str) -> None:
+        settings = TriggerSettings.from_json(self.json_body())
+        self.reply(await self.hub.set_settings(name, settings))
+
+
+class WorkflowTriggerHistoryHandler(HookNBAPIHandler):
+    """``GET api/workflows/<name>/triggers?limit=``: the trigger history, newest first."""
+
+    @web.authenticated
+    def get(self, name: str) -> None:
+        try:
+            limit = int(self.get_query_argument("limit", "100"))
+        except ValueError:
+            raise HubError(400, "'limit' must be a whole number") from None
+        self.reply({"workflow": name, "history": self.hub.trigger_history(name, limit)})
 
 
 class TriggerHandler(HookNBAPIHandler):

@@ -16,8 +16,9 @@ import json
 import logging
 import sqlite3
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,8 +54,9 @@ from .rows import (
 )
 from .sender_signatures import VerificationFailed, Verifier, make_verifier
 from .store import Store
+from .trigger_settings import Decision, TriggerSettings, decide
 from .uploads import UploadGate
-from .views import Views
+from .views import Views, outbox_json
 
 RUN_STATUSES = ("Queued", "Running", "Waiting", "Succeeded", "Failed", "Cancelled", "TimedOut")
 TERMINAL_RUN_STATUSES = frozenset({"Succeeded", "Failed", "Cancelled", "TimedOut"})
@@ -158,6 +160,16 @@ class Hub:
                 "SELECT trigger_id, name FROM workflows WHERE trigger_id IS NOT NULL"
             )
         )
+        # Each workflow's trigger settings (conditions, splitOn, concurrency): read by the
+        # callback route before it writes, and by writer ops; replaced whole, never changed.
+        self._settings: dict[str, TriggerSettings] = {}
+        for name, text in store.reader.execute(
+            "SELECT name, settings FROM workflows WHERE settings IS NOT NULL"
+        ):
+            try:
+                self._settings[name] = TriggerSettings.from_json(jsonsafe.loads(text))
+            except (HubError, ValueError):
+                self.log.error("hooknb cannot read the trigger settings of workflow %r", name)
         self._channels: dict[str, Channel] = {}
         self._workflow_client: dict[str, str] = dict(
             store.reader.execute("SELECT name, client FROM workflows WHERE client IS NOT NULL")
@@ -317,6 +329,14 @@ class Hub:
             delivery_id = verified.delivery_id
             remember_until = request.received + verified.remember_for
 
+        # Trigger conditions and splitOn are evaluated here, before the write: the writer
+        # thread only stores what they decided.
+        decision = None
+        trigger_of = self._trigger_ids.get(callback_id)
+        settings = self._settings.get(trigger_of) if trigger_of is not None else None
+        if settings is not None and settings.evaluates:
+            decision = decide(settings, trigger_of or "", request)
+
         def op(conn: sqlite3.Connection) -> Outcome:
             if delivery_id is not None:
                 seen = conn.execute(
@@ -329,7 +349,7 @@ class Hub:
                     return Outcome(
                         {"run": seen[0], "status": "Accepted", "duplicate": True}, status=202
                     )
-            outcome = self._op_ingest(conn, callback_id, request)
+            outcome = self._op_ingest(conn, callback_id, request, decision)
             if delivery_id is not None and outcome.status == 202:
                 conn.execute("DELETE FROM delivery_ids WHERE expires <= ?", (request.received,))
                 conn.execute(
@@ -345,18 +365,23 @@ class Hub:
         return outcome.status, outcome.value
 
     def _op_ingest(
-        self, conn: sqlite3.Connection, callback_id: str, request: InboundRequest
+        self,
+        conn: sqlite3.Connection,
+        callback_id: str,
+        request: InboundRequest,
+        decision: Decision | None = None,
     ) -> Outcome:
         name = self._trigger_ids.get(callback_id)
         if name is not None:
-            outcome = self._op_trigger_callback(conn, name, request)
+            outcome = self._op_trigger_callback(conn, name, request, decision)
             if outcome is not None:
                 return outcome
         wait = conn.execute(
             "SELECT run_id, workflow, step, client, state, fingerprint FROM waits WHERE id = ?",
             (callback_id,),
         ).fetchone()
-        if wait is not None:
+        if wait is not None and _workflow_exists(conn, wait[1]):
+            # (A deleted workflow's callback URLs, its actions' included, answer 404.)
             return self._op_wait_callback(conn, callback_id, wait, request)
         return Outcome({"error": "not found"}, status=404)
 
@@ -408,42 +433,221 @@ class Hub:
         )
 
     def _op_trigger_callback(
-        self, conn: sqlite3.Connection, name: str, request: InboundRequest
+        self,
+        conn: sqlite3.Connection,
+        name: str,
+        request: InboundRequest,
+        decision: Decision | None = None,
     ) -> Outcome | None:
-        """Start a run of ``name``; a 409 if its trigger is disabled, None if it is gone."""
-        run_id = new_run_id()
-        callback_id = insert_trigger_callback(conn, name, run_id, request)
-        if callback_id is None:
-            if conn.execute("SELECT 1 FROM workflows WHERE name = ?", (name,)).fetchone() is None:
-                return None
+        """Start the run(s) of a trigger event of ``name``; a 409 if its trigger is disabled,
+        None if it is gone."""
+        settings = self._settings.get(name)
+        if decision is None and (settings is None or not settings.limited):
+            # The busiest write there is: one statement checks the trigger and stores the
+            # request (see insert_trigger_callback).
+            run_id = new_run_id()
+            callback_id = insert_trigger_callback(conn, name, run_id, request)
+            if callback_id is None:
+                return self._op_trigger_refused(conn, name)
+            tracking = _tracking_id(request, run_id)
+            conn.execute(
+                "INSERT INTO runs (id, workflow, status, trigger_callback, created, tracking_id)"
+                " VALUES (?, ?, 'Queued', ?, ?, ?)",
+                (run_id, name, callback_id, request.received, tracking),
+            )
+            effects = Effects()
+            effects.deliveries.append(
+                insert_delivery(
+                    conn,
+                    Route.workflow(name),
+                    "trigger",
+                    run_id=run_id,
+                    callback_id=callback_id,
+                    request=request,
+                    extra={"workflow": name},
+                )
+            )
+            history = _insert_history(conn, name, "Fired", request, callback_id, [run_id], 202)
             return Outcome(
                 {
-                    "error": f"the trigger of workflow {name!r} is disabled",
-                    "state": "Disabled",
+                    "run": run_id,
                     "workflow": name,
+                    "status": "Accepted",
+                    "$headers": _run_headers(name, run_id, tracking, history),
                 },
-                status=409,
+                status=202,
+                effects=effects,
             )
-        conn.execute(
-            "INSERT INTO runs (id, workflow, status, trigger_callback, created) "
-            "VALUES (?, ?, 'Queued', ?, ?)",
-            (run_id, name, callback_id, request.received),
-        )
-        effects = Effects()
-        effects.deliveries.append(
-            insert_delivery(
-                conn,
-                Route.workflow(name),
-                "trigger",
-                run_id=run_id,
-                callback_id=callback_id,
-                request=request,
-                extra={"workflow": name},
-            )
-        )
+        state = conn.execute(
+            "SELECT trigger_state FROM workflows WHERE name = ?", (name,)
+        ).fetchone()
+        if state is None or state[0] not in ("enabled", "enabling"):
+            return self._op_trigger_refused(conn, name)
+        return self._op_trigger_event(conn, name, request, decision, "trigger")
+
+    def _op_trigger_refused(self, conn: sqlite3.Connection, name: str) -> Outcome | None:
+        if not _workflow_exists(conn, name):
+            return None
         return Outcome(
-            {"run": run_id, "workflow": name, "status": "Accepted"}, status=202, effects=effects
+            {
+                "error": f"the trigger of workflow {name!r} is disabled",
+                "state": "Disabled",
+                "workflow": name,
+            },
+            status=409,
         )
+
+    def _op_trigger_event(
+        self,
+        conn: sqlite3.Connection,
+        name: str,
+        request: InboundRequest,
+        decision: Decision | None,
+        kind: str,
+        effects: Effects | None = None,
+    ) -> Outcome:
+        """One trigger event (a callback or a manual start) that conditions, splitOn or
+        concurrency apply to: its runs, or no run (Skipped, Failed, 429), in the history.
+
+        Runs beyond the workflow's ``runs`` limit wait to start (``held``), oldest first, and
+        get their delivery when a run of the workflow ends (:meth:`_op_release_held`)."""
+        effects = effects or Effects()
+        decision = decision or Decision("Fired")
+        settings = self._settings.get(name) or TriggerSettings()
+        if decision.status != "Fired":
+            callback_id = insert_callback(conn, kind, name, None, request)
+            code = 202 if decision.status == "Skipped" else 400
+            history = _insert_history(
+                conn, name, decision.status, request, callback_id, [], code, decision.reason
+            )
+            answer: dict[str, Any] = {
+                "workflow": name,
+                "status": decision.status,
+                "reason": decision.reason,
+                "$headers": _history_headers(name, history),
+            }
+            if code != 202:
+                answer["error"] = decision.reason
+            return Outcome(answer, status=code, effects=effects)
+        count = len(decision.bodies)
+        free = count
+        if settings.limited:
+            assert settings.runs is not None
+            active, waiting = _run_load(conn, name)
+            free = max(settings.runs - active, 0)
+            if count - free > settings.waiting_limit - waiting:
+                callback_id = insert_callback(conn, kind, name, None, request)
+                reason = (
+                    f"{active} runs are under way (the limit is {settings.runs}) and "
+                    f"{waiting} are waiting to start (at most {settings.waiting_limit})"
+                )
+                history = _insert_history(
+                    conn, name, "Failed", request, callback_id, [], 429, reason
+                )
+                return Outcome(
+                    {
+                        "error": f"too many runs of workflow {name!r}: {reason}",
+                        "workflow": name,
+                        "status": "Failed",
+                        "$headers": {**_history_headers(name, history), "Retry-After": "5"},
+                    },
+                    status=429,
+                    effects=effects,
+                )
+        runs: list[dict[str, Any]] = []
+        first_callback = None
+        for body in decision.bodies:
+            run_id = new_run_id()
+            one = (
+                request
+                if body is None
+                else replace(request, body=body, content_type="application/json")
+            )
+            callback_id = insert_callback(conn, kind, name, run_id, one)
+            first_callback = first_callback or callback_id
+            held = free <= 0
+            free -= 1
+            tracking = _tracking_id(request, run_id)
+            conn.execute(
+                "INSERT INTO runs (id, workflow, status, trigger_callback, created, tracking_id,"
+                " held) VALUES (?, ?, 'Queued', ?, ?, ?, ?)",
+                (run_id, name, callback_id, request.received, tracking, int(held)),
+            )
+            if not held:
+                effects.deliveries.append(
+                    insert_delivery(
+                        conn,
+                        Route.workflow(name),
+                        "trigger",
+                        run_id=run_id,
+                        callback_id=callback_id,
+                        request=one,
+                        extra={"workflow": name},
+                    )
+                )
+            runs.append(
+                {
+                    "run": run_id,
+                    "status": "Queued",
+                    "waitingToStart": held,
+                    "callback": one.to_json(callback_id),
+                }
+            )
+        ids = [run["run"] for run in runs]
+        history = _insert_history(conn, name, "Fired", request, first_callback, ids, 202)
+        first = runs[0]
+        answer = {
+            "run": first["run"],
+            "workflow": name,
+            "status": "Accepted",
+            "$headers": _run_headers(
+                name, first["run"], _tracking_id(request, first["run"]), history
+            ),
+        }
+        if len(runs) > 1:
+            answer["runs"] = ids
+        if kind != "trigger":
+            answer["started"] = runs
+        return Outcome(answer, status=202, effects=effects)
+
+    def _op_release_held(self, conn: sqlite3.Connection, workflow: str, effects: Effects) -> None:
+        """Runs of ``workflow`` waiting to start get their delivery, oldest first, while the
+        workflow has fewer than its ``runs`` limit under way (all of them once it has none)."""
+        settings = self._settings.get(workflow)
+        free = None
+        if settings is not None and settings.limited:
+            assert settings.runs is not None
+            free = settings.runs - _run_load(conn, workflow)[0]
+            if free <= 0:
+                return
+        rows = conn.execute(
+            "SELECT r.id, " + CALLBACK_COLUMNS + " FROM runs r"
+            " JOIN callbacks c ON c.id = r.trigger_callback"
+            " WHERE r.workflow = ? AND r.held = 1 ORDER BY r.created, r.id LIMIT ?",
+            (workflow, -1 if free is None else free),
+        ).fetchall()
+        for row in rows:
+            run_id, stored = row[0], row[1:]
+            conn.execute("UPDATE runs SET held = 0 WHERE id = ?", (run_id,))
+            request = InboundRequest(
+                method=stored[2],
+                headers=[tuple(pair) for pair in _stored_request(stored[3])],
+                queries=_stored_request(stored[4]),
+                content_type=stored[5],
+                body=bytes(stored[6]),
+                received=stored[1],
+            )
+            effects.deliveries.append(
+                insert_delivery(
+                    conn,
+                    Route.workflow(workflow),
+                    "trigger",
+                    run_id=run_id,
+                    callback_id=stored[0],
+                    request=request,
+                    extra={"workflow": workflow},
+                )
+            )
 
     # -- workflows and triggers ------------------------------------------------------------
 
@@ -623,6 +827,131 @@ class Hub:
             await self.outbox.result(outcome.value["outbox"], within=self._longest_call(None))
         return self.views.workflow(name)
 
+    async def set_settings(self, name: str, settings: TriggerSettings) -> dict[str, Any]:
+        """Keep workflow ``name``'s trigger settings (conditions, splitOn, concurrency; see
+        :mod:`.trigger_settings`), applied from the next trigger event on.
+
+        A workflow defined again without an HttpWebhook trigger loses the one it had: the old
+        subscription is unsubscribed and its callback URL answers 404 (Logic Apps unsubscribes
+        a trigger removed from a workflow). Runs waiting to start go as the new limit allows.
+        """
+        _check_name(name, "workflow name")
+        now = time.time()
+        text = json.dumps(settings.to_json())
+
+        def op(conn: sqlite3.Connection) -> Outcome:
+            row = conn.execute(
+                "SELECT trigger_id, trigger_state, unsubscribe, trigger_name FROM workflows"
+                " WHERE name = ?",
+                (name,),
+            ).fetchone()
+            if row is None:
+                conn.execute(
+                    "INSERT INTO workflows (name, created, updated, settings) VALUES (?, ?, ?, ?)",
+                    (name, now, now, text),
+                )
+            else:
+                conn.execute(
+                    "UPDATE workflows SET settings = ?, updated = ? WHERE name = ?",
+                    (text, now, name),
+                )
+            effects = Effects()
+            outbox_id = None
+            if row is not None and row[0] is not None and settings.kind != "HttpWebhook":
+                trigger_id, state, unsubscribe, trigger_name = row
+                if state in ("enabled", "enabling") and unsubscribe not in (None, "null"):
+                    owner = Owner.trigger(name)
+                    outbox_id = insert_outbox(
+                        conn,
+                        owner,
+                        "unsubscribe",
+                        _stored_request(unsubscribe),
+                        _trigger_headers(name, trigger_name),
+                    )
+                    effects.owners_to_kick.add(owner)
+                conn.execute(
+                    "UPDATE workflows SET trigger_id = NULL, trigger_name = NULL,"
+                    " trigger_state = 'none', subscribe = NULL, unsubscribe = NULL,"
+                    " subscription = NULL WHERE name = ?",
+                    (name,),
+                )
+                self._trigger_ids.pop(trigger_id, None)
+            self._settings[name] = settings
+            if _has_held(conn, name):
+                self._op_release_held(conn, name, effects)
+            return Outcome({"outbox": outbox_id}, effects=effects)
+
+        outcome = await self._write(op)
+        if outcome.value["outbox"] is not None:
+            await self.outbox.result(outcome.value["outbox"], within=self._longest_call(None))
+        return self.views.workflow(name)
+
+    async def delete_workflow(self, name: str) -> dict[str, Any]:
+        """Delete workflow ``name`` (Logic Apps: deleting a logic app): its trigger is
+        unsubscribed, its unfinished runs are cancelled (their waiting webhook steps
+        unsubscribe), every callback URL of it answers 404 from now on, and the server stops
+        running its definition. Its runs and trigger history stay, to be read until pruned."""
+        now = time.time()
+        connected = set(self._channels)
+
+        def op(conn: sqlite3.Connection) -> Outcome:
+            row = conn.execute(
+                "SELECT trigger_id, trigger_state, unsubscribe, trigger_name FROM workflows"
+                " WHERE name = ?",
+                (name,),
+            ).fetchone()
+            if row is None:
+                raise HubError(404, f"no workflow named {name!r}")
+            trigger_id, state, unsubscribe, trigger_name = row
+            effects = Effects()
+            outbox_id = None
+            if state in ("enabled", "enabling") and unsubscribe not in (None, "null"):
+                owner = Owner.trigger(name)
+                outbox_id = insert_outbox(
+                    conn,
+                    owner,
+                    "unsubscribe",
+                    _stored_request(unsubscribe),
+                    _trigger_headers(name, trigger_name),
+                )
+                effects.owners_to_kick.add(owner)
+            conn.execute("DELETE FROM workflows WHERE name = ?", (name,))
+            cancelled = []
+            for (run_id,) in conn.execute(
+                "SELECT id FROM runs WHERE workflow = ? AND status IN ('Queued', 'Running',"
+                " 'Waiting')",
+                (name,),
+            ).fetchall():
+                self._op_cancel_run(conn, run_id, now, connected, effects, final=True)
+                cancelled.append(run_id)
+            conn.execute("DELETE FROM deliveries WHERE route = ?", (str(Route.workflow(name)),))
+            if trigger_id is not None:
+                self._trigger_ids.pop(trigger_id, None)
+            self._settings.pop(name, None)
+            return Outcome(
+                {"workflow": name, "deleted": True, "cancelled": cancelled, "outbox": outbox_id},
+                effects=effects,
+            )
+
+        outcome = await self._write(op)
+        self._workflow_client.pop(name, None)
+        value = dict(outcome.value)
+        outbox_id = value.pop("outbox")
+        if outbox_id is not None:
+            await self.outbox.result(outbox_id, within=self._longest_call(None))
+            (value["unsubscribe"],) = outbox_json(self.store.reader, Owner.trigger(name), 1)
+        self._notify_worker({"kind": "definitions", "workflow": name})
+        # Watchers stay: they still get the final reports of the runs being cancelled.
+        for client in self._watchers.get(name, set()):
+            channel = self._channels.get(client)
+            if channel is not None:
+                channel.notify({"kind": "workflow-state", "workflow": name, "state": "Deleted"})
+        return value
+
+    def trigger_history(self, name: str, limit: int = 100) -> list[dict[str, Any]]:
+        """The workflow's trigger history, newest first (see :meth:`Views.trigger_history`)."""
+        return self.views.trigger_history(name, limit)
+
     # -- runs ------------------------------------------------------------------------------
 
     async def start_run(
@@ -654,6 +983,11 @@ class Hub:
             received=now,
         )
 
+        settings = self._settings.get(workflow)
+        decision = None
+        if settings is not None and settings.evaluates:
+            decision = decide(settings, workflow, request)
+
         def op(conn: sqlite3.Connection) -> Outcome:
             if (
                 conn.execute("SELECT 1 FROM workflows WHERE name = ?", (workflow,)).fetchone()
@@ -668,9 +1002,44 @@ class Hub:
                     "UPDATE workflows SET client = ?, updated = ? WHERE name = ?",
                     (client, now, workflow),
                 )
+            if settings is not None and (settings.evaluates or settings.limited):
+                # Conditions, splitOn or a concurrency limit apply as to a trigger callback:
+                # the runs go to whichever process runs the workflow (this kernel, unless
+                # the server does) once they may start.
+                effects = Effects(
+                    attach=None if queued or _hosted(conn, workflow) else (workflow, client)
+                )
+                outcome = self._op_trigger_event(
+                    conn, workflow, request, decision, "manual", effects
+                )
+                value = dict(outcome.value)
+                value.pop("$headers", None)
+                if outcome.status == 202 and "started" in value:
+                    first = value["started"][0]
+                    value.update(first, status="Queued")
+                return Outcome(value, status=outcome.status, effects=outcome.effects)
+            run_id = new_run_id()
+            callback_id = insert_callback(conn, "manual", workflow, run_id, request)
+            _insert_history(conn, workflow, "Fired", request, callback_id, [run_id], 202)
+            tracking = _tracking_id(request, run_id)
             if queued:
+                conn.execute(
+                    "INSERT INTO runs (id, workflow, status, trigger_callback, created,"
+                    " tracking_id) VALUES (?, ?, 'Queued', ?, ?, ?)",
+                    (run_id, workflow, callback_id, now, tracking),
+                )
                 effects = Effects()
-                run_id, callback_id = self._op_queue_run(conn, workflow, "manual", request, effects)
+                effects.deliveries.append(
+                    insert_delivery(
+                        conn,
+                        Route.workflow(workflow),
+                        "trigger",
+                        run_id=run_id,
+                        callback_id=callback_id,
+                        request=request,
+                        extra={"workflow": workflow},
+                    )
+                )
                 return Outcome(
                     {
                         "run": run_id,
@@ -680,13 +1049,11 @@ class Hub:
                     },
                     effects=effects,
                 )
-            run_id = new_run_id()
-            callback_id = insert_callback(conn, "manual", workflow, run_id, request)
             conn.execute(
                 "INSERT INTO runs (id, workflow, client, status, trigger_callback, created,"
-                " started)"
-                " VALUES (?, ?, ?, 'Running', ?, ?, ?)",
-                (run_id, workflow, client, callback_id, now, now),
+                " started, tracking_id)"
+                " VALUES (?, ?, ?, 'Running', ?, ?, ?, ?)",
+                (run_id, workflow, client, callback_id, now, now, tracking),
             )
             callback = request.to_json(callback_id)
             return Outcome(
@@ -694,7 +1061,11 @@ class Hub:
                 effects=Effects(attach=(workflow, client)),
             )
 
-        return (await self._write(op)).value
+        outcome = await self._write(op)
+        if outcome.status >= 400:
+            value = dict(outcome.value)
+            raise HubError(outcome.status, value.pop("error"), **value)
+        return outcome.value
 
     async def resubmit(self, run_id: str) -> dict[str, Any]:
         """A new run with the trigger inputs of ``run_id`` (Logic Apps' "resubmit")."""
@@ -709,6 +1080,7 @@ class Hub:
                 raise HubError(404, f"no run {run_id!r} with stored trigger inputs")
             workflow = row[0]
             old = row[1:]
+            new_run = new_run_id()
             now = time.time()
             request = InboundRequest(
                 method=old[2],
@@ -718,49 +1090,35 @@ class Hub:
                 body=bytes(old[6]),
                 received=now,
             )
-            effects = Effects()
-            new_run, _ = self._op_queue_run(
-                conn, workflow, "resubmit", request, effects, resubmitted_from=run_id
+            callback_id = insert_callback(conn, "resubmit", workflow, new_run, request)
+            settings = self._settings.get(workflow)
+            # A resubmitted run waits for a slot like any other (no 429: it was asked for).
+            held = bool(
+                settings is not None
+                and settings.runs is not None
+                and _run_load(conn, workflow)[0] >= settings.runs
             )
+            conn.execute(
+                "INSERT INTO runs (id, workflow, status, trigger_callback, created, tracking_id,"
+                " held) VALUES (?, ?, 'Queued', ?, ?, ?, ?)",
+                (new_run, workflow, callback_id, now, _tracking_id(request, new_run), int(held)),
+            )
+            effects = Effects()
+            if not held:
+                effects.deliveries.append(
+                    insert_delivery(
+                        conn,
+                        Route.workflow(workflow),
+                        "trigger",
+                        run_id=new_run,
+                        callback_id=callback_id,
+                        request=request,
+                        extra={"workflow": workflow, "resubmittedFrom": run_id},
+                    )
+                )
             return Outcome({"run": new_run, "workflow": workflow}, status=202, effects=effects)
 
         return (await self._write(op)).value
-
-    def _op_queue_run(
-        self,
-        conn: sqlite3.Connection,
-        workflow: str,
-        kind: str,
-        request: InboundRequest,
-        effects: Effects,
-        *,
-        resubmitted_from: str | None = None,
-    ) -> tuple[str, int]:
-        """A run that waits for whichever kernel (or worker) holds the workflow's lease, as a
-        trigger's runs do: its trigger request stored, the run Queued, its delivery routed to
-        the workflow. Returns the run's id and its stored request's id."""
-        run_id = new_run_id()
-        callback_id = insert_callback(conn, kind, workflow, run_id, request)
-        conn.execute(
-            "INSERT INTO runs (id, workflow, status, trigger_callback, created)"
-            " VALUES (?, ?, 'Queued', ?, ?)",
-            (run_id, workflow, callback_id, request.received),
-        )
-        extra: dict[str, Any] = {"workflow": workflow}
-        if resubmitted_from is not None:
-            extra["resubmittedFrom"] = resubmitted_from
-        effects.deliveries.append(
-            insert_delivery(
-                conn,
-                Route.workflow(workflow),
-                "trigger",
-                run_id=run_id,
-                callback_id=callback_id,
-                request=request,
-                extra=extra,
-            )
-        )
-        return run_id, callback_id
 
     async def cancel_run(self, run_id: str) -> dict[str, Any]:
         """Cancel a run, with or without a kernel running it.
@@ -818,9 +1176,13 @@ class Hub:
         now: float,
         connected: set[str],
         effects: Effects,
+        *,
+        final: bool = False,
     ) -> str:
         """Cancel one unfinished run; return its status now (Cancelled, or Cancelling while the
-        kernel that runs it winds it down)."""
+        kernel that runs it winds it down). ``final`` ends it Cancelled here at once even when
+        a kernel runs it (a deleted workflow: its kernel is told, but may stop it without
+        reporting)."""
         status, client, doc = conn.execute(
             "SELECT status, client, doc FROM runs WHERE id = ?", (run_id,)
         ).fetchone()
@@ -840,15 +1202,38 @@ class Hub:
                         conn, Route.client(client), "run", event="cancel", run_id=run_id
                     )
                 )
-            return "Cancelling"
+            if not final:
+                return "Cancelling"
         reason = "the run was cancelled" + (
-            "" if status == "Queued" else " while no kernel was running it"
+            ": its workflow was deleted"
+            if final
+            else ""
+            if status == "Queued"
+            else " while no kernel was running it"
         )
+        ended_doc = _ended_doc(doc, "Cancelled", reason, now)
         conn.execute(
             "UPDATE runs SET status = 'Cancelled', ended = ?, doc = ? WHERE id = ?",
-            (now, _ended_doc(doc, "Cancelled", reason, now), run_id),
+            (now, ended_doc, run_id),
         )
         self._op_close_run(conn, run_id, now, effects)
+        if live:
+            # The kernel's own last report may never come: kernels showing the run hear it here.
+            (workflow, started) = conn.execute(
+                "SELECT workflow, started FROM runs WHERE id = ?", (run_id,)
+            ).fetchone()
+            effects.reports.append(
+                (
+                    workflow,
+                    {
+                        "id": run_id,
+                        "status": "Cancelled",
+                        "started": started,
+                        "ended": now,
+                        "doc": ended_doc,
+                    },
+                )
+            )
         return "Cancelled"
 
     async def sync(
@@ -939,6 +1324,9 @@ class Hub:
         ).fetchall():
             self._op_end_wait(conn, wait_id, "cancelled", now, effects, notify=False)
         effects.runs_closed.add(run_id)
+        row = conn.execute("SELECT workflow FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is not None and _has_held(conn, row[0]):
+            self._op_release_held(conn, row[0], effects)
 
     # -- definitions the server runs ----------------------------------------------------------
 
@@ -1874,6 +2262,96 @@ def _op_drop_deliveries(
 def _log_task_failure(task: asyncio.Task[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("hooknb background task failed", exc_info=task.exception())
+
+
+def _workflow_exists(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM workflows WHERE name = ?", (name,)).fetchone() is not None
+
+
+def _has_held(conn: sqlite3.Connection, workflow: str) -> bool:
+    return (
+        conn.execute(
+            "SELECT 1 FROM runs WHERE workflow = ? AND held = 1 LIMIT 1", (workflow,)
+        ).fetchone()
+        is not None
+    )
+
+
+def _run_load(conn: sqlite3.Connection, workflow: str) -> tuple[int, int]:
+    """How many runs of ``workflow`` are under way (delivered, not ended) and how many wait to
+    start (held back by its concurrency limit)."""
+    row = conn.execute(
+        "SELECT COALESCE(SUM(held = 0), 0), COALESCE(SUM(held = 1), 0) FROM runs"
+        " WHERE workflow = ? AND status IN ('Queued', 'Running', 'Waiting')",
+        (workflow,),
+    ).fetchone()
+    return int(row[0]), int(row[1])
+
+
+_MAX_TRACKING_ID = 256
+
+
+def _tracking_id(request: InboundRequest, run_id: str) -> str:
+    """The run's client tracking id: the sender's ``x-ms-client-tracking-id``, else the run's
+    id (Logic Apps' default: https://learn.microsoft.com/azure/logic-apps/
+    logic-apps-workflow-actions-triggers, "x-ms-client-tracking-id")."""
+    for name, value in request.headers:
+        if name.lower() == "x-ms-client-tracking-id":
+            value = value.strip()[:_MAX_TRACKING_ID]
+            # Echoed in the answer's headers: control characters would make it unsendable.
+            if value and not any(ord(c) < 32 or ord(c) == 127 for c in value):
+                return value
+    return run_id
+
+
+def _insert_history(
+    conn: sqlite3.Connection,
+    workflow: str,
+    status: str,
+    request: InboundRequest,
+    callback_id: int | None,
+    runs: list[str],
+    code: int,
+    reason: str | None = None,
+) -> str:
+    """Add a trigger history entry; return its name (what ``x-ms-trigger-history-name`` says)."""
+    cursor = conn.execute(
+        "INSERT INTO trigger_history (workflow, status, received, callback, runs, reason, code)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            workflow,
+            status,
+            request.received,
+            callback_id,
+            json.dumps(runs) if runs else None,
+            reason[:2000] if reason else None,
+            code,
+        ),
+    )
+    return history_name(int(cursor.lastrowid or 0))
+
+
+def history_name(history_id: int) -> str:
+    return f"{history_id:020d}"
+
+
+def _history_headers(workflow: str, history: str) -> dict[str, str]:
+    correlation = str(uuid.uuid4())
+    return {
+        "x-ms-workflow-name": workflow,
+        "x-ms-trigger-history-name": history,
+        "x-ms-correlation-id": correlation,
+        "x-ms-tracking-id": correlation,
+    }
+
+
+def _run_headers(workflow: str, run_id: str, tracking: str, history: str) -> dict[str, str]:
+    """The headers of a trigger's 202, as Logic Apps sends them."""
+    return {
+        **_history_headers(workflow, history),
+        "x-ms-workflow-run-id": run_id,
+        "x-ms-client-tracking-id": tracking,
+    }
 
 
 def _check_name(value: str, what: str) -> None:

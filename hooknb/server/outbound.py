@@ -51,6 +51,7 @@ from hooknb._version import __version__
 from ..http_model.redaction import redact, redact_text, scrub, secret_values
 from ..http_model.request import BINARY_BODY_KEYS, normalize_request, str_map
 from ..http_model.wire import ResponseWire, is_json_type
+from ..wdl.content import envelope, kept_as_content
 from ._retry import RetryPolicy, is_retryable_status, parse_retry_after
 from .outbound_auth import (
     AuthError,
@@ -214,9 +215,14 @@ def _media_type(content_type: str | None) -> tuple[str, str | None]:
 
 
 def parse_body(content: bytes, content_type: str | None) -> Any:
-    """Decode a response body the way Logic Apps represents it in outputs."""
+    """Decode a response body the way Logic Apps represents it in outputs: JSON parsed, text
+    as text, XML, form data and binary as ``{"$content-type", "$content"}``
+    (https://learn.microsoft.com/azure/logic-apps/logic-apps-content-type), which xml(),
+    xpath() and base64() read."""
     if not content:
         return None
+    if kept_as_content(content_type):
+        return envelope(content, content_type)
     mime, charset = _media_type(content_type)
     try:
         text = content.decode(charset or "utf-8")

@@ -41,6 +41,8 @@ POLL_MS = 1500
 DEFAULT_RUN_LIMIT = 50
 MAX_RUN_LIMIT = 500
 CALLBACK_LIMIT = 30
+# Trigger history entries shown per workflow.
+TRIGGER_HISTORY_LIMIT = 10
 # Structured values (results, outputs, subscribe responses) are shown as JSON text cut here.
 PREVIEW_CHARS = 4000
 ACTIVE_RUN_STATUSES = ("Queued", "Running", "Waiting")
@@ -114,7 +116,9 @@ def _last(calls: list[dict[str, Any]], purpose: str) -> dict[str, Any] | None:
     return None
 
 
-def workflow_view(workflow: dict[str, Any]) -> dict[str, Any]:
+def workflow_view(
+    workflow: dict[str, Any], history: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     trigger = workflow.get("trigger")
     view: dict[str, Any] = {
         "name": workflow["name"],
@@ -123,6 +127,16 @@ def workflow_view(workflow: dict[str, Any]) -> dict[str, Any]:
         "updated": workflow.get("updated"),
         "trigger": None,
         "canDisable": False,
+        "canDelete": True,
+        "settings": workflow.get("settings"),
+        "runsUnderWay": workflow.get("runsUnderWay"),
+        "runsWaitingToStart": workflow.get("runsWaitingToStart"),
+        # The latest trigger events (Fired, Skipped, Failed), without their requests: the
+        # Callbacks section and the API show those.
+        "triggerHistory": [
+            {k: entry.get(k) for k in ("name", "status", "received", "runs", "reason", "code")}
+            for entry in history or []
+        ],
     }
     if trigger:
         calls = [call_view(call) for call in trigger.get("calls") or []]
@@ -234,6 +248,8 @@ def run_view(
         "ended": run.get("ended"),
         "trigger": run.get("trigger"),
         "startedBy": trigger["kind"] if trigger else None,
+        "clientTrackingId": run.get("clientTrackingId"),
+        "waitingToStart": bool(run.get("waitingToStart")),
         "triggerInputs": trigger,
         "error": run.get("error"),
         "result": clip(run.get("result")),
@@ -276,7 +292,11 @@ def snapshot(
         "workflowNames": [w["name"] for w in workflows],
         "statuses": list(RUN_STATUSES),
         "counts": run_status_counts(conn, workflow),
-        "workflows": [workflow_view(w) for w in workflows if not workflow or w["name"] == workflow],
+        "workflows": [
+            workflow_view(w, hub.views.trigger_history(w["name"], TRIGGER_HISTORY_LIMIT))
+            for w in workflows
+            if not workflow or w["name"] == workflow
+        ],
         "runs": [
             run_view(hub, run, waits.get(run["id"], []), triggers.get(trigger_ids.get(run["id"])))
             for run in runs

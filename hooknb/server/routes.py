@@ -36,7 +36,9 @@ from .handlers import (
     WorkflowHandler,
     WorkflowReleaseHandler,
     WorkflowRunsHandler,
+    WorkflowSettingsHandler,
     WorkflowsHandler,
+    WorkflowTriggerHistoryHandler,
     WorkflowWatchHandler,
 )
 from .http_action import RunHttpHandler
@@ -65,6 +67,8 @@ def handlers(base_url: str, hub: Hub) -> list[tuple[str, type[web.RequestHandler
         (rf"hooknb/api/workflows/{name}/release", WorkflowReleaseHandler),
         (rf"hooknb/api/workflows/{name}/definition", WorkflowDefinitionHandler),
         (rf"hooknb/api/workflows/{name}/watch", WorkflowWatchHandler),
+        (rf"hooknb/api/workflows/{name}/settings", WorkflowSettingsHandler),
+        (rf"hooknb/api/workflows/{name}/triggers", WorkflowTriggerHistoryHandler),
         ("hooknb/api/definitions", DefinitionsHandler),
         ("hooknb/api/runs", RunsHandler),
         ("hooknb/api/runs/cancel", RunsCancelHandler),

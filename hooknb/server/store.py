@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -53,7 +53,8 @@ CREATE TABLE IF NOT EXISTS workflows (
     created       REAL NOT NULL,
     updated       REAL NOT NULL,
     definition    TEXT,
-    hosted        INTEGER NOT NULL DEFAULT 0
+    hosted        INTEGER NOT NULL DEFAULT 0,
+    settings      TEXT
 );
 -- `client` is the kernel running the run (NULL while Queued); a kernel that adopts the run after
 -- its kernel is gone takes it over (and the old one is fenced off). `cancel_requested` survives
@@ -70,10 +71,26 @@ CREATE TABLE IF NOT EXISTS runs (
     doc              TEXT,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     adopted          REAL,
-    replays          INTEGER NOT NULL DEFAULT 0
+    replays          INTEGER NOT NULL DEFAULT 0,
+    tracking_id      TEXT,
+    held             INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS runs_by_workflow ON runs (workflow, created);
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status);
+-- Every trigger event of a workflow (Logic Apps' trigger history): Fired (with the runs it
+-- started), Skipped (its conditions were false) or Failed (a condition or splitOn could not be
+-- evaluated, or too many runs were waiting), with the request (a callbacks row).
+CREATE TABLE IF NOT EXISTS trigger_history (
+    id       INTEGER PRIMARY KEY,
+    workflow TEXT NOT NULL,
+    status   TEXT NOT NULL,
+    received REAL NOT NULL,
+    callback INTEGER,
+    runs     TEXT,
+    reason   TEXT,
+    code     INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS trigger_history_by_workflow ON trigger_history (workflow, id);
 -- One row per HttpWebhook action step that paused a run.
 CREATE TABLE IF NOT EXISTS waits (
     id           TEXT PRIMARY KEY,
@@ -484,11 +501,14 @@ _ADDED_COLUMNS = {
     "workflows": (
         ("definition", "TEXT"),
         ("hosted", "INTEGER NOT NULL DEFAULT 0"),
+        ("settings", "TEXT"),
     ),
     "runs": (
         ("cancel_requested", "INTEGER NOT NULL DEFAULT 0"),
         ("adopted", "REAL"),
         ("replays", "INTEGER NOT NULL DEFAULT 0"),
+        ("tracking_id", "TEXT"),
+        ("held", "INTEGER NOT NULL DEFAULT 0"),
     ),
 }
 
@@ -512,6 +532,11 @@ def _migrate(conn: sqlite3.Connection) -> None:
             for name, decl in columns:
                 if name not in present:
                     conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
+        # Runs waiting for a concurrency slot (`held`), oldest first, per workflow: made here,
+        # after the column exists in a store made by an older hooknb.
+        conn.execute(
+            "CREATE INDEX IF NOT EXISTS runs_held ON runs (workflow, created) WHERE held = 1"
+        )
         conn.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
             (SCHEMA_VERSION,),

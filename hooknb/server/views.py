@@ -256,7 +256,8 @@ class Views:
         conn = self.store.reader
         row = conn.execute(
             "SELECT name, client, trigger_id, trigger_name, trigger_state, subscription,"
-            " last_error, key_type, created, updated, verify FROM workflows WHERE name = ?",
+            " last_error, key_type, created, updated, verify, settings FROM workflows"
+            " WHERE name = ?",
             (name,),
         ).fetchone()
         if row is None:
@@ -273,8 +274,18 @@ class Views:
             created,
             updated,
             verify,
+            settings,
         ) = row
         calls = outbox_json(conn, Owner.trigger(name), limit=10)
+        shown_settings = stored_json(settings) if settings else None
+        if isinstance(shown_settings, dict):
+            # Parameter values are the workflow's; views name them without their values.
+            shown_settings.pop("parameters", None)
+        load = conn.execute(
+            "SELECT COALESCE(SUM(held = 0), 0), COALESCE(SUM(held = 1), 0) FROM runs"
+            " WHERE workflow = ? AND status IN ('Queued', 'Running', 'Waiting')",
+            (name,),
+        ).fetchone()
         return {
             "name": name,
             "client": client,
@@ -295,7 +306,42 @@ class Views:
             },
             "created": created,
             "updated": updated,
+            "settings": shown_settings,
+            "runsUnderWay": load[0],
+            "runsWaitingToStart": load[1],
         }
+
+    def trigger_history(self, name: str, limit: int = 100) -> list[dict[str, Any]]:
+        """The workflow's trigger events, newest first: ``status`` Fired (``runs`` it started),
+        Skipped or Failed (``reason``), the HTTP status the sender got (``code``) and the request
+        (as listings show callbacks)."""
+        rows = self.store.reader.execute(
+            "SELECT id, status, received, callback, runs, reason, code FROM trigger_history"
+            " WHERE workflow = ? ORDER BY id DESC LIMIT ?",
+            (name, max(1, min(int(limit), 1000))),
+        ).fetchall()
+        budget = ListingBudget()
+        entries = []
+        for history_id, status, received, callback_id, runs, reason, code in rows:
+            request = None
+            if callback_id is not None:
+                row = self.store.reader.execute(
+                    f"SELECT {_LISTED_CALLBACK_COLUMNS} FROM callbacks c WHERE c.id = ?",
+                    (LISTED_BODY_BYTES, callback_id),
+                ).fetchone()
+                request = None if row is None else budget.shown(row)
+            entries.append(
+                {
+                    "name": f"{history_id:020d}",
+                    "status": status,
+                    "received": received,
+                    "runs": stored_json(runs) if runs else [],
+                    "reason": redact_shown(reason),
+                    "code": code,
+                    "request": request,
+                }
+            )
+        return entries
 
     def runs(
         self,
@@ -317,16 +363,16 @@ class Views:
             params.append(before)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self.store.reader.execute(
-            "SELECT id, workflow, client, status, created, started, ended, doc, trigger_callback"
-            f" FROM runs {where} ORDER BY id DESC LIMIT ?",
+            "SELECT id, workflow, client, status, created, started, ended, doc, trigger_callback,"
+            f" tracking_id, held FROM runs {where} ORDER BY id DESC LIMIT ?",
             (*params, max(1, min(int(limit), 1000))),
         ).fetchall()
         return [self._run_json(row) for row in rows]
 
     def run(self, run_id: str) -> dict[str, Any]:
         row = self.store.reader.execute(
-            "SELECT id, workflow, client, status, created, started, ended, doc, trigger_callback"
-            " FROM runs WHERE id = ?",
+            "SELECT id, workflow, client, status, created, started, ended, doc, trigger_callback,"
+            " tracking_id, held FROM runs WHERE id = ?",
             (run_id,),
         ).fetchone()
         if row is None:
@@ -339,7 +385,7 @@ class Views:
         return value
 
     def _run_json(self, row: tuple[Any, ...]) -> dict[str, Any]:
-        run_id, workflow, client, status, created, started, ended, doc, _ = row
+        run_id, workflow, client, status, created, started, ended, doc, _, tracking, held = row
         value = {
             "id": run_id,
             "workflow": workflow,
@@ -348,7 +394,12 @@ class Views:
             "created": created,
             "started": started,
             "ended": ended,
+            # The sender's x-ms-client-tracking-id, else the run's id (Logic Apps' default).
+            "clientTrackingId": tracking or run_id,
         }
+        if held and status == "Queued":
+            # Held back by the workflow's concurrency limit: it starts when a run ends.
+            value["waitingToStart"] = True
         if doc:
             report = stored_json(doc, {})
             if isinstance(report, dict) and not report.get("$truncated"):

@@ -22,9 +22,11 @@ String values (https://learn.microsoft.com/azure/logic-apps/logic-apps-workflow-
 Functions follow the "Reference guide to functions in expressions", which the modules call
 "the functions reference"
 (https://learn.microsoft.com/azure/logic-apps/expression-functions-reference).
-Names are case-insensitive. Not implemented: ``xml``, ``xpath`` and the
-form-data / multipart functions (``formDataValue``, ``formDataMultiValues``,
-``multipartBody`` and their ``trigger...`` forms).
+Names are case-insensitive. Not implemented: ``multipartBody`` and
+``triggerMultipartBody`` (a multipart body's parts are in its ``$multipart``).
+Non-JSON content is Logic Apps' ``{"$content-type", "$content"}`` object
+(:mod:`hooknb.wdl.content`), which ``xml()``, ``xpath()``, ``json()``,
+``base64()`` and the form-data functions read.
 
 Limits, as Logic Apps publishes them: 8,192 characters per expression
 (:data:`MAX_EXPRESSION_LENGTH`), 131,072 characters for a string a function

@@ -1,8 +1,6 @@
 """The function table: importing the ``_functions_*`` modules registers every function.
 
-Not implemented (documented in the package docstring): ``xml``, ``xpath``,
-``formDataValue``, ``formDataMultiValues``, ``multipartBody``,
-``triggerFormDataValue``, ``triggerFormDataMultiValues`` and
+Not implemented (documented in the package docstring): ``multipartBody`` and
 ``triggerMultipartBody``.
 """
 
@@ -15,6 +13,7 @@ from . import (  # noqa: F401 - imported for their registrations
     _functions_math,
     _functions_text,
     _functions_workflow,
+    _functions_xml,
 )
 from ._functions_core import REGISTRY, FunctionSpec
 

@@ -354,6 +354,15 @@ def to_text(value: Any) -> str:
     if isinstance(value, bytes):
         check_length(len(value))
         return value.decode("utf-8", errors="replace")
+    if isinstance(value, Mapping) and JSON_CONTENT_KEY in value and JSON_CONTENT_TYPE_KEY in value:
+        # Content kept as {"$content-type", "$content"} (XML, form data, binary) reads as its
+        # text, like binary does: string(triggerBody()) of an XML body is the XML.
+        from .content import envelope_bytes
+
+        data = envelope_bytes(value)
+        if data is not None:
+            check_length(len(data))
+            return data.decode("utf-8", errors="replace")
     check_length(json_size_floor(value), at_least=True)
     text = to_json(value)
     check_length(len(text))
@@ -377,6 +386,32 @@ def to_json(value: Any) -> str:
     return json.dumps(
         value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_json_default
     )
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json_text(call: Invocation, value: str) -> Any:
+    """JSON text (argument 1 of ``json()``, ``xml()``...) parsed within the evaluation's bounds.
+
+    The text may come from a sender (a trigger body): its depth is measured before parsing
+    (jsonsafe), and a text the evaluation could not afford to hold parsed is refused first.
+    What parsing would hold, estimated from the text: its characters and a slot and a value per
+    item (one per comma or colon).
+    """
+    from .. import jsonsafe
+
+    parsed = len(value) + 48 * (value.count(",") + value.count(":"))
+    check_length(parsed, MAX_EVALUATION_BYTES, "bytes once parsed", at_least=True)
+    if jsonsafe.too_deep(value):
+        call.fail(f"argument 1 is JSON nested too deeply (over {jsonsafe.MAX_DEPTH} levels)", 0)
+    try:
+        return json.loads(value, parse_constant=_reject_constant)
+    except ValueError as exc:
+        detail = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+        where = f" at character {exc.pos}" if isinstance(exc, json.JSONDecodeError) else ""
+        call.fail(f"argument 1 is not valid JSON: {detail}{where}", 0)
 
 
 def binary_envelope(data: bytes) -> dict[str, str]:

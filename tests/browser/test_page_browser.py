@@ -391,3 +391,39 @@ def test_api_errors_show_in_the_page(
         expect(error).to_contain_text("XSRF")
     finally:
         view.close()
+
+
+def test_delete_a_workflow_after_confirming(
+    watched: Watched, service: DemoService, server: ServerProcess, kernel: Kernel
+) -> None:
+    """The Delete button asks first, then unsubscribes the trigger and takes the workflow off
+    the page; its trigger history was shown, and its callback URL answers 404 after."""
+    page = watched.page
+    kernel.run("@hooknb.workflow(trigger=topic('parcels'))\nasync def parcels(run):\n    return 1")
+    kernel.run("parcels.enable()")
+    url = kernel.run("print(parcels.callback_url)").strip()
+    publish(service, "parcels", {"n": 1})
+    workflow = page.locator('[data-workflow="parcels"]')
+    expect(workflow).to_have_attribute("data-trigger-state", "Enabled", timeout=WAIT_MS)
+    history = workflow.locator("summary", has_text="Trigger history")
+    expect(history).to_be_visible(timeout=WAIT_MS)
+    history.click()
+    expect(workflow.locator('[data-role="trigger-history"] li').first).to_contain_text("Fired")
+    shot(page, "page-trigger-history")
+
+    asked: list[str] = []
+    page.remove_listener("dialog", watched._dialog)
+
+    def confirm(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", confirm)
+    workflow.locator('[data-action="delete"]').click()
+    expect(page.locator('[data-role="message"]', has_text="deleted")).to_be_visible(timeout=WAIT_MS)
+    expect(workflow).to_have_count(0, timeout=WAIT_MS)
+    assert asked and "Delete workflow parcels?" in asked[0]
+    assert [u for u in unsubscribes(service) if u["path"] == "/topics/parcels/unsubscribe"]
+    assert httpx.post(url, json={}, trust_env=False).status_code == 404
+    page.remove_listener("dialog", confirm)
+    page.on("dialog", watched._dialog)

@@ -317,6 +317,15 @@
                 "danger",
               )
             : null,
+          wf.canDelete
+            ? actionButton(
+                "delete",
+                wf.name,
+                "Delete",
+                `Delete workflow ${wf.name} (unsubscribes, cancels its runs)`,
+                "danger",
+              )
+            : null,
         ),
       ),
       h(
@@ -326,6 +335,27 @@
       ),
       t && t.subscription
         ? details(`wf:${wf.name}:subscription`, "Subscription (subscribe response body)", preBlock(t.subscription, "response"))
+        : null,
+      wf.triggerHistory && wf.triggerHistory.length
+        ? details(
+            `wf:${wf.name}:history`,
+            `Trigger history (${wf.triggerHistory.length} latest)`,
+            h(
+              "ul",
+              { class: "calls", data: { role: "trigger-history" } },
+              wf.triggerHistory.map((e) =>
+                h(
+                  "li",
+                  {},
+                  badge(e.status),
+                  " ",
+                  when(e.received),
+                  ` · HTTP ${e.code} · `,
+                  e.runs && e.runs.length ? `runs ${e.runs.join(", ")}` : e.reason || "",
+                ),
+              ),
+            ),
+          )
         : null,
       t && t.calls.length
         ? details(
@@ -384,6 +414,10 @@
           "span",
           { class: "meta" },
           STARTED_BY[run.startedBy] || run.trigger || "",
+          run.waitingToStart ? " · waiting to start (concurrency limit)" : "",
+          run.clientTrackingId && run.clientTrackingId !== run.id
+            ? ` · tracking id ${run.clientTrackingId}`
+            : "",
           " · started ",
           when(started),
           " · ",
@@ -710,6 +744,13 @@
       busy: "Disabling…",
       done: (r) => `Trigger of ${t}: ${(r.trigger && r.trigger.state) || "disabled"}.`,
     }),
+    delete: (t) => ({
+      method: "DELETE",
+      path: `workflows/${encodeURIComponent(t)}`,
+      confirm: `Delete workflow ${t}? Its trigger unsubscribes and its unfinished runs are cancelled.`,
+      busy: "Deleting…",
+      done: (r) => `Workflow ${t} deleted (${(r.cancelled || []).length} runs cancelled).`,
+    }),
     cancel: (t) => ({
       method: "POST",
       path: `runs/${encodeURIComponent(t)}/cancel`,
@@ -736,6 +777,7 @@
     if (!spec) return;
     const key = `${action}:${target}`;
     if (state.busy.has(key)) return;
+    if (spec.confirm && !window.confirm(spec.confirm)) return;
     state.busy.set(key, spec.busy);
     button.disabled = true;
     button.textContent = spec.busy;

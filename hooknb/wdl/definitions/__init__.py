@@ -10,19 +10,27 @@ the problem is: ``line 28 column 31`` for JSON syntax, a dotted location such as
 
 What hooknb runs (:mod:`hooknb.kernel.interpreter` interprets it on the run engine):
 
-* triggers ``HttpWebhook``, ``Request`` (manual) and ``Recurrence``; at most one trigger.
-* actions ``HttpWebhook``, ``Http``, ``Compose``, ``Response``, ``If``, ``Scope``, ``Wait`` and
-  ``Terminate``, ordered by ``runAfter`` with the statuses Succeeded, Failed, Skipped and
-  TimedOut; ``limit.timeout``; ``retryPolicy``; ``runtimeConfiguration.secureData`` on actions
-  (:attr:`Step.secure`); ``operationOptions`` ``DisableAsyncPattern`` on ``Http`` and
-  ``IncludeAuthorizationHeadersInOutputs`` on ``HttpWebhook`` triggers and actions and
-  ``Request`` triggers.
+* triggers ``HttpWebhook``, ``Request`` (manual) and ``Recurrence``; at most one trigger; its
+  ``conditions``, ``splitOn`` and concurrency (``runtimeConfiguration.concurrency`` ``runs`` and
+  ``maximumWaitingRuns``, ``operationOptions: SingleInstance``), which the hub applies.
+* actions ``HttpWebhook``, ``Http``, ``Compose``, ``Response``, ``If``, ``Switch``, ``Scope``,
+  ``Foreach`` (``repetitions``, ``Sequential``), ``Until`` (``limit.count``,
+  ``limit.timeout``), ``Wait``, ``Terminate``, the variable actions (``InitializeVariable`` at
+  the top level, ``SetVariable``, ``IncrementVariable``, ``DecrementVariable``,
+  ``AppendToArrayVariable``, ``AppendToStringVariable``), ``ParseJson``, ``Select``, ``Query``,
+  ``Join`` and ``Table``, ordered by ``runAfter`` with the statuses Succeeded, Failed, Skipped
+  and TimedOut; ``limit.timeout``; ``retryPolicy``; ``runtimeConfiguration.secureData`` on
+  actions (:attr:`Step.secure`); ``operationOptions`` ``IncludeAuthorizationHeadersInOutputs``
+  on ``HttpWebhook`` triggers and actions and ``Request`` triggers.
 
 Anything else is an error at load time, naming the type and where it is. Options that do not
 change what a run does here are kept (and exported again) but ignored, each with a line in
-:attr:`Definition.notes`: other ``operationOptions``, the rest of ``runtimeConfiguration``
-(and ``secureData`` on a trigger), ``trackedProperties``, ``limit.count``, an HttpWebhook
-trigger's ``accessKeyType`` when the hub cannot honour it.
+:attr:`Definition.notes`: ``operationOptions`` (except ``DisableAsyncPattern`` on ``Http``,
+``Sequential`` on ``Foreach``, ``SingleInstance`` on a trigger and
+``IncludeAuthorizationHeadersInOutputs``, which are honoured), ``runtimeConfiguration`` other
+than concurrency and ``secureData`` (and ``secureData`` on a trigger), ``trackedProperties``,
+``limit.count`` outside an Until, an HttpWebhook trigger's ``accessKeyType`` when the hub
+cannot honour it.
 
 Leniency, where real definitions need it:
 
@@ -48,8 +56,10 @@ Checks Logic Apps makes when it saves a definition are made here too: every expr
 parse; ``parameters('name')`` must name a declared parameter (or one given a value);
 ``listCallbackUrl()`` is only allowed in HttpWebhook subscribe/unsubscribe inputs;
 ``runAfter`` may only name actions of the same scope, without cycles; action names are unique
-in the whole definition; a ``Response`` action needs a ``Request`` trigger; nesting is at most
-8 levels deep.
+in the whole definition; a ``Response`` action needs a ``Request`` trigger (and no
+``splitOn``); variables are initialized once, at the top level, and the variable actions name
+one of a type they work on; a Switch's cases have distinct values; a ParseJson schema is a
+valid JSON schema; nesting is at most 8 levels deep.
 
 This package is pure: no I/O besides reading a definition file, no kernel or server imports.
 Import from ``hooknb.wdl.definitions``; its modules, by job:

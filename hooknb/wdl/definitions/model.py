@@ -5,10 +5,10 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from ...errors import DefinitionError
-from .parts import CONTENT_VERSION, SCHEMA_URL, Parameter, Step, Trigger
+from .parts import CONTAINER_TYPES, CONTENT_VERSION, SCHEMA_URL, Parameter, Step, Trigger
 from .validation import _Builder
 
 
@@ -121,7 +121,7 @@ class Definition:
         *,
         run_after: Any = None,
         scope: str | None = None,
-        branch: Literal["actions", "else"] = "actions",
+        branch: str = "actions",
         fn: Callable[..., Any] | None = None,
     ) -> Step:
         """Add one action (its WDL JSON) and validate the result; return the new step.
@@ -129,7 +129,8 @@ class Definition:
         ``run_after``: None = after the step added last at that level (or at the start if
         there is none), ``{}`` = at the start, a name or list of names = after them with
         Succeeded, a dict = a ``runAfter`` object. ``scope`` names a Scope or If to add to
-        (``branch="else"`` for an If's else branch). ``fn`` makes it a Python step.
+        (``branch="else"`` for an If's else branch or a Switch's default, ``"case:<name>"``
+        for a Switch's case). ``fn`` makes it a Python step.
 
         Raises:
             DefinitionError: if the result is not a valid definition (nothing changes then).
@@ -141,10 +142,15 @@ class Definition:
                 parent = self.find(scope)
             except KeyError:
                 raise DefinitionError(f"no Scope or If named {scope!r}") from None
-            if parent.type not in ("Scope", "If"):
-                raise DefinitionError(f"{scope!r} is a {parent.type} action, not a Scope or If")
-            if branch == "else" and parent.type != "If":
-                raise DefinitionError(f"{scope!r} is a Scope: it has no else branch")
+            branches = [name for name, _ in parent.branches()]
+            if parent.type not in CONTAINER_TYPES:
+                raise DefinitionError(
+                    f"{scope!r} is a {parent.type} action, which holds no actions"
+                )
+            if branch not in branches:
+                raise DefinitionError(
+                    f"{scope!r} is a {parent.type}: its branches are {', '.join(branches)}"
+                )
             container = self._children(raw["actions"], parent, branch)
         if name in {s.name for s in self.steps()}:
             raise DefinitionError(f"there is already an action named {name!r}")
@@ -199,7 +205,9 @@ class Definition:
             holder = container[step.name]
             wanted = chain[i + 1].branch if i + 1 < len(chain) else branch
             if wanted == "else":
-                holder = holder.setdefault("else", {})
+                holder = holder.setdefault("default" if step.type == "Switch" else "else", {})
+            elif wanted.startswith("case:"):
+                holder = holder.setdefault("cases", {})[wanted[5:]]
             container = holder.setdefault("actions", {})
         return container
 

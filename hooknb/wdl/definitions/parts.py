@@ -25,7 +25,34 @@ SCHEMA_URL = (
 CONTENT_VERSION = "1.0.0.0"
 RUN_AFTER_STATUSES = ("Succeeded", "Failed", "Skipped", "TimedOut")
 TRIGGER_TYPES = ("HttpWebhook", "Request", "Recurrence")
-ACTION_TYPES = ("Compose", "Http", "HttpWebhook", "If", "Response", "Scope", "Terminate", "Wait")
+ACTION_TYPES = (
+    "AppendToArrayVariable",
+    "AppendToStringVariable",
+    "Compose",
+    "DecrementVariable",
+    "Foreach",
+    "Http",
+    "HttpWebhook",
+    "If",
+    "IncrementVariable",
+    "InitializeVariable",
+    "Join",
+    "ParseJson",
+    "Query",
+    "Response",
+    "Scope",
+    "Select",
+    "SetVariable",
+    "Switch",
+    "Table",
+    "Terminate",
+    "Until",
+    "Wait",
+)
+#: Actions that hold other actions, and the branches they hold them in.
+CONTAINER_TYPES = ("Scope", "If", "Foreach", "Until", "Switch")
+#: Logic Apps' variable types (InitializeVariable ``type``).
+VARIABLE_TYPES = ("Array", "Boolean", "Float", "Integer", "Object", "String")
 #: The pseudo-type of a Python step added to a definition-backed workflow. Never exported.
 PYTHON = "Python"
 #: Logic Apps' limit on nesting Scope/If/... inside each other.
@@ -84,6 +111,9 @@ _ACTION_KEYS = (
     "actions",
     "else",
     "expression",
+    "foreach",
+    "cases",
+    "default",
 )
 _PARAMETER_KEYS = ("type", "defaultValue", "allowedValues", "metadata", "description")
 _PARAMETER_TYPES = (
@@ -176,8 +206,9 @@ class Trigger:
 class Step:
     """One action of a definition (or a Python step added to one).
 
-    ``raw`` is the action's JSON without its nested ``actions`` (Scope, If) and ``else``;
-    those are :attr:`actions` and :attr:`else_actions`, as steps.
+    ``raw`` is the action's JSON without its nested ``actions`` (Scope, If, Foreach, Until),
+    an If's ``else`` and a Switch's ``cases`` and ``default``; those are :attr:`actions`,
+    :attr:`else_actions` (an If's else, a Switch's default) and :attr:`cases`, as steps.
     """
 
     name: str
@@ -187,9 +218,12 @@ class Step:
     run_after: dict[str, list[str]] = field(default_factory=dict)
     actions: dict[str, Step] = field(default_factory=dict)
     else_actions: dict[str, Step] | None = None
+    #: A Switch's cases: name -> (the case value, its actions).
+    cases: dict[str, tuple[Any, dict[str, Step]]] = field(default_factory=dict)
     fn: Callable[..., Any] | None = None
     parent: str | None = None
-    #: Which list of its parent it is in: ``"actions"``, or ``"else"`` for an If's else.
+    #: Which list of its parent it is in: ``"actions"``, ``"else"`` for an If's else or a
+    #: Switch's default, or ``"case:<name>"`` for a Switch's case.
     branch: str = "actions"
 
     @property
@@ -237,9 +271,22 @@ class Step:
         for step in self.actions.values():
             yield step
             yield from step.children()
+        for _, actions in self.cases.values():
+            for step in actions.values():
+                yield step
+                yield from step.children()
         for step in (self.else_actions or {}).values():
             yield step
             yield from step.children()
+
+    def branches(self) -> Iterator[tuple[str, dict[str, Step]]]:
+        """Each list of nested steps, with its branch name (see :attr:`branch`)."""
+        if self.type in ("Scope", "If", "Foreach", "Until"):
+            yield "actions", self.actions
+        for name, (_, actions) in self.cases.items():
+            yield f"case:{name}", actions
+        if self.type in ("If", "Switch"):
+            yield "else", self.else_actions or {}
 
     def to_json(self, *, python: bool = False) -> dict[str, Any]:
         """The action's WDL JSON. A Python step is an error unless ``python`` (internal use:
@@ -248,11 +295,20 @@ class Step:
             raise DefinitionError("a Python step has no WDL form", location=self.location)
         out = copy.deepcopy(self.raw)
         out["runAfter"] = copy.deepcopy(self.run_after)
-        if self.type in ("Scope", "If"):
+        if self.type in ("Scope", "If", "Foreach", "Until"):
             out["actions"] = {n: s.to_json(python=python) for n, s in self.actions.items()}
+        branch = {n: s.to_json(python=python) for n, s in (self.else_actions or {}).items()}
         if self.type == "If":
-            branch = self.else_actions or {}
-            out["else"] = {"actions": {n: s.to_json(python=python) for n, s in branch.items()}}
+            out["else"] = {"actions": branch}
+        if self.type == "Switch":
+            out["cases"] = {
+                name: {
+                    "case": copy.deepcopy(value),
+                    "actions": {n: s.to_json(python=python) for n, s in actions.items()},
+                }
+                for name, (value, actions) in self.cases.items()
+            }
+            out["default"] = {"actions": branch}
         return _ordered(out, _ACTION_KEYS)
 
 

@@ -41,6 +41,7 @@ from .parts import (
     RUN_AFTER_STATUSES,
     SCHEMA_URL,
     TRIGGER_TYPES,
+    VARIABLE_TYPES,
     Parameter,
     Step,
     Trigger,
@@ -179,6 +180,10 @@ class _Builder:
         self.arm: dict[str, str] = {}
         self.trigger_type: str | None = None
         self.responses: list[str] = []
+        self.split_on = False
+        #: Declared variables: lowercased name -> (type, location).
+        self.variables: dict[str, tuple[str, str]] = {}
+        self.variable_uses: list[tuple[str, str, str]] = []
 
     def note(self, text: str) -> None:
         if text not in self.notes:
@@ -233,6 +238,15 @@ class _Builder:
         if not isinstance(actions, dict):
             raise DefinitionError(f"must be an object, not {_kind(actions)}", location="actions")
         result.actions = self._actions(actions, "actions", depth=1, parent=None)
+        self._check_variables()
+        if self.responses and self.split_on:
+            # "you can't use splitOn with a synchronous response pattern" (Logic Apps: a
+            # Response answers the one request that started one run).
+            raise DefinitionError(
+                "a Response action cannot answer a trigger with splitOn (it starts many runs "
+                "from one request)",
+                location=self.names[self.responses[0]],
+            )
         if self.responses and self.trigger_type != "Request":
             raise DefinitionError(
                 "a Response action needs a Request trigger (it answers the request that "
@@ -372,11 +386,14 @@ class _Builder:
                 'must be a list of {"expression": "@..."} objects',
                 location=f"{where}.conditions",
             )
-        if spec.get("splitOn") is not None:
+        split_on = spec.get("splitOn")
+        if split_on is not None and not (isinstance(split_on, str) and split_on.startswith("@")):
             raise DefinitionError(
-                "splitOn (one run per item of the trigger body) is not supported",
+                "splitOn is an expression that gives the array to start one run per item of, "
+                "such as \"@triggerBody()?['items']\"",
                 location=f"{where}.splitOn",
             )
+        self.split_on = split_on is not None
         for key in ("splitOnConfiguration", "correlation"):
             if spec.get(key) is not None:
                 self.note(f"{where}.{key} is ignored")
@@ -497,14 +514,14 @@ class _Builder:
         kind = _canonical_type(spec.get("type"), f"{where}.type", ACTION_TYPES, "action")
         spec["type"] = kind
         run_after = self._run_after(spec.pop("runAfter", None), f"{where}.runAfter")
-        for key in ("actions", "else", "expression"):
-            if key in spec and not (kind == "If" or (kind == "Scope" and key == "actions")):
+        for key, owners in _NESTED_KEYS.items():
+            if key in spec and kind not in owners:
                 raise DefinitionError(
-                    f"only an If or Scope action has {key!r}", location=f"{where}.{key}"
+                    f"only {' or '.join(owners)} actions have {key!r}", location=f"{where}.{key}"
                 )
         self._envelope(spec, where)
         if "limit" in spec:
-            self._limit(spec["limit"], f"{where}.limit")
+            self._limit(spec["limit"], f"{where}.limit", loop=kind == "Until")
         step = Step(name, kind, spec, where, run_after=run_after, parent=parent)
         inputs = spec.get("inputs")
         if kind == "HttpWebhook":
@@ -530,6 +547,17 @@ class _Builder:
             step.actions = self._actions(
                 spec.pop("actions", {}), f"{where}.actions", depth=depth + 1, parent=name
             )
+        elif kind in ("Foreach", "Until"):
+            self._loop(spec, where, kind)
+            step.actions = self._actions(
+                spec.pop("actions", {}), f"{where}.actions", depth=depth + 1, parent=name
+            )
+        elif kind == "Switch":
+            self._switch(step, spec, where, depth)
+        elif kind in _DATA_INPUTS:
+            spec["inputs"] = self._data_inputs(kind, inputs, f"{where}.inputs")
+        elif kind in _VARIABLE_ACTIONS:
+            spec["inputs"] = self._variable_inputs(kind, inputs, f"{where}.inputs", parent)
         elif kind == "If":
             if "expression" not in spec:
                 raise DefinitionError('an If action needs an "expression"', location=where)
@@ -555,47 +583,299 @@ class _Builder:
             if not isinstance(options, str):
                 raise DefinitionError("must be a string", location=f"{where}.operationOptions")
             given = {o.strip().lower() for o in options.split(",") if o.strip()}
-            kind = spec.get("type")
-            honoured = {
-                "disableasyncpattern": kind == "Http" and not trigger,
-                # The callback's (or trigger request's) credential headers in the outputs.
-                "includeauthorizationheadersinoutputs": kind == "HttpWebhook"
-                or (trigger and kind == "Request"),
-            }
-            if not all(honoured.get(option, False) for option in given):
+            honoured = given <= _HONOURED_OPTIONS.get(
+                "trigger" if trigger else str(spec.get("type")), set()
+            )
+            if not honoured:
                 self.note(f"{where}.operationOptions {options!r} is ignored")
-        config = spec.get("runtimeConfiguration")
-        if config is not None:
-            self._runtime_configuration(config, f"{where}.runtimeConfiguration", trigger=trigger)
+        if spec.get("runtimeConfiguration") is not None:
+            spec["runtimeConfiguration"] = self._runtime_configuration(
+                spec["runtimeConfiguration"],
+                f"{where}.runtimeConfiguration",
+                "trigger" if trigger else spec.get("type"),
+            )
         if spec.get("trackedProperties") is not None:
             self.note(f"{where}.trackedProperties are ignored")
 
-    def _runtime_configuration(self, config: Any, where: str, *, trigger: bool) -> None:
-        """``secureData`` is honoured (see :attr:`Step.secure`); the rest (concurrency,
-        paginationPolicy, staticResult...) changes nothing here and is noted."""
-        if not isinstance(config, dict):
-            raise DefinitionError("runtimeConfiguration is an object", location=where)
-        others = sorted(key for key in config if key.lower() != "securedata")
-        if others:
-            self.note(f"{where}.{others[0]} is ignored (no concurrency control here)")
-        secure = next((v for k, v in config.items() if k.lower() == "securedata"), None)
-        if secure is None:
-            return
+    def _runtime_configuration(self, value: Any, where: str, kind: Any) -> dict[str, Any]:
+        # kind: "trigger", or the action's type.
+        """``runtimeConfiguration``: ``concurrency`` (a trigger's ``runs`` and
+        ``maximumWaitingRuns``, a Foreach's ``repetitions``) is applied; the rest is a note.
+
+        Limits from https://learn.microsoft.com/azure/logic-apps/logic-apps-limits-and-config:
+        runs 1-100 (default unlimited here), waiting runs 1-200 (default 100 once ``runs`` is
+        set), repetitions 1-50 (default 20).
+        """
+        if not isinstance(value, dict):
+            raise DefinitionError(f"must be an object, not {_kind(value)}", location=where)
+        spec = dict(value)
+        key = next((k for k in spec if k.lower() == "concurrency"), None)
+        secure = next((k for k in spec if k.lower() == "securedata"), None)
+        if secure is not None:
+            self._secure_data(spec[secure], f"{where}.secureData", trigger=kind == "trigger")
+        for other in spec:
+            if other not in (key, secure):
+                self.note(f"{where}.{other} is ignored")
+        if key is None:
+            return spec
+        concurrency = spec.pop(key)
+        where = f"{where}.concurrency"
+        if not isinstance(concurrency, dict):
+            raise DefinitionError('is {"runs": 1, ...}', location=where)
+        if kind == "Foreach":
+            known: tuple[str, ...] = ("repetitions",)
+        elif kind == "trigger":
+            known = ("runs", "maximumWaitingRuns")
+        else:
+            self.note(f"{where} is ignored (only triggers and Foreach loops have concurrency)")
+            spec["concurrency"] = concurrency
+            return spec
+        concurrency = _canonical_keys(concurrency, known, where, "concurrency")
+        bounds = {"runs": (1, 100), "maximumWaitingRuns": (1, 200), "repetitions": (1, 50)}
+        for name, number in concurrency.items():
+            low, high = bounds[name]
+            if isinstance(number, bool) or not isinstance(number, int) or not low <= number <= high:
+                raise DefinitionError(
+                    f"{name} is a whole number from {low} to {high} (the Logic Apps limits), "
+                    f"not {number!r}",
+                    location=f"{where}.{name}",
+                )
+        spec["concurrency"] = concurrency
+        return spec
+
+    def _secure_data(self, secure: Any, where: str, *, trigger: bool) -> None:
+        """``secureData`` is honoured on actions (see :attr:`Step.secure`)."""
         properties = secure.get("properties") if isinstance(secure, dict) else None
         if not isinstance(properties, list) or not all(
             isinstance(p, str) and p.lower() in ("inputs", "outputs") for p in properties
         ):
             raise DefinitionError(
                 'secureData is {"properties": ["inputs", "outputs"]} (either or both)',
-                location=f"{where}.secureData",
+                location=where,
             )
         if trigger:
             self.note(
-                f"{where}.secureData is not honoured on a trigger yet: hooknb shows trigger "
-                "callbacks as received (credential headers masked)"
+                f"{where} is not honoured on a trigger yet: hooknb shows trigger callbacks as "
+                "received (credential headers masked)"
             )
 
-    def _limit(self, value: Any, where: str) -> None:
+    def _loop(self, spec: dict[str, Any], where: str, kind: str) -> None:
+        if kind == "Foreach":
+            if "foreach" not in spec:
+                raise DefinitionError(
+                    'a Foreach needs "foreach": an array or an expression such as '
+                    "\"@triggerBody()?['items']\"",
+                    location=where,
+                )
+            value = spec["foreach"]
+            if not isinstance(value, list) and not (isinstance(value, str) and "@" in value):
+                raise DefinitionError(
+                    f"must be an array or an expression, not {_kind(value)}",
+                    location=f"{where}.foreach",
+                )
+        else:
+            expression = spec.get("expression")
+            if expression is None:
+                raise DefinitionError(
+                    'an Until needs an "expression" that ends the loop when true',
+                    location=where,
+                )
+            self._condition(expression, f"{where}.expression")
+        if "inputs" in spec:
+            raise DefinitionError(
+                f'a {kind}\'s actions go in its "actions" property, not in "inputs"',
+                location=f"{where}.inputs",
+            )
+
+    def _switch(self, step: Step, spec: dict[str, Any], where: str, depth: int) -> None:
+        if "expression" not in spec:
+            raise DefinitionError(
+                'a Switch needs an "expression" (a string or an integer)', location=where
+            )
+        expression = spec["expression"]
+        if isinstance(expression, bool) or not isinstance(expression, str | int):
+            raise DefinitionError(
+                f"must be a string or an integer, not {_kind(expression)}",
+                location=f"{where}.expression",
+            )
+        cases = spec.pop("cases", None) or {}
+        if not isinstance(cases, dict):
+            raise DefinitionError(
+                f"must be an object, not {_kind(cases)}", location=f"{where}.cases"
+            )
+        seen: dict[str, str] = {}
+        for case_name, case in cases.items():
+            loc = f"{where}.cases.{case_name}"
+            if not isinstance(case, dict):
+                raise DefinitionError('a case is {"case": ..., "actions": {...}}', location=loc)
+            case = _canonical_keys(case, ("case", "actions"), loc, "a Switch case")
+            if "case" not in case:
+                raise DefinitionError("missing: the value this case matches", location=loc)
+            value = case["case"]
+            if isinstance(value, bool) or not isinstance(value, str | int | float):
+                raise DefinitionError(
+                    f"a case value is a string or a number, not {_kind(value)}",
+                    location=f"{loc}.case",
+                )
+            # Logic Apps refuses two cases with the same value.
+            key = json.dumps(value)
+            if key in seen:
+                raise DefinitionError(
+                    f"case {case_name!r} has the same value as case {seen[key]!r}",
+                    location=f"{loc}.case",
+                )
+            seen[key] = case_name
+            actions = self._actions(
+                case.get("actions", {}),
+                f"{loc}.actions",
+                depth=depth + 1,
+                parent=step.name,
+                branch=f"case:{case_name}",
+            )
+            step.cases[case_name] = (value, actions)
+        default = spec.pop("default", None) or {}
+        if not isinstance(default, dict) or set(default) - {"actions"}:
+            raise DefinitionError('default is {"actions": {...}}', location=f"{where}.default")
+        step.else_actions = self._actions(
+            default.get("actions", {}),
+            f"{where}.default.actions",
+            depth=depth + 1,
+            parent=step.name,
+            branch="else",
+        )
+
+    def _data_inputs(self, kind: str, value: Any, where: str) -> dict[str, Any]:
+        """Inputs of ParseJson, Select, Query, Join and Table (the schema's shapes)."""
+        known, required = _DATA_INPUTS[kind]
+        if not isinstance(value, dict):
+            raise DefinitionError(
+                f'a {kind} needs "inputs": {{{", ".join(repr(k) for k in required)}: ...}}',
+                location=where,
+            )
+        spec = _canonical_keys(value, known, where, f"{kind} inputs")
+        for key in required:
+            if key not in spec:
+                raise DefinitionError("missing", location=f"{where}.{key}")
+        if "from" in spec and not isinstance(spec["from"], list | str):
+            raise DefinitionError(
+                f"must be an array or an expression, not {_kind(spec['from'])}",
+                location=f"{where}.from",
+            )
+        if kind == "Query" and not isinstance(spec["where"], str):
+            raise DefinitionError(
+                'must be an expression such as "@equals(item(), 1)"', location=f"{where}.where"
+            )
+        if kind == "Join" and "joinWith" in spec and not isinstance(spec["joinWith"], str):
+            raise DefinitionError("must be a string", location=f"{where}.joinWith")
+        if kind == "Table":
+            fmt = spec.get("format", "CSV")
+            if not isinstance(fmt, str) or fmt.upper() not in ("CSV", "HTML"):
+                raise DefinitionError("is CSV or HTML", location=f"{where}.format")
+            spec["format"] = fmt.upper()
+            columns = spec.get("columns")
+            if columns is not None and not (
+                isinstance(columns, list)
+                and all(isinstance(c, dict) and "value" in c for c in columns)
+            ):
+                raise DefinitionError(
+                    'is a list of {"header": ..., "value": ...} objects',
+                    location=f"{where}.columns",
+                )
+        if kind == "ParseJson":
+            schema = spec["schema"]
+            if not isinstance(schema, dict):
+                raise DefinitionError("must be a JSON schema object", location=f"{where}.schema")
+            try:
+                from jsonschema import Draft4Validator
+                from jsonschema.validators import validator_for
+
+                # A schema without "$schema" is read as draft 4, the dialect Logic Apps uses.
+                validator_for(schema, default=Draft4Validator).check_schema(schema)
+            except Exception as exc:  # jsonschema's SchemaError, or a bad $schema
+                message = getattr(exc, "message", str(exc))
+                raise DefinitionError(
+                    f"not a valid JSON schema: {message}", location=f"{where}.schema"
+                ) from None
+        return spec
+
+    def _variable_inputs(
+        self, kind: str, value: Any, where: str, parent: str | None
+    ) -> dict[str, Any]:
+        """Inputs of the variable actions; InitializeVariable declares names and types."""
+        if not isinstance(value, dict):
+            raise DefinitionError(f"a {kind} needs inputs", location=where)
+        if kind == "InitializeVariable":
+            if parent is not None:
+                # "You can't initialize variables inside loops or scopes": Logic Apps only
+                # takes them at the top level of a workflow.
+                raise DefinitionError(
+                    "variables are initialized only at the top level of a workflow (not in a "
+                    "Scope, If, Switch or loop)",
+                    location=where,
+                )
+            spec = _canonical_keys(value, ("variables",), where, "InitializeVariable inputs")
+            variables = spec.get("variables")
+            if not isinstance(variables, list) or len(variables) != 1:
+                raise DefinitionError(
+                    'is [{"name": ..., "type": ..., "value": ...}] (one variable)',
+                    location=f"{where}.variables",
+                )
+            loc = f"{where}.variables[0]"
+            if not isinstance(variables[0], dict):
+                raise DefinitionError('is {"name": ..., "type": ..., "value": ...}', location=loc)
+            variable = _canonical_keys(variables[0], ("name", "type", "value"), loc, "a variable")
+            name = variable.get("name")
+            if not isinstance(name, str) or not name:
+                raise DefinitionError("missing: the variable's name", location=f"{loc}.name")
+            variable["type"] = _canonical_type(
+                variable.get("type"), f"{loc}.type", VARIABLE_TYPES, "variable"
+            )
+            if name.lower() in self.variables:
+                first = self.variables[name.lower()][1]
+                raise DefinitionError(
+                    f"variable {name!r} is already initialized (at {first})",
+                    location=f"{loc}.name",
+                )
+            self.variables[name.lower()] = (variable["type"], loc)
+            if "value" in variable and not _is_dynamic(variable["value"]):
+                problem = variable_type_problem(variable["type"], variable["value"])
+                if problem:
+                    raise DefinitionError(problem, location=f"{loc}.value")
+            spec["variables"] = [variable]
+            return spec
+        spec = _canonical_keys(value, ("name", "value"), where, f"{kind} inputs")
+        name = spec.get("name")
+        if not isinstance(name, str) or not name:
+            raise DefinitionError("missing: the variable's name", location=f"{where}.name")
+        if "value" not in spec and kind not in ("IncrementVariable", "DecrementVariable"):
+            raise DefinitionError("missing: the value", location=f"{where}.value")
+        self.variable_uses.append((kind, name, f"{where}.name"))
+        return spec
+
+    def _check_variables(self) -> None:
+        """Each variable action names a variable an InitializeVariable declares, of a type
+        the action works on."""
+        wanted = {
+            "IncrementVariable": ("Integer", "Float"),
+            "DecrementVariable": ("Integer", "Float"),
+            "AppendToArrayVariable": ("Array",),
+            "AppendToStringVariable": ("String",),
+        }
+        for kind, name, where in self.variable_uses:
+            declared = self.variables.get(name.lower())
+            if declared is None:
+                raise DefinitionError(
+                    f"no InitializeVariable declares the variable {name!r}", location=where
+                )
+            types = wanted.get(kind)
+            if types is not None and declared[0] not in types:
+                raise DefinitionError(
+                    f"{kind} needs a variable of type {' or '.join(types)}; {name!r} is "
+                    f"{declared[0]}",
+                    location=where,
+                )
+
+    def _limit(self, value: Any, where: str, *, loop: bool = False) -> None:
         if not isinstance(value, dict):
             raise DefinitionError('limit is {"timeout": "PT1H"}', location=where)
         unknown = set(value) - {"timeout", "count"}
@@ -613,8 +893,16 @@ class _Builder:
                 raise DefinitionError(
                     "the timeout must be longer than zero", location=f"{where}.timeout"
                 )
-        if "count" in value:
-            self.note(f"{where}.count is ignored (it limits loops)")
+        count = value.get("count")
+        if count is not None and not loop:
+            self.note(f"{where}.count is ignored (it limits Until loops)")
+        elif count is not None and not _is_dynamic(count):
+            number = int(count) if isinstance(count, str) and count.strip().isdigit() else count
+            if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= 5000:
+                raise DefinitionError(
+                    f"an Until loop's count is 1 to 5000 (the Logic Apps limit), not {count!r}",
+                    location=f"{where}.count",
+                )
 
     def _run_after(self, value: Any, where: str) -> dict[str, list[str]]:
         if value is None:
@@ -889,6 +1177,56 @@ class _Builder:
             )
 
 
+# Keys that hold nested parts, and the action types that have them.
+_NESTED_KEYS = {
+    "actions": ("Scope", "If", "Foreach", "Until"),
+    "else": ("If",),
+    "expression": ("If", "Until", "Switch"),
+    "foreach": ("Foreach",),
+    "cases": ("Switch",),
+    "default": ("Switch",),
+}
+# operationOptions hooknb applies, per action type.
+_HONOURED_OPTIONS = {
+    "Http": {"disableasyncpattern"},
+    "Foreach": {"sequential"},
+    # The callback's (or trigger request's) credential headers in the outputs.
+    "HttpWebhook": {"includeauthorizationheadersinoutputs"},
+    "trigger": {"singleinstance", "includeauthorizationheadersinoutputs"},
+}
+# The data operations' inputs: (known keys, required keys), as the 2016-06-01 schema has them.
+_DATA_INPUTS = {
+    "ParseJson": (("content", "schema"), ("content", "schema")),
+    "Select": (("from", "select"), ("from", "select")),
+    "Query": (("from", "where"), ("from", "where")),
+    "Join": (("from", "joinWith"), ("from", "joinWith")),
+    "Table": (("from", "format", "columns"), ("from",)),
+}
+_VARIABLE_ACTIONS = (
+    "InitializeVariable",
+    "SetVariable",
+    "IncrementVariable",
+    "DecrementVariable",
+    "AppendToArrayVariable",
+    "AppendToStringVariable",
+)
+
+
+def variable_type_problem(kind: str, value: Any) -> str | None:
+    """Why ``value`` cannot be a variable of type ``kind`` (None when it can)."""
+    ok = {
+        "Array": isinstance(value, list),
+        "Boolean": isinstance(value, bool),
+        "Float": isinstance(value, int | float) and not isinstance(value, bool),
+        "Integer": isinstance(value, int) and not isinstance(value, bool),
+        "Object": isinstance(value, dict),
+        "String": isinstance(value, str),
+    }[kind]
+    if ok or value is None:
+        return None
+    return f"a {kind} variable cannot hold {_kind(value)} ({json.dumps(value)[:60]})"
+
+
 _CONDITION_OPERATORS = {
     "equals": "equals",
     "greater": "greater",
@@ -940,6 +1278,8 @@ def _expression_sites(result: Definition) -> Iterator[tuple[str, Any, bool]]:
             yield f"{where}.inputs", trigger.raw["inputs"], webhook
         if trigger.raw.get("conditions"):
             yield f"{where}.conditions", trigger.raw["conditions"], False
+        if trigger.raw.get("splitOn"):
+            yield f"{where}.splitOn", trigger.raw["splitOn"], False
     for step in result.steps():
         if step.fn is not None:
             continue
@@ -947,6 +1287,10 @@ def _expression_sites(result: Definition) -> Iterator[tuple[str, Any, bool]]:
             yield f"{step.location}.inputs", step.raw["inputs"], step.type == "HttpWebhook"
         if "expression" in step.raw:
             yield f"{step.location}.expression", step.raw["expression"], False
+        if "foreach" in step.raw:
+            yield f"{step.location}.foreach", step.raw["foreach"], False
+        for case_name, (value, _) in step.cases.items():
+            yield f"{step.location}.cases.{case_name}.case", value, False
         if step.timeout is not None:
             yield f"{step.location}.limit.timeout", step.timeout, False
     for key, spec in result.outputs.items():
