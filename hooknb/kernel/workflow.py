@@ -72,6 +72,7 @@ class Workflow(Declarative):
         # hand-over to the server — per hub connection: started when the workflow is defined,
         # or first used.
         self._adoptions: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self.adoption: dict[str, Any] | None = None
         self._record: dict[str, Any] | None = None
         self._observers: list[Callable[[Workflow, Run | None], None]] = []
         self._local_enabled = False
@@ -195,6 +196,9 @@ class Workflow(Declarative):
                 "hooknb: workflow %r could not adopt its unfinished runs: %s", self.name, exc
             )
             return {"lease": "unknown", "error": str(exc), "runs": [], "finalized": []}
+        #: The hub's answer to this workflow's adoption (its views say what it came to).
+        self.adoption = answer
+        self._changed()
         if answer["lease"] == "held":
             print(
                 f"hooknb: workflow {self.name!r} is run by another kernel that is connected "

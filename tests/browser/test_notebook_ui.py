@@ -20,6 +20,7 @@ import re
 import shutil
 import time
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import httpx
@@ -199,6 +200,97 @@ def test_clicking_approve_resumes_the_waiting_run_view(
     except BaseException:
         for n, tab in enumerate(context.pages):  # for whoever reads the CI artifacts
             shot(tab, screenshots, f"notebook-ui-{app}-failed-tab{n}")
+        raise
+    finally:
+        context.close()
+
+
+def _clipped(locator: Any) -> list[str]:
+    """What is cut in the elements ``locator`` matches: text wider than its box, or a box
+    that reaches past its output area's right edge (as a person sees it, at this width)."""
+    return locator.evaluate_all(
+        """nodes => nodes.flatMap(node => {
+            const area = node.closest('.jp-OutputArea-output').getBoundingClientRect();
+            const box = node.getBoundingClientRect();
+            const problems = [];
+            if (node.offsetParent === null) return problems;  // hidden: nothing to cut
+            // An input scrolls its text (a long URL): only its box must fit.
+            if (node.tagName !== 'INPUT' && node.scrollWidth > node.clientWidth + 1)
+                problems.push(`${node.className}: text ${node.scrollWidth}px in ${node.clientWidth}px`);
+            if (box.right > area.right + 0.5)
+                problems.push(`${node.className}: right edge ${box.right} past ${area.right}`);
+            return problems;
+        })"""
+    )
+
+
+STEP_PARTS = (
+    ".hooknb-step-status, .hooknb-step-times, .hooknb-send-result, "
+    ".hooknb-callback-url, .hooknb-callback-url input, .hooknb-step-send-test"
+)
+
+
+def test_send_test_callback_after_run_all(
+    chromium: Browser, jupyter: JupyterApp, screenshots: Path
+) -> None:
+    """Tutorial 02's "No browser tab handy?" exactly: Run All, type a body in the box next to
+    Send test callback while later cells keep the kernel busy, click it: the step resumes
+    with that body. A refused body's error has a line of its own, nothing of the step row is
+    cut at common widths (1280 and 1024 px), and the error goes when the step ends."""
+    app = jupyter.module
+    context = chromium.new_context(viewport={"width": 1280, "height": 1000})
+    try:
+        page = context.new_page()
+        page.goto(f"{jupyter.url}{APPS[app].format(path=TUTORIAL)}?token={jupyter.token}")
+        wait_for_kernel(page, jupyter, TUTORIAL)
+        run_all(page)
+        run_view = page.locator(f"{OUTPUTS} .hooknb-run").first
+        status = run_view.locator(".hooknb-status")
+        expect(status).to_have_text(re.compile(r"^Waiting"), timeout=FIRST_WAIT_MS)
+        # The cell that awaits the run is still going: the kernel is busy.
+        expect(page.locator(".jp-Notebook-ExecutionIndicator")).to_have_attribute(
+            "data-status", "busy"
+        )
+        step = run_view.locator(".hooknb-step", has_text="Approval")
+        box = step.locator(".hooknb-test-body textarea")
+        send = step.locator(".hooknb-step-send-test")
+        result = step.locator(".hooknb-send-result")
+
+        # A body that is not JSON: refused in the view, on its own line, nothing cut.
+        box.click()
+        page.keyboard.press("Control+A")
+        page.keyboard.type('{"decision": Approved}', delay=20)
+        send.click()
+        expect(result).to_contain_text("not sent: the body is not JSON", timeout=WAIT_MS)
+        step.scroll_into_view_if_needed()
+        for width in (1280, 1024):
+            page.set_viewport_size({"width": width, "height": 1000})
+            step.scroll_into_view_if_needed()
+            shot(page, screenshots, f"send-test-{app}-{width}-refused")
+            assert _clipped(step.locator(STEP_PARTS)) == [], width
+            line = step.locator(".hooknb-step-status").bounding_box()
+            message = result.bounding_box()
+            assert line is not None and message is not None
+            assert message["y"] >= line["y"] + line["height"], "the error shares the status line"
+        expect(step.locator(".hooknb-step-status")).to_have_text("Waiting")
+
+        # What a person types, keystroke by keystroke, is what is sent.
+        box.click()
+        page.keyboard.press("Control+A")
+        page.keyboard.type('{"decision": "Approved", "by": "me"}', delay=20)
+        send.click()
+        expect(status).to_have_text(re.compile(r"^Succeeded"), timeout=WAIT_MS)
+        expect(step.locator(".hooknb-step-status")).to_have_text("Succeeded")
+        expect(result).to_have_text("", timeout=WAIT_MS)  # the error went with the step
+        assert "'decision': 'Approved', 'by': 'me'" in output_text(page, "run: Succeeded")
+        step.scroll_into_view_if_needed()
+        shot(page, screenshots, f"send-test-{app}-1024-succeeded")
+        assert _clipped(step.locator(STEP_PARTS)) == []
+        runs = jupyter.runs("approve_order")
+        assert [run["status"] for run in runs] == ["Succeeded"]
+    except BaseException:
+        for n, tab in enumerate(context.pages):
+            shot(tab, screenshots, f"send-test-{app}-failed-tab{n}")
         raise
     finally:
         context.close()
