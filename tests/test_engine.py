@@ -194,8 +194,7 @@ async def test_cancel_unsubscribes_and_ends_cancelled(hub: Any, demo: Any, jp_fe
     with pytest.raises(TimeoutError) as timed_out:
         run.wait(timeout=0.2)
     assert str(timed_out.value) == (
-        f"run {run.id} of 'cancellable' is still Waiting after 0.2 s, "
-        "on step 'Approval' (Waiting)"
+        f"run {run.id} of 'cancellable' is still Waiting after 0.2 s, on step 'Approval' (Waiting)"
     )
     # When cancel() returns, the run has ended Cancelled (the next line of a cell sees it).
     assert run.cancel()

@@ -20,8 +20,8 @@ import re
 import shutil
 import time
 from collections.abc import Iterator
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -216,7 +216,8 @@ def _clipped(locator: Any) -> list[str]:
             if (node.offsetParent === null) return problems;  // hidden: nothing to cut
             // An input scrolls its text (a long URL): only its box must fit.
             if (node.tagName !== 'INPUT' && node.scrollWidth > node.clientWidth + 1)
-                problems.push(`${node.className}: text ${node.scrollWidth}px in ${node.clientWidth}px`);
+                problems.push(
+                    `${node.className}: text ${node.scrollWidth}px in ${node.clientWidth}px`);
             if (box.right > area.right + 0.5)
                 problems.push(`${node.className}: right edge ${box.right} past ${area.right}`);
             return problems;
