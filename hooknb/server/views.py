@@ -219,10 +219,12 @@ class Views:
         store: Store,
         callback_url: Callable[[str, str], str],
         is_connected: Callable[[str | None], bool] = lambda client: False,
+        last_seen: Callable[[str], float | None] = lambda client: None,
     ) -> None:
         self.store = store
         self._callback_url = callback_url
         self.is_connected = is_connected
+        self._last_seen = last_seen
 
     def callback_url(self, callback_id: Any, key_type: Any = "primary") -> str | None:
         """A callback URL as views show it; None for a row that cannot have one (an id or a
@@ -238,6 +240,15 @@ class Views:
         if client is None:
             return None
         return "connected" if self.is_connected(client) else "gone"
+
+    def last_seen(self, name: str, client: str, updated: float) -> float:
+        """When a workflow whose kernel is gone last had a sign of it: its channel closing
+        (known since this server started), else the latest change to the workflow or one of
+        its runs (the index on runs (workflow, created) answers this at once)."""
+        latest = self.store.reader.execute(
+            "SELECT MAX(created) FROM runs WHERE workflow = ?", (name,)
+        ).fetchone()[0]
+        return max(x for x in (self._last_seen(client), updated, latest) if x is not None)
 
     def workflow(self, name: str) -> dict[str, Any]:
         """The workflow's record as the API shows it."""
@@ -275,10 +286,12 @@ class Views:
             verify,
         ) = row
         calls = outbox_json(conn, Owner.trigger(name), limit=10)
+        kernel = self.kernel_state(client)
         return {
             "name": name,
             "client": client,
-            "kernel": self.kernel_state(client),
+            "kernel": kernel,
+            "lastSeen": self.last_seen(name, client, updated) if kernel == "gone" else None,
             "trigger": None
             if trigger_id is None
             else {
