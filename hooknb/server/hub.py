@@ -54,9 +54,8 @@ from .rows import (
 from .sender_signatures import VerificationFailed, Verifier, make_verifier
 from .store import Store
 from .uploads import UploadGate
-from .views import Views
+from .views import RUN_STATUSES, Views
 
-RUN_STATUSES = ("Queued", "Running", "Waiting", "Succeeded", "Failed", "Cancelled", "TimedOut")
 TERMINAL_RUN_STATUSES = frozenset({"Succeeded", "Failed", "Cancelled", "TimedOut"})
 _TERMINAL_SQL = "('Succeeded', 'Failed', 'Cancelled', 'TimedOut')"
 # After the hub starts, kernels that ran workflows before get this long to reconnect (a kernel

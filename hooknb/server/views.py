@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import codecs
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..http_model.redaction import MASK, redact, redact_shown
@@ -211,6 +211,10 @@ def outbox_json(conn: sqlite3.Connection, owner: Owner, limit: int = 20) -> list
     return calls
 
 
+#: Every status a run can have (the hub's and the page's list too).
+RUN_STATUSES = ("Queued", "Running", "Waiting", "Succeeded", "Failed", "Cancelled", "TimedOut")
+
+
 class Views:
     """Read-only JSON views of the store, for the API and the pages (event-loop thread only)."""
 
@@ -317,22 +321,40 @@ class Views:
         status: str | None = None,
         limit: int = 100,
         before: str | None = None,
+        statuses: Sequence[str] | None = None,
     ) -> list[dict[str, Any]]:
-        clauses, params = [], []
-        if workflow:
-            clauses.append("workflow = ?")
-            params.append(workflow)
-        if status:
-            clauses.append("status = ?")
-            params.append(status)
-        if before:
-            clauses.append("id < ?")
-            params.append(before)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        """Runs newest first (ids grow with time), of one workflow or all, with one ``status``
+        or any of ``statuses`` (default: every status), older than run id ``before``.
+
+        One query per status, each walking the index on (status, id) or (workflow, status,
+        id) from ``before`` down, merged here: a page costs its size, not the store's, whatever
+        the filters (one query over every status would sort all the workflow's runs).
+        """
+        wanted = [status] if status else list(statuses if statuses is not None else RUN_STATUSES)
+        limit = max(1, min(int(limit), 1000))
+        ids: list[str] = []
+        for one in wanted:
+            clauses, params = ["status = ?"], [one]
+            if workflow:
+                clauses.append("workflow = ?")
+                params.append(workflow)
+            if before:
+                clauses.append("id < ?")
+                params.append(before)
+            ids.extend(
+                row[0]
+                for row in self.store.reader.execute(
+                    f"SELECT id FROM runs WHERE {' AND '.join(clauses)} ORDER BY id DESC LIMIT ?",
+                    (*params, limit),
+                )
+            )
+        ids = sorted(ids, reverse=True)[:limit]
+        if not ids:
+            return []
         rows = self.store.reader.execute(
             "SELECT id, workflow, client, status, created, started, ended, doc, trigger_callback"
-            f" FROM runs {where} ORDER BY id DESC LIMIT ?",
-            (*params, max(1, min(int(limit), 1000))),
+            f" FROM runs WHERE id IN ({', '.join('?' for _ in ids)}) ORDER BY id DESC",
+            ids,
         ).fetchall()
         return [self._run_json(row) for row in rows]
 
