@@ -42,7 +42,7 @@ DEFAULT_RUN_LIMIT = 50
 MAX_RUN_LIMIT = 500
 CALLBACK_LIMIT = 30
 #: Unfinished runs shown at the top of the page (the rest: filter by workflow or status).
-OPEN_RUN_LIMIT = 100
+OPEN_RUN_LIMIT = 50
 # Structured values (results, outputs, subscribe responses) are shown as JSON text cut here.
 PREVIEW_CHARS = 4000
 ACTIVE_RUN_STATUSES = ("Queued", "Running", "Waiting")
