@@ -337,9 +337,29 @@ class ServerRun(Run):
     live, from the worker's reports, and can wait for it or cancel it, but does not run it."""
 
     _loading: asyncio.Task[None] | None = None
+    _held: Mapping[str, Any] | None = None
 
     def _start(self) -> None:
         self.workflow._changed(self)
+
+    def _report(self, report: Mapping[str, Any]) -> None:
+        """A report of the worker: applied once the run's trigger outputs are here, so that
+        code waiting for a status (``until(run.status == "Waiting")``) never sees the run
+        without them (it showed an empty trigger body, depending on which came first)."""
+        loading = self._loading
+        if loading is None or loading.done():
+            self._apply_report(report)
+            return
+        first = self._held is None
+        self._held = report  # the latest wins: reports are whole states
+        if first:
+
+            def apply(_task: Any) -> None:
+                held, self._held = self._held, None
+                if held is not None:
+                    self._apply_report(held)
+
+            loading.add_done_callback(apply)
 
     def _changed(self) -> None:
         for callback in list(self._observers):

@@ -186,7 +186,7 @@ class Workflow(Declarative):
             self.hub.add_run(run)
             run._loading = self.hub.loop.create_task(run._load_trigger())
         if isinstance(run, ServerRun):
-            run._apply_report(report)
+            run._report(report)
 
     async def _adopt_runs(self, hub: HubClient) -> dict[str, Any]:
         try:
@@ -452,8 +452,14 @@ class Workflow(Declarative):
 
     @property
     def runs(self) -> list[Run]:
-        """This process's runs of the workflow, newest last."""
-        return [run for run in self.hub.runs_of(self.name) if isinstance(run, Run)]
+        """This process's runs of this workflow, newest last: of this definition only, so a
+        cell that defines the workflow again (Run All twice) starts from no runs, as its view
+        does; the hub's API and page keep every run of the name."""
+        return [
+            run
+            for run in self.hub.runs_of(self.name)
+            if isinstance(run, Run) and run.workflow is self
+        ]
 
 
 @overload
