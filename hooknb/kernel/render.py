@@ -317,10 +317,15 @@ def workflow_note(workflow: Any) -> str:
             "runs and runs whose kernel is gone go there, not here; runs started here run here"
         )
     adopted = len(answer.get("runs") or ())
+    if adopted == 1:
+        return (
+            "adopted 1 unfinished run whose kernel was gone: replayed from its history, "
+            "it continues here"
+        )
     if adopted:
         return (
-            f"adopted {adopted} unfinished run{'s' * (adopted != 1)} whose kernel was gone: "
-            "replayed from their history, they continue here"
+            f"adopted {adopted} unfinished runs whose kernel was gone: replayed from their "
+            "history, they continue here"
         )
     return ""
 

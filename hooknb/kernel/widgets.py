@@ -393,6 +393,13 @@ def _send_result_label() -> Any:
     return label
 
 
+def _note(css: str) -> Any:
+    """A sentence about a run or workflow: an HTML widget, which wraps (a Label cuts)."""
+    note = widgets.HTML(layout=widgets.Layout(width="auto"))
+    note.add_class(css)
+    return note
+
+
 def _warning_label(css: str) -> Any:
     """A note under a callback URL that outside services cannot reach (hidden otherwise)."""
     label = widgets.HTML(layout=widgets.Layout(display="none"))
@@ -787,8 +794,8 @@ class RunView(widgets.VBox):
         self.cancel_button.on_click(self._cancel)
         self.message = _label("hooknb-message")
         # An adopted run says so: its code ran again from the start against its history.
-        self.replayed = _label("hooknb-replayed")
-        self.replayed.value = replay_note(run)
+        self.replayed = _note("hooknb-replayed")
+        self.replayed.value = _html(replay_note(run))
         _show(self.replayed, bool(self.replayed.value))
         self.trigger_row: StepRow | None = None
         self.steps: dict[str, StepRow] = {}
@@ -919,7 +926,7 @@ class WorkflowView(widgets.VBox):
             ]
         )
         # Runs whose kernel is gone: adopted here, or held by another kernel (see refresh).
-        self.note = _label("hooknb-workflow-note")
+        self.note = _note("hooknb-workflow-note")
         self._warned = False
         self.runs_title = widgets.HTML()
         self.runs_box = widgets.VBox()
@@ -995,7 +1002,7 @@ class WorkflowView(widgets.VBox):
             self._warned = True
             show_reachability(self.workflow.hub, self.url_warning)
         note = workflow_note(workflow)
-        self.note.value = note
+        self.note.value = _html(note)
         _show(self.note, bool(note))
         _show(self.callback_url, bool(url))
         _show(self.test_box, bool(url))  # stays once enabled: the URL outlives a disable

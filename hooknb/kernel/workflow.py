@@ -207,9 +207,10 @@ class Workflow(Declarative):
             )
         elif answer["runs"]:
             count = len(answer["runs"])
+            it = "their history, they continue" if count != 1 else "its history, it continues"
             print(
                 f"hooknb: adopted {count} unfinished run{'s' * (count != 1)} of {self.name!r} "
-                "whose kernel was gone; replayed from their history, they continue here."
+                f"whose kernel was gone; replayed from {it} here."
             )
         return answer
 

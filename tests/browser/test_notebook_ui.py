@@ -295,3 +295,65 @@ def test_send_test_callback_after_run_all(
         raise
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("jupyter", ["jupyterlab"], indirect=True)
+def test_restart_kernel_and_run_all_continues_the_waiting_run(
+    chromium: Browser, jupyter: JupyterApp, service: DemoService, screenshots: Path
+) -> None:
+    """Tutorial 05 as it says: Run All, a run waits; Kernel > Restart Kernel and Run All
+    Cells; the new kernel adopts the run, and the workflow's live view shows it (marked
+    adopted) continue to Succeeded when the approver clicks Approve."""
+    tutorial = "05-runs-outlive-the-kernel.ipynb"
+    context = chromium.new_context(viewport={"width": 1280, "height": 1000})
+    try:
+        page = context.new_page()
+        page.goto(f"{jupyter.url}{APPS['jupyterlab'].format(path=tutorial)}?token={jupyter.token}")
+        wait_for_kernel(page, jupyter, tutorial)
+        run_all(page)
+        workflow = page.locator(f"{OUTPUTS} .hooknb-workflow").first
+        status = workflow.locator(".hooknb-run .hooknb-status")
+        expect(status).to_have_text(re.compile(r"^Waiting"), timeout=FIRST_WAIT_MS)
+        waiting = output_text(page, "replayed 0 time(s)")
+        (before,) = jupyter.runs("ship_order")
+        assert before["status"] == "Waiting"
+
+        # Kernel > Restart Kernel and Run All Cells..., confirmed.
+        page.get_by_role("menuitem", name="Kernel", exact=True).click()
+        page.get_by_role("menuitem", name=re.compile(r"^Restart Kernel and Run All Cells")).click()
+        page.locator(".jp-Dialog .jp-mod-accept").click()
+
+        # The new kernel's workflow view lists the same run, adopted, still waiting.
+        replayed = page.locator(f"{OUTPUTS} .hooknb-workflow .hooknb-run .hooknb-replayed")
+        expect(replayed).to_contain_text("adopted after its kernel was gone", timeout=FIRST_WAIT_MS)
+        status = page.locator(f"{OUTPUTS} .hooknb-workflow .hooknb-run .hooknb-status").first
+        expect(status).to_have_text(re.compile(r"^Waiting"), timeout=WAIT_MS)
+        again = output_text(page, "replayed 1 time(s)")
+        assert again.splitlines()[1:] == waiting.splitlines()[1:]  # same time, same URL
+        assert "runs taken over from a kernel that is gone: 1" in output_text(page, "taken over")
+        # The recorded step shows its own times (milliseconds), not the replay's.
+        recorded = page.locator(f"{OUTPUTS} .hooknb-workflow .hooknb-step", has_text="asked at")
+        expect(recorded.locator(".hooknb-step-times")).to_have_text(re.compile(r"· \d+ ms$"))
+        status.scroll_into_view_if_needed()
+        shot(page, screenshots, "restart-run-all-1-adopted-waiting")
+
+        # The approver clicks Approve on the service's page: the adopted run finishes.
+        approver = context.new_page()
+        approver.goto(service.url)
+        row = approver.locator("#pending tr", has_text="Ship order 2001?")
+        expect(row).to_have_count(1, timeout=WAIT_MS)
+        row.locator('button[data-action="approve"]').click()
+        page.bring_to_front()
+        expect(status).to_have_text(re.compile(r"^Succeeded"), timeout=WAIT_MS)
+        assert "run: Succeeded Approved" in output_text(page, "run: Succeeded")
+        assert "subscribe calls for this approval: 1" in output_text(page, "subscribe calls")
+        status.scroll_into_view_if_needed()
+        shot(page, screenshots, "restart-run-all-2-succeeded")
+        (after,) = jupyter.runs("ship_order")
+        assert after["id"] == before["id"] and after["status"] == "Succeeded"
+    except BaseException:
+        for n, tab in enumerate(context.pages):
+            shot(tab, screenshots, f"restart-run-all-failed-tab{n}")
+        raise
+    finally:
+        context.close()
