@@ -393,3 +393,47 @@ def test_runs_whose_kernel_is_gone_in_the_magics(tmp_path: Any, demo: Any) -> No
     finally:
         other.shutdown()
         server.stop()
+
+
+def test_a_workflow_view_tells_of_runs_left_with_no_kernel(tmp_path: Any, demo: Any) -> None:
+    """Kernel A runs `approve`; kernel B defines it too (told A runs it), starts a run of its
+    own and goes away: A's live view of the workflow says a run waits with no kernel and how to
+    continue or end it."""
+    import time
+
+    from processes import Kernel, ServerProcess
+
+    server = ServerProcess(tmp_path).start()
+    env = dict(server.env, HOOKNB_URL=server.url, HOOKNB_TOKEN=server.token)
+    owner = Kernel(env)
+    leaving = Kernel(env)
+    try:
+        definition = ORPHAN_MAKER.format(base=demo.url).split("run = approve.start")[0]
+        owner.run(definition + "\napprove.adopt()\nfrom hooknb.kernel.widgets import view\n")
+        assert owner.run("shown = view(approve)\nprint(repr(shown.orphans.value))").strip() == "''"
+        told = leaving.run(ORPHAN_MAKER.format(base=demo.url))
+        assert "is run by another kernel that is connected" in told
+        give_up = time.monotonic() + 30
+        while not server.api("GET", "runs", params={"status": "Waiting"})["runs"]:
+            assert time.monotonic() < give_up, "the run never waited"
+            time.sleep(0.1)
+        leaving.shutdown()
+        while [r.get("kernel") for r in server.api("GET", "runs")["runs"]] != ["gone"]:
+            assert time.monotonic() < give_up, server.api("GET", "runs")
+            time.sleep(0.1)
+        shown = owner.run(
+            "import asyncio\n"
+            "shown.refresh()\n"
+            "for _ in range(100):\n"
+            "    if shown.orphans.value:\n"
+            "        break\n"
+            "    await asyncio.sleep(0.1)\n"
+            "print(shown.orphans.value, shown.orphans.layout.display)"
+        ).strip()
+        assert shown == (
+            "1 run of this workflow waits with no kernel: run the cell that defines "
+            "`approve` to continue, or %hooknb cancel --orphaned approve None"
+        )
+    finally:
+        owner.shutdown()
+        server.stop()

@@ -306,6 +306,15 @@ def replay_note(run: Any) -> str:
     )
 
 
+def orphans_note(name: str, count: int) -> str:
+    """What a workflow's view says of its unfinished runs that no kernel runs."""
+    runs = "1 run" if count == 1 else f"{count} runs"
+    return (
+        f"{runs} of this workflow {'waits' if count == 1 else 'wait'} with no kernel: run the "
+        f"cell that defines `{name}` to continue, or %hooknb cancel --orphaned {name}"
+    )
+
+
 def workflow_note(workflow: Any) -> str:
     """What a workflow's adoption of runs whose kernel was gone came to, for its views."""
     answer = getattr(workflow, "adoption", None)

@@ -55,6 +55,7 @@ from .render import (
     clock,
     countdown,
     duration,
+    orphans_note,
     outputs_html,
     replay_note,
     result_html,
@@ -927,6 +928,12 @@ class WorkflowView(widgets.VBox):
         )
         # Runs whose kernel is gone: adopted here, or held by another kernel (see refresh).
         self.note = _note("hooknb-workflow-note")
+        # Runs of this workflow that wait with no kernel (another kernel started them and is
+        # gone): they continue when a kernel defines the workflow again.
+        self.orphans = _note("hooknb-orphans")
+        _show(self.orphans, False)
+        self._orphans_asked = 0.0
+        self._orphans_later = False
         self._warned = False
         self.runs_title = widgets.HTML()
         self.runs_box = widgets.VBox()
@@ -946,6 +953,7 @@ class WorkflowView(widgets.VBox):
             [
                 header,
                 self.note,
+                self.orphans,
                 self.trigger,
                 self.callback_url,
                 self.url_warning,
@@ -1003,6 +1011,7 @@ class WorkflowView(widgets.VBox):
             show_reachability(self.workflow.hub, self.url_warning)
         note = workflow_note(workflow)
         self.note.value = _html(note)
+        self._ask_orphans()
         _show(self.note, bool(note))
         _show(self.callback_url, bool(url))
         _show(self.test_box, bool(url))  # stays once enabled: the URL outlives a disable
@@ -1013,6 +1022,47 @@ class WorkflowView(widgets.VBox):
             self.runs_title.value = f"{total} run{'s' if total != 1 else ''} in this kernel{shown}:"
         else:
             self.runs_title.value = ""
+
+    def _ask_orphans(self) -> None:
+        """Count, in the background, this workflow's unfinished runs whose kernel is gone
+        (at most every 2 s: a view refreshes with every change of every run)."""
+        workflow = self.workflow
+        # Until this kernel's adoption is done, the runs it is adopting still look orphaned.
+        if workflow._hub is None or getattr(workflow, "adoption", None) is None:
+            return
+        hub, name = workflow.hub, workflow.name
+        wait = 2.0 - (time.monotonic() - self._orphans_asked)
+        if wait > 0:  # asked a moment ago: ask again then, so the note is never left stale
+            if not self._orphans_later:
+                self._orphans_later = True
+                hub.loop.call_later(wait, self._ask_orphans_later)
+            return
+        self._orphans_asked = time.monotonic()
+
+        async def ask() -> int:
+            gone = 0
+            for status in ("Queued", "Running", "Waiting"):
+                answer = await hub.request(
+                    "GET", "hooknb/api/runs", params={"workflow": name, "status": status}
+                )
+                gone += sum(1 for run in answer["runs"] if run.get("kernel") == "gone")
+            return gone
+
+        def show(count: Any, exc: BaseException | None) -> None:
+            if exc is not None:
+                return  # the note is a courtesy; the page and %hooknb runs say it too
+            self.orphans.value = _html(orphans_note(name, int(count))) if count else ""
+            _show(self.orphans, bool(count))
+            if count and not self._orphans_later:  # until they are adopted or ended elsewhere
+                self._orphans_later = True
+                hub.loop.call_later(10.0, self._ask_orphans_later)
+
+        _spawn(hub.loop, ask(), show)
+
+    def _ask_orphans_later(self) -> None:
+        self._orphans_later = False
+        if self.comm is not None:  # not for a closed view
+            self._ask_orphans()
 
     def _enable(self, _button: Any = None) -> None:
         self._act("enabling…", "enable_async", "subscribed")
