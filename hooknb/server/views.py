@@ -245,14 +245,20 @@ class Views:
             return None
         return "connected" if self.is_connected(client) else "gone"
 
-    def last_seen(self, name: str, client: str, updated: float) -> float:
+    def last_seen(self, name: str, client: str, updated: Any) -> float | None:
         """When a workflow whose kernel is gone last had a sign of it: its channel closing
         (known since this server started), else the latest change to the workflow or one of
-        its runs (the index on runs (workflow, created) answers this at once)."""
+        its runs (the index on runs (workflow, created) answers this at once); None when no
+        row says (a store not written by hooknb)."""
         latest = self.store.reader.execute(
             "SELECT MAX(created) FROM runs WHERE workflow = ?", (name,)
         ).fetchone()[0]
-        return max(x for x in (self._last_seen(client), updated, latest) if x is not None)
+        times = [
+            x
+            for x in (self._last_seen(client), updated, latest)
+            if isinstance(x, int | float) and not isinstance(x, bool)
+        ]
+        return max(times, default=None)
 
     def workflow(self, name: str) -> dict[str, Any]:
         """The workflow's record as the API shows it."""

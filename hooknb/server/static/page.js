@@ -287,7 +287,12 @@
     const kernel = !wf.client
       ? h("span", { class: "muted" }, "none attached")
       : wf.kernel === "gone"
-        ? h("span", { class: "muted" }, code(wf.client), " · gone, last seen ", when(wf.lastSeen))
+        ? h(
+            "span",
+            { class: "muted" },
+            code(wf.client),
+            wf.lastSeen ? [" · gone, last seen ", when(wf.lastSeen)] : " · gone",
+          )
         : h("span", {}, code(wf.client), wf.kernel === "connected" ? " · connected" : "");
     const rows = [["Kernel", kernel]];
     if (t) {
@@ -360,7 +365,7 @@
     group.hidden = !list.length;
     role("gone-summary").textContent =
       `${list.length} workflow${list.length === 1 ? "" : "s"} whose kernel is gone` +
-      (list.length ? ` (last seen ${fmtTime(list[0].lastSeen)})` : "");
+      (list.length && list[0].lastSeen ? ` (last seen ${fmtTime(list[0].lastSeen)})` : "");
     role("gone-workflows").replaceChildren(...list.map(workflowCard));
   }
 
