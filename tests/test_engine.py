@@ -190,9 +190,16 @@ async def test_cancel_unsubscribes_and_ends_cancelled(hub: Any, demo: Any, jp_fe
 
     run = await cancellable.start_async()
     action = await waiting(run, "Approval")
+    # A wait that times out says which run, how it stands and what it waits on.
+    with pytest.raises(TimeoutError) as timed_out:
+        run.wait(timeout=0.2)
+    assert str(timed_out.value) == (
+        f"run {run.id} of 'cancellable' is still Waiting after 0.2 s, on step 'Approval' (Waiting)"
+    )
+    # When cancel() returns, the run has ended Cancelled (the next line of a cell sees it).
     assert run.cancel()
-    await run
     assert run.status == "Cancelled" and action.status == "Cancelled"
+    assert not run.cancel()  # already ended
     await until(lambda: requests_of(demo, "unsubscribe"), what="unsubscribe on cancel")
     wait = json.loads((await jp_fetch("hooknb", "api", "waits", action.wait_id)).body)
     assert wait["outcome"] == "Cancelled"

@@ -73,7 +73,7 @@ async def handle_orders(run):
     return {"handled": run.trigger.body["id"]}
 """
 
-TRIGGER_JSON = """%%hooknb trigger orders
+TRIGGER_JSON = """%%hooknb trigger orders           # defined, enabled, shown
 {
   "type": "HttpWebhook",
   "inputs": {
@@ -127,7 +127,7 @@ for w in flows:
     print(w.name, w.runs[0].status, w.runs[0].result)
 """
 
-ACTION_INPUTS = """%%hooknb action Approval --timeout PT1M
+ACTION_INPUTS = """%%hooknb action Approval --timeout PT1M   # a comment, as in the README
 {"subscribe": {"method": "POST", "uri": "AUTO/approvals",
                "body": {"callbackUrl": "@{listCallbackUrl()}", "subject": "ship it?"}},
  "unsubscribe": {"method": "DELETE", "uri": "AUTO/approvals/@{action().outputs.body.id}"}}
@@ -225,8 +225,8 @@ async def test_cell_and_line_magics(
         (ACTION_RESUMED, False),  # 8
         (fill(ACTION_WHOLE_YAML), False),  # 9
         (CANCEL, False),  # 10
-        ("%hooknb list", False),  # 11
-        ("%hooknb runs orders", False),  # 12
+        ("%hooknb list  # every workflow, with its owner", False),  # 11
+        ("%hooknb runs orders # a comment after a name", False),  # 12
         ("url = %hooknb url orders\nprint(url == orders.callback_url, 'callback' in url)", False),
         ("%hooknb disable plain\nprint(plain.enabled)\n%hooknb enable plain", False),  # 14
         ("%hooknb status", False),  # 15
@@ -240,6 +240,8 @@ async def test_cell_and_line_magics(
         ("print('bad' in dir(), len(hooknb.connect().runs_of('adhoc')))", False),  # 23
         (fill(ENABLE_FAILS), True),  # 24
         (fill(ACTION_INPUTS).replace("Approval", "Approval --workflow orders"), True),  # 25
+        ("%hooknb cancel --orphaned   # none here: every run's kernel is this one", False),  # 26
+        ("%hooknb cancel --orphaned orders", False),  # 27
     ]
     nb = nbformat.v4.new_notebook(cells=[cell(s, fails=f) for s, f in sources])
     env = dict(os.environ, HOOKNB_URL=server_url, HOOKNB_TOKEN=server_token)
@@ -274,6 +276,10 @@ async def test_cell_and_line_magics(
     assert requests(demo, "unsubscribe")[0].startswith("DELETE /approvals/apr")
 
     listing = stdout(nb, 11).splitlines()
+    assert all("this kernel (" in line for line in listing if not line.startswith(" "))
+    urls = [line.split()[-1] for line in listing if line.lstrip().startswith("callback URL")]
+    assert len(urls) == 3 and all("/hooknb/callback/" in url for url in urls)
+    listing = [line for line in listing if not line.startswith(" ")]
     assert [line.split()[:2] for line in listing] == [
         ["adhoc", "Manual"],
         ["holds", "Manual"],
@@ -281,7 +287,6 @@ async def test_cell_and_line_magics(
         ["plain", "Enabled"],
         ["tally", "Enabled"],
     ]
-    assert "/hooknb/callback/" in next(line for line in listing if line.startswith("orders"))
     runs = stdout(nb, 12).splitlines()
     assert len(runs) == 1 and runs[0].split()[1:3] == ["orders", "Succeeded"]
     assert stdout(nb, 13).strip() == "True True"
@@ -296,6 +301,10 @@ async def test_cell_and_line_magics(
     # Connected: this kernel and the server's definitions worker, which runs `plain` (it has
     # no handler).
     assert (status["runs"], status["open waits"], status["connected kernels"]) == ("5", "0", "2")
+    # A loopback callback base: outside services cannot reach it, and the status says so.
+    assert status["callback base"].endswith("/hooknb/callback/") and status["reachable"] == "no"
+    assert "outside services cannot reach" in status["warning"]
+    assert "receiver" not in status  # no JupyterHub receiver here
 
     # Mistakes point at the line (of the cell, as the editor counts) and the field, without a
     # traceback; nothing was subscribed.
@@ -317,5 +326,116 @@ async def test_cell_and_line_magics(
     assert "enabling workflow 'broken' failed: " in usage_error(nb, 24)
     assert "404" in usage_error(nb, 24)
     assert "workflow 'orders' has a trigger" in usage_error(nb, 25)
+    assert stdout(nb, 26).strip() == "no runs wait without a kernel"
+    assert stdout(nb, 27).strip() == "no runs of 'orders' wait without a kernel"
     every_request = requests(approver, "subscribe") + requests(approver, "unsubscribe")
     assert not [r for r in every_request if "/bad/" in r]
+
+
+ORPHAN_MAKER = """
+import hooknb
+BASE = {base!r}
+
+@hooknb.workflow
+async def approve(run):
+    reply = await run.webhook(
+        "Approval",
+        subscribe={{"method": "POST", "uri": BASE + "approvals",
+                   "body": {{"callbackUrl": "@{{listCallbackUrl()}}", "subject": "left behind"}}}},
+        unsubscribe={{"method": "DELETE", "uri": BASE + "approvals/@{{action().outputs.body.id}}"}})
+    return reply.body
+
+run = approve.start(body={{}})
+"""
+
+
+def test_runs_whose_kernel_is_gone_in_the_magics(tmp_path: Any, demo: Any) -> None:
+    """A run waits and its kernel goes away: another kernel's ``%hooknb runs`` and ``list`` say
+    no kernel runs it and how to continue; ``%hooknb cancel --orphaned NAME`` ends it with no
+    kernel, and the server unsubscribes its step."""
+    import time
+
+    from processes import Kernel, ServerProcess
+
+    server = ServerProcess(tmp_path).start()
+    env = dict(server.env, HOOKNB_URL=server.url, HOOKNB_TOKEN=server.token)
+    leaving = Kernel(env)
+    other = Kernel(env)
+    try:
+        leaving.run(ORPHAN_MAKER.format(base=demo.url))
+        give_up = time.monotonic() + 30
+        while not [r for r in server.api("GET", "runs")["runs"] if r["status"] == "Waiting"]:
+            assert time.monotonic() < give_up, "the run never waited"
+            time.sleep(0.1)
+        leaving.shutdown()
+        while server.api("GET", "workflows/approve")["kernel"] != "gone":
+            assert time.monotonic() < give_up, "the kernel never went"
+            time.sleep(0.1)
+
+        other.run("%load_ext hooknb")
+        runs = other.run("%hooknb runs approve").splitlines()
+        assert len(runs) == 1
+        assert runs[0].endswith(
+            "waiting, no kernel: run the cell that defines `approve` to continue"
+        )
+        listing = other.run("%hooknb list").splitlines()
+        assert listing[0].startswith("approve")
+        assert "no kernel: its kernel is gone, last seen " in listing[0]
+        assert listing[0].endswith("run the cell that defines it to take it")
+
+        ended = other.run("%hooknb cancel --orphaned approve  # ends them").splitlines()
+        run_id = runs[0].split()[0]
+        assert ended == ["cancelled 1 run of 'approve' whose kernel was gone:", f"  {run_id}"]
+        assert server.api("GET", f"runs/{run_id}")["status"] == "Cancelled"
+        assert other.run("%hooknb runs approve").split()[2] == "Cancelled"
+        while not requests(demo, "unsubscribe"):
+            assert time.monotonic() < give_up + 30, "no unsubscribe"
+            time.sleep(0.1)
+        assert requests(demo, "unsubscribe")[0].startswith("DELETE /approvals/apr")
+    finally:
+        other.shutdown()
+        server.stop()
+
+
+def test_a_workflow_view_tells_of_runs_left_with_no_kernel(tmp_path: Any, demo: Any) -> None:
+    """Kernel A runs `approve`; kernel B defines it too (told A runs it), starts a run of its
+    own and goes away: A's live view of the workflow says a run waits with no kernel and how to
+    continue or end it."""
+    import time
+
+    from processes import Kernel, ServerProcess
+
+    server = ServerProcess(tmp_path).start()
+    env = dict(server.env, HOOKNB_URL=server.url, HOOKNB_TOKEN=server.token)
+    owner = Kernel(env)
+    leaving = Kernel(env)
+    try:
+        definition = ORPHAN_MAKER.format(base=demo.url).split("run = approve.start")[0]
+        owner.run(definition + "\napprove.adopt()\nfrom hooknb.kernel.widgets import view\n")
+        assert owner.run("shown = view(approve)\nprint(repr(shown.orphans.value))").strip() == "''"
+        told = leaving.run(ORPHAN_MAKER.format(base=demo.url))
+        assert "is run by another kernel that is connected" in told
+        give_up = time.monotonic() + 30
+        while not server.api("GET", "runs", params={"status": "Waiting"})["runs"]:
+            assert time.monotonic() < give_up, "the run never waited"
+            time.sleep(0.1)
+        leaving.shutdown()
+        while [r.get("kernel") for r in server.api("GET", "runs")["runs"]] != ["gone"]:
+            assert time.monotonic() < give_up, server.api("GET", "runs")
+            time.sleep(0.1)
+        shown = owner.run(
+            "import asyncio\n"
+            "shown.refresh()\n"
+            "for _ in range(100):\n"
+            "    if shown.orphans.value:\n"
+            "        break\n"
+            "    await asyncio.sleep(0.1)\n"
+            "print(shown.orphans.value, shown.orphans.layout.display)"
+        ).strip()
+        assert shown == (
+            "1 run of this workflow waits with no kernel: run the cell that defines "
+            "`approve` to continue, or %hooknb cancel --orphaned approve None"
+        )
+    finally:
+        owner.shutdown()
+        server.stop()

@@ -10,6 +10,7 @@ copies must carry no outputs. ``hooknb lab`` is started as a real process too.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import os
@@ -445,3 +446,130 @@ def _is_python(proc_dir: Path) -> bool:
         return "jupyterlab" in (proc_dir / "cmdline").read_text()
     except OSError:
         return False
+
+
+# --------------------------------------------------------------------------- run twice
+
+
+#: What differs between two runs of a tutorial by nature: ids, URLs, times, durations.
+_VARYING = [
+    (re.compile(r"\d{4}-\d\d-\d\dT[\d:.]+(Z|[+-]\d\d:\d\d)?"), "<iso time>"),
+    (re.compile(r"https?://[^\s'\"]+"), "<url>"),
+    (re.compile(r"\b(apr|sub|evt|cb)_[0-9a-f]+"), r"\1_<id>"),
+    (re.compile(r"\b[0-9a-f]{20}\b"), "<run>"),
+    (re.compile(r"\b\d\d:\d\d:\d\d(\.\d+)?\b"), "<time>"),
+    (re.compile(r"\b\d+(\.\d+)? ?(ms|s|min|h)\b"), "<duration>"),
+    (re.compile(r"'(seq|received|created|started|ended|at|deadline)': [\d.]+"), r"'\1': <n>"),
+    (re.compile(r"\d{10}\.\d+"), "<epoch>"),
+    (re.compile(r"[ \t]+"), " "),  # columns padded to a duration's width
+]
+
+
+def _normalized(nb: nbformat.NotebookNode, cells: range) -> list[tuple[str, str]]:
+    shown = []
+    for index in cells:
+        cell = nb.cells[index]
+        if cell.cell_type != "code":
+            continue
+        text = "".join(
+            o.get("text", "") or o.get("data", {}).get("text/plain", "")
+            for o in cell.outputs
+            if o.output_type in ("stream", "execute_result")
+        )
+        # IPython's own note on a second %load_ext (the magics stay loaded): not hooknb's.
+        text = text.replace(
+            "The hooknb extension is already loaded. To reload it, use:\n  %reload_ext hooknb\n",
+            "",
+        )
+        for pattern, replacement in _VARYING:
+            text = pattern.sub(replacement, text)
+        shown.append(((cell.metadata.get("tags") or ["?"])[0], text))
+    return shown
+
+
+@pytest.mark.parametrize(
+    "name", [*TUTORIALS, "04-logic-apps-definitions.ipynb", "05-runs-outlive-the-kernel.ipynb"]
+)
+async def test_tutorial_run_twice_in_one_kernel_shows_the_same(
+    name: str, server_url: str, server_token: str, tmp_path: Path
+) -> None:
+    """Run All twice in one kernel (a reader who runs it again): every cell prints the same
+    the second time, but for ids, URLs and times (issue 12: tutorial 1 counted the first
+    pass's runs and showed the first-ever run instead of the new one)."""
+    nb = read(name)
+    count = len(nb.cells)
+    nb.cells = nb.cells + [nbformat.from_dict(json.loads(json.dumps(c))) for c in nb.cells]
+    for cell in nb.cells:
+        cell.pop("id", None)
+    nb.nbformat_minor = 4  # the copies need no ids
+    env = dict(
+        os.environ,
+        HOOKNB_URL=server_url,
+        HOOKNB_TOKEN=server_token,
+        HOOKNB_TUTORIAL_AUTO_APPROVE="1",
+    )
+    env.pop("HOOKNB_DEMO_URL", None)
+    client = NotebookClient(
+        nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(tmp_path)}}
+    )
+    await client.async_execute(env=env)
+    first = _normalized(nb, range(count))
+    second = _normalized(nb, range(count, 2 * count))
+    assert [tag for tag, _ in first] == [tag for tag, _ in second]
+    differing = [(a, b) for a, b in zip(first, second, strict=True) if a != b]
+    assert differing == [], "\n\n".join(f"{a[0]}:\n{a[1]}\n---\n{b[1]}" for a, b in differing)
+
+
+# --------------------------------------------------------------------------- tutorial 5
+
+TUTORIAL_5 = "05-runs-outlive-the-kernel.ipynb"
+
+
+def test_tutorial_5_repository_copy_has_no_outputs() -> None:
+    test_repository_copy_has_no_outputs(TUTORIAL_5)
+
+
+async def test_tutorial_5_restart_in_the_middle(
+    jp_fetch: Any, server_url: str, server_token: str, tmp_path: Path
+) -> None:
+    """What tutorial 5 tells the reader to do, headless: run it up to the waiting run, lose
+    the kernel, then run it all in a new kernel: it takes the run over and finishes it, the
+    recorded step not run again, the wait re-attached (same URL, one subscribe)."""
+    demo = DemoService()
+    demo.start()
+    try:
+        nb = read(TUTORIAL_5)
+        tags = [(c.metadata.get("tags") or [""])[0] for c in nb.cells]
+        first = read(TUTORIAL_5)
+        first.cells = first.cells[: tags.index("waiting") + 1]
+        env = dict(os.environ, HOOKNB_URL=server_url, HOOKNB_TOKEN=server_token)
+        env["HOOKNB_DEMO_URL"] = demo.url
+        env.pop("HOOKNB_TUTORIAL_AUTO_APPROVE", None)
+        client = NotebookClient(
+            first,
+            kernel_name="python3",
+            timeout=120,
+            resources={"metadata": {"path": str(tmp_path)}},
+        )
+        await client.async_execute(env=env)  # and the kernel is shut down: the run is left
+        before = lines(first, "waiting")
+        assert lines(first, "adopt") == ["runs taken over from a kernel that is gone: 0"]
+        assert before[0].endswith("Waiting · replayed 0 time(s)")
+        (waiting,) = [r for r in await runs_of(jp_fetch, "ship_order") if r["status"] == "Waiting"]
+        for _ in range(100):
+            waiting = await api(jp_fetch, "runs", waiting["id"])
+            if waiting.get("kernel") == "gone":
+                break
+            await asyncio.sleep(0.1)
+        assert waiting["kernel"] == "gone"
+
+        nb = await execute(TUTORIAL_5, server_url, server_token, tmp_path, demo_url=demo.url)
+        assert lines(nb, "adopt") == ["runs taken over from a kernel that is gone: 1"]
+        after = lines(nb, "waiting")
+        assert after[0] == before[0].replace("replayed 0 time(s)", "replayed 1 time(s)")
+        assert after[1:] == before[1:]  # the same recorded time, the same callback URL
+        assert lines(nb, "resumed") == ["run: Succeeded Approved"]
+        assert lines(nb, "once") == ["subscribe calls for this approval: 1"]
+        assert [r["status"] for r in await runs_of(jp_fetch, "ship_order")] == ["Succeeded"]
+    finally:
+        demo.stop()

@@ -146,11 +146,15 @@ async def test_views_update_live_and_their_buttons_act(
         "typed = orders.start(body={'id': 4, 'approvals': MANUAL})\n"
         "await until(lambda: typed.status == 'Waiting')\n"
         "step = view(typed).steps['Approval']\n"
+        "step.test_body.value = '{\"decision\": '\n"
+        "step.send_button.click()\n"
+        "await until(lambda: step.send_result.value.startswith('not sent'))\n"
+        "print(step.send_result.value)\n"
         'step.test_body.value = \'{"decision": "typed by hand"}\'\n'
         "step.send_button.click()\n"
         "await typed\n"
-        "await until(lambda: step.send_result.value.startswith('HTTP'))\n"
-        "print(typed.status, typed.result, '|', step.send_result.value)\n"
+        "await until(lambda: not step.send_button.disabled)\n"
+        "print(typed.status, typed.result, '|', repr(step.send_result.value))\n"
         "typed",
         # 8: nothing runs any more, so the shared ticker has stopped
         "from hooknb.kernel import widgets\n"
@@ -167,9 +171,11 @@ async def test_views_update_live_and_their_buttons_act(
         "HTTP 202 Accepted | Succeeded {'order': 7, 'decision': 'Approved'}"
     )
     assert stdout(nb, 6).splitlines() == ["True True", "Cancelled Cancelled Cancelled"]
-    assert stdout(nb, 7).strip() == (
-        "Succeeded {'order': 4, 'decision': 'typed by hand'} | HTTP 202 Accepted"
-    )
+    # A send error shows (on its own line, see the browser test) and goes when the step ends.
+    assert stdout(nb, 7).strip().splitlines() == [
+        "not sent: the body is not JSON: Expecting value: line 1 column 13 (char 12)",
+        "Succeeded {'order': 4, 'decision': 'typed by hand'} | ''",
+    ]
     assert stdout(nb, 8).strip() == "[True]"
 
     saved = Widgets(nb)

@@ -124,10 +124,11 @@ def _story(
             if action.status == "Running":
                 say(f"step {action.name!r}: subscribing to the approvals service")
             elif action.status == "Waiting":
+                # Nothing here tells the reader to open the service's page: it stops with
+                # the demo, moments later (`hooknb demo-service` keeps one up).
                 say(
                     f"step {action.name!r}: Waiting - the run is paused (nothing polls)",
                     f"callback URL {action.callback_url}",
-                    f"open {base} to see the pending approval",
                 )
                 waiting.set()
             else:

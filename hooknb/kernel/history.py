@@ -91,6 +91,8 @@ class RecordedStep:
     value: str | None  # JSON text, decoded by the step kind that reads it
     wait: dict[str, Any] | None = None
     started: float | None = None
+    #: When it ended the first time: a replayed step shows its own times, not the replay's.
+    ended: float | None = None
 
     @classmethod
     def from_json(cls, step: Mapping[str, Any]) -> RecordedStep:
@@ -104,6 +106,7 @@ class RecordedStep:
             value=step.get("value"),
             wait=step.get("wait"),
             started=step.get("started"),
+            ended=step.get("ended"),
         )
 
 

@@ -113,7 +113,12 @@ def _triggers_args() -> None:
 
 
 @magic_arguments("hooknb cancel")
-@argument("run_id", help="the run's id")
+@argument("target", nargs="?", default=None, help="the run's id; with --orphaned a workflow")
+@argument(
+    "--orphaned",
+    action="store_true",
+    help="end every unfinished run no kernel runs (of workflow TARGET, or of all)",
+)
 def _cancel_args() -> None:
     """Cancel a run: a waiting step unsubscribes and the run ends Cancelled."""
 
@@ -130,7 +135,9 @@ _USAGE = """\
 %hooknb cancel RUN_ID                     cancel a run
 %hooknb delete NAME                       delete a workflow (unsubscribe, cancel its runs)
 %hooknb triggers NAME [--limit N]         trigger history: Fired, Skipped, Failed
-%hooknb status                            the hub: URL, store, public base URL, counts
+%hooknb cancel --orphaned [NAME]          end the runs whose kernel is gone (of NAME, or all)
+%hooknb status                            the hub: URLs and whether services reach them, counts
+A line may end with a # comment, as in Python.
 
 A cell is a Logic Apps template: its strings are expressions ("@{listCallbackUrl()}"),
 evaluated once when the request is made. (In Python dicts, use hooknb.CALLBACK_URL.)"""
@@ -159,12 +166,12 @@ class HookNBMagics(Magics):
         %%hooknb action NAME [--workflow W] [--timeout PT10M]   (cell: the action)
         %%hooknb workflow NAME [options]   (cell: a whole Logic Apps workflow definition)
         %hooknb list | runs [NAME] | url NAME | enable NAME | disable NAME
-        %hooknb cancel RUN_ID | status
+        %hooknb cancel RUN_ID | cancel --orphaned [NAME] | status
 
         The line is taken literally (no $var expansion); for computed arguments use
         get_ipython().run_line_magic("hooknb", f"cancel {run.id}").
         """
-        command, _, rest = line.strip().partition(" ")
+        command, _, rest = _without_comment(line).strip().partition(" ")
         try:
             if cell is not None:
                 return self._cell(command, rest, cell)
@@ -307,11 +314,9 @@ class HookNBMagics(Magics):
                 state, url = ("Enabled" if local.enabled else "Disabled"), local.callback_url or ""
             else:
                 state, url = "Manual", ""
-            count = len(hub.runs_of(name))
-            here = (
-                f"{count} run{'s' if count != 1 else ''} here" if local is not None else "elsewhere"
-            )
-            print(f"{name:<{width}}  {state:<9} {here:<13} {url}".rstrip())
+            print(f"{name:<{width}}  {state:<9} {_owner(hub, name, record)}")
+            if url:
+                print(f"{'':<{width}}  callback URL {url}")
 
     def _runs(self, line: str) -> None:
         args = _parse(_runs_args, line)
@@ -328,10 +333,16 @@ class HookNBMagics(Magics):
             started, ended = record.get("started"), record.get("ended")
             took = duration(started, ended) if isinstance(started, int | float) else ""
             when = clock(started) if isinstance(started, int | float) else ""
-            print(
-                f"{record['id']}  {record['workflow']:<{width}}  {record['status']:<9} "
-                f"{when}  {took}".rstrip()
-            )
+            line = f"{record['id']}  {record['workflow']:<{width}}  {record['status']:<9} {when}"
+            if record.get("kernel") == "gone":
+                # Nothing runs it until a kernel defines its workflow again (and adopts it).
+                line += (
+                    f"  {record['status'].lower()}, no kernel: run the cell that defines "
+                    f"`{record['workflow']}` to continue"
+                )
+            else:
+                line += f"  {took}"
+            print(line.rstrip())
 
     def _url(self, line: str) -> str:
         args = _parse(_url_args, line)
@@ -368,22 +379,43 @@ class HookNBMagics(Magics):
     def _cancel(self, line: str) -> None:
         args = _parse(_cancel_args, line)
         hub = self._hub()
-        run = hub.get_run(args.run_id)
+        if args.orphaned:
+            self._cancel_orphaned(hub, args.target)
+            return
+        if not args.target:
+            raise UsageError("%hooknb cancel takes a RUN_ID (or --orphaned [NAME])")
+        run = hub.get_run(args.target)
         if run is None:
             record = hub.call(
-                hub.request("POST", f"hooknb/api/runs/{_quote(args.run_id)}/cancel", {})
+                hub.request("POST", f"hooknb/api/runs/{_quote(args.target)}/cancel", {})
             )
-            print(f"run {args.run_id}: cancel requested ({record.get('status', 'sent')})")
+            print(f"run {args.target}: cancel requested ({record.get('status', 'sent')})")
             return
-        if not run.cancel():
-            print(f"run {run.id}: already {run.status}")
-            return
+        status = run.status
         try:
-            run.wait(timeout=10)
+            if not run.cancel(timeout=10):
+                print(f"run {run.id}: already {status}")
+                return
         except TimeoutError:
             print(f"run {run.id}: cancelling ({run.status})")
             return
         print(f"run {run.id}: {run.status}")
+
+    def _cancel_orphaned(self, hub: Any, name: str | None) -> None:
+        """End the unfinished runs no kernel runs (the server cancels them; no kernel needed)."""
+        body: dict[str, Any] = {"orphaned": True}
+        if name:
+            body["workflow"] = name
+        answer = hub.call(hub.request("POST", "hooknb/api/runs/cancel", body))
+        cancelled = list(answer.get("cancelled") or ())
+        of = f" of {name!r}" if name else ""
+        if not cancelled:
+            print(f"no runs{of} wait without a kernel")
+            return
+        plural = "s" * (len(cancelled) != 1)
+        print(f"cancelled {len(cancelled)} run{plural}{of} whose kernel was gone:")
+        for run_id in cancelled:
+            print(f"  {run_id}")
 
     def _delete(self, line: str) -> None:
         args = _parse(_delete_args, line)
@@ -432,6 +464,10 @@ class HookNBMagics(Magics):
             "version": status.get("version"),
             "store": status.get("store"),
             "public base URL": status.get("publicBase"),
+            "callback base": status.get("callbackBase"),
+            "reachable": "yes" if status.get("reachable", True) else "no",
+            "warning": status.get("warning"),
+            "receiver": _receiver_text(status.get("receiver")),
             "up for": seconds_text(datetime.now().timestamp() - started)
             if isinstance(started, int | float)
             else "?",
@@ -443,7 +479,58 @@ class HookNBMagics(Magics):
             "pending calls": status.get("pendingCalls"),
             "connected kernels": status.get("connectedKernels"),
         }
-        print("\n".join(mapping_lines(rows)))
+        print("\n".join(mapping_lines({k: v for k, v in rows.items() if v is not None})))
+
+
+def _without_comment(line: str) -> str:
+    """``line`` without a trailing ``# comment``, as Python reads one: a ``#`` outside quotes
+    that starts the line or follows a space (``--parameters {"a": "#1"}`` keeps its ``#``)."""
+    quote: str | None = None
+    for i, char in enumerate(line):
+        if quote is not None:
+            if char == quote:
+                quote = None
+        elif char in "'\"":
+            quote = char
+        elif char == "#" and (i == 0 or line[i - 1].isspace()):
+            return line[:i].rstrip()
+    return line
+
+
+def _owner(hub: Any, name: str, record: dict[str, Any]) -> str:
+    """Which kernel runs a workflow: this one, another (connected), the server, or none."""
+    client, kernel = record.get("client"), record.get("kernel")
+    local = hub.workflows.get(name)
+    if (client is not None and client == hub.client_id) or (not record and local is not None):
+        count = len(hub.runs_of(name))
+        return f"this kernel ({count} run{'s' * (count != 1)} here)"
+    if str(client).startswith("hooknb-worker-"):  # the server's definitions worker
+        return "the server (its definitions worker)"
+    if kernel == "connected":
+        return f"another kernel (connected: {client})"
+    if kernel == "gone":
+        seen = record.get("lastSeen")
+        when = f", last seen {_when(seen)}" if isinstance(seen, int | float) else ""
+        return f"no kernel: its kernel is gone{when}; run the cell that defines it to take it"
+    return "no kernel yet"
+
+
+def _when(timestamp: float) -> str:
+    """A past moment, short: the time today, else the date too."""
+    moment = datetime.fromtimestamp(timestamp)
+    if moment.date() == datetime.now().date():
+        return moment.strftime("%H:%M:%S")
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def _receiver_text(receiver: Any) -> str | None:
+    """The JupyterHub receiver's state in one line (None without a receiver)."""
+    if not isinstance(receiver, dict):
+        return None
+    state = "registered" if receiver.get("registered") else "not registered"
+    if receiver.get("error"):
+        state += f" ({receiver['error']})"
+    return f"{receiver.get('url')}: {state}"
 
 
 def _quote(value: str) -> str:

@@ -303,6 +303,51 @@ def result_html(run: RunShown) -> str:
     return ""
 
 
+def replay_note(run: Any) -> str:
+    """What an adopted run says about itself (``run.replays`` > 0), else ``""``."""
+    replays = int(getattr(run, "replays", 0) or 0)
+    if not replays:
+        return ""
+    times = "" if replays == 1 else f" ({replays} times)"
+    return (
+        f"adopted after its kernel was gone{times}: replayed from its history (recorded steps "
+        "returned their outputs without running again), it continues here"
+    )
+
+
+def orphans_note(name: str, count: int) -> str:
+    """What a workflow's view says of its unfinished runs that no kernel runs."""
+    runs = "1 run" if count == 1 else f"{count} runs"
+    return (
+        f"{runs} of this workflow {'waits' if count == 1 else 'wait'} with no kernel: run the "
+        f"cell that defines `{name}` to continue, or %hooknb cancel --orphaned {name}"
+    )
+
+
+def workflow_note(workflow: Any) -> str:
+    """What a workflow's adoption of runs whose kernel was gone came to, for its views."""
+    answer = getattr(workflow, "adoption", None)
+    if not isinstance(answer, Mapping):
+        return ""
+    if answer.get("lease") == "held":
+        return (
+            f"run by another kernel that is connected ({answer.get('holder')}): its trigger's "
+            "runs and runs whose kernel is gone go there, not here; runs started here run here"
+        )
+    adopted = len(answer.get("runs") or ())
+    if adopted == 1:
+        return (
+            "adopted 1 unfinished run whose kernel was gone: replayed from its history, "
+            "it continues here"
+        )
+    if adopted:
+        return (
+            f"adopted {adopted} unfinished runs whose kernel was gone: replayed from their "
+            "history, they continue here"
+        )
+    return ""
+
+
 def _is_http(value: Any) -> bool:
     return isinstance(value, Outputs)
 
@@ -336,6 +381,8 @@ def run_text(run: RunShown) -> str:
         f"  {clock(run.started)}  {trigger_name(run):<20} {'Succeeded':<10} {'':>9}"
         f"  <- {preview(run.trigger.body, 120)}",
     ]
+    if note := replay_note(run):
+        lines.insert(1, f"  ({note})")
     for action in run.actions.values():
         lines.append(action_line(action))
         if action.status == "Waiting" and action.callback_url:

@@ -99,6 +99,11 @@ class RunOwner(Protocol):
     def _trigger_outputs(self, callback: Any) -> Outputs: ...
 
 
+def _current_task(loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any] | None:
+    """The task running now on ``loop``'s thread, if any (None from another thread)."""
+    return asyncio.current_task(loop) if in_loop_thread(loop) else None
+
+
 class Run(Steps):
     """One run of a workflow: started by a trigger callback or by ``workflow.start()``.
 
@@ -345,8 +350,23 @@ class Run(Steps):
         if self._task is not None:
             self._task.cancel()
 
-    def cancel(self) -> bool:
-        """Cancel the run; a waiting webhook step unsubscribes and the run ends Cancelled."""
+    def cancel(self, timeout: float | None = 30.0) -> bool:
+        """Cancel the run and return once it has ended: a waiting webhook step unsubscribes and
+        the run is ``Cancelled`` when this returns (or ended otherwise just before). False if it
+        had already ended. Waits like :meth:`wait` (``TimeoutError`` after ``timeout`` s).
+
+        It waits so that the next line of a cell sees the run's final state; callbacks that
+        must not block (widget buttons, the hub's cancel events) use :meth:`_request_cancel`.
+        """
+        if not self._request_cancel():
+            return False
+        if self._task is not None and self._task is _current_task(self.hub.loop):
+            return True  # the run cancels itself: it ends when its code gives way
+        self.wait(timeout)
+        return True
+
+    def _request_cancel(self) -> bool:
+        """Ask the run to stop without waiting for it (safe in any callback on the loop)."""
         if not self.done and self._task is None and self.status == "Queued":
             # Waiting to start (the hub holds it back: a concurrency limit): cancelled there.
             self._call_soon(self._cancel_held())
@@ -381,10 +401,24 @@ class Run(Steps):
         """Block until the run ends (works inside a kernel's running loop); returns the run.
 
         Also when the run has already ended: its last report then reaches the hub before
-        this returns, so the hub's records (page, API) agree with the kernel.
+        this returns, so the hub's records (page, API) agree with the kernel. After
+        ``timeout`` seconds it raises ``TimeoutError`` naming the run, its status and the step
+        it waits on (the run goes on).
         """
-        self.hub.call(self._wait(), timeout)
+        try:
+            self.hub.call(self._wait(), timeout)
+        except TimeoutError:
+            raise TimeoutError(self._still_going(timeout)) from None
         return self
+
+    def _still_going(self, timeout: float | None) -> str:
+        """What a ``TimeoutError`` says: which run, how it stands, and what it waits on."""
+        steps = [a for a in self.actions.values() if a.status in ("Waiting", "Running")]
+        on = ", ".join(f"step {a.name!r} ({a.status})" for a in steps) or "no step"
+        return (
+            f"run {self.id} of {self.workflow.name!r} is still {self.status} after "
+            f"{timeout:g} s, on {on}"
+        )
 
     async def _wait(self) -> None:
         await asyncio.shield(self._done)
@@ -406,9 +440,29 @@ class ServerRun(Run):
     live, from the worker's reports, and can wait for it or cancel it, but does not run it."""
 
     _loading: asyncio.Task[None] | None = None
+    _held: Mapping[str, Any] | None = None
 
     def _start(self) -> None:
         self.workflow._changed(self)
+
+    def _report(self, report: Mapping[str, Any]) -> None:
+        """A report of the worker: applied once the run's trigger outputs are here, so that
+        code waiting for a status (``until(run.status == "Waiting")``) never sees the run
+        without them (it showed an empty trigger body, depending on which came first)."""
+        loading = self._loading
+        if loading is None or loading.done():
+            self._apply_report(report)
+            return
+        first = self._held is None
+        self._held = report  # the latest wins: reports are whole states
+        if first:
+
+            def apply(_task: Any) -> None:
+                held, self._held = self._held, None
+                if held is not None:
+                    self._apply_report(held)
+
+            loading.add_done_callback(apply)
 
     def _changed(self) -> None:
         for callback in list(self._observers):
@@ -440,7 +494,7 @@ class ServerRun(Run):
             self._done.set_result(None)
         self._changed()
 
-    def cancel(self) -> bool:
+    def _request_cancel(self) -> bool:
         """Ask the server to cancel the run (its worker ends it; a waiting step unsubscribes)."""
         if self.done:
             return False

@@ -544,11 +544,13 @@ class Steps:
             name, "Http", redact(shown_template(request)), secure
         )
         timeout_s = _seconds(timeout)
+        replayed_end: float | None = None
         try:
             if recorded is not None and recorded.state == "done":
                 made = decode_value(recorded.value)
                 status, answer = int(made["status"]), made["answer"]
                 action.started = recorded.started or action.started
+                replayed_end = recorded.ended
             else:
                 evaluated = apply_endpoints(resolve(request, self.context()), self._endpoints)
                 action.inputs = redact(evaluated)
@@ -562,7 +564,7 @@ class Steps:
         except Exception as exc:
             self._step_failed(action, f"{type(exc).__name__}: {exc}")
             raise
-        return self._http_outcome(action, status, answer, timeout_s)
+        return self._http_outcome(action, status, answer, timeout_s, replayed_end)
 
     async def _hub_http(
         self,
@@ -595,12 +597,17 @@ class Steps:
         return 200, answer
 
     def _http_outcome(
-        self, action: Action, status: int, answer: Mapping[str, Any], timeout_s: float | None
+        self,
+        action: Action,
+        status: int,
+        answer: Mapping[str, Any],
+        timeout_s: float | None,
+        ended: float | None = None,
     ) -> Outputs:
         """The Http step's end from the hub's answer (status, body): the final response's
-        outputs, or ActionTimedOut / ActionFailed."""
+        outputs, or ActionTimedOut / ActionFailed. ``ended``: when a replayed step ended."""
         name = action.name
-        action.ended = time.time()
+        action.ended = ended or time.time()
         if status != 200:
             if answer.get("timedOut"):
                 action.status, action.code = "TimedOut", "ActionTimedOut"
@@ -710,7 +717,7 @@ class Steps:
             action.value = decode_value(recorded.value)
             action.status = "Succeeded"
             action.started = recorded.started or action.started
-            action.ended = time.time()
+            action.ended = recorded.ended or time.time()
             self._changed()
             return action.value
         timeout_s = _seconds(timeout)

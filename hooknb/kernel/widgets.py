@@ -55,13 +55,16 @@ from .render import (
     clock,
     countdown,
     duration,
+    orphans_note,
     outputs_html,
+    replay_note,
     result_html,
     run_html,
     trigger_html,
     trigger_name,
     trigger_state,
     workflow_html,
+    workflow_note,
 )
 
 if TYPE_CHECKING:
@@ -93,7 +96,9 @@ class LiveRun(RunShown, Protocol):
 
     @property
     def hub(self) -> HubClient: ...
-    def cancel(self) -> bool: ...
+    @property
+    def replays(self) -> int: ...
+    def _request_cancel(self) -> bool: ...
     def observe(self, callback: Callable[[LiveRun], None]) -> None: ...
     def unobserve(self, callback: Callable[[LiveRun], None]) -> None: ...
 
@@ -194,7 +199,7 @@ def _is_run(obj: object) -> TypeGuard[LiveRun]:
     # Told apart by what they have: this module does not import the modules that make runs
     # and workflows (they import it to show themselves). Looked up on the class, so that no
     # property runs (a workflow's hub property would connect).
-    return callable(getattr(type(obj), "cancel", None)) and hasattr(type(obj), "done")
+    return callable(getattr(type(obj), "_request_cancel", None)) and hasattr(type(obj), "done")
 
 
 def _is_workflow(obj: object) -> TypeGuard[LiveWorkflow]:
@@ -253,7 +258,9 @@ class _UrlField:
         self.widget = widgets.Text(
             description="Callback URL",
             tooltip="select and copy: click, Ctrl+A, Ctrl+C",
-            layout=widgets.Layout(width="100%"),
+            # "auto" stretches to the box less the widget's own margin; "100%" overflowed
+            # by that margin and clipped the field's right edge.
+            layout=widgets.Layout(width="auto"),
             style={"description_width": "initial"},
         )
         self.widget.add_class(css)
@@ -276,31 +283,174 @@ def _send_test_button(scope_class: str, tip: str, on_click: Callable[[Any], None
     return button
 
 
+#: How long the test body must have been still before a click sends it (see _settled_body).
+BODY_SETTLE_SECONDS = 0.4
+#: The longest a click waits for the body to settle (a user typing on while it is sent).
+BODY_SETTLE_MAX_SECONDS = 5.0
+
+
 def _post_test(
     loop: asyncio.AbstractEventLoop, url: str, view: Any, after: Callable[[], None] | None = None
 ) -> None:
     """POST the view's test body to ``url`` without blocking; show the answer in the view."""
     view.send_button.disabled = True
-    view.send_result.value = "sending…"
+    view.send_result.value = "sending…"  # plain text: HTML without markup
 
     def done(result: str | None, exc: BaseException | None) -> None:
         view.send_button.disabled = False
-        view.send_result.value = result if exc is None else f"not sent: {_error_text(exc)}"
+        text = str(result) if exc is None else f"not sent: {_error_text(exc)}"
+        ok = exc is None and text.startswith("HTTP 2")
+        view.send_result.style.text_color = "#2e7d32" if ok else "#c62828"
+        view.send_result.value = _html(text)  # an HTML widget wraps; a Label would cut it
         if after is not None:
             after()
 
-    _spawn(loop, send_test_callback(url, view.test_body.value), done)
+    async def send() -> str:
+        return await send_test_callback(url, await _settled_body(view.test_body))
+
+    _spawn(loop, send(), done)
+
+
+async def _settled_body(area: Any) -> str:
+    """The test body as the box shows it, once the box's last edit has reached the kernel.
+
+    The frontend sends a widget's edits one message at a time: while one is unanswered (the
+    kernel busy with queued cells), later edits wait in the browser and go out only after it,
+    whereas a button's click is sent at once. So a click can reach the kernel right behind the
+    box's first keystroke, with the rest of the text one message later. The box syncs on
+    blur (clicking the button), and the click waits here until the box has been still for
+    ``BODY_SETTLE_SECONDS``: the held-back edit arrives first, whatever the kernel was doing.
+    """
+    give_up = time.monotonic() + BODY_SETTLE_MAX_SECONDS
+    while True:
+        still = time.monotonic() - getattr(area, "_hooknb_edited", 0.0)
+        if still >= BODY_SETTLE_SECONDS or time.monotonic() >= give_up:
+            return str(area.value)
+        await asyncio.sleep(BODY_SETTLE_SECONDS - still)
+
+
+class _TestBody(widgets.Textarea):
+    """The test body box: a stock Textarea (the same model and view in the browser) whose
+    edits are acknowledged to the browser even while a cell runs.
+
+    The browser sends a widget's edits one at a time: after one, it holds the next back until
+    the kernel's ``idle`` status for the first arrives. ipykernel 7 handles comm messages
+    *during* a running (async) cell without publishing any status for them, so that ``idle``
+    never comes: after Run All, with a later cell still awaiting the run, the box's first edit
+    reached the kernel and every later one stayed in the browser, and Send test callback sent
+    the first keystroke, ``{``. Here the kernel publishes the ``idle`` (then ``busy`` again,
+    which is the truth: the cell still runs) for each such edit itself.
+    """
+
+    def _handle_msg(self, msg: dict[str, Any]) -> None:
+        super()._handle_msg(msg)
+        _acknowledge_concurrent_comm_message()
+
+
+def _acknowledge_concurrent_comm_message() -> None:
+    """Publish the status ipykernel leaves out for a comm message handled while a cell runs
+    (see :class:`_TestBody`); nothing when it publishes one itself (no cell running)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    kernel = getattr(shell, "kernel", None)
+    lock = getattr(kernel, "_main_asyncio_lock", None)  # held while a cell runs (ipykernel 7)
+    if kernel is None or lock is None or not lock.locked():
+        return
+    parent = kernel.get_parent("shell")
+    if (parent or {}).get("header", {}).get("msg_type") != "comm_msg":
+        return
+    try:
+        kernel._publish_status("idle", "shell", parent=parent)
+        kernel._publish_status("busy", "shell", parent=parent)
+    except Exception:  # a kernel without these internals: edits still arrive when it idles
+        log.debug("hooknb could not acknowledge a widget edit", exc_info=True)
 
 
 def _test_body_field() -> Any:
-    area = widgets.Textarea(
+    area = _TestBody(
         value="{}",
         placeholder='{"decision": "Approved"}',
+        # One message with the whole text when the box loses focus (clicking Send), instead
+        # of one per keystroke that a busy kernel receives one by one (see _settled_body).
+        continuous_update=False,
         layout=widgets.Layout(width="24em", height="4.5em"),
     )
     area.add_class("hooknb-test-body")
     area._hooknb_user_input = True  # not re-sent with the view: the user may be typing
+    area._hooknb_edited = time.monotonic()
+
+    def edited(_change: Any) -> None:
+        area._hooknb_edited = time.monotonic()
+
+    area.observe(edited, "value")
     return area
+
+
+def _send_result_label() -> Any:
+    """The answer to "Send test callback", on a line of its own: an error message as long as
+    a line must neither squeeze the step's status and times nor be cut at the right edge."""
+    label = widgets.HTML(layout=widgets.Layout(width="auto"))
+    label.add_class("hooknb-send-result")
+    return label
+
+
+def _note(css: str) -> Any:
+    """A sentence about a run or workflow: an HTML widget, which wraps (a Label cuts)."""
+    note = widgets.HTML(layout=widgets.Layout(width="auto"))
+    note.add_class(css)
+    return note
+
+
+def _warning_label(css: str) -> Any:
+    """A note under a callback URL that outside services cannot reach (hidden otherwise)."""
+    label = widgets.HTML(layout=widgets.Layout(display="none"))
+    label.add_class("hooknb-url-warning")
+    label.add_class(css)
+    return label
+
+
+# -- whether outside services can reach the callback URLs (the hub's status) -----------------
+
+_reachability: weakref.WeakKeyDictionary[Any, asyncio.Future[str | None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _show_reachability(hub: HubClient, label: Any) -> None:
+    """Show the hub's ``warning`` in ``label`` when its callback base is not ``reachable``.
+
+    Asked once per hub connection, in the background (the status API does not change its
+    mind while the server runs); views that ask before the answer get it when it comes.
+    """
+    loop = hub.loop
+    future = _reachability.get(hub)
+    if future is None:
+        future = _reachability[hub] = loop.create_future()
+
+        async def ask() -> str | None:
+            status = await hub.request("GET", "hooknb/api/status")
+            if status.get("reachable", True):
+                return None
+            return str(status.get("warning") or "outside services cannot reach this URL")
+
+        def answered(value: Any, exc: BaseException | None) -> None:
+            if not future.done():
+                future.set_result(None if exc is not None else value)
+
+        _spawn(loop, ask(), answered)
+
+    def show(done: asyncio.Future[str | None]) -> None:
+        warning = done.result()
+        if warning:
+            label.value = f"<span style='color:#b26a00'>⚠ {_html(warning)}</span>"
+            _show(label, True)
+
+    future.add_done_callback(show)
+
+
+def show_reachability(hub: HubClient, label: Any) -> None:
+    """:func:`_show_reachability` on the hub's loop, from any thread."""
+    _on_loop(hub.loop, _show_reachability, hub, label)
 
 
 # -- doing things without blocking the kernel -----------------------------------------------------
@@ -509,22 +659,26 @@ class StepRow(widgets.VBox):
         self.action = action
         name = action.name if action is not None else trigger_name(run_view.run)
         self.name = _label("hooknb-step-name", name, width="14em", bold=True)
-        self.status = _label("hooknb-step-status", width="6.5em", bold=True)
+        # A minimum, not a width: "Succeeded" in bold is wider than 6.5em in some fonts.
+        self.status = _label("hooknb-step-status", bold=True)
+        self.status.layout.min_width = "7.5em"
         self.times = _label("hooknb-step-times")
         self.countdown = _label("hooknb-countdown")
-        self.send_result = _label("hooknb-send-result")
         self.details = widgets.HTML()
         self.details.add_class("hooknb-step-details")
         # Made when the step first waits: most steps never need them.
         self.waiting: Any = None
         self.callback_url: Any = None
+        self.url_warning: Any = None
         self.test_body: Any = None
         self.send_button: Any = None
+        self.send_result: Any = None
         self._url: _UrlField | None = None
         self._details_for: tuple[Any, ...] | None = None
+        # Wraps rather than squeezes or cuts when the output area is narrow.
         line = widgets.HBox(
-            [self.name, self.status, self.times, self.countdown, self.send_result],
-            layout=widgets.Layout(align_items="center", grid_gap="0 1em"),
+            [self.name, self.status, self.times, self.countdown],
+            layout=widgets.Layout(align_items="center", flex_flow="row wrap", grid_gap="0 1em"),
         )
         super().__init__(
             [line, self.details],
@@ -562,6 +716,8 @@ class StepRow(widgets.VBox):
             self._url.set(action.callback_url or "")
         if self.waiting is not None:
             _show(self.waiting, waiting)
+            if not waiting:  # the step ended: what a test send answered is over with it
+                self.send_result.value = ""
         self._tick()
 
     def _set_status(self, status: str) -> None:
@@ -587,23 +743,35 @@ class StepRow(widgets.VBox):
             return
         self._url = _UrlField("hooknb-step-callback-url")
         self.callback_url = self._url.widget
+        self.url_warning = _warning_label("hooknb-step-url-warning")
         self.test_body = _test_body_field()
         self.send_button = _send_test_button(
             "hooknb-step-send-test",
             "POST the JSON body on the left to this step's callback URL, as the service would",
             self._send_test,
         )
+        self.send_result = _send_result_label()
         self.waiting = widgets.VBox(
-            [self.callback_url, widgets.HBox([self.test_body, self.send_button])]
+            [
+                self.callback_url,
+                self.url_warning,
+                widgets.HBox(
+                    [self.test_body, self.send_button],
+                    layout=widgets.Layout(align_items="center", grid_gap="0 1em"),
+                ),
+                self.send_result,
+            ]
         )
         self.children = (*self.children[:1], self.waiting, *self.children[1:])
         _track(self)
+        show_reachability(self.run_view.run.hub, self.url_warning)
 
     def _send_test(self, _button: Any = None) -> None:
         action = self.action
         if action is None or not action.callback_url:
             return
-        _post_test(self.run_view.run.hub.loop, action.callback_url, self)
+        # The answer may come after the step has ended: refresh clears it then.
+        _post_test(self.run_view.run.hub.loop, action.callback_url, self, after=self.refresh)
 
 
 class RunView(widgets.VBox):
@@ -626,6 +794,10 @@ class RunView(widgets.VBox):
         )
         self.cancel_button.on_click(self._cancel)
         self.message = _label("hooknb-message")
+        # An adopted run says so: its code ran again from the start against its history.
+        self.replayed = _note("hooknb-replayed")
+        self.replayed.value = _html(replay_note(run))
+        _show(self.replayed, bool(self.replayed.value))
         self.trigger_row: StepRow | None = None
         self.steps: dict[str, StepRow] = {}
         self.step_box = widgets.VBox()
@@ -636,7 +808,7 @@ class RunView(widgets.VBox):
             layout=widgets.Layout(align_items="center", flex_flow="row wrap", grid_gap="0 1em"),
         )
         super().__init__(
-            [header, self.step_box, self.result],
+            [header, self.replayed, self.step_box, self.result],
             layout=widgets.Layout(border="1px solid #e0e0e0", padding="4px", margin="2px 0"),
         )
         self.add_class("hooknb-run")
@@ -701,7 +873,8 @@ class RunView(widgets.VBox):
         return took
 
     def _cancel(self, _button: Any = None) -> None:
-        if self.run.cancel():
+        # Not run.cancel(), which waits for the run to end: a click must never block.
+        if self.run._request_cancel():
             self.message.value = "cancelling…"
         else:
             self.message.value = "the run has already ended"
@@ -742,11 +915,26 @@ class WorkflowView(widgets.VBox):
             "POST the JSON body on the left to the trigger's callback URL: it starts a run",
             self._send_test,
         )
-        self.send_result = _label("hooknb-send-result")
-        self.test_box = widgets.HBox(
-            [self.test_body, self.send_button, self.send_result],
-            layout=widgets.Layout(align_items="center", grid_gap="0 1em"),
+        self.send_result = _send_result_label()
+        self.url_warning = _warning_label("hooknb-trigger-url-warning")
+        self.test_box = widgets.VBox(
+            [
+                widgets.HBox(
+                    [self.test_body, self.send_button],
+                    layout=widgets.Layout(align_items="center", grid_gap="0 1em"),
+                ),
+                self.send_result,
+            ]
         )
+        # Runs whose kernel is gone: adopted here, or held by another kernel (see refresh).
+        self.note = _note("hooknb-workflow-note")
+        # Runs of this workflow that wait with no kernel (another kernel started them and is
+        # gone): they continue when a kernel defines the workflow again.
+        self.orphans = _note("hooknb-orphans")
+        _show(self.orphans, False)
+        self._orphans_asked = 0.0
+        self._orphans_later = False
+        self._warned = False
         self.runs_title = widgets.HTML()
         self.runs_box = widgets.VBox()
         self.run_views: list[RunView] = []
@@ -764,8 +952,11 @@ class WorkflowView(widgets.VBox):
         super().__init__(
             [
                 header,
+                self.note,
+                self.orphans,
                 self.trigger,
                 self.callback_url,
+                self.url_warning,
                 self.test_box,
                 self.runs_title,
                 self.runs_box,
@@ -815,6 +1006,13 @@ class WorkflowView(widgets.VBox):
         self.disable_button.disabled = self._busy or state != "Enabled"
         self.send_button.disabled = state != "Enabled"
         url = workflow.callback_url
+        if url and not self._warned and workflow._hub is not None:
+            self._warned = True
+            show_reachability(self.workflow.hub, self.url_warning)
+        note = workflow_note(workflow)
+        self.note.value = _html(note)
+        self._ask_orphans()
+        _show(self.note, bool(note))
         _show(self.callback_url, bool(url))
         _show(self.test_box, bool(url))  # stays once enabled: the URL outlives a disable
         self._url.set(url or "")
@@ -824,6 +1022,47 @@ class WorkflowView(widgets.VBox):
             self.runs_title.value = f"{total} run{'s' if total != 1 else ''} in this kernel{shown}:"
         else:
             self.runs_title.value = ""
+
+    def _ask_orphans(self) -> None:
+        """Count, in the background, this workflow's unfinished runs whose kernel is gone
+        (at most every 2 s: a view refreshes with every change of every run)."""
+        workflow = self.workflow
+        # Until this kernel's adoption is done, the runs it is adopting still look orphaned.
+        if workflow._hub is None or getattr(workflow, "adoption", None) is None:
+            return
+        hub, name = workflow.hub, workflow.name
+        wait = 2.0 - (time.monotonic() - self._orphans_asked)
+        if wait > 0:  # asked a moment ago: ask again then, so the note is never left stale
+            if not self._orphans_later:
+                self._orphans_later = True
+                hub.loop.call_later(wait, self._ask_orphans_later)
+            return
+        self._orphans_asked = time.monotonic()
+
+        async def ask() -> int:
+            gone = 0
+            for status in ("Queued", "Running", "Waiting"):
+                answer = await hub.request(
+                    "GET", "hooknb/api/runs", params={"workflow": name, "status": status}
+                )
+                gone += sum(1 for run in answer["runs"] if run.get("kernel") == "gone")
+            return gone
+
+        def show(count: Any, exc: BaseException | None) -> None:
+            if exc is not None:
+                return  # the note is a courtesy; the page and %hooknb runs say it too
+            self.orphans.value = _html(orphans_note(name, int(count))) if count else ""
+            _show(self.orphans, bool(count))
+            if count and not self._orphans_later:  # until they are adopted or ended elsewhere
+                self._orphans_later = True
+                hub.loop.call_later(10.0, self._ask_orphans_later)
+
+        _spawn(hub.loop, ask(), show)
+
+    def _ask_orphans_later(self) -> None:
+        self._orphans_later = False
+        if self.comm is not None:  # not for a closed view
+            self._ask_orphans()
 
     def _enable(self, _button: Any = None) -> None:
         self._act("enabling…", "enable_async", "subscribed")

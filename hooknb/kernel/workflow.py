@@ -91,6 +91,7 @@ class Workflow(Declarative):
         # hand-over to the server — per hub connection: started when the workflow is defined,
         # or first used.
         self._adoptions: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self.adoption: dict[str, Any] | None = None
         self._record: dict[str, Any] | None = None
         self._observers: list[Callable[[Workflow, Run | None], None]] = []
         self._local_enabled = False
@@ -276,7 +277,7 @@ class Workflow(Declarative):
             self.hub.add_run(run)
             run._loading = self.hub.loop.create_task(run._load_trigger())
         if isinstance(run, ServerRun):
-            run._apply_report(report)
+            run._report(report)
 
     async def _adopt_runs(self, hub: HubClient) -> dict[str, Any]:
         try:
@@ -286,6 +287,9 @@ class Workflow(Declarative):
                 "hooknb: workflow %r could not adopt its unfinished runs: %s", self.name, exc
             )
             return {"lease": "unknown", "error": str(exc), "runs": [], "finalized": []}
+        #: The hub's answer to this workflow's adoption (its views say what it came to).
+        self.adoption = answer
+        self._changed()
         if answer["lease"] == "held":
             print(
                 f"hooknb: workflow {self.name!r} is run by another kernel that is connected "
@@ -294,9 +298,10 @@ class Workflow(Declarative):
             )
         elif answer["runs"]:
             count = len(answer["runs"])
+            it = "their history, they continue" if count != 1 else "its history, it continues"
             print(
                 f"hooknb: adopted {count} unfinished run{'s' * (count != 1)} of {self.name!r} "
-                "whose kernel was gone; replayed from their history, they continue here."
+                f"whose kernel was gone; replayed from {it} here."
             )
         return answer
 
@@ -584,8 +589,14 @@ class Workflow(Declarative):
 
     @property
     def runs(self) -> list[Run]:
-        """This process's runs of the workflow, newest last."""
-        return [run for run in self.hub.runs_of(self.name) if isinstance(run, Run)]
+        """This process's runs of this workflow, newest last: of this definition only, so a
+        cell that defines the workflow again (Run All twice) starts from no runs, as its view
+        does; the hub's API and page keep every run of the name."""
+        return [
+            run
+            for run in self.hub.runs_of(self.name)
+            if isinstance(run, Run) and run.workflow is self
+        ]
 
 
 @overload

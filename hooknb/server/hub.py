@@ -56,9 +56,8 @@ from .sender_signatures import VerificationFailed, Verifier, make_verifier
 from .store import Store
 from .trigger_settings import Decision, TriggerSettings, decide
 from .uploads import UploadGate
-from .views import Views, outbox_json
+from .views import RUN_STATUSES, Views, outbox_json
 
-RUN_STATUSES = ("Queued", "Running", "Waiting", "Succeeded", "Failed", "Cancelled", "TimedOut")
 TERMINAL_RUN_STATUSES = frozenset({"Succeeded", "Failed", "Cancelled", "TimedOut"})
 _TERMINAL_SQL = "('Succeeded', 'Failed', 'Cancelled', 'TimedOut')"
 # After the hub starts, kernels that ran workflows before get this long to reconnect (a kernel
@@ -118,6 +117,9 @@ class Hub:
         # Kernels whose channel opened since this hub started: once seen, a kernel's absence
         # is known, so the reconnect grace no longer protects its runs. None after the grace.
         self._seen_clients: set[str] | None = set()
+        # When each kernel's channel last closed (since this hub started): the page tells when
+        # a workflow whose kernel is gone last saw it.
+        self.last_seen: dict[str, float] = {}
         # Callables because the server's port may only be final after extensions load.
         self._public_base = public_base if callable(public_base) else (lambda: public_base)
         self._callback_base = callback_base or (lambda: f"{self.public_base}hooknb/callback/")
@@ -134,7 +136,7 @@ class Hub:
         self.body_timeout = body_timeout
         self.log = logger or log
         self.signer: Signer = store.write_sync(Signer.load_or_create)
-        self.views = Views(store, self.callback_url, self.is_connected)
+        self.views = Views(store, self.callback_url, self.is_connected, self.last_seen.get)
         # Only callbacks that verify a sender signature have an entry (usually few).
         self._verifiers: dict[str, Verifier] = {}
         self._unverifiable: set[str] = set()
@@ -2127,6 +2129,7 @@ class Hub:
         channel.close()
         if self._channels.get(channel.client) is channel:
             del self._channels[channel.client]
+            self.last_seen[channel.client] = time.time()
 
     def _catch_up(self, client: str, routes: list[Route]) -> None:
         channel = self._channels.get(client)

@@ -43,6 +43,8 @@ MAX_RUN_LIMIT = 500
 CALLBACK_LIMIT = 30
 # Trigger history entries shown per workflow.
 TRIGGER_HISTORY_LIMIT = 10
+#: Unfinished runs shown at the top of the page (the rest: filter by workflow or status).
+OPEN_RUN_LIMIT = 50
 # Structured values (results, outputs, subscribe responses) are shown as JSON text cut here.
 PREVIEW_CHARS = 4000
 ACTIVE_RUN_STATUSES = ("Queued", "Running", "Waiting")
@@ -123,6 +125,8 @@ def workflow_view(
     view: dict[str, Any] = {
         "name": workflow["name"],
         "client": workflow.get("client"),
+        "kernel": workflow.get("kernel"),
+        "lastSeen": workflow.get("lastSeen"),
         "created": workflow.get("created"),
         "updated": workflow.get("updated"),
         "trigger": None,
@@ -255,6 +259,8 @@ def run_view(
         "result": clip(run.get("result")),
         "steps": step_views(hub, run, waits),
         "canCancel": status in ACTIVE_RUN_STATUSES,
+        # "gone": nothing runs it until a kernel defines its workflow again (or it is ended).
+        "kernel": run.get("kernel"),
         "canResubmit": trigger is not None,
     }
 
@@ -265,15 +271,32 @@ def snapshot(
     workflow: str | None = None,
     status: str | None = None,
     limit: int = DEFAULT_RUN_LIMIT,
+    before: str | None = None,
 ) -> dict[str, Any]:
-    """Everything the page shows for one filter, from the store's reader (event-loop thread)."""
+    """Everything the page shows for one filter, from the store's reader (event-loop thread).
+
+    ``openRuns`` (unfinished runs, shown first) and ``runs`` (a page of every run, newest
+    first, older than run id ``before``; ``nextBefore`` continues it) are read through
+    indexes from where they start, so a page costs its size, not the store's. The filters
+    apply to everything: workflows are listed when they have runs of the status asked for,
+    and with a status the callbacks are those that started the runs shown. Workflows whose
+    kernel is gone come apart (``goneWorkflows``, with when they were last seen).
+    """
     conn = hub.store.reader
-    workflows = hub.views.workflows()
     limit = max(1, min(int(limit), MAX_RUN_LIMIT))
-    runs = hub.views.runs(workflow=workflow, status=status, limit=limit + 1)
+    runs = hub.views.runs(workflow=workflow, status=status, limit=limit + 1, before=before)
     more = len(runs) > limit
     runs = runs[:limit]
-    run_ids = [run["id"] for run in runs]
+    open_statuses = [s for s in ACTIVE_RUN_STATUSES if status in (None, s)]
+    open_runs = (
+        hub.views.runs(workflow=workflow, statuses=open_statuses, limit=OPEN_RUN_LIMIT + 1)
+        if open_statuses
+        else []
+    )
+    more_open = len(open_runs) > OPEN_RUN_LIMIT
+    open_runs = open_runs[:OPEN_RUN_LIMIT]
+    shown = {run["id"]: run for run in [*open_runs, *runs]}
+    run_ids = list(shown)
     trigger_ids = run_trigger_callbacks(conn, run_ids)
     triggers = {
         callback["id"]: callback
@@ -282,28 +305,68 @@ def snapshot(
         )
     }
     waits = run_waits(conn, run_ids)
+    views = {
+        run_id: run_view(hub, run, waits.get(run_id, []), triggers.get(trigger_ids.get(run_id)))
+        for run_id, run in shown.items()
+    }
     status_info = dict(hub.status())
     status_info.pop("started", None)  # constant; keeps the snapshot (and its ETag) stable
     status_info.pop("uploads", None)  # moves with every upload; the page does not show it
+    workflows = hub.views.workflows()
+    listed = [
+        workflow_view(w, hub.views.trigger_history(w["name"], TRIGGER_HISTORY_LIMIT))
+        for w in workflows
+        if (not workflow or w["name"] == workflow) and _has_runs(conn, w["name"], status)
+    ]
+    if status:  # the callbacks that started the runs shown
+        callbacks = sorted(triggers.values(), key=lambda c: c["id"], reverse=True)
+    else:
+        callbacks = callback_previews(conn, workflow=workflow, limit=CALLBACK_LIMIT)
     return {
         "version": __version__,
         "status": status_info,
         "filters": {"workflow": workflow or "", "status": status or "", "limit": limit},
+        "before": before or "",
         "workflowNames": [w["name"] for w in workflows],
         "statuses": list(RUN_STATUSES),
         "counts": run_status_counts(conn, workflow),
-        "workflows": [
-            workflow_view(w, hub.views.trigger_history(w["name"], TRIGGER_HISTORY_LIMIT))
-            for w in workflows
-            if not workflow or w["name"] == workflow
-        ],
-        "runs": [
-            run_view(hub, run, waits.get(run["id"], []), triggers.get(trigger_ids.get(run["id"])))
-            for run in runs
-        ],
+        "orphaned": orphaned_count(hub, workflow) if status in (None, "Waiting") else 0,
+        "workflows": [w for w in listed if w["kernel"] != "gone"],
+        "goneWorkflows": sorted(
+            (w for w in listed if w["kernel"] == "gone"),
+            key=lambda w: -(w["lastSeen"] or 0),
+        ),
+        "openRuns": [views[run["id"]] for run in open_runs],
+        "moreOpenRuns": more_open,
+        "runs": [views[run["id"]] for run in runs],
         "moreRuns": more,
-        "callbacks": callback_previews(conn, workflow=workflow, limit=CALLBACK_LIMIT),
+        "nextBefore": runs[-1]["id"] if more and runs else None,
+        "callbacks": callbacks,
     }
+
+
+def _has_runs(conn: Any, workflow: str, status: str | None) -> bool:
+    """Whether ``workflow`` has a run with ``status`` (always, without a status filter)."""
+    if not status:
+        return True
+    found = conn.execute(
+        "SELECT 1 FROM runs WHERE workflow = ? AND status = ? LIMIT 1", (workflow, status)
+    ).fetchone()
+    return found is not None
+
+
+def orphaned_count(hub: Hub, workflow: str | None) -> int:
+    """Unfinished runs (of one workflow, or all) whose kernel is gone: what the page's bulk
+    button ends (``POST api/runs/cancel {"orphaned": true}``)."""
+    sql = "SELECT client, COUNT(*) FROM runs WHERE status IN (?, ?, ?)"
+    params: list[Any] = list(ACTIVE_RUN_STATUSES)
+    if workflow:
+        sql += " AND workflow = ?"
+        params.append(workflow)
+    rows = hub.store.reader.execute(sql + " GROUP BY client", params).fetchall()
+    return sum(
+        count for client, count in rows if client is not None and not hub.is_connected(client)
+    )
 
 
 # --------------------------------------------------------------------------- the page
@@ -355,14 +418,26 @@ _PAGE = """<!doctype html>
   </form>
   <div class="messages" data-role="messages" aria-live="polite"></div>
   <noscript><p class="notice error">This page needs JavaScript to render its data.</p></noscript>
-  <section aria-labelledby="h-workflows">
-    <h2 id="h-workflows">Workflows &amp; triggers</h2>
-    <div class="workflows" data-role="workflows"></div>
+  <section aria-labelledby="h-open" data-role="open-section">
+    <h2 id="h-open">Open runs and waits <span class="count" data-role="open-count"></span></h2>
+    <div class="orphans" data-role="orphans"></div>
+    <div class="runs" data-role="open-runs"></div>
   </section>
   <section aria-labelledby="h-runs">
     <h2 id="h-runs">Runs <span class="count" data-role="runs-count"></span></h2>
     <div class="runs" data-role="runs"></div>
-    <button type="button" class="more" data-role="more" hidden>Show more runs</button>
+    <nav class="pager" aria-label="pages of runs">
+      <button type="button" class="more" data-role="newest" hidden>← Newest runs</button>
+      <button type="button" class="more" data-role="more" hidden>Older runs →</button>
+    </nav>
+  </section>
+  <section aria-labelledby="h-workflows">
+    <h2 id="h-workflows">Workflows &amp; triggers</h2>
+    <div class="workflows" data-role="workflows"></div>
+    <details class="gone" data-role="gone" data-key="gone-workflows" hidden>
+      <summary data-role="gone-summary"></summary>
+      <div class="workflows" data-role="gone-workflows"></div>
+    </details>
   </section>
   <section aria-labelledby="h-callbacks">
     <h2 id="h-callbacks">Callbacks <span class="count" data-role="callbacks-count"></span></h2>
@@ -447,6 +522,7 @@ class PageHandler(JupyterHandler):
             "workflow": self.get_query_argument("workflow", "") or None,
             "status": status,
             "limit": limit,
+            "before": self.get_query_argument("before", "") or None,
         }
 
     @web.authenticated

@@ -76,7 +76,11 @@ CREATE TABLE IF NOT EXISTS runs (
     held             INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS runs_by_workflow ON runs (workflow, created);
-CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status);
+-- Pages of runs newest first (ids grow with time) for a status, or a workflow and a status:
+-- each walks one of these from its cursor (views.runs). (status, id) replaced (status).
+DROP INDEX IF EXISTS runs_by_status;
+CREATE INDEX IF NOT EXISTS runs_by_status_id ON runs (status, id);
+CREATE INDEX IF NOT EXISTS runs_by_workflow_status ON runs (workflow, status, id);
 -- Every trigger event of a workflow (Logic Apps' trigger history): Fired (with the runs it
 -- started), Skipped (its conditions were false) or Failed (a condition or splitOn could not be
 -- evaluated, or too many runs were waiting), with the request (a callbacks row).

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import codecs
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..http_model.redaction import MASK, redact, redact_shown
@@ -211,6 +211,10 @@ def outbox_json(conn: sqlite3.Connection, owner: Owner, limit: int = 20) -> list
     return calls
 
 
+#: Every status a run can have (the hub's and the page's list too).
+RUN_STATUSES = ("Queued", "Running", "Waiting", "Succeeded", "Failed", "Cancelled", "TimedOut")
+
+
 class Views:
     """Read-only JSON views of the store, for the API and the pages (event-loop thread only)."""
 
@@ -219,10 +223,12 @@ class Views:
         store: Store,
         callback_url: Callable[[str, str], str],
         is_connected: Callable[[str | None], bool] = lambda client: False,
+        last_seen: Callable[[str], float | None] = lambda client: None,
     ) -> None:
         self.store = store
         self._callback_url = callback_url
         self.is_connected = is_connected
+        self._last_seen = last_seen
 
     def callback_url(self, callback_id: Any, key_type: Any = "primary") -> str | None:
         """A callback URL as views show it; None for a row that cannot have one (an id or a
@@ -238,6 +244,21 @@ class Views:
         if client is None:
             return None
         return "connected" if self.is_connected(client) else "gone"
+
+    def last_seen(self, name: str, client: str, updated: Any) -> float | None:
+        """When a workflow whose kernel is gone last had a sign of it: its channel closing
+        (known since this server started), else the latest change to the workflow or one of
+        its runs (the index on runs (workflow, created) answers this at once); None when no
+        row says (a store not written by hooknb)."""
+        latest = self.store.reader.execute(
+            "SELECT MAX(created) FROM runs WHERE workflow = ?", (name,)
+        ).fetchone()[0]
+        times = [
+            x
+            for x in (self._last_seen(client), updated, latest)
+            if isinstance(x, int | float) and not isinstance(x, bool)
+        ]
+        return max(times, default=None)
 
     def workflow(self, name: str) -> dict[str, Any]:
         """The workflow's record as the API shows it."""
@@ -286,10 +307,12 @@ class Views:
             " WHERE workflow = ? AND status IN ('Queued', 'Running', 'Waiting')",
             (name,),
         ).fetchone()
+        kernel = self.kernel_state(client)
         return {
             "name": name,
             "client": client,
-            "kernel": self.kernel_state(client),
+            "kernel": kernel,
+            "lastSeen": self.last_seen(name, client, updated) if kernel == "gone" else None,
             "trigger": None
             if trigger_id is None
             else {
@@ -350,22 +373,41 @@ class Views:
         status: str | None = None,
         limit: int = 100,
         before: str | None = None,
+        statuses: Sequence[str] | None = None,
     ) -> list[dict[str, Any]]:
-        clauses, params = [], []
-        if workflow:
-            clauses.append("workflow = ?")
-            params.append(workflow)
-        if status:
-            clauses.append("status = ?")
-            params.append(status)
-        if before:
-            clauses.append("id < ?")
-            params.append(before)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        """Runs newest first (ids grow with time), of one workflow or all, with one ``status``
+        or any of ``statuses`` (default: every status), older than run id ``before``.
+
+        One query per status, each walking the index on (status, id) or (workflow, status,
+        id) from ``before`` down, merged here: a page costs its size, not the store's, whatever
+        the filters (one query over every status would sort all the workflow's runs).
+        """
+        wanted = [status] if status else list(statuses if statuses is not None else RUN_STATUSES)
+        limit = max(1, min(int(limit), 1000))
+        ids: list[str] = []
+        for one in wanted:
+            clauses, params = ["status = ?"], [one]
+            if workflow:
+                clauses.append("workflow = ?")
+                params.append(workflow)
+            if before:
+                clauses.append("id < ?")
+                params.append(before)
+            ids.extend(
+                row[0]
+                for row in self.store.reader.execute(
+                    f"SELECT id FROM runs WHERE {' AND '.join(clauses)} ORDER BY id DESC LIMIT ?",
+                    (*params, limit),
+                )
+            )
+        ids = sorted(ids, reverse=True)[:limit]
+        if not ids:
+            return []
         rows = self.store.reader.execute(
             "SELECT id, workflow, client, status, created, started, ended, doc, trigger_callback,"
-            f" tracking_id, held FROM runs {where} ORDER BY id DESC LIMIT ?",
-            (*params, max(1, min(int(limit), 1000))),
+            f" tracking_id, held FROM runs WHERE id IN ({', '.join('?' for _ in ids)})"
+            " ORDER BY id DESC",
+            ids,
         ).fetchall()
         return [self._run_json(row) for row in rows]
 

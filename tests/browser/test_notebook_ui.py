@@ -21,6 +21,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -199,6 +200,160 @@ def test_clicking_approve_resumes_the_waiting_run_view(
     except BaseException:
         for n, tab in enumerate(context.pages):  # for whoever reads the CI artifacts
             shot(tab, screenshots, f"notebook-ui-{app}-failed-tab{n}")
+        raise
+    finally:
+        context.close()
+
+
+def _clipped(locator: Any) -> list[str]:
+    """What is cut in the elements ``locator`` matches: text wider than its box, or a box
+    that reaches past its output area's right edge (as a person sees it, at this width)."""
+    return locator.evaluate_all(
+        """nodes => nodes.flatMap(node => {
+            const area = node.closest('.jp-OutputArea-output').getBoundingClientRect();
+            const box = node.getBoundingClientRect();
+            const problems = [];
+            if (node.offsetParent === null) return problems;  // hidden: nothing to cut
+            // An input scrolls its text (a long URL): only its box must fit.
+            if (node.tagName !== 'INPUT' && node.scrollWidth > node.clientWidth + 1)
+                problems.push(
+                    `${node.className}: text ${node.scrollWidth}px in ${node.clientWidth}px`);
+            if (box.right > area.right + 0.5)
+                problems.push(`${node.className}: right edge ${box.right} past ${area.right}`);
+            return problems;
+        })"""
+    )
+
+
+STEP_PARTS = (
+    ".hooknb-step-status, .hooknb-step-times, .hooknb-send-result, "
+    ".hooknb-callback-url, .hooknb-callback-url input, .hooknb-step-send-test"
+)
+
+
+def test_send_test_callback_after_run_all(
+    chromium: Browser, jupyter: JupyterApp, screenshots: Path
+) -> None:
+    """Tutorial 02's "No browser tab handy?" exactly: Run All, type a body in the box next to
+    Send test callback while later cells keep the kernel busy, click it: the step resumes
+    with that body. A refused body's error has a line of its own, nothing of the step row is
+    cut at common widths (1280 and 1024 px), and the error goes when the step ends."""
+    app = jupyter.module
+    context = chromium.new_context(viewport={"width": 1280, "height": 1000})
+    try:
+        page = context.new_page()
+        page.goto(f"{jupyter.url}{APPS[app].format(path=TUTORIAL)}?token={jupyter.token}")
+        wait_for_kernel(page, jupyter, TUTORIAL)
+        run_all(page)
+        run_view = page.locator(f"{OUTPUTS} .hooknb-run").first
+        status = run_view.locator(".hooknb-status")
+        expect(status).to_have_text(re.compile(r"^Waiting"), timeout=FIRST_WAIT_MS)
+        # The cell that awaits the run is still going: the kernel is busy.
+        expect(page.locator(".jp-Notebook-ExecutionIndicator")).to_have_attribute(
+            "data-status", "busy"
+        )
+        step = run_view.locator(".hooknb-step", has_text="Approval")
+        box = step.locator(".hooknb-test-body textarea")
+        send = step.locator(".hooknb-step-send-test")
+        result = step.locator(".hooknb-send-result")
+
+        # A body that is not JSON: refused in the view, on its own line, nothing cut.
+        box.click()
+        page.keyboard.press("Control+A")
+        page.keyboard.type('{"decision": Approved}', delay=20)
+        send.click()
+        expect(result).to_contain_text("not sent: the body is not JSON", timeout=WAIT_MS)
+        step.scroll_into_view_if_needed()
+        for width in (1280, 1024):
+            page.set_viewport_size({"width": width, "height": 1000})
+            step.scroll_into_view_if_needed()
+            shot(page, screenshots, f"send-test-{app}-{width}-refused")
+            assert _clipped(step.locator(STEP_PARTS)) == [], width
+            line = step.locator(".hooknb-step-status").bounding_box()
+            message = result.bounding_box()
+            assert line is not None and message is not None
+            assert message["y"] >= line["y"] + line["height"], "the error shares the status line"
+        expect(step.locator(".hooknb-step-status")).to_have_text("Waiting")
+
+        # What a person types, keystroke by keystroke, is what is sent.
+        box.click()
+        page.keyboard.press("Control+A")
+        page.keyboard.type('{"decision": "Approved", "by": "me"}', delay=20)
+        send.click()
+        expect(status).to_have_text(re.compile(r"^Succeeded"), timeout=WAIT_MS)
+        expect(step.locator(".hooknb-step-status")).to_have_text("Succeeded")
+        expect(result).to_have_text("", timeout=WAIT_MS)  # the error went with the step
+        assert "'decision': 'Approved', 'by': 'me'" in output_text(page, "run: Succeeded")
+        step.scroll_into_view_if_needed()
+        shot(page, screenshots, f"send-test-{app}-1024-succeeded")
+        assert _clipped(step.locator(STEP_PARTS)) == []
+        runs = jupyter.runs("approve_order")
+        assert [run["status"] for run in runs] == ["Succeeded"]
+    except BaseException:
+        for n, tab in enumerate(context.pages):
+            shot(tab, screenshots, f"send-test-{app}-failed-tab{n}")
+        raise
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("jupyter", ["jupyterlab"], indirect=True)
+def test_restart_kernel_and_run_all_continues_the_waiting_run(
+    chromium: Browser, jupyter: JupyterApp, service: DemoService, screenshots: Path
+) -> None:
+    """Tutorial 05 as it says: Run All, a run waits; Kernel > Restart Kernel and Run All
+    Cells; the new kernel adopts the run, and the workflow's live view shows it (marked
+    adopted) continue to Succeeded when the approver clicks Approve."""
+    tutorial = "05-runs-outlive-the-kernel.ipynb"
+    context = chromium.new_context(viewport={"width": 1280, "height": 1000})
+    try:
+        page = context.new_page()
+        page.goto(f"{jupyter.url}{APPS['jupyterlab'].format(path=tutorial)}?token={jupyter.token}")
+        wait_for_kernel(page, jupyter, tutorial)
+        run_all(page)
+        workflow = page.locator(f"{OUTPUTS} .hooknb-workflow").first
+        status = workflow.locator(".hooknb-run .hooknb-status")
+        expect(status).to_have_text(re.compile(r"^Waiting"), timeout=FIRST_WAIT_MS)
+        waiting = output_text(page, "replayed 0 time(s)")
+        (before,) = jupyter.runs("ship_order")
+        assert before["status"] == "Waiting"
+
+        # Kernel > Restart Kernel and Run All Cells..., confirmed.
+        page.get_by_role("menuitem", name="Kernel", exact=True).click()
+        page.get_by_role("menuitem", name=re.compile(r"^Restart Kernel and Run All Cells")).click()
+        page.locator(".jp-Dialog .jp-mod-accept").click()
+
+        # The new kernel's workflow view lists the same run, adopted, still waiting.
+        replayed = page.locator(f"{OUTPUTS} .hooknb-workflow .hooknb-run .hooknb-replayed")
+        expect(replayed).to_contain_text("adopted after its kernel was gone", timeout=FIRST_WAIT_MS)
+        status = page.locator(f"{OUTPUTS} .hooknb-workflow .hooknb-run .hooknb-status").first
+        expect(status).to_have_text(re.compile(r"^Waiting"), timeout=WAIT_MS)
+        again = output_text(page, "replayed 1 time(s)")
+        assert again.splitlines()[1:] == waiting.splitlines()[1:]  # same time, same URL
+        assert "runs taken over from a kernel that is gone: 1" in output_text(page, "taken over")
+        # The recorded step shows its own times (milliseconds), not the replay's.
+        recorded = page.locator(f"{OUTPUTS} .hooknb-workflow .hooknb-step", has_text="asked at")
+        expect(recorded.locator(".hooknb-step-times")).to_have_text(re.compile(r"· \d+ ms$"))
+        status.scroll_into_view_if_needed()
+        shot(page, screenshots, "restart-run-all-1-adopted-waiting")
+
+        # The approver clicks Approve on the service's page: the adopted run finishes.
+        approver = context.new_page()
+        approver.goto(service.url)
+        row = approver.locator("#pending tr", has_text="Ship order 2001?")
+        expect(row).to_have_count(1, timeout=WAIT_MS)
+        row.locator('button[data-action="approve"]').click()
+        page.bring_to_front()
+        expect(status).to_have_text(re.compile(r"^Succeeded"), timeout=WAIT_MS)
+        assert "run: Succeeded Approved" in output_text(page, "run: Succeeded")
+        assert "subscribe calls for this approval: 1" in output_text(page, "subscribe calls")
+        status.scroll_into_view_if_needed()
+        shot(page, screenshots, "restart-run-all-2-succeeded")
+        (after,) = jupyter.runs("ship_order")
+        assert after["id"] == before["id"] and after["status"] == "Succeeded"
+    except BaseException:
+        for n, tab in enumerate(context.pages):
+            shot(tab, screenshots, f"restart-run-all-failed-tab{n}")
         raise
     finally:
         context.close()

@@ -12,12 +12,17 @@
   const DEFAULT_LIMIT = boot.snapshot.filters.limit;
   const HIDDEN_POLL_MS = 15000;
   const FETCH_TIMEOUT_MS = 20000; // a hung request must not stop the polling for good
+  // Cards built before the first paint; the rest of a list follows in the next task, so the
+  // first screen does not wait for a hundred cards below it (bench/page.py measures it).
+  const FIRST_CARDS = 8;
 
   const state = {
     data: boot.snapshot,
     text: null, // the last polled snapshot as text: an unchanged one is not re-rendered
     filters: { workflow: boot.snapshot.filters.workflow, status: boot.snapshot.filters.status },
     limit: boot.snapshot.filters.limit,
+    before: boot.snapshot.before || "", // the page of runs shown: those older than this run id
+    kept: { open: new Set(), focused: null }, // what render() restores in cards made later
     busy: new Map(), // "action:target" -> label, while the API call runs (survives re-renders)
     flash: new Set(), // run ids to highlight for a moment (a resubmitted run)
     timer: null,
@@ -279,9 +284,17 @@
 
   function workflowCard(wf) {
     const t = wf.trigger;
-    const rows = [
-      ["Kernel", wf.client ? code(wf.client) : h("span", { class: "muted" }, "none attached")],
-    ];
+    const kernel = !wf.client
+      ? h("span", { class: "muted" }, "none attached")
+      : wf.kernel === "gone"
+        ? h(
+            "span",
+            { class: "muted" },
+            code(wf.client),
+            wf.lastSeen ? [" · gone, last seen ", when(wf.lastSeen)] : " · gone",
+          )
+        : h("span", {}, code(wf.client), wf.kernel === "connected" ? " · connected" : "");
+    const rows = [["Kernel", kernel]];
     if (t) {
       rows.push(
         ["Trigger", h("span", {}, code(t.name), " (HTTP Webhook)")],
@@ -376,19 +389,102 @@
 
   const STARTED_BY = { trigger: "trigger callback", manual: "run by hand", resubmit: "resubmitted" };
 
+  /** Workflows whose kernel is gone: apart, folded, most recently seen first. */
+  function renderGoneWorkflows(list) {
+    const group = role("gone");
+    group.hidden = !list.length;
+    role("gone-summary").textContent =
+      `${list.length} workflow${list.length === 1 ? "" : "s"} whose kernel is gone` +
+      (list.length && list[0].lastSeen ? ` (last seen ${fmtTime(list[0].lastSeen)})` : "");
+    role("gone-workflows").replaceChildren(...list.map(workflowCard));
+  }
+
+  /** Unfinished runs first: what waits on someone, or on a kernel. */
+  function renderOpenRuns(data) {
+    const list = data.openRuns || [];
+    role("open-count").textContent = `(${list.length}${data.moreOpenRuns ? "+" : ""})`;
+    const orphans = role("orphans");
+    if (data.orphaned) {
+      const scope = state.filters.workflow ? ` of ${state.filters.workflow}` : "";
+      orphans.replaceChildren(
+        h(
+          "p",
+          { class: "notice warn", data: { role: "orphan-notice" } },
+          data.orphaned === 1
+            ? `1 run${scope} waits with no kernel: run the cell that defines its workflow to ` +
+                "continue it, or end it here. "
+            : `${data.orphaned} runs${scope} wait with no kernel: run the cells that define ` +
+                "their workflows to continue them, or end them here. ",
+          actionButton(
+            "cancel-orphaned",
+            state.filters.workflow || "*",
+            `End ${data.orphaned} run${data.orphaned === 1 ? "" : "s"} whose kernel is gone`,
+            `Cancel every unfinished run${scope} that no kernel runs (no kernel is needed)`,
+            "danger",
+          ),
+        ),
+      );
+    } else {
+      orphans.replaceChildren();
+    }
+    const root = role("open-runs");
+    if (!list.length) {
+      root.replaceChildren(h("p", { class: "empty" }, "Nothing running or waiting."));
+      return;
+    }
+    fillCards(root, list, runCard);
+  }
+
+  /** ``root`` gets a card per item: the first few now, the rest right after the paint. */
+  function fillCards(root, list, make) {
+    root.replaceChildren(...list.slice(0, FIRST_CARDS).map(make));
+    const rest = list.slice(FIRST_CARDS);
+    const token = {};
+    root.pending = token; // a newer render of this list replaces an older one's remainder
+    if (!rest.length) return;
+    // After the next frame is painted: the first screen shows before the rest is built.
+    requestAnimationFrame(() =>
+      setTimeout(() => {
+        if (root.pending !== token) return;
+        root.append(...rest.map(make));
+        restore(root);
+      }, 0),
+    );
+  }
+
+  /** Reopen the details and refocus the control the person had, inside ``scope``. */
+  function restore(scope) {
+    const { open, focused } = state.kept;
+    for (const d of scope.querySelectorAll("details[data-key]")) {
+      if (open.has(d.dataset.key)) d.open = true;
+    }
+    if (focused && document.activeElement === document.body) {
+      const again = scope.querySelector(focused);
+      if (again) again.focus({ preventScroll: true });
+    }
+  }
+
   function renderRuns(data) {
     const root = role("runs");
-    role("runs-count").textContent = `(${data.runs.length}${data.moreRuns ? "+" : ""})`;
-    const more = role("more");
-    more.hidden = !data.moreRuns;
-    if (!data.runs.length) {
+    // An unfinished run is shown once, above.
+    const above = new Set((data.openRuns || []).map((r) => r.id));
+    const list = data.runs.filter((r) => !above.has(r.id));
+    const page = state.before ? "older runs" : "newest first";
+    role("runs-count").textContent = `(${list.length}${data.moreRuns ? "+" : ""}, ${page})`;
+    role("more").hidden = !data.moreRuns;
+    role("newest").hidden = !state.before;
+    if (!list.length) {
       const filtered = state.filters.workflow || state.filters.status;
       root.replaceChildren(
-        h("p", { class: "empty" }, filtered ? "No runs match these filters." : "No runs yet."),
+        h(
+          "p",
+          { class: "empty" },
+          data.runs.length ? "Every run here is open: see above." : filtered ? "No runs match these filters." : "No runs yet.",
+        ),
       );
       return;
     }
-    root.replaceChildren(...data.runs.map(runCard));
+    fillCards(root, list, runCard);
   }
 
   function runCard(run) {
@@ -439,9 +535,17 @@
             : null,
         ),
       ),
-      run.status === "Queued"
-        ? h("p", { class: "note" }, `Queued: it starts when a kernel runs workflow ${run.workflow}.`)
-        : null,
+      run.kernel === "gone"
+        ? h(
+            "p",
+            { class: "note orphan", data: { role: "no-kernel" } },
+            `${run.status.toLowerCase()}, no kernel: run the cell that defines `,
+            code(run.workflow),
+            " to continue (or cancel it: no kernel is needed)",
+          )
+        : run.status === "Queued"
+          ? h("p", { class: "note" }, `Queued: it starts when a kernel runs workflow ${run.workflow}.`)
+          : null,
       run.error
         ? h("p", { class: `${run.status === "Cancelled" ? "muted" : "error"} run-error` }, run.error)
         : null,
@@ -614,18 +718,15 @@
       [...document.querySelectorAll("details[data-key][open]")].map((d) => d.dataset.key),
     );
     const focused = focusSelector();
+    state.kept = { open, focused };
     renderSummary(data.status);
     renderFilters(data);
-    renderWorkflows(data.workflows);
+    renderOpenRuns(data);
     renderRuns(data);
+    renderWorkflows(data.workflows);
+    renderGoneWorkflows(data.goneWorkflows || []);
     renderCallbacks(data.callbacks);
-    for (const d of document.querySelectorAll("details[data-key]")) {
-      if (open.has(d.dataset.key)) d.open = true;
-    }
-    if (focused) {
-      const again = document.querySelector(focused);
-      if (again) again.focus({ preventScroll: true });
-    }
+    restore(document);
     document.title = `hooknb · ${data.status.openWaits} waiting · run history`;
   }
 
@@ -668,6 +769,7 @@
     if (state.filters.workflow) q.set("workflow", state.filters.workflow);
     if (state.filters.status) q.set("status", state.filters.status);
     if (state.limit !== DEFAULT_LIMIT) q.set("limit", String(state.limit));
+    if (state.before) q.set("before", state.before);
     return `${cfg.page}?${q}`;
   }
 
@@ -757,6 +859,13 @@
       busy: "Cancelling…",
       done: (r) => `Run ${t}: ${r.status || "cancelling"}.`,
     }),
+    "cancel-orphaned": (t) => ({
+      method: "POST",
+      path: "runs/cancel",
+      body: JSON.stringify(t === "*" ? { orphaned: true } : { orphaned: true, workflow: t }),
+      busy: "Ending…",
+      done: (r) => `Ended ${(r.cancelled || []).length} run(s) whose kernel was gone.`,
+    }),
     resubmit: (t) => ({
       method: "POST",
       path: `runs/${encodeURIComponent(t)}/resubmit`,
@@ -790,7 +899,7 @@
           "Content-Type": "application/json",
           Accept: "application/json",
         },
-        body: spec.method === "POST" ? "{}" : undefined,
+        body: spec.method === "POST" ? spec.body || "{}" : undefined,
       });
       const body = await readBody(response);
       if (!response.ok) throw new Error(errorText(response, body));
@@ -818,6 +927,7 @@
   function applyFilters(filters) {
     state.filters = filters;
     state.limit = DEFAULT_LIMIT;
+    state.before = "";
     for (const select of form.querySelectorAll("select[data-filter]")) {
       select.value = filters[select.dataset.filter];
     }
@@ -836,8 +946,16 @@
     event.preventDefault();
     applyFilters({ workflow: "", status: "" });
   });
+  // Pages by run id (newest first): each page is read from where it starts, however many
+  // runs the store holds.
   role("more").addEventListener("click", () => {
-    state.limit += DEFAULT_LIMIT;
+    if (!state.data.nextBefore) return;
+    state.before = state.data.nextBefore;
+    poll();
+    role("runs").scrollIntoView({ block: "start" });
+  });
+  role("newest").addEventListener("click", () => {
+    state.before = "";
     poll();
   });
   document.addEventListener("visibilitychange", () => {
@@ -854,6 +972,10 @@
   }, 1000);
 
   render();
+  // The first screen: built, and (in the next frame's callbacks, just before it is painted)
+  // about to show; counted from the navigation's start (bench/page.py reads these).
+  performance.mark("hooknb-first-render");
+  requestAnimationFrame(() => performance.mark("hooknb-first-paint"));
   state.updated = Date.now() / 1000;
   setLive("live");
   schedule();
