@@ -357,6 +357,15 @@ MAGIC_FIRE = """
 import httpx
 answer = httpx.post(feed.callback_url, json={"n": 1}, trust_env=False)
 print(answer.status_code, answer.headers["x-ms-workflow-run-id"])
+# The server runs `feed` (no handler): wait until its run has ended before deleting.
+import os, time
+api = f"{os.environ['HOOKNB_URL'].rstrip('/')}/hooknb/api/runs/"
+api += answer.headers["x-ms-workflow-run-id"]
+auth = {"Authorization": f"token {os.environ['HOOKNB_TOKEN']}"}
+for _ in range(200):
+    if httpx.get(api, headers=auth, trust_env=False).json()["status"] == "Succeeded":
+        break
+    time.sleep(0.05)
 """
 
 
