@@ -104,6 +104,7 @@ def test_shell_lines_run_as_written(tmp_path: Path) -> None:
     env.pop("HOOKNB_URL", None)
     env.pop("HOOKNB_TOKEN", None)
     env.pop("HOOKNB_DEMO_URL", None)
+    env.pop("HOOKNB_STORE", None)  # the tests' impossible default: the embedded hub's own
     env["JUPYTER_DATA_DIR"] = str(tmp_path / "data")  # the embedded hub's store
     env["JUPYTER_RUNTIME_DIR"] = str(tmp_path / "runtime")
     ran = []

@@ -227,6 +227,28 @@ def test_a_taken_embedded_address_is_a_clear_error(tmp_path: Path) -> None:
     assert f"127.0.0.1:{port}" in done.stderr and "HOOKNB_EMBEDDED_PORT" in done.stderr
 
 
+def test_a_store_that_cannot_be_opened_is_a_clear_error(tmp_path: Path) -> None:
+    """Jupyter Server serves on when an extension fails to load: the script got the server's
+    HTML 404 page at its first hub request. It gets an error naming the store instead."""
+    (tmp_path / "a-directory").mkdir()
+    cases = {
+        str(tmp_path / "a-file" / "hooknb.sqlite"): "cannot keep its store",  # parent a file
+        str(tmp_path / "a-directory"): "server extension did not load",  # a directory
+    }
+    (tmp_path / "a-file").write_text("")
+    for store, said in cases.items():
+        done = subprocess.run(
+            [sys.executable, "-c", "import hooknb; hooknb.connect()"],
+            env=isolated_env(tmp_path, HOOKNB_STORE=store),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode != 0
+        last = done.stderr.strip().splitlines()[-1]
+        assert last.startswith("RuntimeError") and said in last and store in last, last
+
+
 # The same workflow as OPEN_A_WAIT's (a script run again), then what a script does to finish
 # the runs it adopts.
 ADOPTING_SCRIPT = (

@@ -131,6 +131,13 @@ class EmbeddedServer:
                 "HOOKNB_EMBEDDED_PORT to move the hub (URLs handed out before then stop "
                 "working), or give this script its own store with HOOKNB_STORE."
             )
+        try:
+            Path(self.store).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RuntimeError(
+                f"the embedded hooknb hub cannot keep its store at {self.store}: {exc} "
+                "(HOOKNB_STORE or store= names it)"
+            ) from exc
         ready = threading.Event()
         failure: list[BaseException] = []
         self._thread = threading.Thread(
@@ -187,8 +194,20 @@ class EmbeddedServer:
             loop.close()
             return
         hub = app.web_app.settings.get("hooknb_hub")
-        if hub is not None:
-            hub.store.write_sync(lambda conn: _remember(conn, f"{self.host}:{self.port}"))
+        if hub is None:
+            # Jupyter Server logs an extension that fails to load and serves on without it:
+            # every hub request would get its 404 page. Say so here instead.
+            failure.append(
+                RuntimeError(f"hooknb's server extension did not load (store {self.store})")
+            )
+            with contextlib.suppress(Exception):
+                app.http_server.stop()  # free the port; the loop never ran
+            self.app = None
+            self._stopped.set()
+            ready.set()
+            loop.close()
+            return
+        hub.store.write_sync(lambda conn: _remember(conn, f"{self.host}:{self.port}"))
         loop.call_soon(ready.set)
         try:
             app.start_ioloop()

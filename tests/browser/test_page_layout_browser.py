@@ -32,8 +32,9 @@ async def {name}(run):
     reply = await run.webhook(
         "Approval",
         subscribe={{"method": "POST", "uri": BASE + "approvals",
-                   "body": {{"callbackUrl": "@{{listCallbackUrl()}}", "subject": {name!r}}}}},
-        unsubscribe={{"method": "DELETE", "uri": BASE + "approvals/@{{action().outputs.body.id}}"}})
+                   "body": {{"callbackUrl": hooknb.CALLBACK_URL, "subject": {name!r}}}}},
+        unsubscribe=lambda sub: {{"method": "DELETE",
+                                  "uri": BASE + f"approvals/{{sub.body['id']}}"}})
     return reply.body
 
 @hooknb.workflow
