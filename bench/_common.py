@@ -13,7 +13,6 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,11 @@ import httpx
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
+# The tests' process helpers (tests/processes.py): the same isolated environment and kernel.
+sys.path.insert(0, str(REPO / "tests"))
+import processes  # noqa: E402
+from processes import free_port  # noqa: E402
+
 PY = sys.executable
 POST_LUA = BENCH_DIR / "post.lua"
 #: The request body every ingest benchmark sends (the one n8n-measured.md used).
@@ -38,12 +42,6 @@ BODY = '{"id":42,"msg":"hello","tags":["a","b"]}'
 
 def log(*parts: Any) -> None:
     print(f"[{time.strftime('%H:%M:%S')}]", *parts, file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # -- the machine ---------------------------------------------------------------------------
@@ -182,13 +180,7 @@ class Server:
         self.set_extensions()
 
     #: Server extensions a dev install also enables; ``only_hooknb`` turns them off.
-    OTHER_EXTENSIONS = (
-        "jupyterlab",
-        "notebook",
-        "notebook_shim",
-        "jupyter_lsp",
-        "jupyter_server_terminals",
-    )
+    OTHER_EXTENSIONS = processes.OTHER_EXTENSIONS
 
     def set_extensions(self, *, only_hooknb: bool = False) -> None:
         """Write the config for the next start: bench_ext on; others off if ``only_hooknb``."""
@@ -348,20 +340,9 @@ class Server:
 
 
 def isolated_env(root: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    env.update(
-        JUPYTER_RUNTIME_DIR=str(root / "runtime"),
-        JUPYTER_DATA_DIR=str(root / "data"),
-        JUPYTER_CONFIG_DIR=str(root / "config"),
-        NO_PROXY="127.0.0.1,localhost",
-        PYTHONPATH=os.pathsep.join(
-            p for p in (str(BENCH_DIR), os.environ.get("PYTHONPATH", "")) if p
-        ),
-    )
-    for name in ("HOOKNB_URL", "HOOKNB_TOKEN", "HOOKNB_STORE"):
-        env.pop(name, None)
-    env.update(extra)
-    return env
+    """The tests' isolated environment, with ``bench_ext`` importable by the server."""
+    pythonpath = os.pathsep.join(p for p in (str(BENCH_DIR), os.environ.get("PYTHONPATH", "")) if p)
+    return processes.isolated_env(root, **{"PYTHONPATH": pythonpath, **extra})
 
 
 def rss_mib(pid: int) -> float:
@@ -587,34 +568,18 @@ def wrk(
 # -- a kernel that talks to the server -----------------------------------------------------
 
 
-class Kernel:
-    """An IPython kernel (jupyter_client.start_new_kernel) with HOOKNB_URL/HOOKNB_TOKEN set."""
+class Kernel(processes.Kernel):
+    """The tests' kernel (``run`` raises AssertionError with the traceback), with
+    HOOKNB_URL/HOOKNB_TOKEN set to ``server``, optionally pinned to ``cpus``."""
 
     def __init__(self, server: Server, *, cpus: str | None = None) -> None:
-        from jupyter_client.manager import start_new_kernel
-
-        env = dict(server.env)
-        env["HOOKNB_URL"] = server.url
-        env["HOOKNB_TOKEN"] = server.token
-        self.km, self.kc = start_new_kernel(kernel_name="python3", env=env)
+        super().__init__({**server.env, "HOOKNB_URL": server.url, "HOOKNB_TOKEN": server.token})
         self.pid = int(self.km.provisioner.process.pid)  # type: ignore[union-attr]
         if cpus:
             pin(self.pid, cpus)
 
     def run(self, code: str, timeout: float = 120) -> str:
-        out: list[str] = []
-        errors: list[str] = []
-
-        def hook(msg: dict[str, Any]) -> None:
-            if msg["msg_type"] == "stream":
-                out.append(msg["content"]["text"])
-            elif msg["msg_type"] == "error":
-                errors.append("\n".join(msg["content"]["traceback"]))
-
-        reply = self.kc.execute_interactive(code, timeout=timeout, output_hook=hook)
-        if reply["content"]["status"] != "ok" or errors:
-            raise RuntimeError("kernel error:\n" + "\n".join(errors))
-        return "".join(out)
+        return super().run(code, timeout)
 
     def json(self, expression: str, timeout: float = 120) -> Any:
         """Evaluate ``expression`` in the kernel and return it through JSON."""

@@ -270,7 +270,8 @@ def _wait_ready(proc: subprocess.Popen[bytes], env: dict[str, str]) -> dict[str,
     while proc.poll() is None and time.monotonic() < give_up:
         if info_file.is_file():
             with contextlib.suppress(ValueError, OSError):
-                return json.loads(info_file.read_text())
+                info: dict[str, Any] = json.loads(info_file.read_text())
+                return info
         time.sleep(0.2)
     return None
 

@@ -16,6 +16,15 @@ from jupyter_client.manager import start_new_kernel
 
 from hooknb.server.embedded import free_port
 
+#: Server extensions a dev install also enables; they only slow starts down here.
+OTHER_EXTENSIONS = (
+    "jupyterlab",
+    "notebook",
+    "notebook_shim",
+    "jupyter_lsp",
+    "jupyter_server_terminals",
+)
+
 
 def isolated_env(root: Path, **extra: str) -> dict[str, str]:
     """Environment with Jupyter's dirs under ``root`` and no proxy."""
@@ -63,17 +72,11 @@ class ServerProcess:
         self.env = isolated_env(root, **(env or {}))
         if only_hooknb:
             # Other installed extensions (JupyterLab, LSP...) only slow restarts down here.
-            disabled = (
-                "jupyterlab",
-                "notebook",
-                "notebook_shim",
-                "jupyter_lsp",
-                "jupyter_server_terminals",
-            )
+            disabled = dict.fromkeys(OTHER_EXTENSIONS, False)
             config = root / "config"
             config.mkdir(parents=True, exist_ok=True)
             (config / "jupyter_server_config.json").write_text(
-                json.dumps({"ServerApp": {"jpserver_extensions": dict.fromkeys(disabled, False)}})
+                json.dumps({"ServerApp": {"jpserver_extensions": disabled}})
             )
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0

@@ -137,7 +137,7 @@ def test_the_sides_import_only_downwards() -> None:
     assert "hooknb.kernel.run" in graph["hooknb.kernel.workflow"]  # the probe works
     assert edges(graph, "hooknb.kernel", "hooknb.server") == KERNEL_TO_SERVER
     assert not edges(graph, "hooknb.server", "hooknb.kernel")
-    for shared in ("hooknb.wdl", "hooknb.http_model", "hooknb.errors"):
+    for shared in ("hooknb.wdl", "hooknb.http_model", "hooknb.errors", "hooknb.protocol"):
         assert not edges(graph, shared, "hooknb.kernel"), shared
         assert not edges(graph, shared, "hooknb.server"), shared
 

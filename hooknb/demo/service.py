@@ -453,7 +453,8 @@ class _BaseHandler(tornado.web.RequestHandler):
 
     @property
     def state(self) -> _State:
-        return self.application.settings[_STATE_KEY]
+        state: _State = self.application.settings[_STATE_KEY]
+        return state
 
     def base_url(self) -> str:
         return f"{self.request.protocol}://{self.request.host}"
@@ -788,11 +789,12 @@ def make_app(*, auto_approve_after: float | None = None) -> tornado.web.Applicat
         (rf"/approvals/{item}/(approve|reject)", _FormDecisionHandler),
         (rf"/approvals/{item}/view", _ApprovalPageHandler),
     ]
+    settings: dict[str, Any] = {_STATE_KEY: _State(auto_approve_after)}
     return tornado.web.Application(
         routes,
         default_handler_class=_NotFoundHandler,
         log_function=_access_log,
-        **{_STATE_KEY: _State(auto_approve_after)},
+        **settings,
     )
 
 

@@ -17,12 +17,16 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import httpx
 
 from .service import DemoService
+
+if TYPE_CHECKING:
+    from ..kernel.client import HubClient
 
 
 class _Narrator:
@@ -58,23 +62,22 @@ def run_walkthrough(
         hub = hooknb.connect(embedded=True, store=store)
         try:
             say(f"demo service at {service.url}", f"embedded hub at {hub.url} (store {store})")
-            return _story(
-                hooknb, hub, service, say, out, approve_after=approve_after, reject=reject
-            )
+            return _story(hub, service, say, out, approve_after=approve_after, reject=reject)
         finally:
             hub.close()
 
 
 def _story(
-    hooknb: Any,
-    hub: Any,
+    hub: HubClient,
     service: DemoService,
-    say: Any,
+    say: Callable[..., None],
     out: TextIO,
     *,
     approve_after: float,
     reject: bool,
 ) -> int:
+    import hooknb
+
     base = service.url
     waiting = threading.Event()
     finished = threading.Event()
@@ -147,6 +150,7 @@ def _story(
     orders.observe(on_workflow_change)
     say("enabling workflow 'orders': its HTTP Webhook trigger subscribes to topic 'orders'")
     orders.enable()
+    assert orders._record is not None  # enable() has the hub's record of the workflow
     subscription = orders._record["trigger"]["subscription"]
     say(
         f"trigger Enabled (the service answered {subscription['statusCode']}, "
@@ -179,6 +183,7 @@ def _story(
 
         run = orders.runs[-1].wait(timeout=30)
         wait_id = run.actions["Approval"].wait_id
+        assert wait_id is not None  # the step opened its wait
         unsubscribed = _await_unsubscribe(hub, wait_id)
         say(f"hooknb unsubscribed the finished step: {unsubscribed}")
 

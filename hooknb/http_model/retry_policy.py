@@ -46,7 +46,7 @@ def _interval(obj: Mapping[str, Any], key: str, where: str, default: str | None 
         raise ValueError(f"{where}.{key}: {exc}") from None
     if seconds > ONE_DAY:
         raise ValueError(f"{where}.{key}: {raw!r} is longer than one day (P1D), the maximum")
-    return raw.strip().upper()
+    return str(raw).strip().upper()
 
 
 def _count(obj: Mapping[str, Any], where: str) -> int:

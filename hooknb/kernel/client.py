@@ -18,7 +18,7 @@ import time
 import weakref
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 from urllib.parse import quote
 
 import httpx
@@ -26,6 +26,7 @@ import httpx
 from ..errors import HubRequestError
 from ..http_model import CallbackWire
 from ..paths import default_embedded_store
+from ..protocol import AdoptAnswer, RunHistory, RunReport, WaitOutcome
 from .aio import engine_loop, run_sync
 from .discovery import HubAddress, find_hub
 
@@ -39,9 +40,12 @@ _REQUEST_RETRY_SECONDS = 60.0
 _MAX_IN_FLIGHT = 32
 
 
-class _Named(Protocol):
+class _RunsWorkflow(Protocol):
+    """What the client uses of a run's workflow: its name, and telling it a run changed."""
+
     @property
     def name(self) -> str: ...
+    def _changed(self, run: Any = None, /) -> None: ...
 
 
 class LocalRun(Protocol):
@@ -53,9 +57,9 @@ class LocalRun(Protocol):
     @property
     def id(self) -> str: ...
     @property
-    def workflow(self) -> _Named: ...
+    def workflow(self) -> _RunsWorkflow: ...
     def _start(self) -> None: ...
-    def to_report(self) -> dict[str, Any]: ...
+    def to_report(self) -> RunReport: ...
     def _request_cancel(self) -> bool: ...
     def _fence(self) -> None: ...
 
@@ -66,7 +70,7 @@ class LocalWorkflow(Protocol):
     @property
     def name(self) -> str: ...
     def _run_for_trigger(self, run_id: str, callback: CallbackWire) -> LocalRun: ...
-    def _run_for_replay(self, history: dict[str, Any]) -> LocalRun: ...
+    def _run_for_replay(self, history: RunHistory) -> LocalRun: ...
     def _on_server_report(self, report: dict[str, Any]) -> None: ...
     def _on_server_state(self, state: str) -> None: ...
 
@@ -98,7 +102,7 @@ class HubClient:
         # Runs started here that wait for the hub to deliver them (see hold_run).
         self._held: dict[str, LocalRun] = {}
         self._runs_by_workflow: dict[str, list[LocalRun]] = {}
-        self._wait_futures: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._wait_futures: dict[str, asyncio.Future[WaitOutcome]] = {}
         self._pending_acks: set[int] = set()
         # Runs whose state changed since the last sync: their report is made when it is sent
         # (a run of thousands of steps changes thousands of times between two syncs).
@@ -364,7 +368,7 @@ class HubClient:
             self._early_wait_events[wait_id] = event  # perhaps a wait of a run being adopted
             return
         if future is not None and not future.done():
-            future.set_result(event)
+            future.set_result(cast(WaitOutcome, event))  # the hub's wait event
         self.ack(event["seq"])
 
     def _on_run_event(self, event: dict[str, Any]) -> None:
@@ -402,7 +406,7 @@ class HubClient:
         """The run ``run_id`` if this process started it."""
         return self._runs.get(run_id) or self._held.get(run_id)
 
-    def expect_wait(self, wait_id: str) -> asyncio.Future[dict[str, Any]]:
+    def expect_wait(self, wait_id: str) -> asyncio.Future[WaitOutcome]:
         """A future resolved by the wait's outcome event (callback, timedout, cancelled);
         the same one for the same wait until it is resolved."""
         future = self._wait_futures.get(wait_id)
@@ -428,7 +432,9 @@ class HubClient:
         try:
             while True:
                 try:
-                    answer = await self.request("POST", path, {"client": self.client_id})
+                    answer: AdoptAnswer = await self.request(
+                        "POST", path, {"client": self.client_id}
+                    )
                     break
                 except HubRequestError as exc:
                     body = exc.body if isinstance(exc.body, dict) else {}
@@ -496,7 +502,7 @@ class HubClient:
         await future
 
     def _requeue(
-        self, acks: list[int], reports: list[dict[str, Any]], steps: list[dict[str, Any]]
+        self, acks: list[int], reports: list[RunReport], steps: list[dict[str, Any]]
     ) -> None:
         """What a sync could not send goes with the next one (a run's state read afresh)."""
         self._pending_acks.update(acks)
@@ -507,7 +513,7 @@ class HubClient:
         self._pending_steps[:0] = steps
 
     async def _send_sync(
-        self, acks: list[int], reports: list[dict[str, Any]], steps: list[dict[str, Any]]
+        self, acks: list[int], reports: list[RunReport], steps: list[dict[str, Any]]
     ) -> Any:
         return await self.request(
             "POST",
@@ -520,7 +526,7 @@ class HubClient:
     async def _sync_apart(
         self,
         acks: list[int],
-        reports: list[dict[str, Any]],
+        reports: list[RunReport],
         steps: list[dict[str, Any]],
         refusal: HubRequestError,
     ) -> dict[str, Any]:
@@ -631,7 +637,7 @@ class _Unsent(Exception):
         self,
         error: Exception,
         acks: list[int],
-        reports: list[dict[str, Any]],
+        reports: list[RunReport],
         steps: list[dict[str, Any]],
     ) -> None:
         super().__init__(str(error))
@@ -644,12 +650,15 @@ def _refused(exc: HubRequestError) -> bool:
     return exc.status is not None and 400 <= exc.status < 500 and exc.status not in (408, 429)
 
 
-def bare_report(report: dict[str, Any], problem: str) -> dict[str, Any]:
+def bare_report(report: RunReport, problem: str) -> RunReport:
     """A run report reduced to what the hub needs to show the run's status and times."""
-    keep = ("id", "status", "started", "ended", "trigger")
     error = report.get("error")
     return {
-        **{key: report.get(key) for key in keep},
+        "id": report["id"],
+        "status": report["status"],
+        "started": report["started"],
+        "ended": report["ended"],
+        "trigger": report["trigger"],
         "actions": {},
         "result": None,
         "error": error[:2000] if isinstance(error, str) else None,
@@ -657,7 +666,7 @@ def bare_report(report: dict[str, Any], problem: str) -> dict[str, Any]:
     }
 
 
-def _report_of(run: LocalRun) -> dict[str, Any] | None:
+def _report_of(run: LocalRun) -> RunReport | None:
     try:
         return run.to_report()
     except Exception:  # one run that cannot be serialised must not stop the others' reports

@@ -38,6 +38,7 @@ from typing import Any
 import httpx
 
 from ..errors import HookNBError
+from ..protocol import StepHistory, WaitState
 from .outputs import Outputs
 
 __all__ = [
@@ -89,13 +90,13 @@ class RecordedStep:
     position: int
     state: str  # "done" (its value is the outcome) or "running"
     value: str | None  # JSON text, decoded by the step kind that reads it
-    wait: dict[str, Any] | None = None
+    wait: WaitState | None = None
     started: float | None = None
     #: When it ended the first time: a replayed step shows its own times, not the replay's.
     ended: float | None = None
 
     @classmethod
-    def from_json(cls, step: Mapping[str, Any]) -> RecordedStep:
+    def from_json(cls, step: StepHistory) -> RecordedStep:
         return cls(
             name=step["step"],
             kind=step["kind"],
@@ -118,7 +119,7 @@ class History:
     asked: set[str] = field(default_factory=set)
 
     @classmethod
-    def from_json(cls, steps: list[Mapping[str, Any]]) -> History:
+    def from_json(cls, steps: list[StepHistory]) -> History:
         recorded = [RecordedStep.from_json(step) for step in steps]
         return cls({step.name: step for step in recorded})
 

@@ -362,7 +362,8 @@ class _Interpreter:
         value = step.timeout
         if isinstance(value, str) and "@" in value:
             value = evaluate(value, self.context())
-        return value
+        timeout: str | None = value  # a duration (checked where the step's wait is opened)
+        return timeout
 
     def record(self, step: Step, status: str = "Running", **fields: Any) -> Action:
         # The scope comes from the task's context: the parent, in its repetition.

@@ -243,6 +243,7 @@ class HookNBMagics(Magics):
         )
         workflow._define()
         if name.isidentifier() and not keyword.iskeyword(name):
+            assert self.shell is not None  # a magic runs in a shell
             self.shell.user_ns[name] = workflow
         _warn_without_callback_url(definition)
         from IPython.display import display
@@ -349,12 +350,14 @@ class HookNBMagics(Magics):
         hub = self._hub()
         local = hub.workflows.get(args.name)
         if local is not None and local.callback_url:
-            return local.callback_url
+            local_url: str = local.callback_url
+            return local_url
         record = hub.call(hub.request("GET", f"hooknb/api/workflows/{_quote(args.name)}"))
         trigger = record.get("trigger") or {}
         if not trigger.get("callbackUrl"):
             raise UsageError(f"workflow {args.name!r} has no HttpWebhook trigger")
-        return trigger["callbackUrl"]
+        url: str = trigger["callbackUrl"]
+        return url
 
     def _enable(self, line: str) -> None:
         args = _parse(_enable_args, line)

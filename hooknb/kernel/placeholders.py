@@ -131,7 +131,7 @@ class CallbackUrl:
             "from it with hooknb.CALLBACK_URL.map(lambda url: f'...{url}...')"
         )
 
-    __str__ = __format__ = __add__ = __radd__ = __mod__ = __rmod__ = _not_text  # type: ignore[assignment]
+    __str__ = __format__ = __add__ = __radd__ = __mod__ = __rmod__ = _not_text
 
 
 #: The callback URL of the webhook step or trigger whose request holds it (see

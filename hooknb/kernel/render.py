@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -198,7 +198,8 @@ def headers_of(outputs: Outputs | None) -> dict[str, str]:
     """Headers in the sender's spelling, credentials masked (views end up in shared notebooks)."""
     if outputs is None:
         return {}
-    return redact({"headers": headers_dict(outputs.headers)})["headers"]
+    shown: dict[str, str] = redact({"headers": headers_dict(outputs.headers)})["headers"]
+    return shown
 
 
 def json_text(value: Any, limit: int = BODY_LIMIT) -> str:
@@ -265,7 +266,7 @@ def value_html(value: Any, title: str = "Outputs") -> str:
 def action_details_html(action: Action) -> str:
     """Inputs, subscribe response, outputs and error of a step, each expandable; the parts
     the step keeps secure as :data:`~hooknb.kernel.action.SECURED`."""
-    secure = getattr(action, "secure", frozenset())
+    secure: Collection[str] = getattr(action, "secure", frozenset())
     parts = [inputs_html(SECURED if "inputs" in secure else action.inputs)]
     if "outputs" in secure:
         parts.append(value_html(SECURED))

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from ..errors import ActionTimedOut, RunTerminated
 from ..jsonsafe import truncated_marker
+from ..protocol import RunReport
 from ..wdl import Context
 from .action import (
     REPORT_BODY_LIMIT,
@@ -187,7 +188,7 @@ class Run(Steps):
             except Exception:  # an observer (a widget) must never break the run
                 log.exception("run observer failed")
 
-    def to_report(self) -> dict[str, Any]:
+    def to_report(self) -> RunReport:
         """The run as the hub records it (``api/sync``): status, times, every step, result.
 
         Always accepted by the hub: nothing in it is deeper than ``jsonsafe.MAX_DEPTH``
@@ -208,7 +209,7 @@ class Run(Steps):
             f"the run's {len(self.actions):,} steps are too many to report (the kernel has them)"
         )
 
-    def _report(self, body_limit: int) -> dict[str, Any]:
+    def _report(self, body_limit: int) -> RunReport:
         if body_limit:
             actions = {name: a.to_report(body_limit) for name, a in self.actions.items()}
         else:  # only what a step is: its name, type, status and times
@@ -220,22 +221,18 @@ class Run(Steps):
                 }
                 for name, a in self.actions.items()
             }
-        return {
-            **self._bare_report(None),
-            "actions": actions,
-            "result": _report_value(self.result, body_limit),
-            **(
-                {"response": _report_value(self.response, body_limit)}
-                if self.response is not None
-                else {}
-            ),
-        }
+        report = self._bare_report(None)
+        report["actions"] = actions
+        report["result"] = _report_value(self.result, body_limit)
+        if self.response is not None:
+            report["response"] = _report_value(self.response, body_limit)
+        return report
 
-    def _bare_report(self, problem: str | None) -> dict[str, Any]:
+    def _bare_report(self, problem: str | None) -> RunReport:
         error = self.error
         if error is not None and len(error) > REPORT_BODY_LIMIT:
             error = error[:REPORT_BODY_LIMIT] + f"... ({len(error):,} characters)"
-        report: dict[str, Any] = {
+        report: RunReport = {
             "id": self.id,
             "status": self.status,
             "started": self.started,
@@ -445,7 +442,7 @@ class ServerRun(Run):
     def _start(self) -> None:
         self.workflow._changed(self)
 
-    def _report(self, report: Mapping[str, Any]) -> None:
+    def _on_report(self, report: Mapping[str, Any]) -> None:
         """A report of the worker: applied once the run's trigger outputs are here, so that
         code waiting for a status (``until(run.status == "Waiting")``) never sees the run
         without them (it showed an empty trigger body, depending on which came first)."""

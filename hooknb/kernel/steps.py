@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 
 from ..errors import ActionFailed, ActionTimedOut, HookNBError, HubRequestError, RunTerminated
 from ..http_model import redact
+from ..protocol import OpenedWait, Wait, WaitOutcome, WaitState, WaitView
 from ..wdl import Context
 from ..wdl.definitions import apply_endpoints
 from ..wdl.durations import parse_duration
@@ -255,7 +256,7 @@ class Steps:
         try:
             if recorded is None:
                 outcome = await self._open_wait(wait, timeout_s, verify, place)
-                state: dict[str, Any] | None = None
+                state: Wait | None = None
             else:
                 outcome, state = self._resume_wait(wait, recorded)
             if state is None or state["state"] in ("open", "subscribing"):
@@ -302,7 +303,7 @@ class Steps:
 
     def _resume_wait(
         self, wait: _WebhookWait, recorded: RecordedStep
-    ) -> tuple[asyncio.Future[dict[str, Any]], dict[str, Any]]:
+    ) -> tuple[asyncio.Future[WaitOutcome], WaitState]:
         """Replay: the step's wait from the history (no second wait, no second subscribe).
 
         Returns the future of its outcome — already resolved when the outcome is in the
@@ -320,15 +321,17 @@ class Steps:
         if state["subscription"] is not None:
             action.subscription = Outputs.from_response(state["subscription"])
         outcome = self.hub.expect_wait(state["id"])
-        event = {
-            "completed": {"event": "callback", "callback": state.get("callback")},
-            "timedout": {"event": "timedout"},
-            "cancelled": {"event": "cancelled"},
-        }.get(state["state"])
-        if event is not None and not outcome.done():
-            if event["event"] == "callback" and event["callback"] is None:
+        if outcome.done():
+            return outcome, state
+        if state["state"] == "completed":
+            callback = state.get("callback")
+            if callback is None:
                 raise ActionFailed(action.name, "the run's history lost this step's callback")
-            outcome.set_result(event)
+            outcome.set_result({"event": "callback", "callback": callback})
+        elif state["state"] == "timedout":
+            outcome.set_result({"event": "timedout"})
+        elif state["state"] == "cancelled":
+            outcome.set_result({"event": "cancelled"})
         return outcome, state
 
     async def _open_wait(
@@ -337,11 +340,11 @@ class Steps:
         timeout_s: float | None,
         verify: Mapping[str, Any] | None,
         place: StepPlace,
-    ) -> asyncio.Future[dict[str, Any]]:
+    ) -> asyncio.Future[WaitOutcome]:
         """Open the wait on the hub (the step joins the run's history there); return the
         future its outcome event will resolve."""
         hub, action = self.hub, wait.action
-        record = await hub.request(
+        record: OpenedWait = await hub.request(
             "POST",
             f"hooknb/api/runs/{self.id}/waits",
             {
@@ -385,11 +388,11 @@ class Steps:
         wait: _WebhookWait,
         subscribe_request: Mapping[str, Any],
         unsubscribe_request: Mapping[str, Any] | None,
-    ) -> dict[str, Any]:
+    ) -> WaitView:
         """Have the hub subscribe; return the wait's state. Raises ActionFailed when the
         subscribe request failed for good."""
         action = wait.action
-        state: dict[str, Any] = await self.hub.request(
+        state: WaitView = await self.hub.request(
             "POST",
             f"hooknb/api/waits/{wait.id}/subscribe",
             {
@@ -433,9 +436,10 @@ class Steps:
             "status": action.status,
             "startTime": iso_time(action.started),
         }
-        return apply_endpoints(
+        made_later: Mapping[str, Any] | None = apply_endpoints(
             resolve(unsubscribe or {}, replace(wait.context, action=current)), self._endpoints
         )
+        return made_later
 
     async def _webhook_cancelled(self, wait: _WebhookWait) -> None:
         """The run was cancelled during the step: make sure the hub unsubscribes, and take a
@@ -479,7 +483,7 @@ class Steps:
         self._changed()
 
     def _webhook_outcome(
-        self, wait: _WebhookWait, event: Mapping[str, Any], timeout_s: float | None
+        self, wait: _WebhookWait, event: WaitOutcome, timeout_s: float | None
     ) -> Outputs:
         """The step's end from the hub's outcome event: the callback's outputs, or
         ActionTimedOut, or CancelledError (cancelled from outside the kernel)."""

@@ -654,6 +654,8 @@ class StepRow(widgets.VBox):
     """One step of a run (the trigger, or an action): name, status, times, countdown while it
     waits, the callback URL with "Send test callback", and expandable inputs/outputs."""
 
+    children: tuple[Any, ...]  # VBox's trait (ipywidgets is untyped)
+
     def __init__(self, run_view: RunView, action: Action | None) -> None:
         self.run_view = run_view
         self.action = action

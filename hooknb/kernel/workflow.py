@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 from ..errors import HookNBError, HubRequestError, TriggerSkipped
 from ..http_model import CallbackWire, encode_wire_body
+from ..protocol import RunHistory
 from ..wdl import Context
 from ..wdl.definitions import Definition, Recurrence, apply_endpoints
 from .aio import in_loop_thread
@@ -277,7 +278,7 @@ class Workflow(Declarative):
             self.hub.add_run(run)
             run._loading = self.hub.loop.create_task(run._load_trigger())
         if isinstance(run, ServerRun):
-            run._report(report)
+            run._on_report(report)
 
     async def _adopt_runs(self, hub: HubClient) -> dict[str, Any]:
         try:
@@ -405,7 +406,7 @@ class Workflow(Declarative):
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         self._local_enabled = False
-        answer = await hub.request("DELETE", self._path, timeout=None)
+        answer: dict[str, Any] = await hub.request("DELETE", self._path, timeout=None)
         if hub.workflows.get(self.name) is self:
             del hub.workflows[self.name]
         hub.watched.discard(self.name)
@@ -418,7 +419,8 @@ class Workflow(Declarative):
     def callback_url(self) -> str | None:
         """The trigger's callback URL (stable across disable/enable), once enabled."""
         if self._record and self._record.get("trigger"):
-            return self._record["trigger"]["callbackUrl"]
+            url: str = self._record["trigger"]["callbackUrl"]
+            return url
         return None
 
     @property
@@ -557,7 +559,9 @@ class Workflow(Declarative):
         return run
 
     async def _start_on_hub(self, hub: HubClient, request: dict[str, Any]) -> dict[str, Any]:
-        created = await hub.request("POST", f"{self._path}/runs", request, idempotent=False)
+        created: dict[str, Any] = await hub.request(
+            "POST", f"{self._path}/runs", request, idempotent=False
+        )
         if created.get("status") == "Skipped":
             raise TriggerSkipped(self.name, str(created.get("reason") or "skipped"))
         return created
@@ -574,7 +578,7 @@ class Workflow(Declarative):
         """A run for a trigger callback the hub delivered (the client starts it)."""
         return Run(self, run_id, self._trigger_outputs(callback))
 
-    def _run_for_replay(self, history: dict[str, Any]) -> Run:
+    def _run_for_replay(self, history: RunHistory) -> Run:
         """A run this process adopts: replayed against its history (the client starts it)."""
         trigger = history.get("trigger")
         run = Run(

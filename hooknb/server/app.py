@@ -7,7 +7,7 @@ import contextlib
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
@@ -22,6 +22,9 @@ from .outbound import OutboundCaller
 from .receiver_link import ReceiverLink
 from .routes import handlers
 from .store import Store
+
+if TYPE_CHECKING:
+    from jupyter_server.serverapp import ServerApp
 
 DEFAULT_MAX_BODY_SIZE = 16 * 1024 * 1024
 DEFAULT_UPLOADS_PER_URL = 4
@@ -262,10 +265,17 @@ class HookNB(ExtensionApp):
     _keep_alive: asyncio.Task[None] | None = None
     _warnings: dict[tuple[str, str], str | None]
 
+    @property
+    def _server(self) -> ServerApp:
+        """The Jupyter server that loaded this extension (set before any of the methods below
+        run; ExtensionApp types it as optional)."""
+        assert self.serverapp is not None
+        return self.serverapp
+
     def initialize_settings(self) -> None:
         # Whatever log function writes the access log (JupyterHub's replaces the server's),
         # every record passes the server's log handlers: scrub signatures there.
-        log_scrub.install(self.serverapp.log)
+        log_scrub.install(self._server.log)
         self._warnings = {}
         identity = self._identity()
         if self.receiver_url and not identity.under_jupyterhub:
@@ -296,7 +306,7 @@ class HookNB(ExtensionApp):
             body_timeout=self.body_timeout,
             logger=self.log,
             reconnect_grace=self.reconnect_grace,
-            callback_base=(lambda: self.receiver.callback_base) if self.receiver else None,
+            callback_base=(lambda: receiver.callback_base) if (receiver := self.receiver) else None,
             status_notes=self._status_notes,
         )
         if self.receiver is not None:
@@ -325,7 +335,7 @@ class HookNB(ExtensionApp):
         if not self.run_definitions or self.hub is None:
             return
         if self.worker is None:
-            token = self.serverapp.identity_provider.token
+            token = self._server.identity_provider.token
             self.worker = DefinitionsWorker(url=self._own_url(), token=token, log=self.log)
             self.hub.worker_client = self.worker.client
         self.worker.ensure_running()
@@ -337,10 +347,10 @@ class HookNB(ExtensionApp):
             self.handlers.append((pattern, handler, kwargs))
 
     def _identity(self) -> public_urls.Identity:
-        return public_urls.Identity.from_env(self.serverapp.base_url)
+        return public_urls.Identity.from_env(self._server.base_url)
 
     def _own_url(self) -> str:
-        server = self.serverapp
+        server = self._server
         host = server.ip if server.ip not in ("", "0.0.0.0", "::", "*") else "127.0.0.1"  # noqa: S104
         if ":" in host:
             host = f"[{host}]"
@@ -382,7 +392,7 @@ class HookNB(ExtensionApp):
         """While runs wait, mark the server active: jupyterhub-singleuser reports the newest of
         the web app's ``*_last_activity`` settings to the Hub, which idle cullers read."""
         assert self.hub is not None
-        settings = self.serverapp.web_app.settings
+        settings = self._server.web_app.settings
         while True:
             if self.hub.is_ready and self.hub.has_open_waits():
                 settings["hooknb_last_activity"] = datetime.now(UTC)

@@ -13,7 +13,8 @@ on the kernel side, as in Logic Apps)::
 
     {"statusCode": 200, "headers": {...}, "body": ..., "attempts": [...], "polls": 0}
 
-The asynchronous polling pattern (MicrosoftDocs/azure-docs ``logic-apps-create-api-app.md``):
+The asynchronous polling pattern
+(https://learn.microsoft.com/azure/logic-apps/logic-apps-create-api-app):
 when the response is ``202 Accepted`` with a ``location`` header, the hub waits
 ``retry-after`` seconds (default 1) and GETs that URL (with the request's retry policy; with
 its credentials - ``authentication``, ``cookie``, Authorization and Cookie headers - only when

@@ -25,6 +25,7 @@ from typing import Any
 from .. import jsonsafe
 from ..http_model.request import normalize_request
 from ..jsonsafe import clip_depth
+from ..protocol import AdoptAnswer, OpenedWait, WaitView
 from ._retry import DEFAULT_POLICY, RetryPolicy
 from .callback_signing import KEY_TYPES, Signer, fingerprint, new_callback_id, normalize_key_type
 from .channels import Channel
@@ -279,8 +280,8 @@ class Hub:
             if channel is not None:
                 channel.acked(seqs)
         for delivery in effects.deliveries:
-            client = self._route_client(delivery.route)
-            channel = self._channels.get(client) if client else None
+            route_client = self._route_client(delivery.route)
+            channel = self._channels.get(route_client) if route_client else None
             if channel is None:
                 continue
             try:
@@ -1460,7 +1461,7 @@ class Hub:
         """Whether ``client`` (a kernel) has its push channel open right now."""
         return client is not None and client in self._channels
 
-    async def adopt(self, name: str, client: str) -> dict[str, Any]:
+    async def adopt(self, name: str, client: str) -> AdoptAnswer:
         """``client`` defines workflow ``name``: give it the workflow's lease and the unfinished
         runs whose kernel is gone, with their histories to replay.
 
@@ -1712,7 +1713,7 @@ class Hub:
         timeout: float | None = None,
         verify: Any = None,
         order: StepOrder | None = None,
-    ) -> dict[str, Any]:
+    ) -> OpenedWait:
         """Create the callback URL and deadline for one HttpWebhook action step of a run.
 
         ``verify`` adds a sender-signature check to the step's callback URL. The step joins the
@@ -1788,7 +1789,7 @@ class Hub:
         unsubscribe: Any = None,
         *,
         unsubscribe_later: bool = False,
-    ) -> dict[str, Any]:
+    ) -> WaitView:
         """Make the step's subscribe call (once; repeating the request returns the outcome).
 
         ``unsubscribe`` is the evaluated unsubscribe request, or ``unsubscribe_later=True``
@@ -1833,7 +1834,7 @@ class Hub:
             await self.outbox.result(outcome.value["outbox"], within=within)
         return self.views.wait(wait_id)
 
-    async def set_wait_unsubscribe(self, wait_id: str, unsubscribe: Any) -> dict[str, Any]:
+    async def set_wait_unsubscribe(self, wait_id: str, unsubscribe: Any) -> WaitView:
         """Provide an unsubscribe request computed from the subscribe response."""
         request = _normalize_optional("unsubscribe", unsubscribe)
 
@@ -1858,7 +1859,7 @@ class Hub:
         await self._write(op)
         return self.views.wait(wait_id)
 
-    async def cancel_wait(self, wait_id: str, *, notify: bool = False) -> dict[str, Any]:
+    async def cancel_wait(self, wait_id: str, *, notify: bool = False) -> WaitView:
         """End an open wait as Cancelled (its unsubscribe call follows).
 
         ``notify`` sends a ``cancelled`` event to the kernel; a kernel cancelling its own step
@@ -2184,7 +2185,7 @@ class Hub:
         ``receiver`` describes a hooknb receiver under JupyterHub, when one is configured.
         """
         reader = self.store.reader
-        count = lambda sql: reader.execute(sql).fetchone()[0]  # noqa: E731
+        count: Callable[[str], int] = lambda sql: reader.execute(sql).fetchone()[0]  # noqa: E731
         notes = {"reachable": True, "warning": None, "receiver": None}
         if self._status_notes is not None:
             notes.update(self._status_notes())

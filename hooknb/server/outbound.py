@@ -153,7 +153,8 @@ class OutboundError(Exception):
 
 
 def _build_url(req: Mapping[str, Any]) -> str:
-    parts = urlsplit(req["uri"])
+    uri: str = req["uri"]
+    parts = urlsplit(uri)
     query = parts.query
     if req["queries"]:
         extra = urlencode(req["queries"], quote_via=quote)
@@ -366,7 +367,9 @@ class OutboundCaller:
         self, auth: Mapping[str, Any] | None
     ) -> tuple[httpx.AsyncClient, str | None]:
         """The client to use and the Authorization header value (None: no header)."""
-        kind = auth["type"] if auth else "None"
+        if not auth:
+            return self._main_client(), None
+        kind = auth["type"]
         if kind == "Basic":
             return self._main_client(), basic_header(auth["username"], auth["password"])
         if kind == "Raw":

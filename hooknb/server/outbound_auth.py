@@ -20,7 +20,7 @@ import ssl
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -232,7 +232,9 @@ class TokenProvider:
     def clear(self) -> None:
         self._cache.clear()
 
-    async def _cached(self, key: tuple[str, ...], fetch: Any) -> str:
+    async def _cached(
+        self, key: tuple[str, ...], fetch: Callable[[], Awaitable[tuple[str, float | None]]]
+    ) -> str:
         # One fetch per key at a time: concurrent calls wait for the first token.
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:

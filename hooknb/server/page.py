@@ -34,8 +34,14 @@ from tornado import web
 from .._version import __version__
 from ..http_model.redaction import redact_shown
 from ..jsonsafe import dumps, dumps_anything
-from .hub import RUN_STATUSES, Hub
-from .views import callback_previews, run_status_counts, run_trigger_callbacks, run_waits
+from .hub import Hub
+from .views import (
+    RUN_STATUSES,
+    callback_previews,
+    run_status_counts,
+    run_trigger_callbacks,
+    run_waits,
+)
 
 POLL_MS = 1500
 DEFAULT_RUN_LIMIT = 50
@@ -112,7 +118,7 @@ def call_view(call: dict[str, Any]) -> dict[str, Any]:
 
 
 def _last(calls: list[dict[str, Any]], purpose: str) -> dict[str, Any] | None:
-    for call in reversed(calls):
+    for call in calls[::-1]:  # (reversed() loses the item type to mypy)
         if call["purpose"] == purpose:
             return call
     return None

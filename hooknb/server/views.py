@@ -6,11 +6,12 @@ from __future__ import annotations
 import codecs
 import sqlite3
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from ..http_model.redaction import MASK, redact, redact_shown
-from ..http_model.wire import encode_wire_body
+from ..http_model.wire import CallbackWire, WireBody, encode_wire_body
 from ..jsonsafe import dumps, truncated_marker, try_loads
+from ..protocol import RunHistory, WaitView
 from .http_errors import NotFound
 from .rows import (
     CALLBACK_COLUMNS,
@@ -67,7 +68,8 @@ def shown_headers(stored: Any, limit: int | None = None) -> list[list[str]]:
         pairs.append([name, MASK if name.lower() in CREDENTIAL_HEADERS else text])
     if limit is None:
         return pairs
-    cut, left = [], limit
+    cut: list[list[str]] = []
+    left = limit
     for name, text in pairs:
         if left <= 0:
             cut.append(["$truncated", f"{len(pairs) - len(cut)} more headers"])
@@ -84,7 +86,7 @@ def _mask_step_headers(run: dict[str, Any]) -> None:
     for action in actions.values() if isinstance(actions, dict) else ():
         outputs = action.get("outputs") if isinstance(action, dict) else None
         headers = outputs.get("headers") if isinstance(outputs, dict) else None
-        if isinstance(headers, dict):
+        if isinstance(outputs, dict) and isinstance(headers, dict):
             outputs["headers"] = {
                 k: MASK if str(k).lower() in CREDENTIAL_HEADERS else v for k, v in headers.items()
             }
@@ -99,7 +101,7 @@ def shown_queries(stored: Any) -> dict[str, Any]:
     return {"$unreadable": redact_shown(value)}
 
 
-def shown_callback(row: tuple[Any, ...]) -> dict[str, Any]:
+def shown_callback(row: tuple[Any, ...]) -> CallbackWire:
     """A stored callback request (``CALLBACK_COLUMNS``) as a view shows it: whole body,
     credential headers masked, hostile columns shown rather than raised on."""
     callback_id, received, method, headers, query, content_type, body = row
@@ -141,13 +143,13 @@ class ListingBudget:
         size = size or 0
         kept = head[: max(0, min(len(head), self.left))]
         self.left -= len(kept)
-        value = shown_callback((*columns, kept))
+        value: dict[str, Any] = dict(shown_callback((*columns, kept)))
         if len(kept) < size:
             value["body"] = {**_cut_body(kept), "truncated": True, "size": size}
         return value
 
 
-def _cut_body(head: bytes) -> dict[str, str]:
+def _cut_body(head: bytes) -> WireBody:
     """The start of a body for JSON: UTF-8 text when it is (a character split by the cut is
     left out), base64 otherwise."""
     try:
@@ -455,7 +457,7 @@ class Views:
             value["kernel"] = self.kernel_state(client)
         return value
 
-    def histories(self, run_ids: list[str]) -> list[dict[str, Any]]:
+    def histories(self, run_ids: list[str]) -> list[RunHistory]:
         """What a kernel needs to replay these runs: each run's trigger request and its steps in
         the order they were asked for, with their recorded values (JSON text, decoded by the
         kernel) and, for webhook steps, their wait: state, callback URL, deadline, and the
@@ -463,7 +465,7 @@ class Views:
         result: list[dict[str, Any]] = []
         for start in range(0, len(run_ids), 500):
             result.extend(self._histories(run_ids[start : start + 500]))
-        return result
+        return cast("list[RunHistory]", result)  # built from the rows as RunHistory says
 
     def _histories(self, run_ids: list[str]) -> list[dict[str, Any]]:
         conn = self.store.reader
@@ -546,7 +548,7 @@ class Views:
             row = self.store.reader.execute(
                 f"SELECT {CALLBACK_COLUMNS} FROM callbacks c WHERE c.id = ?", (callback_id,)
             ).fetchone()
-            return None if row is None else shown_callback(row)
+            return None if row is None else dict(shown_callback(row))
         row = self.store.reader.execute(
             f"SELECT {_LISTED_CALLBACK_COLUMNS} FROM callbacks c WHERE c.id = ?",
             (LISTED_BODY_BYTES, callback_id),
@@ -569,7 +571,7 @@ class Views:
             result.append(value)
         return result
 
-    def wait(self, wait_id: str) -> dict[str, Any]:
+    def wait(self, wait_id: str) -> WaitView:
         row = self.store.reader.execute(
             f"SELECT {WAIT_COLUMNS} FROM waits WHERE id = ?", (wait_id,)
         ).fetchone()
@@ -579,7 +581,7 @@ class Views:
 
     def waits(
         self, *, run_id: str | None = None, state: str | None = None, limit: int = 1000
-    ) -> list[dict[str, Any]]:
+    ) -> list[WaitView]:
         clauses, params = [], []
         if run_id:
             clauses.append("run_id = ?")
@@ -597,9 +599,7 @@ class Views:
         budget = ListingBudget()
         return [self._wait_json(row, budget) for row in rows]
 
-    def _wait_json(
-        self, row: tuple[Any, ...], budget: ListingBudget | None = None
-    ) -> dict[str, Any]:
+    def _wait_json(self, row: tuple[Any, ...], budget: ListingBudget | None = None) -> WaitView:
         (
             wait_id,
             run_id,

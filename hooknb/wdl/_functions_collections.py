@@ -188,7 +188,7 @@ def _join(call: Invocation, args: list[Any]) -> str:
     # holding long texts) are refused at the limit, not after gigabytes are built.
     length = len(delimiter) * max(0, len(items) - 1)
     check_length(length)
-    pieces = []
+    pieces: list[str] = []
     for item in items:
         piece = to_text(item)
         length += len(piece)

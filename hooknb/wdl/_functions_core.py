@@ -19,12 +19,13 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeGuard
 
 if TYPE_CHECKING:
     from .context import Context
 
-# logic-apps-limits-and-config.md: "Expression evaluation limit: 131,072 characters.
+# https://learn.microsoft.com/azure/logic-apps/logic-apps-limits-and-config:
+# "Expression evaluation limit: 131,072 characters.
 # The @concat(), @base64(), @string() expressions can't be longer than this limit."
 MAX_RESULT_LENGTH = 131_072
 # functions reference, range(): "count ... doesn't exceed 100,000".
@@ -161,7 +162,7 @@ def _bad(call: Invocation, index: int, wanted: str, value: Any) -> NoReturn:
     call.fail(f"argument {index + 1} must be {wanted}, got {describe(value)}", arg=index)
 
 
-def is_number(value: Any) -> bool:
+def is_number(value: Any) -> TypeGuard[int | float | Decimal]:
     return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
 
 
@@ -525,4 +526,4 @@ def compare(call: Invocation, args: list[Any]) -> int:
         call.fail(f"cannot compare {describe(args[0])} with {describe(args[1])}")
     a, b = coerce_pair(a, b)
     # Ordinal (code point) order for strings; the reference does not say otherwise.
-    return (a > b) - (a < b)
+    return int(a > b) - int(a < b)

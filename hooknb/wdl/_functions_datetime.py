@@ -19,6 +19,7 @@ from __future__ import annotations
 import email.utils
 import re
 from calendar import monthrange
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -679,7 +680,7 @@ def _render(
         call.fail(str(exc), arg)
 
 
-def _guard(call: Invocation, action: Any) -> Stamp:
+def _guard(call: Invocation, action: Callable[[], Stamp]) -> Stamp:
     try:
         return action()
     except (_Invalid, OverflowError) as exc:

@@ -14,7 +14,7 @@ import math
 import random
 import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
-from typing import Any
+from typing import Any, cast
 
 from ._functions_core import (
     INT64_MAX,
@@ -24,6 +24,7 @@ from ._functions_core import (
     arg_int,
     arg_number,
     arg_str,
+    check_int,
     check_number,
     coerce_pair,
     describe,
@@ -185,7 +186,7 @@ def _int(call: Invocation, args: list[Any]) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, float | Decimal) and value == value.__floor__():
-        return check_number(call, int(value))
+        return check_int(call, int(value))
     call.fail(f"argument 1 must be a string holding an integer, got {describe(value)}", 0)
 
 
@@ -292,7 +293,7 @@ def _decimal(call: Invocation, args: list[Any]) -> Decimal:
         result = Decimal(text.strip())
     except InvalidOperation:
         call.fail(f"{describe(text)} is not a valid decimal number", 0)
-    return _result(call, result)
+    return cast(Decimal, _result(call, result))
 
 
 # ---------------------------------------------------------------------------

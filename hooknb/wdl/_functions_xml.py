@@ -247,7 +247,7 @@ def _element_value(element: Any) -> Any:
         if isinstance(child, etree._Comment):
             children.setdefault("#comment", []).append(child.text or "")
         elif isinstance(child, etree._ProcessingInstruction):
-            children.setdefault(f"?{child.target}", []).append(child.text or "")
+            children.setdefault(f"?{child.target!s}", []).append(child.text or "")
         else:
             name = _qname(child)
             children.setdefault(name, []).append(_element_value(child))

@@ -13,7 +13,8 @@ from typing import Any
 
 from ..errors import ExpressionError
 
-# Logic Apps limits (logic-apps-limits-and-config.md, "Characters per expression").
+# Logic Apps limits, "Characters per expression"
+# (https://learn.microsoft.com/azure/logic-apps/logic-apps-limits-and-config).
 MAX_EXPRESSION_LENGTH = 8192
 # Bounds recursion in the parser and evaluator; Logic Apps publishes no number.
 MAX_NESTING_DEPTH = 64

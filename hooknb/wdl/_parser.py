@@ -16,11 +16,11 @@ import difflib
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
+from ..errors import ExpressionError
 from ._functions import FUNCTIONS
 from ._lexer import (
     MAX_EXPRESSION_LENGTH,
     MAX_NESTING_DEPTH,
-    ExpressionError,
     Kind,
     Lexer,
     Token,

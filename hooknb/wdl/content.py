@@ -102,11 +102,13 @@ def multipart_parts(raw: bytes, content_type: str) -> list[dict[str, Any]] | Non
     )
     if not message.is_multipart():
         return None
-    parts = []
+    parts: list[dict[str, Any]] = []
     for part in message.iter_parts():
         if len(parts) >= MAX_FORM_FIELDS:
             return None
-        payload = part.get_payload(decode=True) or b""
+        # decode=True gives bytes, or None for a nested multipart part.
+        decoded = part.get_payload(decode=True)
+        payload = decoded if isinstance(decoded, bytes) else b""
         part_type = part.get_content_type() if part.get("content-type") else "text/plain"
         headers = {str(k): str(v) for k, v in part.items()}
         if kept_as_content(part_type):

@@ -58,6 +58,8 @@ PYTHON = "Python"
 #: Logic Apps' limit on nesting Scope/If/... inside each other.
 MAX_NESTING = 8
 MAX_NAME_LENGTH = 80
+#: The parts of a step that ``runtimeConfiguration.secureData`` may keep secure.
+_SECURE_PARTS: tuple[Literal["inputs", "outputs"], ...] = ("inputs", "outputs")
 
 # Every type the 2016-06-01 schema knows, to tell "not supported here" from "no such type".
 _LOGIC_APPS_TYPES = (  # noqa: SIM905 - a word list reads better than 42 quoted lines
@@ -247,7 +249,7 @@ class Step:
         return "includeauthorizationheadersinoutputs" in self.operation_options
 
     @property
-    def secure(self) -> frozenset[str]:
+    def secure(self) -> frozenset[Literal["inputs", "outputs"]]:
         """``runtimeConfiguration.secureData.properties``: the parts (``inputs``,
         ``outputs``) kept out of run history views and reports, as Logic Apps does."""
         config = self.raw.get("runtimeConfiguration")
@@ -257,10 +259,8 @@ class Step:
         properties = secure.get("properties") if isinstance(secure, dict) else None
         if not isinstance(properties, list):
             return frozenset()
-        return frozenset(p.lower() for p in properties if isinstance(p, str)) & {
-            "inputs",
-            "outputs",
-        }
+        named = {p.lower() for p in properties if isinstance(p, str)}
+        return frozenset(part for part in _SECURE_PARTS if part in named)
 
     @property
     def expression(self) -> Any:
