@@ -46,7 +46,7 @@ from ._retry import parse_retry_after
 from .api_handler import HookNBAPIHandler, required
 from .http_errors import HubError
 from .outbound import Attempt, OutboundCaller, OutboundError, OutboundResponse
-from .rows import StepOrder
+from .rows import StepOrder, secure_bits
 
 __all__ = ["RunHttpHandler", "perform"]
 
@@ -163,7 +163,8 @@ def _attempts(attempts: list[Attempt]) -> list[dict[str, Any]]:
 
 
 class RunHttpHandler(HookNBAPIHandler):
-    """``POST api/runs/<run>/http``: an Http action's request, made by the hub for the run."""
+    """``POST api/runs/<run>/http``: an Http action's request, made by the hub for the run
+    (``secure``: the parts the step keeps secure, kept with it in the run's history)."""
 
     @web.authenticated
     async def post(self, run_id: str) -> None:
@@ -184,5 +185,6 @@ class RunHttpHandler(HookNBAPIHandler):
             timeout=timeout,
             async_pattern=async_pattern,
             order=StepOrder.from_json(body),
+            secure=secure_bits(body.get("secure")),
         )
         self.reply(answer, status)
