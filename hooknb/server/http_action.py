@@ -69,8 +69,10 @@ async def perform(
     async_pattern: bool = True,
     timeout: float,
     what: str = "Http",
+    log_request: bool = True,
 ) -> tuple[int, dict[str, Any]]:
-    """Make the request (and poll a 202's ``location``); return (API status, API answer)."""
+    """Make the request (and poll a 202's ``location``); return (API status, API answer).
+    ``log_request=False``: a secure request, kept out of the debug log."""
     attempts: list[Attempt] = []
     polls = 0
     response: OutboundResponse | None = None
@@ -78,7 +80,9 @@ async def perform(
 
     async def call(spec: Mapping[str, Any], label: str) -> OutboundResponse | dict[str, Any]:
         try:
-            result = await caller.call(spec, extra_headers=extra_headers, what=label)
+            result = await caller.call(
+                spec, extra_headers=extra_headers, what=label, log_request=log_request
+            )
         except OutboundError as exc:
             attempts.extend(exc.attempts)
             if exc.kind == "http" and exc.response is not None:

@@ -37,6 +37,7 @@ from .rows import (
     CALLBACK_COLUMNS,
     OPEN_SQL,
     OPEN_WAIT_STATES,
+    SECURE_INPUTS,
     WAIT_OUTCOME,
     Delivery,
     InboundRequest,
@@ -1680,7 +1681,9 @@ class Hub:
             task = self._http_calls.get(key)  # another request may have started it meanwhile
             if task is None:
                 task = asyncio.get_running_loop().create_task(
-                    self._make_http_call(run_id, workflow, step, request, timeout, async_pattern)
+                    self._make_http_call(
+                        run_id, workflow, step, request, timeout, async_pattern, secure
+                    )
                 )
                 self._http_calls[key] = task
                 task.add_done_callback(lambda _: self._http_calls.pop(key, None))
@@ -1699,6 +1702,7 @@ class Hub:
         request: Mapping[str, Any],
         timeout: float | None,
         async_pattern: bool,
+        secure: int = 0,
     ) -> tuple[int, dict[str, Any]]:
         headers = {
             "x-ms-client-tracking-id": run_id,
@@ -1713,6 +1717,7 @@ class Hub:
             async_pattern=async_pattern,
             timeout=float(timeout or self.default_action_timeout),
             what=f"Http {step}",
+            log_request=not secure & SECURE_INPUTS,
         )
         recorded = json.dumps({"status": status, "answer": answer})
         ended = time.time()
