@@ -69,6 +69,9 @@ def test_the_page_shows_a_secure_trigger_s_callback_and_calls_as_secured(
         card = page.locator('[data-role="callbacks"] article.callback')
         expect(card).to_contain_text("secure outputs")
         expect(card.locator("details")).to_have_count(0)  # no headers, no query
+        # The trigger's subscribe call: its request is the text, its status code stays.
+        expect(page.locator('[data-call-purpose="subscribe"]').first).to_contain_text(SECURED)
+        expect(page.locator('[data-call-purpose="subscribe"]').first).to_contain_text("200")
         text = page.locator("body").inner_text()
         html = page.content()
         for secret in (IN, CB):

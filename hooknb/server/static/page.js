@@ -197,7 +197,8 @@
     return h(
       "span",
       { class: "call", data: { callPurpose: call.purpose, callState: call.state } },
-      code(`${call.method || "?"} ${call.uri || ""}`, "url"),
+      // A secure request (no method) shows only the text that stands for it.
+      code(call.method || !call.uri ? `${call.method || "?"} ${call.uri || ""}` : call.uri, "url"),
       " → ",
       outcome,
       " ",
