@@ -419,3 +419,39 @@ def test_secure_data_on_triggers_in_definitions() -> None:
     }
     loaded = load({"triggers": {"manual": request}, "actions": {}})
     assert [n for n in loaded.notes if "HttpWebhook triggers only" in n]
+
+
+async def test_a_trigger_made_not_secure_again_keeps_what_came_while_it_was_secure_hidden(
+    http: httpx.AsyncClient, jp_fetch: Any
+) -> None:
+    """Through the API as a kernel uses it: a new secure setting subscribes again; the calls,
+    subscription and callbacks of the secure time stay secured, the new ones are shown."""
+
+    async def put(path: str, body: dict[str, Any]) -> Any:
+        answer = await jp_fetch(
+            "hooknb", "api", "workflows", *path.split("/"), method="PUT", body=json.dumps(body)
+        )
+        return json.loads(answer.body)
+
+    with Recorder(answers_with_a_secret) as service:
+        await put("toggled", {"client": "c", "trigger": "T"})
+        subscribe = {"method": "POST", "uri": service.url + "topic", "body": {"pin": IN}}
+        record = await put(
+            "toggled/trigger", {"client": "c", "subscribe": subscribe, "secure": ["outputs"]}
+        )
+        url = record["trigger"]["callbackUrl"]
+        assert record["trigger"]["subscription"] == SECURED
+        assert (await http.post(url, json={"secret": CB})).status_code == 202
+
+        record = await put("toggled/trigger", {"client": "c", "subscribe": subscribe})
+        assert len(service.calls("POST", "/topic")) == 2  # subscribed again
+        assert record["trigger"]["subscription"]["body"]["token"] == OUT  # made without it
+        calls = [
+            (c["request"] == SECURED, c["response"] == SECURED) for c in record["trigger"]["calls"]
+        ]
+        assert calls == [(False, True), (False, False)]  # secure outputs only, then none
+        assert (await http.post(url, json={"open": "shown"})).status_code == 202
+        listed = json.dumps(await api(jp_fetch, "api", "callbacks", target="toggled"))
+        assert CB not in listed and SECURED in listed and "shown" in listed
+        with pytest.raises(Exception, match="400"):
+            await put("toggled/trigger", {"client": "c", "subscribe": subscribe, "secure": ["x"]})

@@ -777,7 +777,13 @@ class Hub:
                 conn.execute(
                     "UPDATE workflows SET trigger_secure = ? WHERE name = ?", (secure, name)
                 )
-            same = old_subscribe == subscribe_json and old_unsubscribe == unsubscribe_json
+            # A new secure setting subscribes again too (as Logic Apps does on every save): the
+            # subscription shown is then always one made under the setting shown with it.
+            same = (
+                old_subscribe == subscribe_json
+                and old_unsubscribe == unsubscribe_json
+                and old_secure == secure
+            )
             if state in ("enabled", "enabling") and same:
                 last = last_outbox(conn, owner, "subscribe")
                 return Outcome({"outbox": last}, effects=effects)
