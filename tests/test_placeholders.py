@@ -10,6 +10,7 @@ import asyncio
 import json
 import time
 import tracemalloc
+import warnings
 from types import SimpleNamespace
 from typing import Any
 
@@ -27,6 +28,7 @@ from hooknb.kernel.placeholders import (
     from_template,
     functions_in,
     in_template,
+    literal_callback_url_hint,
     resolve,
     shown_template,
     to_template,
@@ -94,6 +96,28 @@ def test_the_callback_url_is_not_text() -> None:
         resolve({"body": {"cb": hooknb.CALLBACK_URL}}, Context())
     with pytest.raises(TypeError):
         hooknb.CALLBACK_URL.map(len).with_query(a="b")
+
+
+def test_a_literal_list_callback_url_in_python_gets_a_hint() -> None:
+    """Code written before requests were data (or copied from a definition) sends the text
+    '@{listCallbackUrl()}': it still goes out as written, and the user is told why and what to
+    write instead; a request that carries the placeholder, or a template, is not flagged."""
+    literal = {"uri": "http://svc/sub", "body": {"callbackUrl": "@{listCallbackUrl()}"}}
+    hint = literal_callback_url_hint(literal)
+    assert hint and "hooknb.CALLBACK_URL" in hint and "as written" in hint
+    with pytest.warns(UserWarning, match="hooknb.CALLBACK_URL"):
+        trigger = hooknb.HttpWebhookTrigger(literal)
+    assert trigger.subscribe["body"]["callbackUrl"] == "@{listCallbackUrl()}"  # data is data
+    placeholder = {"uri": "http://svc/sub", "body": {"callbackUrl": hooknb.CALLBACK_URL}}
+    assert literal_callback_url_hint(placeholder) is None
+    both = {"uri": "http://svc/sub", "body": {"url": hooknb.CALLBACK_URL, "note": "@{x}"}}
+    assert literal_callback_url_hint(both) is None
+    assert literal_callback_url_hint({"uri": "http://svc/sub", "body": {"n": 1}}) is None
+    # A template (a magic's or a definition's JSON) reads it as the expression it is.
+    assert literal_callback_url_hint(from_template(literal)) is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        hooknb.HttpWebhookTrigger.from_template(literal)
 
 
 def test_expressions_are_checked_when_written_and_say_where_they_fail() -> None:

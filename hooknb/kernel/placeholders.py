@@ -356,3 +356,31 @@ def functions_in(value: Any) -> set[str]:
 def has_placeholders(value: Any) -> bool:
     """Whether ``value`` holds an :class:`Expression` or a :class:`CallbackUrl`."""
     return bool(_leaves(value))
+
+
+def literal_callback_url_hint(subscribe: Any) -> str | None:
+    """What to say when a Python ``subscribe`` request sends no :data:`CALLBACK_URL` but one
+    of its strings reads ``listCallbackUrl()``: that text is sent as written (requests are
+    data), so the service would get it instead of a URL. None when nothing looks wrong."""
+    stack, leaves = [subscribe], 0
+    found = False
+    while stack and leaves < 10_000:  # a bound: requests are small, data may not be
+        item = stack.pop()
+        leaves += 1
+        if isinstance(item, CallbackUrl) or (
+            isinstance(item, Expression) and "listcallbackurl" in parse(item.text).functions
+        ):
+            return None
+        if isinstance(item, Mapping):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        elif isinstance(item, str) and "listCallbackUrl()" in item:
+            found = True
+    if not found:
+        return None
+    return (
+        "this subscribe request sends the text '@{listCallbackUrl()}' as written, not a URL: "
+        "in Python, requests are data; put hooknb.CALLBACK_URL where the service expects the "
+        "callback URL ({'callbackUrl': hooknb.CALLBACK_URL})"
+    )

@@ -22,6 +22,7 @@ import contextlib
 import inspect
 import logging
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, Self
@@ -41,7 +42,7 @@ from .history import (
     flow,
 )
 from .outputs import Outputs
-from .placeholders import functions_in, resolve, shown_template
+from .placeholders import functions_in, literal_callback_url_hint, resolve, shown_template
 
 if TYPE_CHECKING:
     from .client import HubClient
@@ -233,6 +234,9 @@ class Steps:
         """
         if not isinstance(subscribe, Mapping):
             raise TypeError("subscribe must be an HTTP request object (a dict)")
+        if hint := literal_callback_url_hint(subscribe):
+            # Shown once per line of code (Python's warning filter), not once per run.
+            warnings.warn(f"hooknb: step {name!r}: {hint}", UserWarning, stacklevel=2)
         timeout_s = _seconds(timeout)
         action, recorded, place = self._new_step(
             name,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..wdl.definitions import Recurrence
 from .action import Secure, secure_properties
-from .placeholders import from_template, to_template
+from .placeholders import from_template, literal_callback_url_hint, to_template
 
 if TYPE_CHECKING:
     from ..wdl.definitions import Definition
@@ -50,6 +51,8 @@ class HttpWebhookTrigger:
             raise ValueError("subscribe must be an HTTP request object with a 'uri'")
         if unsubscribe is not None and not isinstance(unsubscribe, Mapping):
             raise ValueError("unsubscribe must be an HTTP request object (or {} / None)")
+        if hint := literal_callback_url_hint(subscribe):
+            warnings.warn(f"hooknb: {hint}", UserWarning, stacklevel=2)
         self.subscribe = dict(subscribe)
         self.unsubscribe = dict(unsubscribe) if unsubscribe else None
         self.name = name

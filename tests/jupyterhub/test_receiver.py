@@ -151,8 +151,8 @@ def test_a_callback_for_a_stopped_server_is_kept_and_delivered(
     # The resume event waits for the kernel that ran the step, which the stop ended.
     assert status["pendingDeliveries"] >= 1
     assert alice.api("GET", f"runs/{run_id}")["status"] == "Waiting"
-    # A new kernel re-running the defining cell adopts the run and finishes it: that is the
-    # issue "Runs outlive their kernel", built separately. Until it lands this part xfails.
+    # A new kernel re-running the defining cell adopts the run, replays it (the step
+    # re-attaches to its wait: no second subscribe) and finishes it with the stored callback.
     alice.execute(
         "import hooknb\n"
         "@hooknb.workflow\n"
@@ -162,12 +162,10 @@ def test_a_callback_for_a_stopped_server_is_kept_and_delivered(
         "        'body': {'callbackUrl': hooknb.CALLBACK_URL}}, timeout='PT1H')\n"
         "    return reply.body\n"
     )
-    try:
-        scenarios.until(
-            lambda: alice.api("GET", f"runs/{run_id}")["status"] == "Succeeded", 5, "adoption"
-        )
-    except AssertionError:
-        pytest.xfail("a new kernel does not adopt a stopped kernel's run yet (Runs outlive...)")
+    scenarios.until(
+        lambda: alice.api("GET", f"runs/{run_id}")["status"] == "Succeeded", 60, "adoption"
+    )
+    assert alice.api("GET", f"runs/{run_id}")["result"] == {"decision": "Approved"}
 
 
 def test_a_regenerated_key_reaches_the_receiver(
