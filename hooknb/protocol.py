@@ -86,8 +86,6 @@ class Wait(TypedDict):
     deadline: float
     #: None when the wait's key is gone (a hostile or damaged row).
     callbackUrl: str | None
-    #: The subscribe request's response, once subscribed.
-    subscription: ResponseWire | None
     #: The unsubscribe call's state (``pending``, ``done``, ...), None without one.
     unsubscribe: str | None
     error: Any
@@ -98,6 +96,8 @@ class WaitState(Wait):
 
     #: The callback request that completed the wait.
     callback: CallbackWire | None
+    #: The subscribe request's response, once subscribed.
+    subscription: ResponseWire | None
 
 
 class WaitView(Wait):
@@ -106,6 +106,10 @@ class WaitView(Wait):
     #: The callback request that completed the wait, as views show one (credential headers
     #: masked; in a listing, its body cut).
     callback: dict[str, Any] | None
+    #: The subscribe request's response, once subscribed; the text "Content not shown due to
+    #: security configuration." when the step keeps its outputs secure (unless revealed to
+    #: the kernel that runs the step).
+    subscription: ResponseWire | str | None
 
     run: str
     workflow: str
@@ -115,6 +119,8 @@ class WaitView(Wait):
     verify: dict[str, Any] | None
     created: float
     ended: float | None
+    #: The parts (``inputs``, ``outputs``) the step keeps secure, when it keeps any.
+    secure: NotRequired[list[str]]
 
 
 class WaitOutcome(TypedDict):

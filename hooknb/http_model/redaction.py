@@ -16,6 +16,7 @@ from .authentication import SECRET_FIELDS
 __all__ = [
     "MASK",
     "SECRET_HEADER_RE",
+    "SECURED",
     "redact",
     "redact_shown",
     "redact_text",
@@ -24,6 +25,9 @@ __all__ = [
 ]
 
 MASK = "*****"
+#: What views show instead of a step's or trigger's secure inputs or outputs (Logic Apps'
+#: ``runtimeConfiguration.secureData``, in Logic Apps' words).
+SECURED = "Content not shown due to security configuration."
 
 #: Header names that carry credentials.
 SECRET_HEADER_RE = re.compile(

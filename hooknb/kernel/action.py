@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..http_model.redaction import SECURED
 from ..jsonsafe import truncated_marker
 from .outputs import Outputs, jsonable
 
@@ -37,8 +38,6 @@ __all__ = [
 
 #: Bodies and values larger than this (in bytes of JSON) are left out of run reports.
 REPORT_BODY_LIMIT = 64 * 1024
-#: What reports and views show instead of a step's secure inputs or outputs (Logic Apps' words).
-SECURED = "Content not shown due to security configuration."
 
 #: A step's secure parts: ``"inputs"``, ``"outputs"``, or both (an iterable of them).
 Secure = Literal["inputs", "outputs"] | Iterable[Literal["inputs", "outputs"]]

@@ -263,6 +263,20 @@ def value_html(value: Any, title: str = "Outputs") -> str:
     return f"<details><summary>{_e(title)}</summary><pre style='{_PRE}'>{text}</pre></details>"
 
 
+def _trigger_preview(run: RunShown) -> str:
+    if "outputs" in getattr(run.workflow.trigger, "secure", ()):
+        return SECURED
+    return preview(run.trigger.body, 120)
+
+
+def trigger_outputs_html(run: RunShown) -> str:
+    """A run's trigger outputs, expandable; :data:`~hooknb.kernel.action.SECURED` when its
+    trigger keeps its outputs secure."""
+    if "outputs" in getattr(run.workflow.trigger, "secure", ()):
+        return value_html(SECURED, "Trigger outputs")
+    return outputs_html(run.trigger, "Trigger outputs")
+
+
 def action_details_html(action: Action) -> str:
     """Inputs, subscribe response, outputs and error of a step, each expandable; the parts
     the step keeps secure as :data:`~hooknb.kernel.action.SECURED`."""
@@ -380,7 +394,7 @@ def run_text(run: RunShown) -> str:
     lines = [
         f"Run {run.id} of {run.workflow.name}: {run.status} ({duration(run.started, run.ended)})",
         f"  {clock(run.started)}  {trigger_name(run):<20} {'Succeeded':<10} {'':>9}"
-        f"  <- {preview(run.trigger.body, 120)}",
+        f"  <- {_trigger_preview(run)}",
     ]
     if note := replay_note(run):
         lines.insert(1, f"  ({note})")
@@ -430,7 +444,7 @@ def run_html(run: RunShown) -> str:
             "Succeeded",
             run.started,
             run.started,
-            outputs_html(run.trigger, "Trigger outputs"),
+            trigger_outputs_html(run),
         )
     ]
     for action in run.actions.values():

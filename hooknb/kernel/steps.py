@@ -225,8 +225,10 @@ class Steps:
         ``.queries``); the callback's ``Authorization``, ``Proxy-Authorization`` and
         ``Cookie`` headers are left out unless ``include_authorization_headers`` (Logic Apps'
         ``IncludeAuthorizationHeadersInOutputs``). ``secure`` (``"inputs"``, ``"outputs"`` or
-        both) keeps them out of the run's reports and views (Logic Apps' secure inputs and
-        outputs); the run itself uses them as usual.
+        both) keeps them out of the run's reports and of every view, the hub's included: the
+        subscribe and unsubscribe requests are the inputs; their responses and the callback
+        are the outputs (Logic Apps' secure inputs and outputs). The run itself uses them as
+        usual, and its history keeps them exactly.
 
         Raises :class:`ActionTimedOut` on timeout and :class:`ActionFailed` when subscribing
         fails; cancelling the run raises ``asyncio.CancelledError`` here.
@@ -352,6 +354,8 @@ class Steps:
                 "client": hub.client_id,
                 "timeout": timeout_s,
                 "verify": verify,
+                # The hub's views hide these parts of the step too (its calls, its callback).
+                **({"secure": sorted(action.secure)} if action.secure else {}),
                 **place.to_json(),
             },
             idempotent=False,
@@ -403,8 +407,9 @@ class Steps:
             idempotent=True,
             timeout=None,
         )
-        if state["subscription"] is not None:
-            action.subscription = Outputs.from_response(state["subscription"])
+        # The hub reveals a secure step's response to the kernel running it: never the text.
+        if isinstance(subscription := state["subscription"], Mapping):
+            action.subscription = Outputs.from_response(subscription)
         if state["state"] == "failed":
             raise ActionFailed(action.name, f"subscribe failed: {state['error']}", state)
         return state
@@ -536,7 +541,8 @@ class Steps:
         ``queries``, ``body``, ``authentication``, ``retryPolicy``), taken literally: its
         strings are sent as they are; ``hooknb.expr(...)`` parts are evaluated (see
         :mod:`hooknb.kernel.placeholders`). ``secure`` (``"inputs"``, ``"outputs"`` or both)
-        keeps them out of the run's reports and views. A ``202 Accepted`` with a ``location``
+        keeps the request or the response out of the run's reports and every view, the hub's
+        included. A ``202 Accepted`` with a ``location``
         header is polled (GET, honouring ``retry-after``, default 1 s) until another status,
         unless ``async_pattern=False`` (Logic Apps' ``DisableAsyncPattern``). ``timeout`` (ISO
         8601 or seconds) bounds the whole call including polling; default: the hub's action
@@ -563,7 +569,7 @@ class Steps:
                 evaluated = apply_endpoints(resolve(request, self.context()), self._endpoints)
                 action.inputs = redact(evaluated)
                 status, answer = await self._hub_http(
-                    action.name, evaluated, place, timeout_s, async_pattern
+                    action.name, evaluated, place, timeout_s, async_pattern, action.secure
                 )
         except asyncio.CancelledError:
             action.status = "Cancelled"
@@ -581,8 +587,10 @@ class Steps:
         place: StepPlace,
         timeout_s: float | None,
         async_pattern: bool,
+        secure: frozenset[str] = frozenset(),
     ) -> tuple[int, dict[str, Any]]:
-        """Have the hub make the step's call (once: asked again, it answers the same)."""
+        """Have the hub make the step's call (once: asked again, it answers the same); the
+        hub keeps the step's ``secure`` parts with it."""
         try:
             answer = await self.hub.request(
                 "POST",
@@ -593,6 +601,7 @@ class Steps:
                     "request": request,
                     "timeout": timeout_s,
                     "asyncPattern": bool(async_pattern),
+                    **({"secure": sorted(secure)} if secure else {}),
                     **place.to_json(),
                 },
                 idempotent=True,

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..wdl.definitions import Recurrence
+from .action import Secure, secure_properties
 from .placeholders import from_template, literal_callback_url_hint, to_template
 
 if TYPE_CHECKING:
@@ -27,7 +28,10 @@ class HttpWebhookTrigger:
     (``{"type": "standard-webhooks" | "github" | "stripe", "secret": ...}``). The callbacks'
     ``Authorization``, ``Proxy-Authorization`` and ``Cookie`` headers are left out of the
     trigger outputs unless ``include_authorization_headers`` (Logic Apps'
-    ``IncludeAuthorizationHeadersInOutputs``).
+    ``IncludeAuthorizationHeadersInOutputs``). ``secure`` (``"inputs"``, ``"outputs"`` or
+    both, as on steps; Logic Apps' ``runtimeConfiguration.secureData``) hides the subscribe
+    and unsubscribe requests (inputs), and their responses and every callback's headers, query
+    and body (outputs), wherever the hub and the kernel show them; runs get them as usual.
     """
 
     type = "HttpWebhook"
@@ -41,6 +45,7 @@ class HttpWebhookTrigger:
         access_key_type: str | None = None,
         verify: Mapping[str, Any] | None = None,
         include_authorization_headers: bool = False,
+        secure: Secure = (),
     ) -> None:
         if not isinstance(subscribe, Mapping) or not (subscribe.get("uri") or subscribe.get("url")):
             raise ValueError("subscribe must be an HTTP request object with a 'uri'")
@@ -56,6 +61,8 @@ class HttpWebhookTrigger:
         self.access_key_type = access_key_type
         self.verify = dict(verify) if verify else None
         self.include_authorization_headers = bool(include_authorization_headers)
+        #: The parts the hub's and the kernel's views hide (``"inputs"``, ``"outputs"``).
+        self.secure = secure_properties(secure)
 
     @classmethod
     def from_template(
@@ -89,6 +96,8 @@ class HttpWebhookTrigger:
         trigger: dict[str, Any] = {"type": self.type, "inputs": inputs}
         if self.include_authorization_headers:
             trigger["operationOptions"] = "IncludeAuthorizationHeadersInOutputs"
+        if self.secure:
+            trigger["runtimeConfiguration"] = {"secureData": {"properties": sorted(self.secure)}}
         return trigger
 
 
@@ -208,6 +217,7 @@ def trigger_of(definition: Definition) -> Trigger | None:
             name=trigger.name,
             access_key_type=inputs.get("accessKeyType"),
             include_authorization_headers=trigger.include_authorization_headers,
+            secure=trigger.secure,
         )
     if trigger.type == "Request":
         return RequestTrigger(

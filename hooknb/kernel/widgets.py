@@ -56,12 +56,12 @@ from .render import (
     countdown,
     duration,
     orphans_note,
-    outputs_html,
     replay_note,
     result_html,
     run_html,
     trigger_html,
     trigger_name,
+    trigger_outputs_html,
     trigger_state,
     workflow_html,
     workflow_note,
@@ -697,7 +697,7 @@ class StepRow(widgets.VBox):
         if action is None:
             self._set_status("Succeeded")
             self.times.value = clock(run.started)
-            self.details.value = outputs_html(run.trigger, "Trigger outputs")
+            self.details.value = trigger_outputs_html(run)
             return
         self._set_status(action.status)
         # Rendering a body is the costly part, and a run's every change refreshes every row.

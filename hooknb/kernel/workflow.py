@@ -358,12 +358,15 @@ class Workflow(Declarative):
             if self.trigger.unsubscribe
             else None
         )
-        self._record = await hub.request(
-            "PUT",
-            f"{self._path}/trigger",
-            {"client": hub.client_id, "subscribe": subscribe, "unsubscribe": unsubscribe},
-            timeout=None,
-        )
+        enabling: dict[str, Any] = {
+            "client": hub.client_id,
+            "subscribe": subscribe,
+            "unsubscribe": unsubscribe,
+        }
+        secure = getattr(self.trigger, "secure", None)
+        if secure:  # the trigger's secureData: the hub's views hide those parts
+            enabling["secure"] = sorted(secure)
+        self._record = await hub.request("PUT", f"{self._path}/trigger", enabling, timeout=None)
         trigger = self._record["trigger"]
         self._changed()
         if trigger["state"] != "Enabled":
@@ -568,8 +571,10 @@ class Workflow(Declarative):
 
     def _trigger_outputs(self, callback: CallbackWire | None) -> Outputs:
         """A run's trigger outputs from its stored callback: without the sender's credential
-        headers unless the trigger asks for them."""
-        if callback is None:
+        headers unless the trigger asks for them. (A view of a secure trigger's callback,
+        which the hub shows without what was sent, gives empty outputs: the kernel shows
+        those as secured.)"""
+        if callback is None or isinstance(callback.get("headers"), str):
             return Outputs()
         include = bool(getattr(self.trigger, "include_authorization_headers", False))
         return Outputs.from_callback(callback, include_authorization_headers=include)

@@ -22,7 +22,7 @@ from .api_handler import HookNBAPIHandler, decode_body, headers_list, inbound_re
 from .callback_route import CallbackRoute
 from .http_errors import HubError
 from .hub import Hub
-from .rows import InboundRequest, StepOrder
+from .rows import InboundRequest, StepOrder, secure_bits
 from .trigger_settings import TriggerSettings
 
 API_VERSION = 1
@@ -203,14 +203,20 @@ class WorkflowTriggerHistoryHandler(HookNBAPIHandler):
 
 
 class TriggerHandler(HookNBAPIHandler):
-    """``PUT`` enables (subscribes) and ``DELETE`` disables (unsubscribes) a workflow's trigger."""
+    """``PUT`` enables (subscribes) and ``DELETE`` disables (unsubscribes) a workflow's trigger.
+    ``secure`` (``["inputs", "outputs"]``, either or both) is the trigger's secureData."""
 
     @web.authenticated
     async def put(self, name: str) -> None:
         body = self.json_body()
         client = required(body, "client")
         subscribe = required(body, "subscribe", dict)
-        self.reply(await self.hub.enable_trigger(name, client, subscribe, body.get("unsubscribe")))
+        secure = secure_bits(body.get("secure"))
+        self.reply(
+            await self.hub.enable_trigger(
+                name, client, subscribe, body.get("unsubscribe"), secure=secure
+            )
+        )
 
     @web.authenticated
     async def delete(self, name: str) -> None:
@@ -359,7 +365,8 @@ class RunResubmitHandler(HookNBAPIHandler):
 
 
 class RunWaitsHandler(HookNBAPIHandler):
-    """``POST api/runs/<id>/waits``: open an HttpWebhook action step (callback URL + deadline)."""
+    """``POST api/runs/<id>/waits``: open an HttpWebhook action step (callback URL + deadline;
+    ``secure``: the parts of the step that views hide)."""
 
     @web.authenticated
     async def post(self, run_id: str) -> None:
@@ -374,6 +381,7 @@ class RunWaitsHandler(HookNBAPIHandler):
             timeout=timeout,
             verify=body.get("verify"),
             order=StepOrder.from_json(body),
+            secure=secure_bits(body.get("secure")),
         )
         self.reply(value, status=201)
 

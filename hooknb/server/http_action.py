@@ -47,7 +47,7 @@ from ._retry import parse_retry_after
 from .api_handler import HookNBAPIHandler, required
 from .http_errors import HubError
 from .outbound import Attempt, OutboundCaller, OutboundError, OutboundResponse
-from .rows import StepOrder
+from .rows import StepOrder, secure_bits
 
 __all__ = ["RunHttpHandler", "perform"]
 
@@ -70,8 +70,10 @@ async def perform(
     async_pattern: bool = True,
     timeout: float,
     what: str = "Http",
+    log_request: bool = True,
 ) -> tuple[int, dict[str, Any]]:
-    """Make the request (and poll a 202's ``location``); return (API status, API answer)."""
+    """Make the request (and poll a 202's ``location``); return (API status, API answer).
+    ``log_request=False``: a secure request, kept out of the debug log."""
     attempts: list[Attempt] = []
     polls = 0
     response: OutboundResponse | None = None
@@ -79,7 +81,9 @@ async def perform(
 
     async def call(spec: Mapping[str, Any], label: str) -> OutboundResponse | dict[str, Any]:
         try:
-            result = await caller.call(spec, extra_headers=extra_headers, what=label)
+            result = await caller.call(
+                spec, extra_headers=extra_headers, what=label, log_request=log_request
+            )
         except OutboundError as exc:
             attempts.extend(exc.attempts)
             if exc.kind == "http" and exc.response is not None:
@@ -164,7 +168,8 @@ def _attempts(attempts: list[Attempt]) -> list[dict[str, Any]]:
 
 
 class RunHttpHandler(HookNBAPIHandler):
-    """``POST api/runs/<run>/http``: an Http action's request, made by the hub for the run."""
+    """``POST api/runs/<run>/http``: an Http action's request, made by the hub for the run
+    (``secure``: the parts the step keeps secure, kept with it in the run's history)."""
 
     @web.authenticated
     async def post(self, run_id: str) -> None:
@@ -185,5 +190,6 @@ class RunHttpHandler(HookNBAPIHandler):
             timeout=timeout,
             async_pattern=async_pattern,
             order=StepOrder.from_json(body),
+            secure=secure_bits(body.get("secure")),
         )
         self.reply(answer, status)

@@ -38,6 +38,7 @@ from .rows import (
     CALLBACK_COLUMNS,
     OPEN_SQL,
     OPEN_WAIT_STATES,
+    SECURE_INPUTS,
     WAIT_OUTCOME,
     Delivery,
     InboundRequest,
@@ -52,6 +53,7 @@ from .rows import (
     insert_trigger_callback,
     last_outbox,
     new_run_id,
+    stamp_trigger_callbacks,
 )
 from .sender_signatures import VerificationFailed, Verifier, make_verifier
 from .store import Store
@@ -737,9 +739,20 @@ class Hub:
         return self.views.workflow(name)
 
     async def enable_trigger(
-        self, name: str, client: str, subscribe: Mapping[str, Any], unsubscribe: Any
+        self,
+        name: str,
+        client: str,
+        subscribe: Mapping[str, Any],
+        unsubscribe: Any,
+        *,
+        secure: int = 0,
     ) -> dict[str, Any]:
-        """Subscribe the workflow's trigger (or keep the existing subscription if unchanged)."""
+        """Subscribe the workflow's trigger (or keep the existing subscription if unchanged).
+
+        ``secure`` (``rows.SECURE_*`` bits, the trigger's secureData) is what views hide from
+        now on: its subscribe and unsubscribe requests (inputs), their responses and the
+        callbacks it receives (outputs). Callbacks received while it was secure stay hidden
+        when the setting changes."""
         subscribe_request = _normalize("subscribe", subscribe)
         unsubscribe_request = _normalize_optional("unsubscribe", unsubscribe)
         subscribe_json = json.dumps(subscribe_request, sort_keys=True)
@@ -749,17 +762,29 @@ class Hub:
         def op(conn: sqlite3.Connection) -> Outcome:
             row = conn.execute(
                 "SELECT trigger_id, trigger_state, subscribe, unsubscribe, subscription,"
-                " trigger_name FROM workflows WHERE name = ?",
+                " trigger_name, trigger_secure FROM workflows WHERE name = ?",
                 (name,),
             ).fetchone()
             if row is None or row[0] is None:
                 raise HubError(
                     404, f"workflow {name!r} has no HttpWebhook trigger; attach it first"
                 )
-            _, state, old_subscribe, old_unsubscribe, _subscription, trigger_name = row
+            _, state, old_subscribe, old_unsubscribe, _subscription, trigger_name, old_secure = row
             effects = Effects()
             owner = Owner.trigger(name)
-            same = old_subscribe == subscribe_json and old_unsubscribe == unsubscribe_json
+            if old_secure != secure:
+                # Callbacks received while the trigger was secure stay hidden.
+                stamp_trigger_callbacks(conn, name, old_secure)
+                conn.execute(
+                    "UPDATE workflows SET trigger_secure = ? WHERE name = ?", (secure, name)
+                )
+            # A new secure setting subscribes again too (as Logic Apps does on every save): the
+            # subscription shown is then always one made under the setting shown with it.
+            same = (
+                old_subscribe == subscribe_json
+                and old_unsubscribe == unsubscribe_json
+                and old_secure == secure
+            )
             if state in ("enabled", "enabling") and same:
                 last = last_outbox(conn, owner, "subscribe")
                 return Outcome({"outbox": last}, effects=effects)
@@ -771,6 +796,7 @@ class Hub:
                     "unsubscribe",
                     _stored_request(old_unsubscribe),
                     _trigger_headers(name, trigger_name),
+                    old_secure,
                 )
             conn.execute(
                 "UPDATE workflows SET trigger_state = 'enabling', subscribe = ?, unsubscribe = ?,"
@@ -779,7 +805,12 @@ class Hub:
                 (subscribe_json, unsubscribe_json, client, now, name),
             )
             outbox_id = insert_outbox(
-                conn, owner, "subscribe", subscribe_request, _trigger_headers(name, trigger_name)
+                conn,
+                owner,
+                "subscribe",
+                subscribe_request,
+                _trigger_headers(name, trigger_name),
+                secure,
             )
             effects.owners_to_kick.add(owner)
             if not _hosted(conn, name):
@@ -799,13 +830,13 @@ class Hub:
 
         def op(conn: sqlite3.Connection) -> Outcome:
             row = conn.execute(
-                "SELECT trigger_id, trigger_state, unsubscribe, trigger_name FROM workflows"
-                " WHERE name = ?",
+                "SELECT trigger_id, trigger_state, unsubscribe, trigger_name, trigger_secure"
+                " FROM workflows WHERE name = ?",
                 (name,),
             ).fetchone()
             if row is None or row[0] is None:
                 raise HubError(404, f"workflow {name!r} has no HttpWebhook trigger")
-            _, state, unsubscribe, trigger_name = row
+            _, state, unsubscribe, trigger_name, secure = row
             effects = Effects()
             outbox_id = None
             if state in ("enabled", "enabling"):
@@ -821,6 +852,7 @@ class Hub:
                         "unsubscribe",
                         _stored_request(unsubscribe),
                         _trigger_headers(name, trigger_name),
+                        secure,
                     )
                     effects.owners_to_kick.add(owner)
             return Outcome({"outbox": outbox_id}, effects=effects)
@@ -844,8 +876,8 @@ class Hub:
 
         def op(conn: sqlite3.Connection) -> Outcome:
             row = conn.execute(
-                "SELECT trigger_id, trigger_state, unsubscribe, trigger_name FROM workflows"
-                " WHERE name = ?",
+                "SELECT trigger_id, trigger_state, unsubscribe, trigger_name, trigger_secure"
+                " FROM workflows WHERE name = ?",
                 (name,),
             ).fetchone()
             if row is None:
@@ -861,7 +893,7 @@ class Hub:
             effects = Effects()
             outbox_id = None
             if row is not None and row[0] is not None and settings.kind != "HttpWebhook":
-                trigger_id, state, unsubscribe, trigger_name = row
+                trigger_id, state, unsubscribe, trigger_name, secure = row
                 if state in ("enabled", "enabling") and unsubscribe not in (None, "null"):
                     owner = Owner.trigger(name)
                     outbox_id = insert_outbox(
@@ -870,6 +902,7 @@ class Hub:
                         "unsubscribe",
                         _stored_request(unsubscribe),
                         _trigger_headers(name, trigger_name),
+                        secure,
                     )
                     effects.owners_to_kick.add(owner)
                 conn.execute(
@@ -899,13 +932,13 @@ class Hub:
 
         def op(conn: sqlite3.Connection) -> Outcome:
             row = conn.execute(
-                "SELECT trigger_id, trigger_state, unsubscribe, trigger_name FROM workflows"
-                " WHERE name = ?",
+                "SELECT trigger_id, trigger_state, unsubscribe, trigger_name, trigger_secure"
+                " FROM workflows WHERE name = ?",
                 (name,),
             ).fetchone()
             if row is None:
                 raise HubError(404, f"no workflow named {name!r}")
-            trigger_id, state, unsubscribe, trigger_name = row
+            trigger_id, state, unsubscribe, trigger_name, secure = row
             effects = Effects()
             outbox_id = None
             if state in ("enabled", "enabling") and unsubscribe not in (None, "null"):
@@ -916,8 +949,11 @@ class Hub:
                     "unsubscribe",
                     _stored_request(unsubscribe),
                     _trigger_headers(name, trigger_name),
+                    secure,
                 )
                 effects.owners_to_kick.add(owner)
+            # Its callbacks stay: those of a secure trigger stay hidden without the workflow.
+            stamp_trigger_callbacks(conn, name, secure)
             conn.execute("DELETE FROM workflows WHERE name = ?", (name,))
             cancelled = []
             for (run_id,) in conn.execute(
@@ -1608,8 +1644,11 @@ class Hub:
         timeout: float | None,
         async_pattern: bool,
         order: StepOrder | None = None,
+        secure: int = 0,
     ) -> tuple[int, dict[str, Any]]:
         """Make a run's Http step (once): return the API status and answer.
+
+        ``secure`` (``rows.SECURE_*`` bits) is kept with the step in the run's history.
 
         The call belongs to the run, not to the kernel's request: it goes on if the kernel
         goes away, and its outcome joins the run's history, so a kernel that adopts the run
@@ -1642,14 +1681,16 @@ class Hub:
                     )
                 if client:  # a kernel that names itself is fenced off from runs adopted since
                     _check_owner(conn, run_id, client)
-                insert_step(conn, run_id, step, "Http", order, now)
+                insert_step(conn, run_id, step, "Http", order, now, secure=secure)
                 return Outcome(workflow)
 
             workflow = (await self._write(op)).value
             task = self._http_calls.get(key)  # another request may have started it meanwhile
             if task is None:
                 task = asyncio.get_running_loop().create_task(
-                    self._make_http_call(run_id, workflow, step, request, timeout, async_pattern)
+                    self._make_http_call(
+                        run_id, workflow, step, request, timeout, async_pattern, secure
+                    )
                 )
                 self._http_calls[key] = task
                 task.add_done_callback(lambda _: self._http_calls.pop(key, None))
@@ -1668,6 +1709,7 @@ class Hub:
         request: Mapping[str, Any],
         timeout: float | None,
         async_pattern: bool,
+        secure: int = 0,
     ) -> tuple[int, dict[str, Any]]:
         headers = {
             "x-ms-client-tracking-id": run_id,
@@ -1682,6 +1724,7 @@ class Hub:
             async_pattern=async_pattern,
             timeout=float(timeout or self.default_action_timeout),
             what=f"Http {step}",
+            log_request=not secure & SECURE_INPUTS,
         )
         recorded = json.dumps({"status": status, "answer": answer})
         ended = time.time()
@@ -1713,12 +1756,16 @@ class Hub:
         timeout: float | None = None,
         verify: Any = None,
         order: StepOrder | None = None,
+        secure: int = 0,
     ) -> OpenedWait:
         """Create the callback URL and deadline for one HttpWebhook action step of a run.
 
         ``verify`` adds a sender-signature check to the step's callback URL. The step joins the
         run's history (``order`` places it), so a kernel that adopts the run re-attaches to
-        this wait instead of subscribing again.
+        this wait instead of subscribing again. ``secure`` (``rows.SECURE_*`` bits, the step's
+        secureData) is what views hide: its subscribe and unsubscribe requests (inputs), their
+        responses and its callback (outputs); the kernel's own answers and the run's history
+        keep them.
         """
         _check_name(step, "action name")
         order = order or StepOrder()
@@ -1743,11 +1790,16 @@ class Hub:
             if status in TERMINAL_RUN_STATUSES:
                 raise HubError(409, f"run {run_id!r} has already ended ({status})", state=status)
             _check_owner(conn, run_id, client)
-            if insert_step(conn, run_id, step, "HttpWebhook", order, now, wait_id=wait_id) is None:
+            if (
+                insert_step(
+                    conn, run_id, step, "HttpWebhook", order, now, wait_id=wait_id, secure=secure
+                )
+                is None
+            ):
                 raise HubError(409, f"run {run_id!r} already has a step named {step!r}")
             conn.execute(
                 "INSERT INTO waits (id, run_id, workflow, step, client, state, deadline, verify,"
-                " created) VALUES (?, ?, ?, ?, ?, 'open', ?, ?, ?)",
+                " created, secure) VALUES (?, ?, ?, ?, ?, 'open', ?, ?, ?, ?)",
                 (
                     wait_id,
                     run_id,
@@ -1757,6 +1809,7 @@ class Hub:
                     deadline,
                     json.dumps(verifier.to_json()) if verifier else None,
                     now,
+                    secure,
                 ),
             )
             conn.execute(
@@ -1802,11 +1855,11 @@ class Hub:
 
         def op(conn: sqlite3.Connection) -> Outcome:
             row = conn.execute(
-                "SELECT run_id, workflow, step, state FROM waits WHERE id = ?", (wait_id,)
+                "SELECT run_id, workflow, step, state, secure FROM waits WHERE id = ?", (wait_id,)
             ).fetchone()
             if row is None:
                 raise HubError(404, f"no wait {wait_id!r}")
-            run_id, workflow, step, state = row
+            run_id, workflow, step, state, secure = row
             owner = Owner.wait(wait_id)
             if state != "open":
                 return Outcome({"outbox": last_outbox(conn, owner, "subscribe")})
@@ -1824,7 +1877,12 @@ class Hub:
                 ),
             )
             outbox_id = insert_outbox(
-                conn, owner, "subscribe", subscribe_request, _wait_headers(run_id, workflow, step)
+                conn,
+                owner,
+                "subscribe",
+                subscribe_request,
+                _wait_headers(run_id, workflow, step),
+                secure,
             )
             return Outcome({"outbox": outbox_id}, effects=Effects(owners_to_kick={owner}))
 
@@ -1832,7 +1890,8 @@ class Hub:
         if outcome.value["outbox"] is not None:
             within = self._longest_call(subscribe_request)
             await self.outbox.result(outcome.value["outbox"], within=within)
-        return self.views.wait(wait_id)
+        # The kernel's answer: the subscribe response as it came, secure or not.
+        return self.views.wait(wait_id, reveal=True)
 
     async def set_wait_unsubscribe(self, wait_id: str, unsubscribe: Any) -> WaitView:
         """Provide an unsubscribe request computed from the subscribe response."""
@@ -1857,7 +1916,7 @@ class Hub:
             return Outcome(None, effects=effects)
 
         await self._write(op)
-        return self.views.wait(wait_id)
+        return self.views.wait(wait_id, reveal=True)
 
     async def cancel_wait(self, wait_id: str, *, notify: bool = False) -> WaitView:
         """End an open wait as Cancelled (its unsubscribe call follows).
@@ -1875,7 +1934,8 @@ class Hub:
             return Outcome(None, effects=effects)
 
         await self._write(op)
-        return self.views.wait(wait_id)
+        # The kernel's answer: a callback that won the race is the step's outputs.
+        return self.views.wait(wait_id, reveal=True)
 
     def _on_deadlines(self, wait_ids: list[str]) -> None:
         if self._stopping:
@@ -1953,11 +2013,11 @@ class Hub:
         self, conn: sqlite3.Connection, wait_id: str, effects: Effects
     ) -> None:
         row = conn.execute(
-            "SELECT state, unsubscribe, unsub_state, run_id, workflow, step FROM waits"
+            "SELECT state, unsubscribe, unsub_state, run_id, workflow, step, secure FROM waits"
             " WHERE id = ?",
             (wait_id,),
         ).fetchone()
-        state, unsubscribe, unsub_state, run_id, workflow, step = row
+        state, unsubscribe, unsub_state, run_id, workflow, step, secure = row
         if state in OPEN_WAIT_STATES or unsub_state != "ready" or unsubscribe is None:
             return
         owner = Owner.wait(wait_id)
@@ -1967,6 +2027,7 @@ class Hub:
             "unsubscribe",
             _stored_request(unsubscribe),
             _wait_headers(run_id, workflow, step),
+            secure,
         )
         conn.execute("UPDATE waits SET unsub_state = 'queued' WHERE id = ?", (wait_id,))
         effects.owners_to_kick.add(owner)

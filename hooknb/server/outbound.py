@@ -431,11 +431,14 @@ class OutboundCaller:
         *,
         extra_headers: Mapping[str, str] | None = None,
         what: str = "subscribe",
+        log_request: bool = True,
     ) -> OutboundResult:
         """Perform the request, retrying per its ``retryPolicy``; return the 2xx response.
 
         ``extra_headers`` (e.g. ``x-ms-client-tracking-id``) win over the spec's headers for
-        ``x-ms-*`` names only. Raises :class:`OutboundError` when the call fails for good.
+        ``x-ms-*`` names only. ``log_request=False`` keeps the request out of the debug log
+        (a step's or trigger's secure inputs). Raises :class:`OutboundError` when the call
+        fails for good.
         """
         try:
             req = normalize_request(spec, what=what)
@@ -449,7 +452,9 @@ class OutboundCaller:
         method = req["method"]
         secrets_ = secret_values(req)
         label = f"{what} {method} {redact_text(url)}"
-        self.log.debug("%s: request %s", label, json.dumps(redact(req)))
+        # A step's or trigger's secure inputs stay out of the log too (secureData).
+        shown = json.dumps(redact(req)) if log_request else "(secure inputs: not logged)"
+        self.log.debug("%s: request %s", label, shown)
         attempts: list[Attempt] = []
 
         while True:

@@ -18,7 +18,7 @@ from typing import Any
 from .. import jsonsafe
 from ..http_model.redaction import redact_shown
 from .outbound import OutboundCaller, OutboundError
-from .rows import Owner
+from .rows import SECURE_INPUTS, Owner
 from .store import Store
 
 # (conn, owner, purpose, outbox id, result, now) -> an op outcome for the hub
@@ -103,7 +103,7 @@ class Outbox:
         try:
             while True:
                 row = self.store.reader.execute(
-                    "SELECT id, purpose, request, headers FROM outbox"
+                    "SELECT id, purpose, request, headers, secure FROM outbox"
                     " WHERE owner = ? AND state = 'pending' ORDER BY id LIMIT 1",
                     (str(owner),),
                 ).fetchone()
@@ -127,10 +127,16 @@ class Outbox:
                 del self._owner_tasks[owner]
 
     async def _perform(
-        self, owner: Owner, outbox_id: int, purpose: str, request_json: Any, headers_json: Any
+        self,
+        owner: Owner,
+        outbox_id: int,
+        purpose: str,
+        request_json: Any,
+        headers_json: Any,
+        secure: Any = 0,
     ) -> None:
         try:
-            result = await self._call(owner, outbox_id, purpose, request_json, headers_json)
+            result = await self._call(owner, outbox_id, purpose, request_json, headers_json, secure)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug or a hostile answer: this call fails, not the queue
@@ -189,7 +195,13 @@ class Outbox:
                 future.set_result(result)
 
     async def _call(
-        self, owner: Owner, outbox_id: int, purpose: str, request_json: Any, headers_json: Any
+        self,
+        owner: Owner,
+        outbox_id: int,
+        purpose: str,
+        request_json: Any,
+        headers_json: Any,
+        secure: Any = 0,
     ) -> dict[str, Any]:
         if purpose == "unsubscribe":
             previous = self.store.reader.execute(
@@ -211,7 +223,13 @@ class Outbox:
         except (TypeError, ValueError) as exc:
             return _failed(f"the stored request cannot be read: {exc}")
         try:
-            outcome = await self.outbound.call(request, extra_headers=headers, what=purpose)
+            outcome = await self.outbound.call(
+                request,
+                extra_headers=headers,
+                what=purpose,
+                # Secure inputs (rows.SECURE_INPUTS) stay out of the log.
+                log_request=not (isinstance(secure, int) and secure & SECURE_INPUTS),
+            )
         except OutboundError as exc:
             return {
                 "state": "failed",

@@ -92,8 +92,11 @@ def _epoch(value: Any) -> float | None:
 
 
 def call_view(call: dict[str, Any]) -> dict[str, Any]:
-    """An outbound subscribe/unsubscribe call, in brief."""
+    """An outbound subscribe/unsubscribe call, in brief (a secure one's request or response
+    is the text that says so)."""
     request = call.get("request") or {}
+    if not isinstance(request, dict):  # secure inputs: the text stands for the whole request
+        request = {"uri": request, "body": request}
     response = call.get("response") or {}
     if not isinstance(response, dict) or response.get("$truncated"):
         response = {"body": response}  # a stored answer cut or unreadable: shown as such

@@ -35,8 +35,52 @@ TRIGGER_STATE = {
 CALLBACK_COLUMNS = "c.id, c.received, c.method, c.headers, c.query, c.content_type, c.body"
 WAIT_COLUMNS = (
     "id, run_id, workflow, step, client, state, deadline, unsub_state, subscription, callback,"
-    " key_type, error, created, ended, verify"
+    " key_type, error, created, ended, verify, secure"
 )
+
+# Secure data (Logic Apps' runtimeConfiguration.secureData): the parts of a step or trigger that
+# views show as ``redaction.SECURED``, stored as bits (waits.secure, steps.secure, outbox.secure,
+# workflows.trigger_secure, callbacks.secure). The stored values stay exact: runs use them.
+SECURE_INPUTS = 1
+SECURE_OUTPUTS = 2
+# A stored callback's secure bits (`c` is the callbacks row): its own once stamped, else its
+# wait's (an action's callback) or its workflow's trigger's (a trigger event).
+CALLBACK_SECURE_SQL = (
+    "COALESCE(c.secure, CASE WHEN c.kind = 'wait'"
+    " THEN (SELECT s.secure FROM waits s WHERE s.id = c.target)"
+    " ELSE (SELECT s.trigger_secure FROM workflows s WHERE s.name = c.target) END, 0)"
+)
+
+
+def secure_bits(value: Any) -> int:
+    """The bits of a ``secure`` list from a kernel (``["inputs", "outputs"]``, either or both;
+    None or empty: nothing secure).
+
+    Raises:
+        HubError: 400 for anything else.
+    """
+    if value is None:
+        return 0
+    if isinstance(value, str):
+        value = [value]
+    bits = 0
+    if isinstance(value, list):
+        for part in value:
+            if part == "inputs":
+                bits |= SECURE_INPUTS
+            elif part == "outputs":
+                bits |= SECURE_OUTPUTS
+            else:
+                break
+        else:
+            return bits
+    raise HubError(400, "'secure' must list 'inputs' and/or 'outputs'")
+
+
+def secure_parts(bits: Any) -> list[str]:
+    """The part names of stored secure bits (a hostile row's value reads as its bits)."""
+    bits = bits if isinstance(bits, int) and not isinstance(bits, bool) else 0
+    return [p for p, bit in (("inputs", SECURE_INPUTS), ("outputs", SECURE_OUTPUTS)) if bits & bit]
 
 
 @dataclass(slots=True)
@@ -288,11 +332,21 @@ def insert_outbox(
     purpose: str,
     request: Mapping[str, Any],
     headers: Mapping[str, str],
+    secure: int = 0,
 ) -> int:
+    """Queue an outbound call; ``secure``: its owner's secure bits (the request is an input,
+    the response an output), which views honour."""
     cursor = conn.execute(
-        "INSERT INTO outbox (owner, purpose, request, headers, state, created)"
-        " VALUES (?, ?, ?, ?, 'pending', ?)",
-        (str(owner), purpose, json.dumps(request), json.dumps(dict(headers)), time.time()),
+        "INSERT INTO outbox (owner, purpose, request, headers, state, created, secure)"
+        " VALUES (?, ?, ?, ?, 'pending', ?, ?)",
+        (
+            str(owner),
+            purpose,
+            json.dumps(request),
+            json.dumps(dict(headers)),
+            time.time(),
+            secure,
+        ),
     )
     return int(cursor.lastrowid or 0)
 
@@ -338,12 +392,26 @@ def insert_step(
     now: float,
     *,
     wait_id: str | None = None,
+    secure: int = 0,
 ) -> int | None:
     """Add a step the hub itself carries out (a webhook's wait, an Http call) to the run's
-    history; None when the run already has a step of that name."""
+    history, with its ``secure`` bits; None when the run already has a step of that name."""
     cursor = conn.execute(
         "INSERT OR IGNORE INTO steps (run_id, name, kind, after, first, position, state, wait_id,"
-        " started) VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?)",
-        (run_id, name, kind, order.after, int(order.first), order.position, wait_id, now),
+        " started, secure) VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)",
+        (run_id, name, kind, order.after, int(order.first), order.position, wait_id, now, secure),
     )
     return cursor.rowcount or None
+
+
+def stamp_trigger_callbacks(conn: sqlite3.Connection, workflow: str, secure: int) -> None:
+    """Give ``workflow``'s trigger events stored so far its trigger's ``secure`` bits as their
+    own, before the setting changes or goes with the workflow: what came in while the trigger
+    was secure stays hidden. (Nothing to do for a trigger that was not secure: its callbacks
+    follow the workflow's setting, which hides them only when it becomes secure.)"""
+    if secure:
+        conn.execute(
+            "UPDATE callbacks SET secure = ? WHERE target = ? AND kind != 'wait'"
+            " AND secure IS NULL",
+            (secure, workflow),
+        )

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -54,7 +54,8 @@ CREATE TABLE IF NOT EXISTS workflows (
     updated       REAL NOT NULL,
     definition    TEXT,
     hosted        INTEGER NOT NULL DEFAULT 0,
-    settings      TEXT
+    settings      TEXT,
+    trigger_secure INTEGER NOT NULL DEFAULT 0
 );
 -- `client` is the kernel running the run (NULL while Queued); a kernel that adopts the run after
 -- its kernel is gone takes it over (and the old one is fenced off). `cancel_requested` survives
@@ -95,7 +96,8 @@ CREATE TABLE IF NOT EXISTS trigger_history (
     code     INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS trigger_history_by_workflow ON trigger_history (workflow, id);
--- One row per HttpWebhook action step that paused a run.
+-- One row per HttpWebhook action step that paused a run. `secure` (as `workflows.trigger_secure`,
+-- `steps.secure`, `outbox.secure`): the parts views hide (1 inputs, 2 outputs; secureData).
 CREATE TABLE IF NOT EXISTS waits (
     id           TEXT PRIMARY KEY,
     run_id       TEXT NOT NULL,
@@ -113,7 +115,8 @@ CREATE TABLE IF NOT EXISTS waits (
     verify       TEXT,
     error        TEXT,
     created      REAL NOT NULL,
-    ended        REAL
+    ended        REAL,
+    secure       INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS waits_by_run ON waits (run_id);
 CREATE INDEX IF NOT EXISTS waits_open ON waits (deadline)
@@ -135,9 +138,12 @@ CREATE TABLE IF NOT EXISTS steps (
     wait_id  TEXT,
     started  REAL,
     ended    REAL,
+    secure   INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (run_id, name)
 ) WITHOUT ROWID;
--- Every request received on a callback URL (and every manual trigger), byte-exact.
+-- Every request received on a callback URL (and every manual trigger), byte-exact. `secure`: NULL
+-- while views follow its wait's or its workflow's trigger's setting; the trigger's setting as it
+-- was, once that changed or the workflow was deleted.
 CREATE TABLE IF NOT EXISTS callbacks (
     id           INTEGER PRIMARY KEY,
     kind         TEXT NOT NULL,
@@ -148,7 +154,8 @@ CREATE TABLE IF NOT EXISTS callbacks (
     headers      TEXT NOT NULL,
     query        TEXT NOT NULL,
     content_type TEXT,
-    body         BLOB NOT NULL
+    body         BLOB NOT NULL,
+    secure       INTEGER
 );
 CREATE INDEX IF NOT EXISTS callbacks_by_target ON callbacks (target, id);
 -- What the kernel side has not yet acknowledged. `route` is 'workflow:<name>' for trigger runs
@@ -195,7 +202,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     response  TEXT,
     error     TEXT,
     created   REAL NOT NULL,
-    finished  REAL
+    finished  REAL,
+    secure    INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS outbox_by_owner ON outbox (owner, id);
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (state) WHERE state = 'pending';
@@ -506,6 +514,7 @@ _ADDED_COLUMNS = {
         ("definition", "TEXT"),
         ("hosted", "INTEGER NOT NULL DEFAULT 0"),
         ("settings", "TEXT"),
+        ("trigger_secure", "INTEGER NOT NULL DEFAULT 0"),
     ),
     "runs": (
         ("cancel_requested", "INTEGER NOT NULL DEFAULT 0"),
@@ -514,6 +523,11 @@ _ADDED_COLUMNS = {
         ("tracking_id", "TEXT"),
         ("held", "INTEGER NOT NULL DEFAULT 0"),
     ),
+    # Schema 4: secure data (runtimeConfiguration.secureData), hidden in views.
+    "waits": (("secure", "INTEGER NOT NULL DEFAULT 0"),),
+    "steps": (("secure", "INTEGER NOT NULL DEFAULT 0"),),
+    "outbox": (("secure", "INTEGER NOT NULL DEFAULT 0"),),
+    "callbacks": (("secure", "INTEGER"),),
 }
 
 

@@ -8,20 +8,24 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
-from ..http_model.redaction import MASK, redact, redact_shown
+from ..http_model.redaction import MASK, SECURED, redact, redact_shown
 from ..http_model.wire import CallbackWire, WireBody, encode_wire_body
 from ..jsonsafe import dumps, truncated_marker, try_loads
 from ..protocol import RunHistory, WaitView
 from .http_errors import NotFound
 from .rows import (
     CALLBACK_COLUMNS,
+    CALLBACK_SECURE_SQL,
     OPEN_SQL,
+    SECURE_INPUTS,
+    SECURE_OUTPUTS,
     TRIGGER_STATE,
     WAIT_COLUMNS,
     WAIT_OUTCOME,
     Owner,
     callback_from_row,
     callback_json,
+    secure_parts,
 )
 from .store import Store
 
@@ -118,6 +122,25 @@ def shown_callback(row: tuple[Any, ...]) -> CallbackWire:
     )
 
 
+def secured_callback(value: dict[str, Any]) -> dict[str, Any]:
+    """A callback view of a secure-outputs step or trigger: what the sender sent (headers,
+    query, body, content type) replaced by :data:`SECURED`, as Logic Apps shows it."""
+    value.update(
+        {
+            "headers": SECURED,
+            "queries": SECURED,
+            "contentType": None,
+            "body": SECURED,
+            "secure": ["outputs"],
+        }
+    )
+    return value
+
+
+def _is_secure(bits: Any, part: int) -> bool:
+    return isinstance(bits, int) and bool(bits & part)
+
+
 # A listing (api/callbacks, api/waits) shows at most this much of each body, and this much
 # of all bodies together: 1,000 callbacks of 16 MiB must not become one 16 GB answer. A single
 # callback (api/runs/<id>, api/waits/<id>) is shown whole.
@@ -135,10 +158,13 @@ class ListingBudget:
     def __init__(self, total: int = LISTING_BODY_BUDGET) -> None:
         self.left = total
 
-    def shown(self, row: tuple[Any, ...]) -> dict[str, Any]:
+    def shown(self, row: tuple[Any, ...], secure: Any = 0) -> dict[str, Any]:
         """A callback row (``_LISTED_CALLBACK_COLUMNS``) with as much body as allowed; a cut
-        body says ``"truncated": true`` and its whole ``size``."""
+        body says ``"truncated": true`` and its whole ``size``. With ``secure`` outputs bits,
+        nothing of what was sent (:func:`secured_callback`)."""
         *columns, head, size = row
+        if _is_secure(secure, SECURE_OUTPUTS):
+            return secured_callback(dict(shown_callback((*columns[:3], "[]", "{}", None, b""))))
         head = bytes(head or b"") if not isinstance(head, str) else head.encode()
         size = size or 0
         kept = head[: max(0, min(len(head), self.left))]
@@ -172,12 +198,14 @@ def _call_column(text: Any, size: int | None) -> Any:
 
 def outbox_json(conn: sqlite3.Connection, owner: Owner, limit: int = 20) -> list[dict[str, Any]]:
     """An owner's latest outbound calls, for people: secrets (``sig=`` included) masked in
-    requests, responses and errors, each column read only up to ``CALL_COLUMN_CHARS``."""
+    requests, responses and errors, each column read only up to ``CALL_COLUMN_CHARS``; the
+    request of a call whose owner keeps its inputs secure, and the response of one that keeps
+    its outputs secure, are :data:`SECURED` (``secure`` names them)."""
     cap = CALL_COLUMN_CHARS
     rows = conn.execute(
         f"SELECT id, purpose, substr(request, 1, {cap}), length(request), state,"
         f" substr(attempts, 1, {cap}), length(attempts), substr(response, 1, {cap}),"
-        f" length(response), substr(error, 1, {cap}), created, finished"
+        f" length(response), substr(error, 1, {cap}), created, finished, secure"
         " FROM outbox WHERE owner = ? ORDER BY id DESC LIMIT ?",
         (str(owner), limit),
     ).fetchall()
@@ -195,21 +223,27 @@ def outbox_json(conn: sqlite3.Connection, owner: Owner, limit: int = 20) -> list
         error,
         created,
         finished,
+        secure,
     ) in reversed(rows):
         attempts_value = _call_column(attempts, attempts_size)
-        calls.append(
-            {
-                "id": outbox_id,
-                "purpose": purpose,
-                "request": redact(_call_column(request, request_size) or {}),
-                "state": state,
-                "attempts": attempts_value if isinstance(attempts_value, list) else [],
-                "response": redact_shown(_call_column(response, response_size)),
-                "error": redact_shown(error),
-                "created": created,
-                "finished": finished,
-            }
-        )
+        call = {
+            "id": outbox_id,
+            "purpose": purpose,
+            "request": SECURED
+            if _is_secure(secure, SECURE_INPUTS)
+            else redact(_call_column(request, request_size) or {}),
+            "state": state,
+            "attempts": attempts_value if isinstance(attempts_value, list) else [],
+            "response": SECURED
+            if _is_secure(secure, SECURE_OUTPUTS) and response is not None
+            else redact_shown(_call_column(response, response_size)),
+            "error": redact_shown(error),
+            "created": created,
+            "finished": finished,
+        }
+        if secure:
+            call["secure"] = secure_parts(secure)
+        calls.append(call)
     return calls
 
 
@@ -279,8 +313,8 @@ class Views:
         conn = self.store.reader
         row = conn.execute(
             "SELECT name, client, trigger_id, trigger_name, trigger_state, subscription,"
-            " last_error, key_type, created, updated, verify, settings FROM workflows"
-            " WHERE name = ?",
+            " last_error, key_type, created, updated, verify, settings, trigger_secure"
+            " FROM workflows WHERE name = ?",
             (name,),
         ).fetchone()
         if row is None:
@@ -298,6 +332,7 @@ class Views:
             updated,
             verify,
             settings,
+            secure,
         ) = row
         calls = outbox_json(conn, Owner.trigger(name), limit=10)
         shown_settings = stored_json(settings) if settings else None
@@ -324,10 +359,13 @@ class Views:
                 "keyType": key_type,
                 "verify": _describe_verify(verify),
                 # Shown as the service answered (the kernel computes unsubscribe from it);
-                # the page masks what it shows of it.
-                "subscription": stored_json(subscription),
+                # the page masks what it shows of it. A secure trigger's is an output.
+                "subscription": SECURED
+                if _is_secure(secure, SECURE_OUTPUTS) and subscription is not None
+                else stored_json(subscription),
                 "error": redact_shown(error),
                 "calls": calls,
+                **({"secure": secure_parts(secure)} if secure else {}),
             },
             "created": created,
             "updated": updated,
@@ -350,11 +388,7 @@ class Views:
         for history_id, status, received, callback_id, runs, reason, code in rows:
             request = None
             if callback_id is not None:
-                row = self.store.reader.execute(
-                    f"SELECT {_LISTED_CALLBACK_COLUMNS} FROM callbacks c WHERE c.id = ?",
-                    (LISTED_BODY_BYTES, callback_id),
-                ).fetchone()
-                request = None if row is None else budget.shown(row)
+                request = self.callback(callback_id, budget)
             entries.append(
                 {
                     "name": f"{history_id:020d}",
@@ -541,43 +575,57 @@ class Views:
         return [runs[run_id] for run_id in run_ids if run_id in runs]
 
     def callback(
-        self, callback_id: int, budget: ListingBudget | None = None
+        self, callback_id: int, budget: ListingBudget | None = None, *, reveal: bool = False
     ) -> dict[str, Any] | None:
-        """A stored callback; its whole body, or in a listing (``budget``) what it allows."""
+        """A stored callback; its whole body, or in a listing (``budget``) what it allows.
+
+        A callback of a step or trigger that keeps its outputs secure shows nothing of what was
+        sent (:func:`secured_callback`) unless ``reveal`` (answers to the kernel running it)."""
         if budget is None:
             row = self.store.reader.execute(
-                f"SELECT {CALLBACK_COLUMNS} FROM callbacks c WHERE c.id = ?", (callback_id,)
+                f"SELECT {CALLBACK_COLUMNS}, {CALLBACK_SECURE_SQL} FROM callbacks c WHERE c.id = ?",
+                (callback_id,),
             ).fetchone()
-            return None if row is None else dict(shown_callback(row))
+            if row is None:
+                return None
+            if not reveal and _is_secure(row[7], SECURE_OUTPUTS):
+                return secured_callback(dict(shown_callback((*row[:3], "[]", "{}", None, b""))))
+            return dict(shown_callback(row[:7]))
         row = self.store.reader.execute(
-            f"SELECT {_LISTED_CALLBACK_COLUMNS} FROM callbacks c WHERE c.id = ?",
+            f"SELECT {_LISTED_CALLBACK_COLUMNS}, {CALLBACK_SECURE_SQL} FROM callbacks c"
+            " WHERE c.id = ?",
             (LISTED_BODY_BYTES, callback_id),
         ).fetchone()
-        return None if row is None else budget.shown(row)
+        if row is None:
+            return None
+        return budget.shown(row[:8], 0 if reveal else row[8])
 
     def callbacks(self, *, target: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """The latest stored callbacks, bodies as a listing shows them (``ListingBudget``)."""
         where, params = ("WHERE c.target = ?", [target]) if target else ("", [])
         rows = self.store.reader.execute(
-            f"SELECT {_LISTED_CALLBACK_COLUMNS}, c.kind, c.target, c.run_id FROM callbacks c"
+            f"SELECT {_LISTED_CALLBACK_COLUMNS}, c.kind, c.target, c.run_id,"
+            f" {CALLBACK_SECURE_SQL} FROM callbacks c"
             f" {where} ORDER BY c.id DESC LIMIT ?",
             (LISTED_BODY_BYTES, *params, max(1, min(int(limit), 1000))),
         ).fetchall()
         budget = ListingBudget()
         result = []
         for row in rows:
-            value = budget.shown(row[:8])
+            value = budget.shown(row[:8], row[11])
             value.update({"kind": row[8], "target": row[9], "run": row[10]})
             result.append(value)
         return result
 
-    def wait(self, wait_id: str) -> WaitView:
+    def wait(self, wait_id: str, *, reveal: bool = False) -> WaitView:
+        """A wait as views show it; with ``reveal``, as the kernel running its step gets it
+        (its subscribe response and callback even when the step keeps its outputs secure)."""
         row = self.store.reader.execute(
             f"SELECT {WAIT_COLUMNS} FROM waits WHERE id = ?", (wait_id,)
         ).fetchone()
         if row is None:
             raise NotFound(f"no wait {wait_id!r}")
-        return self._wait_json(row)
+        return self._wait_json(row, reveal=reveal)
 
     def waits(
         self, *, run_id: str | None = None, state: str | None = None, limit: int = 1000
@@ -599,7 +647,9 @@ class Views:
         budget = ListingBudget()
         return [self._wait_json(row, budget) for row in rows]
 
-    def _wait_json(self, row: tuple[Any, ...], budget: ListingBudget | None = None) -> WaitView:
+    def _wait_json(
+        self, row: tuple[Any, ...], budget: ListingBudget | None = None, *, reveal: bool = False
+    ) -> WaitView:
         (
             wait_id,
             run_id,
@@ -616,8 +666,10 @@ class Views:
             created,
             ended,
             verify,
+            secure,
         ) = row
-        return {
+        hidden = not reveal and _is_secure(secure, SECURE_OUTPUTS)
+        value: WaitView = {
             "id": wait_id,
             "run": run_id,
             "workflow": workflow,
@@ -627,15 +679,22 @@ class Views:
             "outcome": WAIT_OUTCOME.get(state),
             "callbackUrl": self.callback_url(wait_id, key_type),
             "deadline": deadline,
-            "subscription": stored_json(subscription),
+            "subscription": SECURED
+            if hidden and subscription is not None
+            else stored_json(subscription),
             "unsubscribe": unsub_state,
-            "callback": None if callback_id is None else self.callback(callback_id, budget),
+            "callback": None
+            if callback_id is None
+            else self.callback(callback_id, budget, reveal=reveal),
             "error": redact_shown(error),
             "calls": outbox_json(self.store.reader, Owner.wait(wait_id)),
             "verify": _describe_verify(verify),
             "created": created,
             "ended": ended,
         }
+        if secure:
+            value["secure"] = secure_parts(secure)
+        return value
 
 
 def _describe_verify(stored: str | None) -> dict[str, Any] | None:
@@ -728,7 +787,7 @@ def callback_previews(
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     rows = conn.execute(
         "SELECT c.id, c.kind, c.run_id, c.received, c.method, c.headers, c.query,"
-        f" c.content_type, length(c.body), {owner}, w.step"
+        f" c.content_type, length(c.body), {owner}, w.step, {CALLBACK_SECURE_SQL}"
         " FROM callbacks c"
         " LEFT JOIN waits w ON c.kind = 'wait' AND w.id = c.target"
         " LEFT JOIN runs r ON r.id = c.run_id"
@@ -748,7 +807,26 @@ def callback_previews(
         size,
         owner_name,
         step,
+        secure,
     ) in rows:
+        if _is_secure(secure, SECURE_OUTPUTS):
+            result.append(
+                {
+                    "id": callback_id,
+                    "kind": kind,
+                    "workflow": owner_name,
+                    "run": run_id,
+                    "step": step,
+                    "received": received,
+                    "method": method,
+                    "headers": [],
+                    "queries": {},
+                    "contentType": None,
+                    "body": {"kind": "secured", "size": None, "text": SECURED},
+                    "secure": ["outputs"],
+                }
+            )
+            continue
         head = _blob_head(conn, "callbacks", "body", callback_id, size or 0)
         if head is None:
             continue
@@ -801,7 +879,7 @@ def run_waits(conn: sqlite3.Connection, run_ids: list[str]) -> dict[str, list[di
     marks = ", ".join("?" for _ in run_ids)
     rows = conn.execute(
         "SELECT id, run_id, step, state, deadline, unsub_state, callback, error, created, ended,"
-        f" key_type FROM waits WHERE run_id IN ({marks}) ORDER BY created",
+        f" key_type, secure FROM waits WHERE run_id IN ({marks}) ORDER BY created",
         run_ids,
     ).fetchall()
     result: dict[str, list[dict[str, Any]]] = {}
@@ -817,6 +895,7 @@ def run_waits(conn: sqlite3.Connection, run_ids: list[str]) -> dict[str, list[di
         created,
         ended,
         key_type,
+        secure,
     ) in rows:
         result.setdefault(run_id, []).append(
             {
@@ -832,6 +911,7 @@ def run_waits(conn: sqlite3.Connection, run_ids: list[str]) -> dict[str, list[di
                 "created": created,
                 "ended": ended,
                 "keyType": key_type,
+                "secure": secure_parts(secure),
             }
         )
     return result

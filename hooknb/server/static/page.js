@@ -133,7 +133,17 @@
     return [clipped.text ? h("pre", { class: "value" }, clipped.text) : null, note];
   }
 
+  /** A callback's meta line: its content type and size, or that it is secure. */
+  function bodyMeta(body, contentType) {
+    if (body && body.kind === "secured") return " · secure outputs";
+    return ` · ${contentType || "no content type"} · ${fmtSize(body.size)}`;
+  }
+
   function bodyBlock(body) {
+    if (body && body.kind === "secured") {
+      // A step or trigger that keeps its outputs secure (secureData): Logic Apps' words.
+      return h("p", { class: "muted secured", data: { bodyKind: "secured" } }, body.text);
+    }
     if (!body || body.kind === "empty") {
       return h("p", { class: "muted body-empty", data: { bodyKind: "empty" } }, "(empty body)");
     }
@@ -187,7 +197,8 @@
     return h(
       "span",
       { class: "call", data: { callPurpose: call.purpose, callState: call.state } },
-      code(`${call.method || "?"} ${call.uri || ""}`, "url"),
+      // A secure request (no method) shows only the text that stands for it.
+      code(call.method || !call.uri ? `${call.method || "?"} ${call.uri || ""}` : call.uri, "url"),
       " → ",
       outcome,
       " ",
@@ -561,11 +572,7 @@
                 {},
                 "Trigger inputs ",
                 h("a", { href: `#callback-${inputs.id}` }, `callback #${inputs.id}`),
-                h(
-                  "span",
-                  { class: "muted" },
-                  ` · ${inputs.contentType || "no content type"} · ${fmtSize(inputs.body.size)}`,
-                ),
+                h("span", { class: "muted" }, bodyMeta(inputs.body, inputs.contentType)),
               ),
               bodyBlock(inputs.body),
             )
@@ -668,7 +675,7 @@
           "span",
           { class: "meta" },
           when(cb.received),
-          ` · ${cb.contentType || "no content type"} · ${fmtSize(cb.body.size)}`,
+          bodyMeta(cb.body, cb.contentType),
         ),
         h(
           "span",
@@ -684,14 +691,16 @@
         ),
       ),
       bodyBlock(cb.body),
-      h(
-        "div",
-        { class: "extras" },
-        details(`cb:${cb.id}:headers`, `Headers (${cb.headers.length})`, pairsTable(cb.headers, ["Name", "Value"])),
-        queries.length
-          ? details(`cb:${cb.id}:query`, `Query (${queries.length})`, pairsTable(queries, ["Name", "Value"]))
-          : null,
-      ),
+      cb.body.kind === "secured"
+        ? null
+        : h(
+            "div",
+            { class: "extras" },
+            details(`cb:${cb.id}:headers`, `Headers (${cb.headers.length})`, pairsTable(cb.headers, ["Name", "Value"])),
+            queries.length
+              ? details(`cb:${cb.id}:query`, `Query (${queries.length})`, pairsTable(queries, ["Name", "Value"]))
+              : null,
+          ),
     );
   }
 

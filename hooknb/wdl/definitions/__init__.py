@@ -20,17 +20,18 @@ What hooknb runs (:mod:`hooknb.kernel.interpreter` interprets it on the run engi
   ``AppendToArrayVariable``, ``AppendToStringVariable``), ``ParseJson``, ``Select``, ``Query``,
   ``Join`` and ``Table``, ordered by ``runAfter`` with the statuses Succeeded, Failed, Skipped
   and TimedOut; ``limit.timeout``; ``retryPolicy``; ``runtimeConfiguration.secureData`` on
-  actions (:attr:`Step.secure`); ``operationOptions`` ``IncludeAuthorizationHeadersInOutputs``
-  on ``HttpWebhook`` triggers and actions and ``Request`` triggers.
+  actions (:attr:`Step.secure`) and HttpWebhook triggers (:attr:`Trigger.secure`);
+  ``operationOptions`` ``IncludeAuthorizationHeadersInOutputs`` on ``HttpWebhook`` triggers
+  and actions and ``Request`` triggers.
 
 Anything else is an error at load time, naming the type and where it is. Options that do not
 change what a run does here are kept (and exported again) but ignored, each with a line in
 :attr:`Definition.notes`: ``operationOptions`` (except ``DisableAsyncPattern`` on ``Http``,
 ``Sequential`` on ``Foreach``, ``SingleInstance`` on a trigger and
 ``IncludeAuthorizationHeadersInOutputs``, which are honoured), ``runtimeConfiguration`` other
-than concurrency and ``secureData`` (and ``secureData`` on a trigger), ``trackedProperties``,
-``limit.count`` outside an Until, an HttpWebhook trigger's ``accessKeyType`` when the hub
-cannot honour it.
+than concurrency and ``secureData`` (and ``secureData`` on a trigger other than HttpWebhook),
+``trackedProperties``, ``limit.count`` outside an Until, an HttpWebhook trigger's
+``accessKeyType`` when the hub cannot honour it.
 
 Leniency, where real definitions need it:
 

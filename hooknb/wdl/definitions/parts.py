@@ -196,6 +196,13 @@ class Trigger:
         return "includeauthorizationheadersinoutputs" in _options(self.raw)
 
     @property
+    def secure(self) -> frozenset[str]:
+        """``runtimeConfiguration.secureData.properties`` of an HttpWebhook trigger: ``inputs``
+        (its subscribe and unsubscribe requests) and ``outputs`` (the subscribe responses and
+        the callbacks it receives) hidden in run history views, as Logic Apps does."""
+        return _secure_data(self.raw)
+
+    @property
     def conditions(self) -> list[str]:
         """The trigger's condition expressions (all must be true for a run to proceed)."""
         return [c["expression"] for c in self.raw.get("conditions") or []]
@@ -252,15 +259,7 @@ class Step:
     def secure(self) -> frozenset[Literal["inputs", "outputs"]]:
         """``runtimeConfiguration.secureData.properties``: the parts (``inputs``,
         ``outputs``) kept out of run history views and reports, as Logic Apps does."""
-        config = self.raw.get("runtimeConfiguration")
-        if not isinstance(config, dict):
-            return frozenset()
-        secure = next((v for k, v in config.items() if k.lower() == "securedata"), None)
-        properties = secure.get("properties") if isinstance(secure, dict) else None
-        if not isinstance(properties, list):
-            return frozenset()
-        named = {p.lower() for p in properties if isinstance(p, str)}
-        return frozenset(part for part in _SECURE_PARTS if part in named)
+        return _secure_data(self.raw)
 
     @property
     def expression(self) -> Any:
@@ -310,6 +309,19 @@ class Step:
             }
             out["default"] = {"actions": branch}
         return _ordered(out, _ACTION_KEYS)
+
+
+def _secure_data(raw: Mapping[str, Any]) -> frozenset[Literal["inputs", "outputs"]]:
+    """A trigger's or action's ``runtimeConfiguration.secureData.properties``."""
+    config = raw.get("runtimeConfiguration")
+    if not isinstance(config, dict):
+        return frozenset()
+    secure = next((v for k, v in config.items() if k.lower() == "securedata"), None)
+    properties = secure.get("properties") if isinstance(secure, dict) else None
+    if not isinstance(properties, list):
+        return frozenset()
+    named = {p.lower() for p in properties if isinstance(p, str)}
+    return frozenset(part for part in _SECURE_PARTS if part in named)
 
 
 def _options(raw: Mapping[str, Any]) -> set[str]:

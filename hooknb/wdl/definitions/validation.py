@@ -593,11 +593,14 @@ class _Builder:
                 spec["runtimeConfiguration"],
                 f"{where}.runtimeConfiguration",
                 "trigger" if trigger else spec.get("type"),
+                trigger_type=spec.get("type") if trigger else None,
             )
         if spec.get("trackedProperties") is not None:
             self.note(f"{where}.trackedProperties are ignored")
 
-    def _runtime_configuration(self, value: Any, where: str, kind: Any) -> dict[str, Any]:
+    def _runtime_configuration(
+        self, value: Any, where: str, kind: Any, *, trigger_type: Any = None
+    ) -> dict[str, Any]:
         # kind: "trigger", or the action's type.
         """``runtimeConfiguration``: ``concurrency`` (a trigger's ``runs`` and
         ``maximumWaitingRuns``, a Foreach's ``repetitions``) is applied; the rest is a note.
@@ -612,7 +615,7 @@ class _Builder:
         key = next((k for k in spec if k.lower() == "concurrency"), None)
         secure = next((k for k in spec if k.lower() == "securedata"), None)
         if secure is not None:
-            self._secure_data(spec[secure], f"{where}.secureData", trigger=kind == "trigger")
+            self._secure_data(spec[secure], f"{where}.secureData", trigger_type=trigger_type)
         for other in spec:
             if other not in (key, secure):
                 self.note(f"{where}.{other} is ignored")
@@ -643,8 +646,9 @@ class _Builder:
         spec["concurrency"] = concurrency
         return spec
 
-    def _secure_data(self, secure: Any, where: str, *, trigger: bool) -> None:
-        """``secureData`` is honoured on actions (see :attr:`Step.secure`)."""
+    def _secure_data(self, secure: Any, where: str, *, trigger_type: Any) -> None:
+        """``secureData`` is honoured on actions (see :attr:`Step.secure`) and HttpWebhook
+        triggers (:attr:`Trigger.secure`)."""
         properties = secure.get("properties") if isinstance(secure, dict) else None
         if not isinstance(properties, list) or not all(
             isinstance(p, str) and p.lower() in ("inputs", "outputs") for p in properties
@@ -653,10 +657,10 @@ class _Builder:
                 'secureData is {"properties": ["inputs", "outputs"]} (either or both)',
                 location=where,
             )
-        if trigger:
+        if trigger_type is not None and str(trigger_type).lower() != "httpwebhook":
             self.note(
-                f"{where} is not honoured on a trigger yet: hooknb shows trigger callbacks as "
-                "received (credential headers masked)"
+                f"{where} is honoured on HttpWebhook triggers only: hooknb shows this "
+                "trigger's requests as received (credential headers masked)"
             )
 
     def _loop(self, spec: dict[str, Any], where: str, kind: str) -> None:
