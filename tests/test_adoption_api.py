@@ -398,7 +398,7 @@ def test_a_store_from_hooknb_0_1_opens_and_keeps_its_rows(tmp_path: Path) -> Non
         version = store.reader.execute(
             "SELECT value FROM meta WHERE key = 'schema_version'"
         ).fetchone()[0]
-        assert int(version) == 3
+        assert int(version) == 4
         assert store.reader.execute("SELECT COUNT(*) FROM steps").fetchone()[0] == 0
     finally:
         store.close()
