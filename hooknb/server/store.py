@@ -498,6 +498,7 @@ class Store:
             raise StoreError("the hooknb store is not open")
         if self._latest is None:
             self._latest = self._connect(check_same_thread=False)
+            self._latest.text_factory = _lenient_text  # as the reader: any row reads
         return self._latest
 
 
