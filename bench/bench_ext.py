@@ -99,7 +99,9 @@ class StatsHandler(APIHandler):
         if hub is not None:
             stats = getattr(hub.store, "stats", None)
             value["store"] = stats.snapshot() if stats is not None else None
-            value["deadlines"] = len(hub._deadlines)
+            value["deadlines"] = len(hub._deadlines)  # held in memory
+            scheduler_stats = getattr(hub._deadlines, "stats", None)
+            value["deadline_scheduler"] = scheduler_stats() if scheduler_stats else None
             value["adopt"] = [_adopt_entry(entry) for entry in _adopt_timings]
         self.finish(json.dumps(value))
 

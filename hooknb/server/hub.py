@@ -68,6 +68,8 @@ _TERMINAL_SQL = "('Succeeded', 'Failed', 'Cancelled', 'TimedOut')"
 DEFAULT_RECONNECT_GRACE = 5.0
 
 log = logging.getLogger("hooknb.server")
+# What _wait_verifier gives for a stored setting it cannot read (compared by identity).
+_UNVERIFIABLE = Verifier("unreadable", "", 0)
 
 
 @dataclass
@@ -140,13 +142,13 @@ class Hub:
         self.log = logger or log
         self.signer: Signer = store.write_sync(Signer.load_or_create)
         self.views = Views(store, self.callback_url, self.is_connected, self.last_seen.get)
-        # Only callbacks that verify a sender signature have an entry (usually few).
+        # Only trigger callbacks that verify a sender signature have an entry (few: one per
+        # workflow at most). A wait's verification is read from its row when a callback comes
+        # (_wait_verifier): a million open waits hold nothing here, and start-up reads none.
         self._verifiers: dict[str, Verifier] = {}
         self._unverifiable: set[str] = set()
         for callback_id, config in store.reader.execute(
             "SELECT trigger_id, verify FROM workflows WHERE verify IS NOT NULL"
-            " UNION ALL SELECT id, verify FROM waits"
-            f" WHERE verify IS NOT NULL AND state IN {OPEN_SQL}"
         ):
             try:
                 verifier = make_verifier(jsonsafe.loads(config))
@@ -179,7 +181,8 @@ class Hub:
         self._workflow_client: dict[str, str] = dict(
             store.reader.execute("SELECT name, client FROM workflows WHERE client IS NOT NULL")
         )
-        self._deadlines = DeadlineScheduler(self._on_deadlines)
+        # The earliest deadlines in memory, the rest read from the store's index on demand.
+        self._deadlines = DeadlineScheduler(self._on_deadlines, self._load_deadlines)
         self.outbox = Outbox(
             store, outbound, write=self._write, on_done=self._op_call_done, log=self.log
         )
@@ -200,23 +203,28 @@ class Hub:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Arm every open wait's deadline and resume outbound calls left pending by a restart."""
-        reader = self.store.reader
-        entries = [
-            (deadline, wait_id)
-            for wait_id, deadline in reader.execute(
-                f"SELECT id, deadline FROM waits WHERE state IN {OPEN_SQL} AND deadline IS NOT NULL"
-            )
-        ]
-        self._deadlines.start(entries)
+        """Arm the open waits' deadlines (the earliest are read; the scheduler reads on from
+        the store as they pass) and resume outbound calls left pending by a restart."""
+        self._deadlines.start()
         owners = self.outbox.resume()
         self._ready.set()
         self.log.info(
-            "hooknb hub ready: %d open waits, %d owners with pending calls, store %s",
-            len(entries),
+            "hooknb hub ready: %d open waits' deadlines held%s, %d owners with pending calls,"
+            " store %s",
+            len(self._deadlines),
+            "" if self._deadlines.complete else " (the later ones read from the store)",
             owners,
             self.store.path,
         )
+
+    def _load_deadlines(self, after: tuple[float, str], limit: int) -> list[tuple[float, str]]:
+        """The deadline scheduler's next window: open waits' (deadline, id) after ``after``."""
+        return self.store.latest.execute(
+            "SELECT deadline, id FROM waits"
+            f" WHERE state IN {OPEN_SQL} AND deadline IS NOT NULL AND (deadline, id) > (?, ?)"
+            " ORDER BY deadline, id LIMIT ?",
+            (after[0], after[1], limit),
+        ).fetchall()
 
     async def ready(self) -> None:
         await self._ready.wait()
@@ -321,6 +329,10 @@ class Hub:
         if callback_id in self._unverifiable:
             return 404, {"error": "not found"}
         verifier = self._verifiers.get(callback_id)
+        if verifier is None and callback_id not in self._trigger_ids:
+            verifier = self._wait_verifier(callback_id)
+            if verifier is _UNVERIFIABLE:
+                return 404, {"error": "not found"}
         if verifier is not None:
             try:
                 verified = verifier.verify(request.headers, request.body)
@@ -368,6 +380,22 @@ class Hub:
             op if forward_id is None else _forwarded(forward_id, request, op)
         )
         return outcome.status, outcome.value
+
+    def _wait_verifier(self, wait_id: str) -> Verifier | None:
+        """The sender verification of a wait's callback URL, read from its row (one lookup
+        by primary key; a wait usually gets one callback). :data:`_UNVERIFIABLE` when the
+        stored setting cannot be read: its URL then refuses every callback rather than skip
+        the check."""
+        row = self.store.latest.execute(
+            "SELECT verify FROM waits WHERE id = ? AND verify IS NOT NULL", (wait_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        try:
+            return make_verifier(jsonsafe.loads(row[0]))
+        except (TypeError, ValueError):
+            self.log.error("hooknb cannot read the sender verification of %s", wait_id)
+            return _UNVERIFIABLE
 
     def _op_ingest(
         self,
@@ -1830,10 +1858,7 @@ class Hub:
                 effects=effects,
             )
 
-        value = (await self._write(op)).value
-        if verifier is not None:
-            self._verifiers[wait_id] = verifier
-        return value
+        return (await self._write(op)).value
 
     async def subscribe_wait(
         self,
@@ -1937,9 +1962,9 @@ class Hub:
         # The kernel's answer: a callback that won the race is the step's outputs.
         return self.views.wait(wait_id, reveal=True)
 
-    def _on_deadlines(self, wait_ids: list[str]) -> None:
+    def _on_deadlines(self, wait_ids: list[str]) -> asyncio.Task[Any] | None:
         if self._stopping:
-            return
+            return None
         now = time.time()
 
         def op(conn: sqlite3.Connection) -> Outcome:
@@ -1971,7 +1996,7 @@ class Hub:
                 conn.execute("RELEASE deadline")
             return Outcome(None, effects=effects)
 
-        self._spawn(self._write(op))
+        return self._spawn(self._write(op))
 
     def _op_end_wait(
         self,
@@ -2272,11 +2297,12 @@ class Hub:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         task.add_done_callback(_log_task_failure)
+        return task
 
 
 def _forwarded(

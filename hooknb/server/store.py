@@ -119,8 +119,8 @@ CREATE TABLE IF NOT EXISTS waits (
     secure       INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS waits_by_run ON waits (run_id);
-CREATE INDEX IF NOT EXISTS waits_open ON waits (deadline)
-    WHERE state IN ('open', 'subscribing', 'waiting');
+-- Open waits by deadline (the index `waits_due`, made by _migrate) are what the deadline
+-- scheduler reads, a window at a time.
 -- A run's history: one row per step it asked for, by the step's name (name and occurrence:
 -- "Approval", "Approval_2"). A kernel that adopts the run replays it against these rows: a `done`
 -- step returns `value` without running again; an HttpWebhook step re-attaches to `wait_id`.
@@ -289,6 +289,7 @@ class Store:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._lock_file: Any = None
         self._reader: sqlite3.Connection | None = None
+        self._latest: sqlite3.Connection | None = None
         self._thread: threading.Thread | None = None
         self._closed = False
         self.stats = StoreStats()
@@ -327,6 +328,8 @@ class Store:
             self._thread.join(timeout=30)
         if self._reader is not None:
             self._reader.close()
+        if self._latest is not None:
+            self._latest.close()
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
@@ -493,6 +496,19 @@ class Store:
             raise StoreError("the hooknb store is not open")
         return self._reader
 
+    @property
+    def latest(self) -> sqlite3.Connection:
+        """A read connection for short reads that must see every commit made before them
+        (a wait's sender verification, the deadline scheduler's next window): only code that
+        fetches every row at once uses it, so no statement of another reader keeps it on an
+        older snapshot. Event-loop thread only."""
+        if self._reader is None or self._closed:
+            raise StoreError("the hooknb store is not open")
+        if self._latest is None:
+            self._latest = self._connect(check_same_thread=False)
+            self._latest.text_factory = _lenient_text  # as the reader: any row reads
+        return self._latest
+
 
 def _lenient_text(data: bytes) -> str:
     return data.decode("utf-8", "replace")
@@ -554,6 +570,15 @@ def _migrate(conn: sqlite3.Connection) -> None:
         # after the column exists in a store made by an older hooknb.
         conn.execute(
             "CREATE INDEX IF NOT EXISTS runs_held ON runs (workflow, created) WHERE held = 1"
+        )
+        # Schema 4: open waits by (deadline, id), so that the deadline scheduler (deadlines.py)
+        # reads on from any key exactly, a window at a time, from the index alone (`state`
+        # makes it covering); it replaces waits_open (deadline only), which every open wait's
+        # deadline was read from at each start.
+        conn.execute("DROP INDEX IF EXISTS waits_open")
+        conn.execute(
+            "CREATE INDEX IF NOT EXISTS waits_due ON waits (deadline, id, state)"
+            " WHERE state IN ('open', 'subscribing', 'waiting')"
         )
         conn.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
