@@ -373,7 +373,7 @@ async def test_an_http_step_is_made_once_and_outlives_the_request_that_asked_for
 
 
 def test_a_store_from_hooknb_0_1_opens_and_keeps_its_rows(tmp_path: Path) -> None:
-    from hooknb.server.store import Store
+    from hooknb.server.store import SCHEMA_VERSION, Store
 
     path = tmp_path / "old.sqlite"
     conn = sqlite3.connect(path)
@@ -398,7 +398,7 @@ def test_a_store_from_hooknb_0_1_opens_and_keeps_its_rows(tmp_path: Path) -> Non
         version = store.reader.execute(
             "SELECT value FROM meta WHERE key = 'schema_version'"
         ).fetchone()[0]
-        assert int(version) == 3
+        assert int(version) == SCHEMA_VERSION
         assert store.reader.execute("SELECT COUNT(*) FROM steps").fetchone()[0] == 0
     finally:
         store.close()
