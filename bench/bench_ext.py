@@ -12,6 +12,13 @@ Loaded into the *same* Jupyter server process as hooknb (``bench/`` on ``PYTHONP
   group commit, but the op writes no hooknb rows: it sets one ``meta`` value to a new number,
   so each commit is a real WAL append + fsync of one page. hooknb ÷ floor is what hooknb's rows
   (callback, run, delivery) cost; floor ÷ no-op is what any durable answer costs here.
+* ``POST <base>bench/durable/<id>`` — the *durable floor*, the limit P1 is measured against: the
+  cheapest honest durable answer in this server. A plain tornado handler (like the no-op) hands
+  (id, body, content type) to one writer thread of its own, which drains everything queued into
+  one transaction on its own SQLite file (WAL, ``synchronous=FULL``: an fsync per commit, next to
+  hooknb's store) and wakes the waiting handlers with one ``call_soon_threadsafe`` per batch; the
+  handler answers 202 only then. No hooknb code runs. ``GET <base>bench/durable-stats``: its
+  batches and requests.
 * ``GET <base>bench/stats`` — the hooknb store's group-commit counters (batches, ops per
   batch) and the process's own CPU time, read from inside the server. Token-authenticated.
 * ``POST <base>bench/stats`` — zero the counters before a measured run. It also times the
@@ -24,13 +31,17 @@ Loaded into the *same* Jupyter server process as hooknb (``bench/`` on ``PYTHONP
 
 from __future__ import annotations
 
+import asyncio
 import cProfile
 import gc
 import io
 import json
 import os
 import pstats
+import queue
 import resource
+import sqlite3
+import threading
 import time
 from typing import Any
 
@@ -53,6 +64,100 @@ class NoopHandler(web.RequestHandler):
         self.set_status(202)
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"id": ident, "status": "Accepted", "size": len(self.request.body)}))
+
+
+class DurableFloor:
+    """One writer thread with its own SQLite file: each request is one row, each batch of
+    whatever is queued one ``BEGIN``/``COMMIT`` with ``synchronous=FULL`` (an fsync)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.batches = 0
+        self.requests = 0
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name="bench-durable-floor", daemon=True
+            )
+            self._thread.start()
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS received (id INTEGER PRIMARY KEY, route TEXT NOT NULL,"
+            " content_type TEXT, body BLOB NOT NULL)"
+        )
+        while True:
+            items = [self.queue.get()]
+            while True:
+                try:
+                    items.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            conn.execute("BEGIN")
+            conn.executemany(
+                "INSERT INTO received (route, content_type, body) VALUES (?, ?, ?)",
+                [item[:3] for item in items],
+            )
+            conn.execute("COMMIT")
+            self.batches += 1
+            self.requests += len(items)
+            loop = items[0][4]
+            loop.call_soon_threadsafe(_wake, [item[3] for item in items])
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "batches": self.batches,
+            "requests": self.requests,
+            "mean_batch": round(self.requests / self.batches, 2) if self.batches else None,
+        }
+
+
+def _wake(futures: list[asyncio.Future[None]]) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(None)
+
+
+class DurableFloorHandler(web.RequestHandler):
+    """The durable floor: 202 after the request is committed (see the module doc)."""
+
+    floor: DurableFloor
+
+    def initialize(self, floor: DurableFloor) -> None:
+        self.floor = floor
+
+    def check_xsrf_cookie(self) -> None:
+        return None
+
+    @allow_unauthenticated
+    async def post(self, ident: str) -> None:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        request = self.request
+        self.floor.queue.put(
+            (ident, request.headers.get("Content-Type"), request.body, future, loop)
+        )
+        await future
+        self.set_status(202)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"id": ident, "status": "Accepted", "size": len(request.body)}))
+
+
+class DurableStatsHandler(APIHandler):
+    floor: DurableFloor
+
+    def initialize(self, floor: DurableFloor) -> None:
+        self.floor = floor
+
+    @web.authenticated
+    def get(self) -> None:
+        self.finish(json.dumps(self.floor.stats()))
 
 
 def _touch_one_page(conn: Any) -> None:
@@ -208,8 +313,15 @@ def _jupyter_server_extension_points() -> list[dict[str, str]]:
     return [{"module": "bench_ext"}]
 
 
+def _durable_floor_path(serverapp: Any) -> str:
+    """In the server's root dir (the benchmarks keep hooknb's store there too: same disk)."""
+    return os.path.join(serverapp.root_dir, "bench-floor.sqlite")
+
+
 def _load_jupyter_server_extension(serverapp: Any) -> None:
     base = serverapp.web_app.settings["base_url"]
+    floor = DurableFloor(os.environ.get("HOOKNB_BENCH_FLOOR_DB") or _durable_floor_path(serverapp))
+    floor.start()
     serverapp.web_app.add_handlers(
         ".*$",
         [
@@ -219,6 +331,12 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
                 CallbackHandler,
                 {"hub": FloorHub(serverapp.web_app.settings)},
             ),
+            (
+                url_path_join(base, r"bench/durable/(?P<ident>[A-Za-z0-9_-]{1,64})"),
+                DurableFloorHandler,
+                {"floor": floor},
+            ),
+            (url_path_join(base, "bench/durable-stats"), DurableStatsHandler, {"floor": floor}),
             (url_path_join(base, "bench/stats"), StatsHandler),
             (url_path_join(base, "bench/profile"), ProfileHandler),
         ],

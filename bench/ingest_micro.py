@@ -22,7 +22,7 @@ from hooknb.server.callback_signing import fingerprint
 from hooknb.server.hub import Hub
 from hooknb.server.outbound import OutboundCaller
 from hooknb.server.rows import InboundRequest
-from hooknb.server.store import Store
+from hooknb.server.store import Grouped, Store
 
 HEADERS = [
     ("Host", "127.0.0.1:8888"),
@@ -71,8 +71,19 @@ async def main(n: int) -> dict[str, Any]:
         conn = store._connect()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            result["Hub._op_trigger_callback (4 inserts: callback, run, delivery, history)"] = (
-                per_call_us(lambda: hub._op_trigger_callback(conn, "wf", request()), n)
+            result["Hub._op_trigger_callback (3 inserts: callback, run, history)"] = per_call_us(
+                lambda: hub._op_trigger_callback(conn, "wf", request()), n
+            )
+            group = [(trigger_id, request()) for _ in range(16)]
+            result["Hub._op_trigger_callbacks, per callback in groups of 16"] = round(
+                per_call_us(
+                    lambda: hub._op_trigger_callbacks(
+                        conn, [Grouped(hub._trigger_callbacks, args) for args in group]
+                    ),
+                    n // 16,
+                )
+                / 16,
+                2,
             )
             result["Hub._op_ingest (trigger id lookup + the above)"] = per_call_us(
                 lambda: hub._op_ingest(conn, trigger_id, request()), n

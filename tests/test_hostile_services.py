@@ -355,10 +355,11 @@ async def test_an_unreadable_delivery_fails_its_run_and_the_channel_opens(
     for i in range(2):
         answer = await http.post(record["trigger"]["callbackUrl"], json={"i": i})
         runs.append(answer.json()["run"])
-    # a delivery row no hooknb code writes: its data is not JSON
+    # a queued run (its own delivery) whose stored request no hooknb code writes: its
+    # headers are not JSON
     hub.store.write_sync(
         lambda conn: conn.execute(
-            "UPDATE deliveries SET data = '{not json' WHERE run_id = ?", (runs[0],)
+            "UPDATE callbacks SET headers = '{not json' WHERE run_id = ?", (runs[0],)
         )
     )
     events = []

@@ -102,6 +102,9 @@ class HubClient:
         # Runs started here that wait for the hub to deliver them (see hold_run).
         self._held: dict[str, LocalRun] = {}
         self._runs_by_workflow: dict[str, list[LocalRun]] = {}
+        # The runs in those lists, to tell in O(1) whether a run is listed (a trigger's runs
+        # are adopted one by one: a scan of the list made that quadratic in P3).
+        self._listed: set[LocalRun] = set()
         self._wait_futures: dict[str, asyncio.Future[WaitOutcome]] = {}
         self._pending_acks: set[int] = set()
         # Runs whose state changed since the last sync: their report is made when it is sent
@@ -361,7 +364,7 @@ class HubClient:
     def add_run(self, run: LocalRun) -> None:
         """Register a run this process shows but does not run (the server runs it)."""
         self._runs[run.id] = run
-        self._runs_by_workflow.setdefault(run.workflow.name, []).append(run)
+        self._list_run(run)
         run._start()
 
     def _on_wait_event(self, event: dict[str, Any]) -> None:
@@ -386,7 +389,7 @@ class HubClient:
         """Register a run created in this process that the hub starts later (it is delivered
         here like a trigger's run when it may start)."""
         self._held[run.id] = run
-        self._runs_by_workflow.setdefault(run.workflow.name, []).append(run)
+        self._list_run(run)
         run.workflow._changed(run)
 
     def unhold_run(self, run: LocalRun) -> None:
@@ -396,10 +399,13 @@ class HubClient:
     def adopt_run(self, run: LocalRun) -> None:
         """Register a run created in this process and start it on the engine loop."""
         self._runs[run.id] = run
-        runs = self._runs_by_workflow.setdefault(run.workflow.name, [])
-        if run not in runs:
-            runs.append(run)
+        self._list_run(run)
         run._start()
+
+    def _list_run(self, run: LocalRun) -> None:
+        if run not in self._listed:
+            self._listed.add(run)
+            self._runs_by_workflow.setdefault(run.workflow.name, []).append(run)
 
     def runs_of(self, workflow: str) -> list[LocalRun]:
         """The runs of ``workflow`` this process started, oldest first."""

@@ -278,6 +278,36 @@ class Delivery:
         return value
 
 
+def trigger_delivery(
+    run_rowid: int,
+    workflow: str,
+    run_id: str,
+    callback_id: int,
+    request: InboundRequest | None,
+) -> Delivery:
+    """The delivery of a Queued run to whichever kernel runs ``workflow``.
+
+    A queued run *is* its trigger delivery: no deliveries row is written. It is pending while
+    the run is Queued and not held back (``held = 0``), and its ``seq`` is the run row's rowid,
+    negated so that it never meets a deliveries row's seq (:func:`queued_run_seq`). The kernel
+    acknowledges it with the run's first report, which moves the run on from Queued.
+    """
+    return Delivery(
+        seq=queued_run_seq(run_rowid),
+        route=Route.workflow(workflow),
+        kind="trigger",
+        run=run_id,
+        extra={"workflow": workflow},
+        request=request,
+        callback_id=callback_id,
+    )
+
+
+def queued_run_seq(run_rowid: int) -> int:
+    """The delivery seq of a queued run (see :func:`trigger_delivery`): always negative."""
+    return -run_rowid
+
+
 def insert_delivery(
     conn: sqlite3.Connection,
     route: Route,

@@ -1,0 +1,208 @@
+"""A trigger's queued run is its own delivery (schema 4): no deliveries row per callback.
+
+What a kernel gets on its channel, what an acknowledgement and a report do, a bulk cancel of
+many queued runs, a kill -9 with queued runs in the store, and the migration of a schema 3
+store whose trigger deliveries were rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import httpx
+from helpers import until
+from processes import ServerProcess
+from subscribers import Recorder
+from test_security import api, enabled_trigger
+
+
+def the_hub(jp_serverapp: Any) -> Any:
+    return jp_serverapp.web_app.settings["hooknb_hub"]
+
+
+async def channel_events(
+    http: httpx.AsyncClient, url: str, token: str, client: str, count: int, quiet: float = 0.5
+) -> list[dict[str, Any]]:
+    """The deliveries a kernel's channel gets until ``count`` arrived, then ``quiet`` s more."""
+    events: list[dict[str, Any]] = []
+    headers = {"Authorization": f"token {token}"}
+
+    async def read() -> None:
+        async with http.stream(
+            "GET", f"{url}hooknb/api/channel", params={"client": client}, headers=headers
+        ) as stream:
+            assert stream.status_code == 200
+            async for line in stream.aiter_lines():
+                if line.startswith("data: ") and '"seq"' in line:
+                    events.append(json.loads(line[6:]))
+
+    task = asyncio.ensure_future(read())
+    try:
+        await until(lambda: len(events) >= count or task.done(), 20, f"{count} deliveries")
+        await asyncio.sleep(quiet)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    return events
+
+
+async def test_a_trigger_callback_is_one_queued_run_that_is_its_delivery(
+    jp_fetch: Any, jp_serverapp: Any, server_url: str, server_token: str, http: httpx.AsyncClient
+) -> None:
+    hub = the_hub(jp_serverapp)
+    with Recorder() as service:
+        record = await enabled_trigger(jp_fetch, service, "queued")
+    url = record["trigger"]["callbackUrl"]
+    answers = await asyncio.gather(*(http.post(url, json={"i": i}) for i in range(40)))
+    assert {answer.status_code for answer in answers} == {202}
+    runs = [answer.json()["run"] for answer in answers]
+    for answer in answers:  # Logic Apps' headers, from the grouped write as from any other
+        assert answer.headers["x-ms-workflow-run-id"] == answer.json()["run"]
+        assert answer.headers["x-ms-client-tracking-id"] == answer.json()["run"]
+        assert answer.headers["x-ms-workflow-name"] == "queued"
+        assert len(answer.headers["x-ms-trigger-history-name"]) == 20
+        assert answer.headers["x-ms-correlation-id"] == answer.headers["x-ms-tracking-id"]
+    reader = hub.store.reader
+    assert reader.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0] == 0
+    stored = dict(
+        reader.execute(
+            "SELECT r.id, c.body FROM runs r JOIN callbacks c ON c.id = r.trigger_callback"
+            " WHERE r.workflow = 'queued' AND r.status = 'Queued'"
+        ).fetchall()
+    )
+    assert sorted(stored) == sorted(runs)
+    assert sorted(json.loads(body)["i"] for body in stored.values()) == list(range(40))
+    history = await api(jp_fetch, "workflows", "queued", "triggers")
+    assert sorted(run for entry in history["history"] for run in entry["runs"]) == sorted(runs)
+    assert {entry["status"] for entry in history["history"]} == {"Fired"}
+    names = {answer.headers["x-ms-trigger-history-name"] for answer in answers}
+    assert {entry["name"] for entry in history["history"]} == names
+    assert (await api(jp_fetch, "status"))["pendingDeliveries"] == 40
+
+    # The kernel that runs the workflow gets every queued run, oldest first, with its request.
+    events = await channel_events(http, server_url, server_token, "c", 40)
+    assert [event["run"] for event in events] == sorted(runs)
+    assert all(event["kind"] == "trigger" and event["seq"] < 0 for event in events)
+    assert all(event["workflow"] == "queued" for event in events)
+    assert {
+        event["run"]: json.loads(event["callback"]["body"]["data"])["i"] for event in events
+    } == {run: json.loads(body)["i"] for run, body in stored.items()}
+
+    # Acknowledged with each run's first report (as a kernel does), half of them are taken:
+    # a new connection gets the other half only.
+    taken = events[:20]
+    await api(
+        jp_fetch,
+        "sync",
+        method="POST",
+        body={
+            "client": "c",
+            "acks": [event["seq"] for event in taken],
+            "runs": [{"id": event["run"], "status": "Running", "started": 1.0} for event in taken],
+        },
+    )
+    again = await channel_events(http, server_url, server_token, "c", 20)
+    assert [event["run"] for event in again] == [event["run"] for event in events[20:]]
+    assert (await api(jp_fetch, "status"))["pendingDeliveries"] == 20
+
+
+async def test_a_bulk_cancel_of_many_queued_runs(
+    jp_fetch: Any, jp_serverapp: Any, server_url: str, server_token: str, http: httpx.AsyncClient
+) -> None:
+    # F5: each cancelled Queued run used to delete its delivery row by run id, unindexed:
+    # quadratic. Now the run is the delivery; cancelling it is one row's update.
+    with Recorder() as service:
+        record = await enabled_trigger(jp_fetch, service, "many")
+    url = record["trigger"]["callbackUrl"]
+    runs: list[str] = []
+    for _ in range(15):
+        answers = await asyncio.gather(*(http.post(url, json={"i": i}) for i in range(100)))
+        runs.extend(answer.json()["run"] for answer in answers)
+    assert len(set(runs)) == 1500
+    answer = await api(
+        jp_fetch, "runs", "cancel", method="POST", body={"workflow": "many", "orphaned": True}
+    )
+    assert sorted(answer["cancelled"]) == sorted(runs)
+    reader = the_hub(jp_serverapp).store.reader
+    statuses = reader.execute(
+        "SELECT status, COUNT(*) FROM runs WHERE workflow = 'many' GROUP BY status"
+    ).fetchall()
+    assert statuses == [("Cancelled", 1500)]
+    assert (await api(jp_fetch, "status"))["pendingDeliveries"] == 0
+    assert await channel_events(http, server_url, server_token, "c", 0) == []
+
+
+def test_queued_runs_survive_kill_9_and_reach_the_kernel_that_connects(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path).start()
+    try:
+        with Recorder() as service:
+            server.api("PUT", "workflows/crashq", json={"client": "k", "trigger": "T"})
+            record = server.api(
+                "PUT",
+                "workflows/crashq/trigger",
+                json={"client": "k", "subscribe": {"method": "POST", "uri": f"{service.url}s"}},
+            )
+        url = record["trigger"]["callbackUrl"]
+        accepted = []
+        with httpx.Client(trust_env=False, timeout=30) as client:
+            for i in range(200):
+                answer = client.post(url, json={"i": i})
+                assert answer.status_code == 202
+                accepted.append(answer.json()["run"])
+        server.kill()  # every 202 was answered after its commit
+        server.start()
+
+        async def connect() -> list[dict[str, Any]]:
+            async with httpx.AsyncClient(trust_env=False, timeout=30) as http:
+                return await channel_events(http, server.url, server.token, "k", 200)
+
+        events = asyncio.run(connect())
+        assert [event["run"] for event in events] == sorted(accepted)
+        assert len({event["seq"] for event in events}) == 200
+    finally:
+        server.stop()
+
+
+def test_a_schema_3_store_loses_its_trigger_delivery_rows_and_keeps_the_others(
+    tmp_path: Path,
+) -> None:
+    from hooknb.server.store import SCHEMA_VERSION, Store
+
+    path = tmp_path / "v3.sqlite"
+    store = Store(path).open()
+
+    def schema_3(conn: sqlite3.Connection) -> None:
+        # As hooknb with schema 3 left it: a queued run with its trigger delivery row, and an
+        # event of a kernel's run (a delivery to a client: stays a row).
+        conn.execute("UPDATE meta SET value = 3 WHERE key = 'schema_version'")
+        conn.execute(
+            "INSERT INTO runs (id, workflow, status, created) VALUES ('0a', 'w', 'Queued', 1)"
+        )
+        conn.execute(
+            "INSERT INTO deliveries (route, kind, run_id, created)"
+            " VALUES ('workflow:w', 'trigger', '0a', 1)"
+        )
+        conn.execute(
+            "INSERT INTO deliveries (route, kind, event, run_id, created)"
+            " VALUES ('client:k', 'run', 'cancel', '0b', 1)"
+        )
+
+    store.write_sync(schema_3)
+    store.close()
+    store = Store(path).open()
+    try:
+        reader = store.reader
+        assert (
+            int(reader.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
+            == SCHEMA_VERSION
+        )
+        assert reader.execute("SELECT route, kind, run_id FROM deliveries").fetchall() == [
+            ("client:k", "run", "0b")
+        ]
+        assert reader.execute("SELECT id, status FROM runs").fetchall() == [("0a", "Queued")]
+    finally:
+        store.close()
