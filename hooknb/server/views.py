@@ -809,42 +809,34 @@ def callback_previews(
         step,
         secure,
     ) in rows:
+        preview: dict[str, Any] = {
+            "id": callback_id,
+            "kind": kind,
+            "workflow": owner_name,
+            "run": run_id,
+            "step": step,
+            "received": received,
+            "method": method,
+        }
         if _is_secure(secure, SECURE_OUTPUTS):
-            result.append(
-                {
-                    "id": callback_id,
-                    "kind": kind,
-                    "workflow": owner_name,
-                    "run": run_id,
-                    "step": step,
-                    "received": received,
-                    "method": method,
-                    "headers": [],
-                    "queries": {},
-                    "contentType": None,
-                    "body": {"kind": "secured", "size": None, "text": SECURED},
-                    "secure": ["outputs"],
-                }
+            preview.update(
+                headers=[],
+                queries={},
+                contentType=None,
+                body={"kind": "secured", "size": None, "text": SECURED},
+                secure=["outputs"],
             )
-            continue
-        head = _blob_head(conn, "callbacks", "body", callback_id, size or 0)
-        if head is None:
-            continue
-        result.append(
-            {
-                "id": callback_id,
-                "kind": kind,
-                "workflow": owner_name,
-                "run": run_id,
-                "step": step,
-                "received": received,
-                "method": method,
-                "headers": shown_headers(headers, PREVIEW_HEADER_CHARS),
-                "queries": shown_queries(query),
-                "contentType": content_type,
-                "body": body_preview(head, size or 0, content_type),
-            }
-        )
+        else:
+            head = _blob_head(conn, "callbacks", "body", callback_id, size or 0)
+            if head is None:
+                continue
+            preview.update(
+                headers=shown_headers(headers, PREVIEW_HEADER_CHARS),
+                queries=shown_queries(query),
+                contentType=content_type,
+                body=body_preview(head, size or 0, content_type),
+            )
+        result.append(preview)
     return result
 
 
