@@ -747,7 +747,8 @@ def approval_request(base: str = "https://approvals.example/") -> dict[str, Any]
 
 
 def declared() -> hooknb.Workflow:
-    trigger = hooknb.HttpWebhookTrigger(
+    # A template, as the builder's steps are: its strings are expressions.
+    trigger = hooknb.HttpWebhookTrigger.from_template(
         subscribe={
             "method": "POST",
             "uri": "https://svc.example/topics/orders/subscriptions",
@@ -802,6 +803,8 @@ def test_declared_workflow_exports_a_schema_valid_definition() -> None:
     assert actions["Approved"]["else"]["actions"]["Log"]["runAfter"] == {"Refuse": ["Succeeded"]}
     assert actions["Cleanup"]["actions"]["Done"]["runAfter"] == {}
     assert exported["parameters"] == {"limit": {"type": "Int", "defaultValue": 100}}
+    trigger = exported["triggers"]["HTTP_Webhook"]["inputs"]
+    assert trigger["subscribe"]["body"] == {"callbackUrl": "@{listCallbackUrl()}"}
     # round trip: loading the export and exporting again gives the same definition
     assert load(exported).to_json() == exported
     assert hooknb.Workflow.from_definition(exported).to_definition() == exported
