@@ -914,13 +914,8 @@ class Hub:
                 return Outcome({"outbox": last}, effects=effects)
             if state in ("enabled", "enabling") and old_unsubscribe not in (None, "null"):
                 # The inputs changed: the old subscription goes before the new one is made.
-                insert_outbox(
-                    conn,
-                    owner,
-                    "unsubscribe",
-                    _stored_request(old_unsubscribe),
-                    _trigger_headers(name, trigger_name),
-                    old_secure,
+                _queue_trigger_unsubscribe(
+                    conn, name, trigger_name, old_unsubscribe, old_secure, effects
                 )
             conn.execute(
                 "UPDATE workflows SET trigger_state = 'enabling', subscribe = ?, unsubscribe = ?,"
@@ -969,16 +964,9 @@ class Hub:
                     (now, name),
                 )
                 if unsubscribe not in (None, "null"):
-                    owner = Owner.trigger(name)
-                    outbox_id = insert_outbox(
-                        conn,
-                        owner,
-                        "unsubscribe",
-                        _stored_request(unsubscribe),
-                        _trigger_headers(name, trigger_name),
-                        secure,
+                    outbox_id = _queue_trigger_unsubscribe(
+                        conn, name, trigger_name, unsubscribe, secure, effects
                     )
-                    effects.owners_to_kick.add(owner)
             return Outcome({"outbox": outbox_id}, effects=effects)
 
         outcome = await self._write(op)
@@ -1019,16 +1007,9 @@ class Hub:
             if row is not None and row[0] is not None and settings.kind != "HttpWebhook":
                 trigger_id, state, unsubscribe, trigger_name, secure = row
                 if state in ("enabled", "enabling") and unsubscribe not in (None, "null"):
-                    owner = Owner.trigger(name)
-                    outbox_id = insert_outbox(
-                        conn,
-                        owner,
-                        "unsubscribe",
-                        _stored_request(unsubscribe),
-                        _trigger_headers(name, trigger_name),
-                        secure,
+                    outbox_id = _queue_trigger_unsubscribe(
+                        conn, name, trigger_name, unsubscribe, secure, effects
                     )
-                    effects.owners_to_kick.add(owner)
                 conn.execute(
                     "UPDATE workflows SET trigger_id = NULL, trigger_name = NULL,"
                     " trigger_state = 'none', subscribe = NULL, unsubscribe = NULL,"
@@ -1066,16 +1047,9 @@ class Hub:
             effects = Effects()
             outbox_id = None
             if state in ("enabled", "enabling") and unsubscribe not in (None, "null"):
-                owner = Owner.trigger(name)
-                outbox_id = insert_outbox(
-                    conn,
-                    owner,
-                    "unsubscribe",
-                    _stored_request(unsubscribe),
-                    _trigger_headers(name, trigger_name),
-                    secure,
+                outbox_id = _queue_trigger_unsubscribe(
+                    conn, name, trigger_name, unsubscribe, secure, effects
                 )
-                effects.owners_to_kick.add(owner)
             # Its callbacks stay: those of a secure trigger stay hidden without the workflow.
             stamp_trigger_callbacks(conn, name, secure)
             conn.execute("DELETE FROM workflows WHERE name = ?", (name,))
@@ -2593,6 +2567,29 @@ def _normalize_optional(field_name: str, spec: Any) -> dict[str, Any] | None:
     if spec is None or (isinstance(spec, Mapping) and not spec):
         return None
     return _normalize(field_name, spec)
+
+
+def _queue_trigger_unsubscribe(
+    conn: sqlite3.Connection,
+    name: str,
+    trigger_name: str | None,
+    unsubscribe: str,
+    secure: Any,
+    effects: Effects,
+) -> int:
+    """Queue the unsubscribe call of workflow ``name``'s trigger (stored request JSON) and
+    have its outbox owner woken once the write is committed; the outbox row's id."""
+    owner = Owner.trigger(name)
+    outbox_id = insert_outbox(
+        conn,
+        owner,
+        "unsubscribe",
+        _stored_request(unsubscribe),
+        _trigger_headers(name, trigger_name),
+        secure,
+    )
+    effects.owners_to_kick.add(owner)
+    return outbox_id
 
 
 def _trigger_headers(workflow: str, trigger_name: str | None) -> dict[str, str]:
