@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import queue
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -152,3 +154,71 @@ def test_queued_cells_survive_a_blocking_wait(tmp_path: Any) -> None:
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+# A blocking call in a cell that woke up together with other ready callbacks: the first one
+# applies nest_asyncio2 under the stdlib's _run_once, which has counted those callbacks; the
+# nested run takes them, and unless hooknb puts entries back, that frame pops from an empty
+# deque: the IndexError ends the kernel's loop and the kernel exits (tutorial 1's "Kernel
+# died" after `new_orders.enable()`, now and then). Here the batch is made big on purpose.
+FIRST_BLOCKING_CALL = """
+import asyncio
+from hooknb.kernel.aio import run_sync
+
+async def answer():
+    await asyncio.sleep(0)
+    return 42
+
+async def fails():
+    await asyncio.sleep(0)
+    raise ValueError("inside")
+
+async def main():
+    loop = asyncio.get_running_loop()
+    woken = loop.create_future()
+
+    def wake():
+        woken.set_result(None)  # this task's next step: first in the next batch ...
+        for _ in range(20):
+            loop.call_soon(lambda: None)  # ... which counts these too
+
+    loop.call_soon(wake)
+    await woken
+    {call}
+"""
+
+
+def test_the_first_blocking_call_in_a_kernel_leaves_it_alive() -> None:
+    km, kc = start_new_kernel(kernel_name="python3")
+    try:
+        code = FIRST_BLOCKING_CALL.format(call="print(run_sync(answer(), loop))")
+        reply = kc.execute_interactive(code + "\nawait main()", timeout=60)
+        assert reply["content"]["status"] == "ok"
+        # The kernel died after that reply, when the cell's callback returned to the frame.
+        try:
+            reply = kc.execute_interactive("print('still here')", timeout=10)
+        except TimeoutError:
+            pytest.fail(f"the kernel died (exit status {km.provisioner.process.poll()})")
+        assert reply["content"]["status"] == "ok"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        "print(run_sync(answer(), loop))",
+        "print(run_sync(answer(), loop, timeout=30))",
+        "try:\n        run_sync(fails(), loop)\n    except ValueError:\n        print(42)",
+    ],
+    ids=["no-timeout", "timeout", "raises"],
+)
+def test_the_first_nested_run_leaves_the_enclosing_batch_whole(call: str) -> None:
+    """The same in a plain process (a fresh one: nest_asyncio2's patches are for good)."""
+    code = FIRST_BLOCKING_CALL.format(call=call)
+    code += "\nasyncio.new_event_loop().run_until_complete(main())\nprint('alive')"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert (done.returncode, done.stdout.split()) == (0, ["42", "alive"]), done.stderr

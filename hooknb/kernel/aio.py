@@ -9,15 +9,25 @@ Blocking calls (``wf.enable()``, ``run.wait()``) then either hand their coroutin
 thread, or, inside the kernel's loop, re-enter it with ``nest_asyncio2`` — the maintained fork
 whose 1.7.3+ releases no longer drop queued cells on ipykernel 7 (the archived
 ``nest_asyncio`` does).
+
+A nested run drains the loop's ready queue, which the stdlib's ``BaseEventLoop._run_once``
+running the current callback has already counted: the first nesting in a kernel happens
+inside that unpatched frame (nest_asyncio2 patches the loop's class only for later
+iterations), and when other callbacks were ready in the same batch it then pops from an
+empty deque and the IndexError ends the kernel's loop, and with it the kernel (the
+tutorials' "Kernel died"; erdewit/nest_asyncio#11, ipython/ipykernel#1250). ``run_sync``
+therefore puts back as many (cancelled, so skipped) entries as the nested run took.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import threading
 import warnings
-from collections.abc import Coroutine
+from collections import deque
+from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -68,9 +78,10 @@ def run_sync(
     if in_loop_thread(loop):
         _allow_nesting(loop)
         task = loop.create_task(coro)
-        if timeout is None:
-            return loop.run_until_complete(task)
-        return loop.run_until_complete(asyncio.wait_for(task, timeout))
+        with _ready_count_kept(loop):
+            if timeout is None:
+                return loop.run_until_complete(task)
+            return loop.run_until_complete(asyncio.wait_for(task, timeout))
     if loop.is_running():
         future = asyncio.run_coroutine_threadsafe(coro, loop)
         try:
@@ -79,6 +90,34 @@ def run_sync(
             future.cancel()
             raise TimeoutError(f"gave up after {timeout} s") from None
     return loop.run_until_complete(asyncio.wait_for(coro, timeout))
+
+
+@contextlib.contextmanager
+def _ready_count_kept(loop: asyncio.AbstractEventLoop) -> Iterator[None]:
+    """Leave ``loop``'s ready queue at least as long as it was, for the enclosing frame.
+
+    The frame that is running the current callback (the stdlib's ``_run_once``, which the
+    first nesting in a kernel always runs under) pops as many entries as were ready when its
+    batch began; those still to come are all in the queue now. A nested run may take them,
+    so the shortfall is made up with cancelled handles, which every ``_run_once`` skips
+    (nest_asyncio2's own guards its pops; the stdlib's does not).
+    """
+    ready = getattr(loop, "_ready", None)
+    if not isinstance(ready, deque):
+        yield
+        return
+    before = len(ready)
+    try:
+        yield
+    finally:
+        for _ in range(before - len(ready)):
+            placeholder = asyncio.Handle(_nothing, (), loop)
+            placeholder.cancel()
+            ready.append(placeholder)
+
+
+def _nothing() -> None:
+    """The callback of a placeholder handle (never called: the handle is cancelled)."""
 
 
 def _allow_nesting(loop: asyncio.AbstractEventLoop) -> None:
