@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from .. import jsonsafe
 from ..http_model.request import normalize_request
@@ -542,7 +542,7 @@ class Hub:
         writer), given explicitly so that the rows can refer to each other. A callback whose
         workflow is not (or no longer) like that, or whose trigger is not enabled, takes the
         general path (:meth:`_op_ingest`), in its turn."""
-        outcomes: list[Outcome] = []
+        outcomes: list[Outcome | None] = []
         pending: list[tuple[int, str, InboundRequest]] = []
         enabled: dict[str, bool] = {}
         for item in items:
@@ -561,7 +561,7 @@ class Hub:
                     )
                 if enabled[name]:
                     pending.append((len(outcomes), name, request))
-                    outcomes.append(Outcome())
+                    outcomes.append(None)  # (set by _op_insert_trigger_callbacks)
                     continue
             if pending:
                 self._op_insert_trigger_callbacks(conn, pending, outcomes)
@@ -569,13 +569,13 @@ class Hub:
             outcomes.append(self._op_ingest(conn, callback_id, request))
         if pending:
             self._op_insert_trigger_callbacks(conn, pending, outcomes)
-        return outcomes
+        return cast(list[Outcome], outcomes)  # every None is filled in by now
 
     def _op_insert_trigger_callbacks(
         self,
         conn: sqlite3.Connection,
         pending: list[tuple[int, str, InboundRequest]],
-        outcomes: list[Outcome],
+        outcomes: list[Outcome | None],
     ) -> None:
         """The rows of :meth:`_op_trigger_callbacks`' callbacks, and their outcomes."""
         callback_id, rowid, history_id = (

@@ -309,7 +309,10 @@ class Store:
     def __init__(self, path: str | os.PathLike[str], *, durable: bool = True) -> None:
         self.path = Path(path)
         self.durable = durable
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        # Lists of (op, loop, future), or [_STOP]: write() hands over what a turn of the loop
+        # queued as one list, so the writer thread is woken at most once per turn.
+        self._queue: queue.SimpleQueue[list[Any]] = queue.SimpleQueue()
+        self._unsent: dict[asyncio.AbstractEventLoop, list[Any]] = {}
         self._lock_file: Any = None
         self._reader: sqlite3.Connection | None = None
         self._latest: sqlite3.Connection | None = None
@@ -350,7 +353,9 @@ class Store:
             return
         self._closed = True
         if self._thread is not None:
-            self._queue.put(_STOP)
+            for loop in list(self._unsent):
+                self._hand_over(loop)
+            self._queue.put([_STOP])
             self._thread.join(timeout=30)
         if self._reader is not None:
             self._reader.close()
@@ -418,15 +423,27 @@ class Store:
             raise StoreError("the hooknb store is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put((op, loop, future))
+        unsent = self._unsent.get(loop)
+        if unsent is None:
+            # Waking the writer is a futex call, and on a busy core often two context
+            # switches (it wakes, finds the GIL taken, sleeps again): once per turn of the
+            # loop, for everything its handlers queued, rather than once per write.
+            unsent = self._unsent[loop] = []
+            loop.call_soon(self._hand_over, loop)
+        unsent.append((op, loop, future))
         return future
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        items = self._unsent.pop(loop, None)
+        if items:
+            self._queue.put(items)
 
     def write_sync(self, op: WriteOp[T]) -> T:
         """Run ``op`` in the writer and block until it is committed (start-up and tests)."""
         if self._closed:
             raise StoreError("the hooknb store is closed")
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._queue.put((op, None, future))
+        self._queue.put([(op, None, future)])
         return future.result()
 
     def _run_writer(self, ready: concurrent.futures.Future[None]) -> None:
@@ -440,10 +457,10 @@ class Store:
         ready.set_result(None)
         stopping = False
         while not stopping:
-            batch = [self._queue.get()]
+            batch = self._queue.get()
             while len(batch) < _MAX_BATCH:
                 try:
-                    batch.append(self._queue.get_nowait())
+                    batch.extend(self._queue.get_nowait())
                 except queue.Empty:
                     break
             if _STOP in batch:
