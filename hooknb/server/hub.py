@@ -25,7 +25,7 @@ from typing import Any, cast
 from .. import jsonsafe
 from ..http_model.request import normalize_request
 from ..jsonsafe import clip_depth
-from ..protocol import AdoptAnswer, OpenedWait, WaitView
+from ..protocol import FINISHED_RUN_STATUSES, AdoptAnswer, OpenedWait, WaitView
 from ._retry import DEFAULT_POLICY, RetryPolicy
 from .callback_signing import KEY_TYPES, Signer, fingerprint, new_callback_id, normalize_key_type
 from .channels import Channel
@@ -63,7 +63,7 @@ from .trigger_settings import Decision, TriggerSettings, decide
 from .uploads import UploadGate
 from .views import RUN_STATUSES, Views, outbox_json
 
-TERMINAL_RUN_STATUSES = frozenset({"Succeeded", "Failed", "Cancelled", "TimedOut"})
+TERMINAL_RUN_STATUSES = FINISHED_RUN_STATUSES
 _TERMINAL_SQL = "('Succeeded', 'Failed', 'Cancelled', 'TimedOut')"
 # After the hub starts, kernels that ran workflows before get this long to reconnect (a kernel
 # retries within 2 s) before another kernel may adopt their runs.
