@@ -163,8 +163,10 @@ class Server:
         store: Path | None = None,
         extra_args: Sequence[str] = (),
         env: dict[str, str] | None = None,
+        extensions: Sequence[str] = (),
     ) -> None:
         self.root = root
+        self.extensions = list(extensions)
         self.cpus = cpus
         self.port = port or free_port()
         self.token = "bench" + os.urandom(12).hex()
@@ -184,7 +186,7 @@ class Server:
 
     def set_extensions(self, *, only_hooknb: bool = False) -> None:
         """Write the config for the next start: bench_ext on; others off if ``only_hooknb``."""
-        extensions = {"bench_ext": True}
+        extensions = {"bench_ext": True, **dict.fromkeys(self.extensions, True)}
         if only_hooknb:
             extensions.update({name: False for name in self.OTHER_EXTENSIONS})
         config = self.root / "config"
@@ -350,6 +352,17 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def thread_cpu_seconds(pid: int) -> dict[int, float]:
+    """CPU seconds (user + system) of each thread of ``pid``, by thread id."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    seconds = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            seconds[int(task.name)] = (int(fields[11]) + int(fields[12])) / ticks
+    return seconds
 
 
 def cpu_seconds(pid: int) -> float:

@@ -17,6 +17,15 @@ pinned to core 1 POSTs the same JSON body to, in each round (the order rotates e
   started: what it needs is committed (WAL, ``synchronous=FULL``, fsync) before the answer. No
   kernel is attached, so the queued runs wait in the store.
 
+* the **issue's frame** (when ``../shared/reference/p1-floor/floorext.py`` is there, or
+  ``--reference-floor DIR``): that extension loaded into the same server, its ``noop/<x>`` (a
+  ``JupyterHandler``: the no-op the issue's figures are ratios to) and its ``durable/<x>``. Our
+  baseline is a plain tornado handler, which does less per request than a ``JupyterHandler``,
+  so the same work is a smaller ratio of it: both frames are reported.
+
+Each URL's server CPU per request is read from ``/proc`` per thread (the event loop's thread and
+the others: the store's writer), which is steadier than req/s on a shared VM.
+
 Each round's ratios are against that round's baseline (and hooknb ÷ durable floor); the
 results are the medians over the rounds, with their ranges. Then rounds of the baseline and
 hooknb with a kernel attached on its own core (core 1, with wrk; the server alone on core 0)
@@ -30,12 +39,15 @@ Afterwards the store is checked: it must hold at least as many trigger callbacks
 from __future__ import annotations
 
 import argparse
+import os
 import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
 from _common import (
+    BENCH_DIR,
+    REPO,
     Kernel,
     Server,
     Subscriber,
@@ -45,6 +57,7 @@ from _common import (
     machine,
     median,
     noop_url,
+    thread_cpu_seconds,
     wait_quiet,
     workdir,
     wrk,
@@ -74,7 +87,12 @@ LABELS = {
     "durable": "durable floor: plain handler, own writer thread, one row per request, fsync",
     "floor": "handler floor: hooknb's CallbackHandler and store writer, no hooknb rows",
     "hook": "hooknb trigger callback",
+    "ref_noop": "the issue's no-op (floorext: a JupyterHandler answering 202)",
+    "ref_durable": "the issue's durable floor (floorext: own writer thread, fsync)",
 }
+
+#: Where the issue's measuring extension is, next to the project (never copied into it).
+REFERENCE_FLOOR = REPO.parent / "shared" / "reference" / "p1-floor"
 
 
 def rounds(
@@ -91,9 +109,14 @@ def rounds(
         for which in order:
             server.stats(reset=True)
             cpu0, wall0 = server.cpu_seconds(), time.monotonic()
+            threads0 = thread_cpu_seconds(server.pid)
             result = wrk(urls[which], duration=args.duration, conns=args.conns, pids=args.pids)
+            threads1 = thread_cpu_seconds(server.pid)
             cpu = (server.cpu_seconds() - cpu0) / (time.monotonic() - wall0)
             result["server_cpu_share"] = round(cpu, 3)
+            result["server_cpu_us_per_request"] = cpu_per_request(
+                server.pid, threads0, threads1, result["requests"]
+            )
             if which in ("hook", "floor"):
                 result["group_commit"] = server.stats()["store"]
             row[which] = result
@@ -104,6 +127,14 @@ def rounds(
         row["ratio"] = {k: round(row[k]["rps"] / base, 3) for k in keys if k != "base"}
         if "durable" in row and "hook" in row:
             row["ratio"]["hook_over_durable"] = round(row["hook"]["rps"] / row["durable"]["rps"], 3)
+        if "ref_noop" in row:
+            # The issue's frame: its own no-op is the baseline.
+            ref = row["ref_noop"]["rps"]
+            for key in ("ref_durable", "hook"):
+                row["ratio"][f"{key}_over_ref_noop"] = round(row[key]["rps"] / ref, 3)
+            row["ratio"]["hook_over_ref_durable"] = round(
+                row["hook"]["rps"] / row["ref_durable"]["rps"], 3
+            )
         foreign = max(row[k]["foreign_cores"] for k in keys)
         log(
             f"{label} round {index + 1}: "
@@ -126,6 +157,10 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "p50_ms_median": round(median([r[key]["p50_ms"] for r in runs]), 3),
             "p99_ms_median": round(median([r[key]["p99_ms"] for r in runs]), 3),
             "server_cpu_share_median": round(median([r[key]["server_cpu_share"] for r in runs]), 3),
+            "server_cpu_us_per_request_median": {
+                part: round(median([r[key]["server_cpu_us_per_request"][part] for r in runs]), 1)
+                for part in ("event_loop", "other_threads", "total")
+            },
         }
         if "group_commit" in runs[0][key]:
             value[key]["mean_batch_median"] = round(
@@ -149,6 +184,46 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return value
 
 
+def cpu_per_request(
+    pid: int, before: dict[int, float], after: dict[int, float], requests: int
+) -> dict[str, float]:
+    """Server CPU microseconds per request: the event loop's thread (the process's main
+    thread), the other threads (the store's writer, the floors' writers) and both."""
+    spent = {tid: seconds - before.get(tid, 0.0) for tid, seconds in after.items()}
+    loop = spent.get(pid, 0.0)
+    others = sum(seconds for tid, seconds in spent.items() if tid != pid)
+    scale = 1e6 / max(requests, 1)
+    return {
+        "event_loop": round(loop * scale, 1),
+        "other_threads": round(others * scale, 1),
+        "total": round((loop + others) * scale, 1),
+    }
+
+
+def reference_floor(args: argparse.Namespace) -> Path | None:
+    """The issue's measuring extension's folder, when it is there (and not turned off)."""
+    folder = args.reference_floor
+    if folder is None or str(folder) == "none":
+        return None
+    return folder if (folder / "floorext.py").is_file() else None
+
+
+def server_with_reference(root: Path, args: argparse.Namespace) -> Server:
+    """The measured server: hooknb, bench_ext and, when present, the issue's floorext."""
+    reference = reference_floor(args)
+    if reference is None:
+        return Server(root, cpus="0")
+    pythonpath = os.pathsep.join(
+        p for p in (str(BENCH_DIR), str(reference), os.environ.get("PYTHONPATH", "")) if p
+    )
+    return Server(
+        root,
+        cpus="0",
+        extensions=["floorext"],
+        env={"PYTHONPATH": pythonpath, "FLOOR_DB": str(root / "floorext.sqlite")},
+    )
+
+
 def warmed_up_urls(server: Server, sub: Subscriber, args: argparse.Namespace) -> dict[str, str]:
     """Enable the bench trigger; the URLs of one round (baseline first), each warmed up."""
     hook = enable_trigger(server, "bench", sub, "bench-client")
@@ -158,6 +233,9 @@ def warmed_up_urls(server: Server, sub: Subscriber, args: argparse.Namespace) ->
         "floor": noop_url(server, hook, "floor"),
         "hook": hook,
     }
+    if "floorext" in server.extensions:
+        urls["ref_noop"] = f"{server.url}noop/bench"
+        urls["ref_durable"] = f"{server.url}durable/bench"
     for url in urls.values():
         wrk(url, duration=args.warmup, conns=args.conns)
     return urls
@@ -203,6 +281,12 @@ def main() -> None:
     parser.add_argument("--no-kernel", action="store_true")
     parser.add_argument("--not-durable", action="store_true", help="also a server without fsync")
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--reference-floor",
+        type=Path,
+        default=REFERENCE_FLOOR,
+        help="folder of the issue's floorext.py ('none': leave it out)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, store)")
     args = parser.parse_args()
     args.settle = None
@@ -210,7 +294,7 @@ def main() -> None:
 
     with workdir("ingest", keep=args.keep) as root, Subscriber() as sub:
         info = machine(root)
-        server = Server(root, cpus="0").start()
+        server = server_with_reference(root, args).start()
         args.pids = [server.pid]
         try:
             log("warm-up")
@@ -304,6 +388,24 @@ def main() -> None:
         f" ({nk['ratio_hook_over_durable']['min']}-{nk['ratio_hook_over_durable']['max']}) |"
         " ≥ 0.95 |",
     ]
+    if "ratio_hook_over_ref_noop" in nk:
+        for key, label, goal in (
+            ("hook_over_ref_noop", "P1 in the issue's frame: hooknb ÷ floorext's no-op", GOAL),
+            ("ref_durable_over_ref_noop", "floorext's durable floor ÷ its no-op", None),
+            ("hook_over_ref_durable", "hooknb ÷ floorext's durable floor", 0.95),
+        ):
+            ratio = nk[f"ratio_{key}"]
+            verdict = "(report)" if goal is None else f"≥ {goal}"
+            lines.append(
+                f"| {label} | | | {ratio['median']} ({ratio['min']}-{ratio['max']}) | {verdict} |"
+            )
+    cpu = " · ".join(
+        f"{key} {nk[key]['server_cpu_us_per_request_median']['total']:.0f}"
+        f" ({nk[key]['server_cpu_us_per_request_median']['other_threads']:.0f} off the loop)"
+        for key in LABELS
+        if key in nk
+    )
+    lines.append(f"| server CPU µs per request, medians | | | {cpu} | |")
     if "kernel_attached" in result:
         ka = result["kernel_attached"]
         lines.append(

@@ -26,6 +26,9 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 from .http_model.wire import CallbackWire, ResponseWire
 
+#: The statuses a run ends with: the hub and the kernel both stop following a run in one.
+FINISHED_RUN_STATUSES = frozenset({"Succeeded", "Failed", "Cancelled", "TimedOut"})
+
 __all__ = [
     "AdoptAnswer",
     "OpenedWait",

@@ -583,3 +583,40 @@ async def test_hundreds_of_steps_subscribing_at_once(hub: Any, jp_fetch: Any) ->
             run.cancel()
         for run in runs:
             await run
+
+
+async def test_a_kernel_keeps_its_last_finished_runs_and_the_hub_keeps_them_all(
+    hub: Any, jp_fetch: Any
+) -> None:
+    """A kernel lets go of a workflow's oldest finished runs beyond ``keep_finished_runs``
+    once the hub has their last report (memory, and the garbage collector's walks, stay
+    bounded in a long session); runs under way always stay, and the hub keeps every run."""
+    hub.keep_finished_runs = 3
+    gate = asyncio.Event()
+
+    @hooknb.workflow(hub=hub)
+    async def kept(run):
+        if run.trigger.body.get("hold"):
+            await gate.wait()
+        return run.trigger.body["n"]
+
+    held = await kept.start_async(body={"n": 0, "hold": True})
+    done = [await kept.start_async(body={"n": n}) for n in range(1, 9)]
+    for run in done:
+        await run
+    await hub.flush()
+    assert [r.trigger.body["n"] for r in kept.runs] == [0, 6, 7, 8]  # the held run stays
+    assert hub.get_run(done[0].id) is None and hub.get_run(done[-1].id) is done[-1]
+    assert done[0].result == 1  # a run let go is still whole for whoever holds it
+    response = await jp_fetch("hooknb", "api", "runs", params={"workflow": "kept"})
+    assert len(json.loads(response.body)["runs"]) == 9
+
+    gate.set()
+    await held
+    await hub.flush()
+    assert [(r.trigger.body["n"], r.status) for r in kept.runs] == [
+        (0, "Succeeded"),
+        (7, "Succeeded"),
+        (8, "Succeeded"),
+    ]
+    assert held._task is None  # a finished run holds no task, coroutine or context

@@ -95,7 +95,7 @@ async def test_a_hostile_subscribe_answer_never_wedges_enable(
     shown = {w["name"]: w for w in data["workflows"] + data["goneWorkflows"]}
     assert shown[f"h-{mode}"]["trigger"]["state"] == state
     assert (await jp_fetch("hooknb/")).code == 200
-    assert the_hub(jp_serverapp).status()["pendingCalls"] == 0
+    assert (await the_hub(jp_serverapp).status())["pendingCalls"] == 0
 
 
 async def test_a_step_subscribing_to_a_slow_service_fails_with_the_reason(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hooknb.server.store import Store, StoreError
+from hooknb.server.store import Store, StoreError, insert_rows
 
 
 def test_a_failing_op_in_a_batch_commits_nothing_of_its_own(tmp_path: Path) -> None:
@@ -40,6 +40,23 @@ def test_a_failing_op_in_a_batch_commits_nothing_of_its_own(tmp_path: Path) -> N
         assert store.stats.ops >= 6
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 3, 15, 16, 31, 32, 33, 64, 100, 1024])
+def test_insert_rows_stores_every_row_once_in_order(tmp_path: Path, count: int) -> None:
+    """Rows go in multi-row statements of 32, 16, ... 1 rows: any count, every row once, in
+    order, in one statement per power of two."""
+    conn = sqlite3.connect(tmp_path / "rows.sqlite", isolation_level=None)
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT, kind TEXT)")
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    rows = [(i + 1, f"v{i}") for i in range(count)]
+    insert_rows(conn, "INSERT INTO t (id, v, kind) VALUES", "(?, ?, 'fixed')", rows)
+    conn.set_trace_callback(None)
+    stored = conn.execute("SELECT id, v, kind FROM t ORDER BY rowid").fetchall()
+    assert stored == [(i, v, "fixed") for i, v in rows]
+    # 100 rows: 32 + 32 + 32 + 4 (four statements, not 100).
+    assert len(statements) == count // 32 + bin(count % 32).count("1")
 
 
 def test_concurrent_writes_share_commits(tmp_path: Path) -> None:
@@ -107,3 +124,46 @@ def test_an_existing_store_directory_keeps_its_mode(tmp_path: Path) -> None:
     os.chmod(shared, 0o755)
     Store(shared / "s.sqlite").open().close()
     assert stat.S_IMODE(shared.stat().st_mode) == 0o755  # the operator's directory, not ours
+
+
+def test_read_off_loop_leaves_the_event_loop_free(tmp_path: Path) -> None:
+    """A slow read (Hub.status counting a million open waits) runs in a worker thread on its
+    own connection: the loop goes on meanwhile, and the read sees committed writes."""
+    import threading
+    import time
+
+    store = Store(tmp_path / "s.sqlite").open()
+    store.write_sync(lambda conn: conn.execute("CREATE TABLE t (v INTEGER)"))
+    store.write_sync(lambda conn: conn.execute("INSERT INTO t VALUES (1), (2), (3)"))
+    loop_thread = threading.get_ident()
+
+    def slow_count(conn: sqlite3.Connection) -> tuple[int, bool]:
+        time.sleep(0.3)
+        return conn.execute("SELECT COUNT(*) FROM t").fetchone()[0], (
+            threading.get_ident() != loop_thread
+        )
+
+    async def main() -> tuple[tuple[int, bool], int]:
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        ticker = asyncio.create_task(tick())
+        try:
+            result = await store.read_off_loop(slow_count)
+        finally:
+            ticker.cancel()
+        return result, ticks
+
+    try:
+        (count, elsewhere), ticks = asyncio.run(main())
+        assert count == 3 and elsewhere
+        assert ticks >= 10  # the loop ran while the read took 0.3 s
+    finally:
+        store.close()
+    with pytest.raises(StoreError):
+        asyncio.run(store.read_off_loop(slow_count))

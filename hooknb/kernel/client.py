@@ -26,7 +26,7 @@ import httpx
 from ..errors import HubRequestError
 from ..http_model import CallbackWire
 from ..paths import default_embedded_store
-from ..protocol import AdoptAnswer, RunHistory, RunReport, WaitOutcome
+from ..protocol import FINISHED_RUN_STATUSES, AdoptAnswer, RunHistory, RunReport, WaitOutcome
 from .aio import engine_loop, run_sync
 from .discovery import HubAddress, find_hub
 
@@ -46,6 +46,13 @@ class _RunsWorkflow(Protocol):
     @property
     def name(self) -> str: ...
     def _changed(self, run: Any = None, /) -> None: ...
+
+
+#: How many finished runs of each workflow a kernel keeps in memory (``workflow.runs``,
+#: ``hub.get_run``) by default: older ones are let go once their last report has reached the
+#: hub, which keeps every run (its API, ``%hooknb runs``, the page). A kernel that started a
+#: run a second for a day held 86,400 of them, and the garbage collector walked them all.
+KEEP_FINISHED_RUNS = 1000
 
 
 class LocalRun(Protocol):
@@ -101,10 +108,13 @@ class HubClient:
         self._runs: dict[str, LocalRun] = {}
         # Runs started here that wait for the hub to deliver them (see hold_run).
         self._held: dict[str, LocalRun] = {}
-        self._runs_by_workflow: dict[str, list[LocalRun]] = {}
-        # The runs in those lists, to tell in O(1) whether a run is listed (a trigger's runs
-        # are adopted one by one: a scan of the list made that quadratic in P3).
-        self._listed: set[LocalRun] = set()
+        # Each workflow's runs, oldest first (dicts as ordered sets: a trigger's runs are
+        # adopted one by one, and a scan of a list made that quadratic in P3).
+        self._runs_by_workflow: dict[str, dict[LocalRun, None]] = {}
+        #: Finished runs kept per workflow (see KEEP_FINISHED_RUNS); None keeps them all.
+        self.keep_finished_runs: int | None = KEEP_FINISHED_RUNS
+        # Each workflow's finished runs whose last report the hub has, oldest first.
+        self._finished: dict[str, dict[LocalRun, None]] = {}
         self._wait_futures: dict[str, asyncio.Future[WaitOutcome]] = {}
         self._pending_acks: set[int] = set()
         # Runs whose state changed since the last sync: their report is made when it is sent
@@ -403,13 +413,30 @@ class HubClient:
         run._start()
 
     def _list_run(self, run: LocalRun) -> None:
-        if run not in self._listed:
-            self._listed.add(run)
-            self._runs_by_workflow.setdefault(run.workflow.name, []).append(run)
+        listed = self._runs_by_workflow.setdefault(run.workflow.name, {})
+        if run not in listed:
+            listed[run] = None
+
+    def retire_run(self, run: LocalRun) -> None:
+        """``run`` has ended and the hub has its last report: it counts against its
+        workflow's :attr:`keep_finished_runs`, and the oldest beyond it are let go."""
+        keep = self.keep_finished_runs
+        name = run.workflow.name
+        finished = self._finished.setdefault(name, {})
+        finished[run] = None
+        if keep is None:
+            return
+        listed = self._runs_by_workflow.get(name, {})
+        while len(finished) > keep:
+            oldest = next(iter(finished))
+            del finished[oldest]
+            listed.pop(oldest, None)
+            if self._runs.get(oldest.id) is oldest:
+                del self._runs[oldest.id]
 
     def runs_of(self, workflow: str) -> list[LocalRun]:
         """The runs of ``workflow`` this process started, oldest first."""
-        return list(self._runs_by_workflow.get(workflow, []))
+        return list(self._runs_by_workflow.get(workflow, {}))
 
     def get_run(self, run_id: str) -> LocalRun | None:
         """The run ``run_id`` if this process started it."""
@@ -628,6 +655,15 @@ class HubClient:
                             "hooknb: another kernel adopted run %s; it goes on there", run_id
                         )
                         run._fence()
+                fenced = set((answer or {}).get("fenced", ()))
+                ended = {
+                    r["id"]
+                    for r in reports
+                    if r["status"] in FINISHED_RUN_STATUSES and r["id"] not in fenced
+                }
+                for run in runs:
+                    if run.id in ended:
+                        self.retire_run(run)
             self._synced_generation = generation
             still_waiting = []
             for wanted, future in self._flush_waiters:

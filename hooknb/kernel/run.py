@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from ..errors import ActionTimedOut, RunTerminated
 from ..jsonsafe import truncated_marker
-from ..protocol import RunReport
+from ..protocol import FINISHED_RUN_STATUSES, RunReport
 from ..wdl import Context
 from .action import (
     REPORT_BODY_LIMIT,
@@ -162,7 +162,7 @@ class Run(Steps):
 
     @property
     def done(self) -> bool:
-        return self.status in ("Succeeded", "Failed", "Cancelled", "TimedOut")
+        return self.status in FINISHED_RUN_STATUSES
 
     def outputs(self, action: str) -> Any:
         """The outputs of a step (``outputs('<action>')`` in Logic Apps): an :class:`Outputs`
@@ -304,6 +304,10 @@ class Run(Steps):
         # `await run` would wait for ever.
         if not self.done:
             self._finish("Cancelled", error="the run was cancelled")
+        # A finished run keeps none of its task (its coroutine, context and their objects):
+        # the kernel may keep a thousand finished runs per workflow, and the garbage
+        # collector walks every object they hold.
+        self._task = None
 
     async def _execute(self) -> None:
         # The run's main flow of code: its first step opens no branch.
@@ -490,6 +494,8 @@ class ServerRun(Run):
         if self.done and not self._done.done():
             self._done.set_result(None)
         self._changed()
+        if self.done:
+            self.hub.retire_run(self)  # its server has the run: this is only its view
 
     def _request_cancel(self) -> bool:
         """Ask the server to cancel the run (its worker ends it; a waiting step unsubscribes)."""

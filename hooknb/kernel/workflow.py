@@ -600,7 +600,9 @@ class Workflow(Declarative):
     def runs(self) -> list[Run]:
         """This process's runs of this workflow, newest last: of this definition only, so a
         cell that defines the workflow again (Run All twice) starts from no runs, as its view
-        does; the hub's API and page keep every run of the name."""
+        does. Every run under way is here, and the last 1,000 finished ones
+        (``hooknb.connect().keep_finished_runs``); the hub's API and page keep every run of
+        the name."""
         return [
             run
             for run in self.hub.runs_of(self.name)

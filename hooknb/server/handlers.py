@@ -64,8 +64,8 @@ class VersionHandler(HookNBAPIHandler):
 
 class StatusHandler(HookNBAPIHandler):
     @web.authenticated
-    def get(self) -> None:
-        self.reply({"version": __version__, "api": API_VERSION, **self.hub.status()})
+    async def get(self) -> None:
+        self.reply({"version": __version__, "api": API_VERSION, **(await self.hub.status())})
 
 
 class ChannelHandler(HookNBAPIHandler):

@@ -20,12 +20,12 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from .. import jsonsafe
 from ..http_model.request import normalize_request
 from ..jsonsafe import clip_depth
-from ..protocol import AdoptAnswer, OpenedWait, WaitView
+from ..protocol import FINISHED_RUN_STATUSES, AdoptAnswer, OpenedWait, WaitView
 from ._retry import DEFAULT_POLICY, RetryPolicy
 from .callback_signing import KEY_TYPES, Signer, fingerprint, new_callback_id, normalize_key_type
 from .channels import Channel
@@ -58,12 +58,12 @@ from .rows import (
     trigger_delivery,
 )
 from .sender_signatures import VerificationFailed, Verifier, make_verifier
-from .store import Grouped, Store
+from .store import Grouped, Store, insert_rows
 from .trigger_settings import Decision, TriggerSettings, decide
 from .uploads import UploadGate
 from .views import RUN_STATUSES, Views, outbox_json
 
-TERMINAL_RUN_STATUSES = frozenset({"Succeeded", "Failed", "Cancelled", "TimedOut"})
+TERMINAL_RUN_STATUSES = FINISHED_RUN_STATUSES
 _TERMINAL_SQL = "('Succeeded', 'Failed', 'Cancelled', 'TimedOut')"
 # After the hub starts, kernels that ran workflows before get this long to reconnect (a kernel
 # retries within 2 s) before another kernel may adopt their runs.
@@ -85,6 +85,11 @@ class Effects:
     acked: tuple[str, set[int]] | None = None
     runs_closed: set[str] = field(default_factory=set)
     reports: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+#: The effects of an outcome whose effects another outcome of its batch carries (never
+#: changed: an op that has effects makes its own Effects()).
+_NO_EFFECTS = Effects()
 
 
 @dataclass
@@ -531,12 +536,13 @@ class Hub:
         """Trigger callbacks with nothing to decide (no conditions, splitOn, concurrency limit,
         sender verification or forward id), as many as the writer's batch holds: each gets
         the row of its request, its Queued run (which is its delivery: rows.trigger_delivery)
-        and a Fired entry in the trigger history, one ``executemany`` per table. The ids are
+        and a Fired entry in the trigger history, a few multi-row statements per table
+        (:func:`~hooknb.server.store.insert_rows`). The ids are
         the ones SQLite would give (the largest so far plus one: this thread is the only
         writer), given explicitly so that the rows can refer to each other. A callback whose
         workflow is not (or no longer) like that, or whose trigger is not enabled, takes the
         general path (:meth:`_op_ingest`), in its turn."""
-        outcomes: list[Outcome] = []
+        outcomes: list[Outcome | None] = []
         pending: list[tuple[int, str, InboundRequest]] = []
         enabled: dict[str, bool] = {}
         for item in items:
@@ -555,7 +561,7 @@ class Hub:
                     )
                 if enabled[name]:
                     pending.append((len(outcomes), name, request))
-                    outcomes.append(Outcome())
+                    outcomes.append(None)  # (set by _op_insert_trigger_callbacks)
                     continue
             if pending:
                 self._op_insert_trigger_callbacks(conn, pending, outcomes)
@@ -563,13 +569,13 @@ class Hub:
             outcomes.append(self._op_ingest(conn, callback_id, request))
         if pending:
             self._op_insert_trigger_callbacks(conn, pending, outcomes)
-        return outcomes
+        return cast(list[Outcome], outcomes)  # every None is filled in by now
 
     def _op_insert_trigger_callbacks(
         self,
         conn: sqlite3.Connection,
         pending: list[tuple[int, str, InboundRequest]],
-        outcomes: list[Outcome],
+        outcomes: list[Outcome | None],
     ) -> None:
         """The rows of :meth:`_op_trigger_callbacks`' callbacks, and their outcomes."""
         callback_id, rowid, history_id = (
@@ -580,6 +586,11 @@ class Hub:
             ).fetchone()
         )
         callbacks, runs, history = [], [], []
+        # One Effects for the whole group, given to its first callback: the others are
+        # committed with it and resolved in the same turn of the loop, so all of its
+        # deliveries may go out as the first is answered (an Effects per callback cost as
+        # much as its rows' statements).
+        effects = Effects()
         for index, name, request in pending:
             callback_id += 1
             rowid += 1
@@ -603,6 +614,7 @@ class Hub:
             runs.append((rowid, run_id, name, callback_id, received, tracking))
             # (run ids are hex digits: nothing to escape)
             history.append((history_id, name, received, callback_id, f'["{run_id}"]'))
+            effects.deliveries.append(trigger_delivery(rowid, name, run_id, callback_id, request))
             outcomes[index] = Outcome(
                 {
                     "run": run_id,
@@ -611,23 +623,27 @@ class Hub:
                     "$headers": _run_headers(name, run_id, tracking, history_name(history_id)),
                 },
                 status=202,
-                effects=Effects(
-                    deliveries=[trigger_delivery(rowid, name, run_id, callback_id, request)]
-                ),
+                effects=effects if len(effects.deliveries) == 1 else _NO_EFFECTS,
             )
-        conn.executemany(
+        insert_rows(
+            conn,
             "INSERT INTO callbacks (id, kind, target, run_id, received, method, headers, query,"
-            " content_type, body) VALUES (?, 'trigger', ?, ?, ?, ?, ?, ?, ?, ?)",
+            " content_type, body) VALUES",
+            "(?, 'trigger', ?, ?, ?, ?, ?, ?, ?, ?)",
             callbacks,
         )
-        conn.executemany(
+        insert_rows(
+            conn,
             "INSERT INTO runs (rowid, id, workflow, status, trigger_callback, created,"
-            " tracking_id) VALUES (?, ?, ?, 'Queued', ?, ?, ?)",
+            " tracking_id) VALUES",
+            "(?, ?, ?, 'Queued', ?, ?, ?)",
             runs,
         )
-        conn.executemany(
+        insert_rows(
+            conn,
             "INSERT INTO trigger_history (id, workflow, status, received, callback, runs, code)"
-            " VALUES (?, ?, 'Fired', ?, ?, ?, 202)",
+            " VALUES",
+            "(?, ?, 'Fired', ?, ?, ?, 202)",
             history,
         )
 
@@ -2349,15 +2365,16 @@ class Hub:
         ).fetchone()
         return row is not None
 
-    def status(self) -> dict[str, Any]:
+    async def status(self) -> dict[str, Any]:
         """Counts and URLs for the status API and the page.
 
         ``callbackBase`` is where callback URLs point; ``reachable``/``warning`` say whether
         outside services can probably reach it (a loopback or internal address: no), and
         ``receiver`` describes a hooknb receiver under JupyterHub, when one is configured.
+        The counts are made off the event loop: with a million open waits they take tens of
+        milliseconds, which callbacks and deadlines must not wait for.
         """
-        reader = self.store.reader
-        count: Callable[[str], int] = lambda sql: reader.execute(sql).fetchone()[0]  # noqa: E731
+        counts = await self.store.read_off_loop(_status_counts)
         notes = {"reachable": True, "warning": None, "receiver": None}
         if self._status_notes is not None:
             notes.update(self._status_notes())
@@ -2367,17 +2384,7 @@ class Hub:
             **notes,
             "store": str(self.store.path),
             "started": self.started,
-            "workflows": count("SELECT COUNT(*) FROM workflows"),
-            "enabledTriggers": count(
-                "SELECT COUNT(*) FROM workflows WHERE trigger_state = 'enabled'"
-            ),
-            "runs": count("SELECT COUNT(*) FROM runs"),
-            "openWaits": count(
-                "SELECT COUNT(*) FROM waits WHERE state IN ('open', 'subscribing', 'waiting')"
-            ),
-            "pendingDeliveries": count("SELECT COUNT(*) FROM deliveries")
-            + count("SELECT COUNT(*) FROM runs WHERE status = 'Queued' AND held = 0"),
-            "pendingCalls": count("SELECT COUNT(*) FROM outbox WHERE state = 'pending'"),
+            **counts,
             "connectedKernels": len(self._channels),
             "uploads": self.uploads.status(),
         }
@@ -2390,6 +2397,31 @@ class Hub:
         task.add_done_callback(self._background.discard)
         task.add_done_callback(_log_task_failure)
         return task
+
+
+def _status_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """The store's counts for :meth:`Hub.status`, in one read transaction."""
+
+    def count(sql: str) -> int:
+        return int(conn.execute(sql).fetchone()[0])
+
+    conn.execute("BEGIN")
+    try:
+        return {
+            "workflows": count("SELECT COUNT(*) FROM workflows"),
+            "enabledTriggers": count(
+                "SELECT COUNT(*) FROM workflows WHERE trigger_state = 'enabled'"
+            ),
+            "runs": count("SELECT COUNT(*) FROM runs"),
+            "openWaits": count(
+                "SELECT COUNT(*) FROM waits WHERE state IN ('open', 'subscribing', 'waiting')"
+            ),
+            "pendingDeliveries": count("SELECT COUNT(*) FROM deliveries")
+            + count("SELECT COUNT(*) FROM runs WHERE status = 'Queued' AND held = 0"),
+            "pendingCalls": count("SELECT COUNT(*) FROM outbox WHERE state = 'pending'"),
+        }
+    finally:
+        conn.execute("COMMIT")
 
 
 def _forwarded(

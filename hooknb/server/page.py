@@ -23,6 +23,7 @@ import html
 import json
 import reprlib
 import secrets
+from collections.abc import Mapping
 from functools import cache, cached_property
 from importlib import resources
 from typing import Any
@@ -276,6 +277,7 @@ def run_view(
 
 def snapshot(
     hub: Hub,
+    status_info: Mapping[str, Any],
     *,
     workflow: str | None = None,
     status: str | None = None,
@@ -290,6 +292,7 @@ def snapshot(
     apply to everything: workflows are listed when they have runs of the status asked for,
     and with a status the callbacks are those that started the runs shown. Workflows whose
     kernel is gone come apart (``goneWorkflows``, with when they were last seen).
+    ``status_info`` is :meth:`Hub.status` (whose counts are made off the event loop).
     """
     conn = hub.store.reader
     limit = max(1, min(int(limit), MAX_RUN_LIMIT))
@@ -318,7 +321,7 @@ def snapshot(
         run_id: run_view(hub, run, waits.get(run_id, []), triggers.get(trigger_ids.get(run_id)))
         for run_id, run in shown.items()
     }
-    status_info = dict(hub.status())
+    status_info = dict(status_info)
     status_info.pop("started", None)  # constant; keeps the snapshot (and its ETag) stable
     status_info.pop("uploads", None)  # moves with every upload; the page does not show it
     workflows = hub.views.workflows()
@@ -537,7 +540,8 @@ class PageHandler(JupyterHandler):
     @web.authenticated
     async def get(self) -> None:
         await self.hub.ready()
-        data = snapshot(self.hub, **self._filters())
+        filters = self._filters()
+        data = snapshot(self.hub, await self.hub.status(), **filters)
         # private: the snapshot is per user; no-cache: revalidate every poll (ETag -> 304).
         self.set_header("Cache-Control", "private, no-cache")
         if self.wants_json:

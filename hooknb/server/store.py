@@ -22,7 +22,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -210,12 +210,15 @@ CREATE INDEX IF NOT EXISTS outbox_by_owner ON outbox (owner, id);
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (state) WHERE state = 'pending';
 """
 
-# A writer op gets the connection and returns a value; it runs inside a SAVEPOINT so that one
-# failing op does not undo the others committed in the same batch.
+# A writer op gets the connection and returns a value. The ops of a batch share one
+# transaction; when one raises, the batch is rolled back and replayed one op per transaction
+# (Store._run_batch), so a failing op does not undo the others.
 WriteOp = Callable[[sqlite3.Connection], T]
 
 _STOP = object()
 _MAX_BATCH = 1024
+# insert_rows: at most 2**5 rows per statement (SQLite allows 32,766 bound values).
+_ROWS_PER_INSERT_LOG2 = 5
 
 
 class Grouped:
@@ -306,10 +309,16 @@ class Store:
     def __init__(self, path: str | os.PathLike[str], *, durable: bool = True) -> None:
         self.path = Path(path)
         self.durable = durable
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        # Lists of (op, loop, future), or [_STOP]: write() hands over what a turn of the loop
+        # queued as one list, so the writer thread is woken at most once per turn.
+        self._queue: queue.SimpleQueue[list[Any]] = queue.SimpleQueue()
+        self._unsent: dict[asyncio.AbstractEventLoop, list[Any]] = {}
         self._lock_file: Any = None
         self._reader: sqlite3.Connection | None = None
         self._latest: sqlite3.Connection | None = None
+        # read_off_loop's connection, used by one worker thread at a time.
+        self._counter: sqlite3.Connection | None = None
+        self._counter_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
         self.stats = StoreStats()
@@ -344,12 +353,18 @@ class Store:
             return
         self._closed = True
         if self._thread is not None:
-            self._queue.put(_STOP)
+            for loop in list(self._unsent):
+                self._hand_over(loop)
+            self._queue.put([_STOP])
             self._thread.join(timeout=30)
         if self._reader is not None:
             self._reader.close()
         if self._latest is not None:
             self._latest.close()
+        with self._counter_lock:
+            if self._counter is not None:
+                self._counter.close()
+                self._counter = None
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
@@ -408,15 +423,27 @@ class Store:
             raise StoreError("the hooknb store is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put((op, loop, future))
+        unsent = self._unsent.get(loop)
+        if unsent is None:
+            # Waking the writer is a futex call, and on a busy core often two context
+            # switches (it wakes, finds the GIL taken, sleeps again): once per turn of the
+            # loop, for everything its handlers queued, rather than once per write.
+            unsent = self._unsent[loop] = []
+            loop.call_soon(self._hand_over, loop)
+        unsent.append((op, loop, future))
         return future
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        items = self._unsent.pop(loop, None)
+        if items:
+            self._queue.put(items)
 
     def write_sync(self, op: WriteOp[T]) -> T:
         """Run ``op`` in the writer and block until it is committed (start-up and tests)."""
         if self._closed:
             raise StoreError("the hooknb store is closed")
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._queue.put((op, None, future))
+        self._queue.put([(op, None, future)])
         return future.result()
 
     def _run_writer(self, ready: concurrent.futures.Future[None]) -> None:
@@ -430,10 +457,10 @@ class Store:
         ready.set_result(None)
         stopping = False
         while not stopping:
-            batch = [self._queue.get()]
+            batch = self._queue.get()
             while len(batch) < _MAX_BATCH:
                 try:
-                    batch.append(self._queue.get_nowait())
+                    batch.extend(self._queue.get_nowait())
                 except queue.Empty:
                     break
             if _STOP in batch:
@@ -546,6 +573,40 @@ class Store:
             self._latest = self._connect(check_same_thread=False)
             self._latest.text_factory = _lenient_text  # as the reader: any row reads
         return self._latest
+
+    async def read_off_loop(self, read: Callable[[sqlite3.Connection], T]) -> T:
+        """``read(conn)`` in a worker thread, on a read connection of its own: for reads whose
+        time grows with the store (counting a million open waits takes tens of milliseconds),
+        which would otherwise hold up every callback on the event loop."""
+        return await asyncio.to_thread(self._read_with_counter, read)
+
+    def _read_with_counter(self, read: Callable[[sqlite3.Connection], T]) -> T:
+        with self._counter_lock:
+            if self._closed:
+                raise StoreError("the hooknb store is closed")
+            if self._counter is None:
+                self._counter = self._connect(check_same_thread=False)
+                self._counter.text_factory = _lenient_text
+            return read(self._counter)
+
+
+def insert_rows(
+    conn: sqlite3.Connection, insert: str, placeholders: str, rows: Sequence[Sequence[Any]]
+) -> None:
+    """``insert`` (``INSERT INTO t (a, b) VALUES``) of ``rows``, several rows per statement.
+
+    ``executemany`` steps its statement once per row, and the sqlite3 module lets go of the
+    GIL around every step: on a busy server each step can wait for the event loop to hand the
+    GIL back. Rows go in statements of 32, 16, 8, 4, 2 and 1 rows, so a batch of any size
+    takes a few steps, and only six statements per table are ever prepared (the connection
+    caches them).
+    """
+    index, count = 0, len(rows)
+    while index < count:
+        size = 1 << min((count - index).bit_length() - 1, _ROWS_PER_INSERT_LOG2)
+        sql = insert + " " + ", ".join([placeholders] * size)
+        conn.execute(sql, [value for row in rows[index : index + size] for value in row])
+        index += size
 
 
 def _lenient_text(data: bytes) -> str:
