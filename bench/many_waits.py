@@ -28,6 +28,9 @@ Measured:
   ``ActionTimedOut``: ``time.time()`` in the ``except`` - the step's deadline; and a
   **burst**: ``--burst`` waits created live whose deadlines fall within 5 s (more than the
   deadline scheduler holds in memory at once), lateness read from the store afterwards.
+* **F9, the status counts**: latencies of a do-nothing API request every 5 ms, alone and while
+  ``GET hooknb/api/status`` (the page's poll, which counts runs and open waits) is asked back
+  to back: a count made on the event loop holds every request up for as long as it takes.
 """
 
 from __future__ import annotations
@@ -219,6 +222,49 @@ def server_timeouts(server: Server, n: int) -> dict[str, Any]:
     }
 
 
+def status_stall(server: Server, seconds: float = 4.0) -> dict[str, Any]:
+    """How long the event loop is held while the status is counted (F9): latencies of
+    ``GET hooknb/api/version`` (a handler that does nothing) every 5 ms, first alone, then
+    while another client asks ``GET hooknb/api/status`` (the page's poll) back to back."""
+    import threading
+
+    import httpx
+
+    def probe(until: float) -> list[float]:
+        latencies = []
+        with httpx.Client(headers=server.auth, trust_env=False, timeout=30) as client:
+            while time.monotonic() < until:
+                began = time.perf_counter()
+                client.get(f"{server.url}hooknb/api/version").raise_for_status()
+                latencies.append(time.perf_counter() - began)
+                time.sleep(0.005)
+        return latencies
+
+    alone = probe(time.monotonic() + seconds)
+    stop = threading.Event()
+    polls: list[float] = []
+
+    def poll() -> None:
+        with httpx.Client(headers=server.auth, trust_env=False, timeout=60) as client:
+            while not stop.is_set():
+                began = time.perf_counter()
+                client.get(f"{server.url}hooknb/api/status").raise_for_status()
+                polls.append(time.perf_counter() - began)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    try:
+        polled = probe(time.monotonic() + seconds)
+    finally:
+        stop.set()
+        poller.join(timeout=60)
+    return {
+        "version_alone_ms": summary_ms(alone),
+        "version_while_status_polled_ms": summary_ms(polled),
+        "status_answer_ms": summary_ms(polls),
+    }
+
+
 def kernel_timeouts(kernel: Kernel, n: int) -> dict[str, Any]:
     kernel.run("LATE.clear()")
     kernel.run(
@@ -372,6 +418,7 @@ def phase(server: Server, sub: Subscriber, store: Path, args: argparse.Namespace
     out: dict[str, Any] = {"rss_mib_started": round(server.rss_mib(), 1)}
     status = server.api("GET", "status")
     out["open_waits_at_start"] = status["openWaits"]
+    out["status_stall"] = status_stall(server)
     load = ForeignLoad([server.pid])
     began = time.monotonic()
     if args.live:
@@ -534,6 +581,21 @@ def main() -> None:
             f"| burst: {args.burst} deadlines within 5 s | {late(a['p5_burst'])} |"
             f" {late(b['p5_burst'])} | (report) |"
         )
+    stall_a, stall_b = a["status_stall"], b["status_stall"]
+
+    def stall(part: dict[str, Any]) -> str:
+        return f"{part['p50']} / {part['p99']} / {part['max']}"
+
+    lines += [
+        "",
+        "| F9: a do-nothing API request, p50 / p99 / max (ms) | store A | store B |",
+        "|---|---|---|",
+        f"| alone | {stall(stall_a['version_alone_ms'])} | {stall(stall_b['version_alone_ms'])} |",
+        f"| while the status is polled | {stall(stall_a['version_while_status_polled_ms'])} |"
+        f" {stall(stall_b['version_while_status_polled_ms'])} |",
+        f"| the status answer itself | {stall(stall_a['status_answer_ms'])} |"
+        f" {stall(stall_b['status_answer_ms'])} |",
+    ]
     result["markdown"] = "\n".join(lines)
     emit("many_waits", result, args.out)
     print(result["markdown"])
