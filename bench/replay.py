@@ -92,7 +92,7 @@ async def p6(run):
     reply = await run.webhook(
         "Approval",
         subscribe={{"method": "POST", "uri": SERVICE + "wait",
-                   "body": {{"callbackUrl": "@{{listCallbackUrl()}}", "k": k}}}},
+                   "body": {{"callbackUrl": hooknb.CALLBACK_URL, "k": k}}}},
         timeout=86400)
     RESUMED[k] = time.time()
     return reply.body
