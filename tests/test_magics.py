@@ -368,8 +368,11 @@ def test_runs_whose_kernel_is_gone_in_the_magics(tmp_path: Any, demo: Any) -> No
     try:
         leaving.run(ORPHAN_MAKER.format(base=demo.url))
         give_up = time.monotonic() + 30
-        while not [r for r in server.api("GET", "runs")["runs"] if r["status"] == "Waiting"]:
-            assert time.monotonic() < give_up, "the run never waited"
+        # The hub shows the run Waiting once its wait is open; the unsubscribe request (the
+        # lambda, made from the subscribe response) is registered by the kernel a moment later.
+        # A kernel gone before that leaves nothing the hub could send (a busy CI saw it).
+        while not [w for w in server.api("GET", "waits")["waits"] if w["unsubscribe"] == "ready"]:
+            assert time.monotonic() < give_up, "the run never waited with its unsubscribe"
             time.sleep(0.1)
         leaving.shutdown()
         while server.api("GET", "workflows/approve")["kernel"] != "gone":
