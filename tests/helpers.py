@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable
 from typing import Any
 
 import nbformat
+import pytest
+from tornado.httpclient import HTTPClientError
 
 
 async def until(
@@ -66,3 +69,28 @@ def stdout(nb: nbformat.NotebookNode, index: int) -> str:
         for o in nb.cells[index].outputs
         if o.get("output_type") == "stream" and o.get("name", "stdout") == "stdout"
     )
+
+
+async def api(jp_fetch: Any, *parts: str, method: str = "GET", body: Any = None, **kw: Any) -> Any:
+    """``<base>hooknb/api/<parts>`` on the test server, JSON in and out (POST/PUT send ``{}``
+    when no body is given)."""
+    kwargs: dict[str, Any] = {"method": method, **kw}
+    if body is not None:
+        kwargs["body"] = json.dumps(body)
+    elif method in ("POST", "PUT"):
+        kwargs["body"] = "{}"
+    response = await jp_fetch("hooknb", "api", *parts, **kwargs)
+    return json.loads(response.body) if response.body else None
+
+
+async def api_error(jp_fetch: Any, *parts: str, **kw: Any) -> tuple[int, dict[str, Any]]:
+    """The status and JSON body of an API call that must fail."""
+    with pytest.raises(HTTPClientError) as info:
+        await api(jp_fetch, *parts, **kw)
+    body = info.value.response.body if info.value.response is not None else b"{}"
+    return info.value.code, json.loads(body or b"{}")
+
+
+def the_hub(jp_serverapp: Any) -> Any:
+    """The test server's hooknb hub."""
+    return jp_serverapp.web_app.settings["hooknb_hub"]

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from helpers import until
+from helpers import api, the_hub, until
 
 WINDOW = 3
 
@@ -82,18 +82,6 @@ def hooknb_store(tmp_path: Path, prefill: list[tuple[str, float, str | None]]) -
         conn.execute("UPDATE meta SET value = 3 WHERE key = 'schema_version'")
         conn.close()
     yield path
-
-
-async def api(jp_fetch: Any, *parts: str, method: str = "GET", body: Any = None) -> Any:
-    kwargs: dict[str, Any] = {"method": method}
-    if body is not None or method in ("POST", "PUT"):
-        kwargs["body"] = json.dumps(body or {})
-    response = await jp_fetch("hooknb", "api", *parts, **kwargs)
-    return json.loads(response.body) if response.body else None
-
-
-def the_hub(jp_serverapp: Any) -> Any:
-    return jp_serverapp.web_app.settings["hooknb_hub"]
 
 
 def timedout_events(store: Path) -> dict[str, int]:

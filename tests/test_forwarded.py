@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
+from helpers import api, api_error
 from subscribers import Recorder
-from test_server_api import api, api_error
 
 
 def forward(forward_id: str, callback_id: str, body: bytes = b"{}", **extra: Any) -> dict:

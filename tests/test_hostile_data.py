@@ -8,8 +8,9 @@ import json
 from typing import Any
 
 import httpx
+from helpers import api
 from subscribers import Recorder
-from test_security import api, enabled_trigger, runs_of
+from test_security import enabled_trigger, runs_of
 
 from hooknb.jsonsafe import MAX_DEPTH
 

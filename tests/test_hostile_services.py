@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
+from helpers import api, the_hub
 from subscribers import HostileService
-from test_security import api
 
 OUTBOUND_TIMEOUT = 2.0
 
@@ -29,10 +29,6 @@ def hooknb_config() -> dict[str, Any]:
 def hostile() -> Any:
     with HostileService() as service:
         yield service
-
-
-def the_hub(jp_serverapp: Any) -> Any:
-    return jp_serverapp.web_app.settings["hooknb_hub"]
 
 
 async def enable(jp_fetch: Any, name: str, uri: str, **extra: Any) -> tuple[dict[str, Any], float]:

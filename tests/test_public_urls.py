@@ -142,7 +142,7 @@ def test_the_filter_scrubs_every_record_a_handler_gets(caplog: Any) -> None:
 
 
 async def test_status_says_when_outside_services_cannot_reach_callback_urls(jp_fetch: Any) -> None:
-    from test_server_api import api
+    from helpers import api
 
     status = await api(jp_fetch, "status")
     assert status["callbackBase"] == status["publicBase"] + "hooknb/callback/"
@@ -152,7 +152,7 @@ async def test_status_says_when_outside_services_cannot_reach_callback_urls(jp_f
 
 @pytest.mark.parametrize("hooknb_config", [{"public_url": "https://hooks.example.org{base_url}"}])
 async def test_a_public_url_template(jp_fetch: Any, jp_base_url: str, hooknb_config: Any) -> None:
-    from test_server_api import api
+    from helpers import api
 
     status = await api(jp_fetch, "status")
     assert status["publicBase"] == f"https://hooks.example.org{jp_base_url}"

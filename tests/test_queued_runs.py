@@ -14,14 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from helpers import until
+from helpers import api, the_hub, until
 from processes import ServerProcess
 from subscribers import Recorder
-from test_security import api, enabled_trigger
-
-
-def the_hub(jp_serverapp: Any) -> Any:
-    return jp_serverapp.web_app.settings["hooknb_hub"]
+from test_security import enabled_trigger
 
 
 async def channel_events(

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from helpers import started_runs, until
+from helpers import api, started_runs, until
 from subscribers import Recorder
 from tornado.httpclient import HTTPClientError
 
@@ -23,14 +23,6 @@ GITHUB_VECTOR = {
     "signature": "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17",
 }
 STANDARD_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # the spec's example secret
-
-
-async def api(jp_fetch: Any, *parts: str, method: str = "GET", body: Any = None) -> Any:
-    kwargs: dict[str, Any] = {"method": method}
-    if body is not None or method in ("POST", "PUT"):
-        kwargs["body"] = json.dumps(body or {})
-    response = await jp_fetch("hooknb", "api", *parts, **kwargs)
-    return json.loads(response.body) if response.body else None
 
 
 async def enabled_trigger(

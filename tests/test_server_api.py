@@ -13,26 +13,10 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from helpers import api, api_error
 from tornado.httpclient import HTTPClientError
 
 from hooknb._version import __version__
-
-
-async def api(jp_fetch: Any, *parts: str, method: str = "GET", body: Any = None, **kw: Any) -> Any:
-    kwargs: dict[str, Any] = {"method": method, **kw}
-    if body is not None:
-        kwargs["body"] = json.dumps(body)
-    elif method in ("POST", "PUT"):
-        kwargs["body"] = "{}"
-    response = await jp_fetch("hooknb", "api", *parts, **kwargs)
-    return json.loads(response.body) if response.body else None
-
-
-async def api_error(jp_fetch: Any, *parts: str, **kw: Any) -> tuple[int, dict[str, Any]]:
-    with pytest.raises(HTTPClientError) as info:
-        await api(jp_fetch, *parts, **kw)
-    body = info.value.response.body if info.value.response is not None else b"{}"
-    return info.value.code, json.loads(body or b"{}")
 
 
 async def test_extension_is_loaded_and_versioned(jp_fetch: Any) -> None:

@@ -16,8 +16,9 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from helpers import api
 from subscribers import Recorder
-from test_security import api, enabled_trigger
+from test_security import enabled_trigger
 
 KIB = 1024
 LIMIT = 256 * KIB
