@@ -648,14 +648,14 @@ class HubClient:
                     await asyncio.sleep(0.5)
                     self._sync_needed.set()
                     continue
-                for run_id in (answer or {}).get("fenced", ()):
+                fenced = set((answer or {}).get("fenced", ()))
+                for run_id in fenced:
                     run = self._runs.get(run_id)
                     if run is not None:
                         log.warning(
                             "hooknb: another kernel adopted run %s; it goes on there", run_id
                         )
                         run._fence()
-                fenced = set((answer or {}).get("fenced", ()))
                 ended = {
                     r["id"]
                     for r in reports

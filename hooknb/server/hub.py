@@ -63,7 +63,6 @@ from .trigger_settings import Decision, TriggerSettings, decide
 from .uploads import UploadGate
 from .views import RUN_STATUSES, Views, outbox_json
 
-TERMINAL_RUN_STATUSES = FINISHED_RUN_STATUSES
 _TERMINAL_SQL = "('Succeeded', 'Failed', 'Cancelled', 'TimedOut')"
 # After the hub starts, kernels that ran workflows before get this long to reconnect (a kernel
 # retries within 2 s) before another kernel may adopt their runs.
@@ -1270,7 +1269,7 @@ class Hub:
             row = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
             if row is None:
                 raise HubError(404, f"no run {run_id!r}")
-            if row[0] in TERMINAL_RUN_STATUSES:
+            if row[0] in FINISHED_RUN_STATUSES:
                 raise HubError(409, f"run {run_id!r} has already ended ({row[0]})", state=row[0])
             effects = Effects()
             status = self._op_cancel_run(conn, run_id, now, connected, effects)
@@ -1438,7 +1437,7 @@ class Hub:
                     if not _owns_run(conn, report["id"], client):
                         fenced.add(report["id"])
                     continue
-                if report["status"] in TERMINAL_RUN_STATUSES:
+                if report["status"] in FINISHED_RUN_STATUSES:
                     self._op_close_run(conn, report["id"], now, effects)
                 if watched:
                     (workflow,) = conn.execute(
@@ -1775,7 +1774,7 @@ class Hub:
                 if found is None:
                     raise HubError(404, f"no run {run_id!r}")
                 workflow, status = found
-                if status in TERMINAL_RUN_STATUSES:
+                if status in FINISHED_RUN_STATUSES:
                     raise HubError(
                         409, f"run {run_id!r} has already ended ({status})", state=status
                     )
@@ -1887,7 +1886,7 @@ class Hub:
             if row is None:
                 raise HubError(404, f"no run {run_id!r}")
             workflow, status = row
-            if status in TERMINAL_RUN_STATUSES:
+            if status in FINISHED_RUN_STATUSES:
                 raise HubError(409, f"run {run_id!r} has already ended ({status})", state=status)
             _check_owner(conn, run_id, client)
             if (

@@ -341,10 +341,7 @@ class Store:
         )
         self._thread.start()
         ready.result()
-        self._reader = self._connect(check_same_thread=False)
-        # Views read whatever a row holds: text that is not UTF-8 (no hooknb code writes it,
-        # but a hand-edited or damaged store may) reads with U+FFFD instead of failing.
-        self._reader.text_factory = _lenient_text
+        self._reader = self._read_connection()
         return self
 
     def close(self) -> None:
@@ -401,6 +398,13 @@ class Store:
                 "c.HookNB.store_path or HOOKNB_STORE."
             ) from None
         self._lock_file = handle
+
+    def _read_connection(self) -> sqlite3.Connection:
+        conn = self._connect(check_same_thread=False)
+        # Views read whatever a row holds: text that is not UTF-8 (no hooknb code writes it,
+        # but a hand-edited or damaged store may) reads with U+FFFD instead of failing.
+        conn.text_factory = _lenient_text
+        return conn
 
     def _connect(self, *, check_same_thread: bool = True) -> sqlite3.Connection:
         conn = sqlite3.connect(
@@ -570,8 +574,7 @@ class Store:
         if self._reader is None or self._closed:
             raise StoreError("the hooknb store is not open")
         if self._latest is None:
-            self._latest = self._connect(check_same_thread=False)
-            self._latest.text_factory = _lenient_text  # as the reader: any row reads
+            self._latest = self._read_connection()
         return self._latest
 
     async def read_off_loop(self, read: Callable[[sqlite3.Connection], T]) -> T:
@@ -585,8 +588,7 @@ class Store:
             if self._closed:
                 raise StoreError("the hooknb store is closed")
             if self._counter is None:
-                self._counter = self._connect(check_same_thread=False)
-                self._counter.text_factory = _lenient_text
+                self._counter = self._read_connection()
             return read(self._counter)
 
 
