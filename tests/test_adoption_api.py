@@ -337,6 +337,52 @@ async def test_a_run_that_ends_closes_the_waits_it_left_open(
         await until(lambda: service.calls("POST", "/unsubscribe"))
 
 
+async def test_one_sync_ends_many_runs_and_fences_off_the_ones_it_may_not_touch(
+    kernels: dict[str, PretendKernel],
+) -> None:
+    # The hub reads every run a sync names at once and closes the ended ones together: each
+    # report must still be taken, refused or fenced as if it had come alone.
+    kernel, other = kernels["k"], kernels["other"]
+    with Recorder() as service:
+        runs = [await start_run(kernel, "many") for _ in range(3)]
+        waits = [await open_and_subscribe(kernel, run_id, "Approval", service) for run_id in runs]
+        theirs = await start_run(other, "theirs")
+        before = (await other.call("GET", f"runs/{theirs}")).json()["status"]
+        answer = await kernel.call(
+            "POST",
+            "sync",
+            {
+                "client": kernel.client,
+                "runs": [
+                    {"id": runs[0], "status": "Failed", "actions": {}},
+                    {"id": runs[1], "status": "Succeeded", "actions": {}},
+                    {"id": runs[2], "status": "Running", "actions": {}},
+                    {"id": theirs, "status": "Succeeded", "actions": {}},
+                    {"id": "no-such-run", "status": "Succeeded", "actions": {}},
+                ],
+                "steps": [
+                    {"run": runs[2], "step": "Mine", "kind": "Python", "value": "1"},
+                    {"run": theirs, "step": "NotMine", "kind": "Python", "value": "2"},
+                ],
+            },
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["fenced"] == sorted([theirs, "no-such-run"])
+        statuses = [
+            (await kernel.call("GET", f"runs/{run_id}")).json()["status"]
+            for run_id in [*runs, theirs]
+        ]
+        assert statuses == ["Failed", "Succeeded", "Running", before]
+        states = [
+            (await kernel.call("GET", f"waits/{wait['id']}")).json()["state"] for wait in waits
+        ]
+        # The ended runs' waits are closed (and unsubscribed); the running one's stays open.
+        assert states == ["cancelled", "cancelled", "waiting"]
+        await until(lambda: len(service.calls("POST", "/unsubscribe")) == 2)
+        history = await other.call("POST", "workflows/theirs/adopt", {"client": other.client})
+        assert "NotMine" not in json.dumps(history.json())
+
+
 async def test_an_http_step_is_made_once_and_outlives_the_request_that_asked_for_it(
     kernels: dict[str, PretendKernel],
 ) -> None:

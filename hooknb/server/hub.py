@@ -17,10 +17,10 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sized
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from .. import jsonsafe
 from ..http_model.request import normalize_request
@@ -69,6 +69,9 @@ _TERMINAL_SQL = "('Succeeded', 'Failed', 'Cancelled', 'TimedOut')"
 DEFAULT_RECONNECT_GRACE = 5.0
 
 log = logging.getLogger("hooknb.server")
+
+T = TypeVar("T")
+
 # What _wait_verifier gives for a stored setting it cannot read (compared by identity).
 _UNVERIFIABLE = Verifier("unreadable", "", 0)
 
@@ -313,8 +316,9 @@ class Hub:
             self._deadlines.add(deadline, wait_id)
         for owner in effects.owners_to_kick:
             self.outbox.kick(owner)
-        for run_id in effects.runs_closed:
-            self._stop_http_calls(run_id)
+        if self._http_calls:
+            for run_id in effects.runs_closed:
+                self._stop_http_calls(run_id)
         for workflow, report in effects.reports:
             self._notify_watchers(workflow, report)
 
@@ -1318,8 +1322,8 @@ class Hub:
         kernel that runs it winds it down). ``final`` ends it Cancelled here at once even when
         a kernel runs it (a deleted workflow: its kernel is told, but may stop it without
         reporting)."""
-        status, client, doc = conn.execute(
-            "SELECT status, client, doc FROM runs WHERE id = ?", (run_id,)
+        status, client, doc, workflow, started = conn.execute(
+            "SELECT status, client, doc, workflow, started FROM runs WHERE id = ?", (run_id,)
         ).fetchone()
         # A Queued run is its own delivery (rows.trigger_delivery): ending it Cancelled below
         # takes it back, with no row to find (this made a bulk cancel quadratic: F5).
@@ -1351,12 +1355,9 @@ class Hub:
             "UPDATE runs SET status = 'Cancelled', ended = ?, doc = ? WHERE id = ?",
             (now, ended_doc, run_id),
         )
-        self._op_close_run(conn, run_id, now, effects)
+        self._op_close_runs(conn, {run_id: workflow}, now, effects)
         if live:
             # The kernel's own last report may never come: kernels showing the run hear it here.
-            (workflow, started) = conn.execute(
-                "SELECT workflow, started FROM runs WHERE id = ?", (run_id,)
-            ).fetchone()
             effects.reports.append(
                 (
                     workflow,
@@ -1398,8 +1399,18 @@ class Hub:
                 conn.executemany("DELETE FROM deliveries WHERE seq = ?", rows)
             fenced: set[str] = set()
             effects = Effects(acked=(client, seqs))
+            # Every run named, read at once: a statement per run would hand the GIL to the
+            # event loop and back once more per run (see store.insert_rows).
+            known = _runs_client_and_workflow(
+                conn, [*(r["run"] for r in records), *(r["id"] for r in reports)]
+            )
+
+            def owned(run_id: str) -> bool:
+                found = known.get(run_id)
+                return found is not None and found[0] in (None, client)
+
             for record in records:
-                if not _owns_run(conn, record["run"], client):
+                if not owned(record["run"]):
                     fenced.add(record["run"])
                     continue
                 conn.execute(
@@ -1417,6 +1428,7 @@ class Hub:
                         record["ended"],
                     ),
                 )
+            closed: dict[str, str] = {}
             for report in reports:
                 changed = conn.execute(
                     "UPDATE runs SET status = ?, client = ?, started = COALESCE(?, started),"
@@ -1434,17 +1446,16 @@ class Hub:
                     ),
                 ).rowcount
                 if not changed:
-                    if not _owns_run(conn, report["id"], client):
+                    if not owned(report["id"]):
                         fenced.add(report["id"])
                     continue
+                workflow = known[report["id"]][1]
                 if report["status"] in FINISHED_RUN_STATUSES:
-                    self._op_close_run(conn, report["id"], now, effects)
-                if watched:
-                    (workflow,) = conn.execute(
-                        "SELECT workflow FROM runs WHERE id = ?", (report["id"],)
-                    ).fetchone()
-                    if workflow in watched:
-                        effects.reports.append((workflow, report))
+                    closed[report["id"]] = workflow
+                if workflow in watched:
+                    effects.reports.append((workflow, report))
+            if closed:
+                self._op_close_runs(conn, closed, now, effects)
             return Outcome(
                 {"acked": len(seqs), "runs": len(reports), "fenced": sorted(fenced)},
                 effects=effects,
@@ -1452,19 +1463,22 @@ class Hub:
 
         return (await self._write(op)).value
 
-    def _op_close_run(
-        self, conn: sqlite3.Connection, run_id: str, now: float, effects: Effects
+    def _op_close_runs(
+        self, conn: sqlite3.Connection, closed: Mapping[str, str], now: float, effects: Effects
     ) -> None:
-        """A run has ended: waits it left open end Cancelled (and unsubscribe), and Http calls
-        still under way for it stop (after the commit)."""
-        for (wait_id,) in conn.execute(
-            f"SELECT id FROM waits WHERE run_id = ? AND state IN {OPEN_SQL}", (run_id,)
-        ).fetchall():
-            self._op_end_wait(conn, wait_id, "cancelled", now, effects, notify=False)
-        effects.runs_closed.add(run_id)
-        row = conn.execute("SELECT workflow FROM runs WHERE id = ?", (run_id,)).fetchone()
-        if row is not None and _has_held(conn, row[0]):
-            self._op_release_held(conn, row[0], effects)
+        """Runs have ended (``closed``: run id → workflow): waits they left open end Cancelled
+        (and unsubscribe), Http calls still under way for them stop (after the commit), and
+        runs their workflows held back may start. A few statements for any number of runs."""
+        for batch in _batches(list(closed)):
+            for (wait_id,) in conn.execute(
+                f"SELECT id FROM waits WHERE run_id IN ({_marks(batch)}) AND state IN {OPEN_SQL}",
+                batch,
+            ).fetchall():
+                self._op_end_wait(conn, wait_id, "cancelled", now, effects, notify=False)
+        effects.runs_closed.update(closed)
+        for workflow in dict.fromkeys(closed.values()):
+            if _has_held(conn, workflow):
+                self._op_release_held(conn, workflow, effects)
 
     # -- definitions the server runs ----------------------------------------------------------
 
@@ -1680,11 +1694,10 @@ class Hub:
             # Events their old kernels never acknowledged go to the new one (the histories it
             # gets below say the same; the kernel tells the two apart by wait id). In batches:
             # deliveries have no index by run, so each statement reads the whole table.
-            for start in range(0, len(adopted), 500):
-                batch = adopted[start : start + 500]
+            for batch in _batches(adopted):
                 conn.execute(
                     "UPDATE deliveries SET route = ? WHERE route LIKE 'client:%'"
-                    f" AND run_id IN ({', '.join('?' for _ in batch)})",
+                    f" AND run_id IN ({_marks(batch)})",
                     (str(Route.client(client)), *batch),
                 )
             return Outcome(
@@ -2676,6 +2689,33 @@ def _owns_run(conn: sqlite3.Connection, run_id: str, client: str) -> bool:
     """Whether ``client`` may act for the run: it runs it, or nobody does yet."""
     row = conn.execute("SELECT client FROM runs WHERE id = ?", (run_id,)).fetchone()
     return row is not None and row[0] in (None, client)
+
+
+def _runs_client_and_workflow(
+    conn: sqlite3.Connection, run_ids: list[str]
+) -> dict[str, tuple[str | None, str]]:
+    """The kernel running each of ``run_ids`` and its workflow, for those that exist."""
+    found: dict[str, tuple[str | None, str]] = {}
+    for batch in _batches(list(dict.fromkeys(run_ids))):
+        for run_id, client, workflow in conn.execute(
+            f"SELECT id, client, workflow FROM runs WHERE id IN ({_marks(batch)})", batch
+        ):
+            found[run_id] = (client, workflow)
+    return found
+
+
+#: Values per ``IN (...)`` list: SQLite before 3.32 allows 999 parameters in a statement.
+_IN_LIST = 500
+
+
+def _batches(items: list[T], size: int = _IN_LIST) -> Iterator[list[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _marks(values: Sized) -> str:
+    """The ``?, ?, …`` of an ``IN`` list of ``values``."""
+    return ", ".join("?" * len(values))
 
 
 def _check_owner(conn: sqlite3.Connection, run_id: str, client: str) -> None:
