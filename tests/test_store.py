@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from hooknb.server.store import Store, StoreError, insert_rows
+from hooknb.server.views import Views
 
 
 def test_a_failing_op_in_a_batch_commits_nothing_of_its_own(tmp_path: Path) -> None:
@@ -167,3 +168,37 @@ def test_read_off_loop_leaves_the_event_loop_free(tmp_path: Path) -> None:
         store.close()
     with pytest.raises(StoreError):
         asyncio.run(store.read_off_loop(slow_count))
+
+
+def test_a_store_with_runs_by_workflow_loses_it_and_still_finds_a_workflows_latest_run(
+    tmp_path: Path,
+) -> None:
+    # Stores made before issue 15 have the index runs (workflow, created); it is dropped on
+    # open (one B-tree less per trigger callback), and the views' "last seen" of a workflow
+    # whose kernel is gone (its latest run's creation) reads runs (workflow, status, id).
+    path = tmp_path / "s.sqlite"
+    store = Store(path).open()
+    store.close()
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE INDEX runs_by_workflow ON runs (workflow, created)")
+    runs = [
+        # (ids as new_run_id makes them: they sort by creation time)
+        (f"{created:014x}abcdef", workflow, status, created)
+        for created, (workflow, status) in enumerate(
+            [("w", "Succeeded"), ("w", "Failed"), ("other", "Queued"), ("w", "Running")] * 50
+            + [("w", "Waiting"), ("other", "Running")]
+        )
+    ]
+    conn.executemany("INSERT INTO runs (id, workflow, status, created) VALUES (?, ?, ?, ?)", runs)
+    conn.commit()
+    conn.close()
+    store = Store(path).open()
+    try:
+        names = {name for (name,) in store.reader.execute("SELECT name FROM sqlite_master")}
+        assert "runs_by_workflow" not in names and "runs_by_workflow_status" in names
+        views = Views(store, callback_url=lambda callback_id, key_type: "")
+        assert views.last_seen("w", "gone-kernel", updated=0.5) == 200.0  # its Waiting run
+        assert views.last_seen("other", "gone-kernel", updated=500.0) == 500.0
+        assert views.last_seen("nothing", "gone-kernel", updated=None) is None
+    finally:
+        store.close()

@@ -250,6 +250,16 @@ def outbox_json(conn: sqlite3.Connection, owner: Owner, limit: int = 20) -> list
 #: Every status a run can have (the hub's and the page's list too).
 RUN_STATUSES = ("Queued", "Running", "Waiting", "Succeeded", "Failed", "Cancelled", "TimedOut")
 
+# When a workflow's latest run was created: run ids sort by creation time, so it is the run
+# with the largest id of any status, each found at once in runs (workflow, status, id).
+_LATEST_RUN_CREATED = (
+    "SELECT MAX(created) FROM runs WHERE id IN ("
+    + " UNION ALL ".join(
+        ["SELECT MAX(id) FROM runs WHERE workflow = ? AND status = ?"] * len(RUN_STATUSES)
+    )
+    + ")"
+)
+
 
 class Views:
     """Read-only JSON views of the store, for the API and the pages (event-loop thread only)."""
@@ -284,10 +294,9 @@ class Views:
     def last_seen(self, name: str, client: str, updated: Any) -> float | None:
         """When a workflow whose kernel is gone last had a sign of it: its channel closing
         (known since this server started), else the latest change to the workflow or one of
-        its runs (the index on runs (workflow, created) answers this at once); None when no
-        row says (a store not written by hooknb)."""
+        its runs; None when no row says (a store not written by hooknb)."""
         latest = self.store.reader.execute(
-            "SELECT MAX(created) FROM runs WHERE workflow = ?", (name,)
+            _LATEST_RUN_CREATED, [value for status in RUN_STATUSES for value in (name, status)]
         ).fetchone()[0]
         times = [
             x
