@@ -24,7 +24,7 @@ from typing import Any, TypeVar, cast
 
 from .. import jsonsafe
 from ..http_model.request import normalize_request
-from ..jsonsafe import clip_depth
+from ..jsonsafe import clip_depth, too_deep
 from ..protocol import FINISHED_RUN_STATUSES, AdoptAnswer, OpenedWait, WaitView
 from ._retry import DEFAULT_POLICY, RetryPolicy
 from .callback_signing import KEY_TYPES, Signer, fingerprint, new_callback_id, normalize_key_type
@@ -2662,16 +2662,20 @@ def _run_report(report: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(run_id, str) or status not in RUN_STATUSES:
         raise HubError(400, f"run report needs an id and a status in {', '.join(RUN_STATUSES)}")
     doc = {k: v for k, v in report.items() if k not in ("id", "status", "started", "ended")}
-    # A step's outputs may hold whatever a sender sent: kept whole up to jsonsafe's depth,
-    # deeper parts stored as cut text, so that views can always parse and show the report.
-    doc = clip_depth(doc)
     with contextlib.suppress(TypeError, ValueError):
+        text = json.dumps(doc)
+        # A step's outputs may hold whatever a sender sent: kept whole up to jsonsafe's
+        # depth, deeper parts stored as cut text, so that views can always parse and show
+        # the report. Decided on the text (a count in C, unless it has that many brackets)
+        # rather than by walking every report.
+        if too_deep(text):
+            text = json.dumps(clip_depth(doc))
         return {
             "id": run_id,
             "status": status,
             "started": _opt_float(report.get("started")),
             "ended": _opt_float(report.get("ended")),
-            "doc": json.dumps(doc),
+            "doc": text,
         }
     raise HubError(400, "run report has invalid times")
 
