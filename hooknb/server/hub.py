@@ -17,10 +17,10 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sized
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 from .. import jsonsafe
 from ..http_model.request import normalize_request
@@ -58,7 +58,7 @@ from .rows import (
     trigger_delivery,
 )
 from .sender_signatures import VerificationFailed, Verifier, make_verifier
-from .store import Grouped, Store, insert_rows
+from .store import Grouped, Store, in_batches, insert_rows, marks
 from .trigger_settings import Decision, TriggerSettings, decide
 from .uploads import UploadGate
 from .views import RUN_STATUSES, Views, outbox_json
@@ -69,8 +69,6 @@ _TERMINAL_SQL = "('Succeeded', 'Failed', 'Cancelled', 'TimedOut')"
 DEFAULT_RECONNECT_GRACE = 5.0
 
 log = logging.getLogger("hooknb.server")
-
-T = TypeVar("T")
 
 # What _wait_verifier gives for a stored setting it cannot read (compared by identity).
 _UNVERIFIABLE = Verifier("unreadable", "", 0)
@@ -1469,9 +1467,9 @@ class Hub:
         """Runs have ended (``closed``: run id → workflow): waits they left open end Cancelled
         (and unsubscribe), Http calls still under way for them stop (after the commit), and
         runs their workflows held back may start. A few statements for any number of runs."""
-        for batch in _batches(list(closed)):
+        for batch in in_batches(list(closed)):
             for (wait_id,) in conn.execute(
-                f"SELECT id FROM waits WHERE run_id IN ({_marks(batch)}) AND state IN {OPEN_SQL}",
+                f"SELECT id FROM waits WHERE run_id IN ({marks(batch)}) AND state IN {OPEN_SQL}",
                 batch,
             ).fetchall():
                 self._op_end_wait(conn, wait_id, "cancelled", now, effects, notify=False)
@@ -1694,10 +1692,10 @@ class Hub:
             # Events their old kernels never acknowledged go to the new one (the histories it
             # gets below say the same; the kernel tells the two apart by wait id). In batches:
             # deliveries have no index by run, so each statement reads the whole table.
-            for batch in _batches(adopted):
+            for batch in in_batches(adopted):
                 conn.execute(
                     "UPDATE deliveries SET route = ? WHERE route LIKE 'client:%'"
-                    f" AND run_id IN ({_marks(batch)})",
+                    f" AND run_id IN ({marks(batch)})",
                     (str(Route.client(client)), *batch),
                 )
             return Outcome(
@@ -2314,12 +2312,11 @@ class Hub:
         clients = [str(route) for route in routes if route.kind == "client"]
         workflows = [route.name for route in routes if route.kind == "workflow"]
         if clients:
-            placeholders = ", ".join("?" for _ in clients)
             cursor = reader.execute(
                 "SELECT d.seq, d.kind, d.event, d.run_id, d.wait_id, d.data, d.route, "
                 + CALLBACK_COLUMNS
                 + f" FROM deliveries d LEFT JOIN callbacks c ON c.id = d.callback"
-                f" WHERE d.route IN ({placeholders}) ORDER BY d.seq",
+                f" WHERE d.route IN ({marks(clients)}) ORDER BY d.seq",
                 clients,
             )
             for row in cursor:
@@ -2700,26 +2697,12 @@ def _runs_client_and_workflow(
 ) -> dict[str, tuple[str | None, str]]:
     """The kernel running each of ``run_ids`` and its workflow, for those that exist."""
     found: dict[str, tuple[str | None, str]] = {}
-    for batch in _batches(list(dict.fromkeys(run_ids))):
+    for batch in in_batches(list(dict.fromkeys(run_ids))):
         for run_id, client, workflow in conn.execute(
-            f"SELECT id, client, workflow FROM runs WHERE id IN ({_marks(batch)})", batch
+            f"SELECT id, client, workflow FROM runs WHERE id IN ({marks(batch)})", batch
         ):
             found[run_id] = (client, workflow)
     return found
-
-
-#: Values per ``IN (...)`` list: SQLite before 3.32 allows 999 parameters in a statement.
-_IN_LIST = 500
-
-
-def _batches(items: list[T], size: int = _IN_LIST) -> Iterator[list[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _marks(values: Sized) -> str:
-    """The ``?, ?, …`` of an ``IN`` list of ``values``."""
-    return ", ".join("?" * len(values))
 
 
 def _check_owner(conn: sqlite3.Connection, run_id: str, client: str) -> None:

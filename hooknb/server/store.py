@@ -22,7 +22,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence, Sized
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -589,6 +589,21 @@ class Store:
             if self._counter is None:
                 self._counter = self._read_connection()
             return read(self._counter)
+
+
+#: Values per ``IN (...)`` list: SQLite before 3.32 allows 999 parameters in a statement.
+IN_LIST_SIZE = 500
+
+
+def in_batches(items: Sequence[T], size: int = IN_LIST_SIZE) -> Iterator[Sequence[T]]:
+    """``items`` in slices of at most ``size``: one ``IN (...)`` statement each."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def marks(values: Sized) -> str:
+    """The ``?, ?, …`` of an ``IN (...)`` list of ``values``."""
+    return ", ".join("?" * len(values))
 
 
 def insert_rows(

@@ -27,7 +27,7 @@ from .rows import (
     callback_json,
     secure_parts,
 )
-from .store import Store
+from .store import Store, in_batches, marks
 
 # Stored JSON longer than this is shown as a cut marker rather than parsed for a view (the
 # kernel's run reports and subscribe responses are far smaller; the cap bounds a hostile row).
@@ -450,7 +450,7 @@ class Views:
             return []
         rows = self.store.reader.execute(
             "SELECT id, workflow, client, status, created, started, ended, doc, trigger_callback,"
-            f" tracking_id, held FROM runs WHERE id IN ({', '.join('?' for _ in ids)})"
+            f" tracking_id, held FROM runs WHERE id IN ({marks(ids)})"
             " ORDER BY id DESC",
             ids,
         ).fetchall()
@@ -506,18 +506,18 @@ class Views:
         kernel) and, for webhook steps, their wait: state, callback URL, deadline, and the
         callback when one came."""
         result: list[dict[str, Any]] = []
-        for start in range(0, len(run_ids), 500):
-            result.extend(self._histories(run_ids[start : start + 500]))
+        for batch in in_batches(run_ids):
+            result.extend(self._histories(list(batch)))
         return cast("list[RunHistory]", result)  # built from the rows as RunHistory says
 
     def _histories(self, run_ids: list[str]) -> list[dict[str, Any]]:
         conn = self.store.reader
-        marks = ", ".join("?" for _ in run_ids)
+        in_list = marks(run_ids)
         runs: dict[str, dict[str, Any]] = {}
         callbacks: dict[int, list[tuple[dict[str, Any], str]]] = {}
         for run_id, workflow, status, created, started, trigger, replays in conn.execute(
             "SELECT id, workflow, status, created, started, trigger_callback, replays FROM runs"
-            f" WHERE id IN ({marks})",
+            f" WHERE id IN ({in_list})",
             run_ids,
         ):
             run = {
@@ -537,7 +537,7 @@ class Views:
             "SELECT s.run_id, s.name, s.kind, s.after, s.first, s.position, s.state, s.value,"
             " s.started, s.ended, s.wait_id, w.state, w.deadline, w.unsub_state, w.subscription,"
             " w.key_type, w.error, w.callback"
-            f" FROM steps s LEFT JOIN waits w ON w.id = s.wait_id WHERE s.run_id IN ({marks})"
+            f" FROM steps s LEFT JOIN waits w ON w.id = s.wait_id WHERE s.run_id IN ({in_list})"
             " ORDER BY s.position",
             run_ids,
         ):
@@ -877,10 +877,10 @@ def run_waits(conn: sqlite3.Connection, run_ids: list[str]) -> dict[str, list[di
     """
     if not run_ids:
         return {}
-    marks = ", ".join("?" for _ in run_ids)
+    in_list = marks(run_ids)
     rows = conn.execute(
         "SELECT id, run_id, step, state, deadline, unsub_state, callback, error, created, ended,"
-        f" key_type, secure FROM waits WHERE run_id IN ({marks}) ORDER BY created",
+        f" key_type, secure FROM waits WHERE run_id IN ({in_list}) ORDER BY created",
         run_ids,
     ).fetchall()
     result: dict[str, list[dict[str, Any]]] = {}
