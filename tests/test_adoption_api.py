@@ -418,6 +418,45 @@ async def test_an_http_step_is_made_once_and_outlives_the_request_that_asked_for
         assert json.loads(step["value"])["answer"]["body"] == {"made": 1}
 
 
+async def test_an_http_step_under_way_stops_when_its_run_ends(
+    kernels: dict[str, PretendKernel],
+) -> None:
+    # Runs that end in one sync stop their Http calls still under way; another run's goes on.
+    kernel = kernels["k"]
+    release = asyncio.Event()
+
+    async def slow(recorder: Recorder, request: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
+        await asyncio.wait_for(release.wait(), 30)
+        return 200, {"made": True}, {}
+
+    with Recorder(slow) as service:
+        ending, going_on = [await start_run(kernel, "httpstop") for _ in range(2)]
+        calls = {
+            run_id: asyncio.ensure_future(
+                kernel.call(
+                    "POST",
+                    f"runs/{run_id}/http",
+                    {
+                        "step": "Call",
+                        "client": kernel.client,
+                        "request": {"method": "POST", "uri": service.url + "call"},
+                        "position": 0,
+                    },
+                )
+            )
+            for run_id in (ending, going_on)
+        }
+        await until(lambda: len(service.requests) == 2)
+        await report(kernel, ending, "Failed")
+        stopped = await asyncio.wait_for(calls[ending], 10)
+        assert stopped.status_code == 409, stopped.text
+        assert "ended before its Http step finished" in stopped.json()["error"]
+        assert not calls[going_on].done()
+        service._loop.call_soon_threadsafe(release.set)  # type: ignore[union-attr]
+        finished = await asyncio.wait_for(calls[going_on], 10)
+        assert finished.status_code == 200 and finished.json()["body"] == {"made": True}
+
+
 def test_a_store_from_hooknb_0_1_opens_and_keeps_its_rows(tmp_path: Path) -> None:
     from hooknb.server.store import SCHEMA_VERSION, Store
 

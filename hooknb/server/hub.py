@@ -69,7 +69,6 @@ _TERMINAL_SQL = "('Succeeded', 'Failed', 'Cancelled', 'TimedOut')"
 DEFAULT_RECONNECT_GRACE = 5.0
 
 log = logging.getLogger("hooknb.server")
-
 # What _wait_verifier gives for a stored setting it cannot read (compared by identity).
 _UNVERIFIABLE = Verifier("unreadable", "", 0)
 
@@ -314,9 +313,8 @@ class Hub:
             self._deadlines.add(deadline, wait_id)
         for owner in effects.owners_to_kick:
             self.outbox.kick(owner)
-        if self._http_calls:
-            for run_id in effects.runs_closed:
-                self._stop_http_calls(run_id)
+        if effects.runs_closed:
+            self._stop_http_calls(effects.runs_closed)
         for workflow, report in effects.reports:
             self._notify_watchers(workflow, report)
 
@@ -1850,9 +1848,11 @@ class Hub:
         await self._write(op)
         return status, answer
 
-    def _stop_http_calls(self, run_id: str) -> None:
+    def _stop_http_calls(self, run_ids: set[str]) -> None:
+        """Stop the Http calls still under way for these (ended) runs: one pass over the
+        calls, whatever the number of runs."""
         for (owner, _), task in list(self._http_calls.items()):
-            if owner == run_id:
+            if owner in run_ids:
                 task.cancel()
 
     # -- waits (the HttpWebhook action) ----------------------------------------------------
