@@ -19,6 +19,8 @@ from processes import ServerProcess
 from subscribers import Recorder
 from test_security import enabled_trigger
 
+import hooknb
+
 
 async def channel_events(
     http: httpx.AsyncClient, url: str, token: str, client: str, count: int, quiet: float = 0.5
@@ -202,3 +204,41 @@ def test_a_schema_3_store_loses_its_trigger_delivery_rows_and_keeps_the_others(
         assert reader.execute("SELECT id, status FROM runs").fetchall() == [("0a", "Queued")]
     finally:
         store.close()
+
+
+async def test_a_run_that_ends_in_its_first_step_is_reported_once(
+    hub: Any, http: httpx.AsyncClient
+) -> None:
+    """Each report is an UPDATE of the run's row (its status moves in two indexes): a kernel
+    given a batch of runs lets them take their first step before it reads their state, so a
+    run that ends there is reported once, ended, not Running and then ended."""
+    sent: dict[str, list[str]] = {}
+    send = hub._send_sync
+
+    async def counted(acks: Any, reports: Any, steps: Any) -> Any:
+        for report in reports:
+            sent.setdefault(report["id"], []).append(report["status"])
+        return await send(acks, reports, steps)
+
+    hub._send_sync = counted
+    with Recorder() as service:
+
+        @hooknb.workflow(
+            name="at_once",
+            trigger=hooknb.HttpWebhookTrigger(
+                subscribe={"method": "POST", "uri": f"{service.url}s", "body": {"n": 1}}
+            ),
+            hub=hub,
+        )
+        async def at_once(run: Any) -> Any:
+            return run.trigger.body["i"]
+
+        await at_once.enable_async()
+        url = at_once.callback_url
+        answers = await asyncio.gather(*(http.post(url, json={"i": i}) for i in range(40)))
+        assert {answer.status_code for answer in answers} == {202}
+        await until(lambda: len(at_once.runs) == 40 and all(r.done for r in at_once.runs), 20)
+        await hub.flush()
+    assert sorted(sent) == sorted(answer.json()["run"] for answer in answers)
+    twice = {run_id: statuses for run_id, statuses in sent.items() if statuses != ["Succeeded"]}
+    assert twice == {}

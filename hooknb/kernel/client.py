@@ -616,6 +616,11 @@ class HubClient:
         assert self._sync_needed is not None
         while not self._closed:
             await self._sync_needed.wait()
+            # One turn of the loop before the reports are read: the runs a batch of deliveries
+            # just started (whose first change woke this task) take their first step, and a
+            # run that ends in it is reported once, ended, instead of Running now and ended in
+            # the next sync (one UPDATE on the hub instead of two).
+            await asyncio.sleep(0)
             self._sync_needed.clear()
             generation = self._generation
             acks = sorted(self._pending_acks)
