@@ -208,6 +208,7 @@ class StatsHandler(APIHandler):
             scheduler_stats = getattr(hub._deadlines, "stats", None)
             value["deadline_scheduler"] = scheduler_stats() if scheduler_stats else None
             value["adopt"] = [_adopt_entry(entry) for entry in _adopt_timings]
+        value["gc"] = _gc_pauses.snapshot()
         self.finish(json.dumps(value))
 
     @web.authenticated
@@ -216,9 +217,43 @@ class StatsHandler(APIHandler):
         stats = getattr(getattr(hub, "store", None), "stats", None)
         if stats is not None:
             stats.reset()
+        _gc_pauses.longest = [0.0, 0.0, 0.0]
         if hub is not None:
             _time_adoption(hub)
         self.finish(json.dumps({"reset": stats is not None}))
+
+
+class GCPauses:
+    """The garbage collector's pauses in this process, by generation (``gc.callbacks``): count,
+    seconds in all and the longest, and how many objects are frozen out of collections."""
+
+    def __init__(self) -> None:
+        self.count = [0, 0, 0]
+        self.seconds = [0.0, 0.0, 0.0]
+        self.longest = [0.0, 0.0, 0.0]
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        took = time.perf_counter() - self._started
+        generation = info["generation"]
+        self.count[generation] += 1
+        self.seconds[generation] += took
+        self.longest[generation] = max(self.longest[generation], took)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "count": list(self.count),
+            "seconds": list(self.seconds),
+            "longest_s": list(self.longest),
+            "frozen": gc.get_freeze_count(),
+        }
+
+
+_gc_pauses = GCPauses()
+gc.callbacks.append(_gc_pauses)
 
 
 #: One entry per ``Hub.adopt`` call since the wrappers went in: seconds in all (the writer op
@@ -244,32 +279,20 @@ def _time_adoption(hub: Any) -> None:
 
     async def timed_adopt(name: str, client: str) -> Any:
         current.clear()
-        gc_before = dict(_gc_time)
+        gc_count, gc_seconds = sum(_gc_pauses.count), sum(_gc_pauses.seconds)
         start = time.perf_counter()
         value = await adopt(name, client)
         entry = {"total_s": time.perf_counter() - start, "runs": len(value.get("runs", ()))}
         entry.update(current)
         # The server's cyclic GC during the call (any thread): collections and their time.
-        entry["gc_collections"] = _gc_time["n"] - gc_before["n"]
-        entry["gc_s"] = _gc_time["s"] - gc_before["s"]
+        entry["gc_collections"] = sum(_gc_pauses.count) - gc_count
+        entry["gc_s"] = sum(_gc_pauses.seconds) - gc_seconds
         entry["_value"] = value  # sized when read (GET bench/stats), not on the measured path
         _adopt_timings.append(entry)
         return value
 
     hub.views.histories = timed_histories
     hub.adopt = timed_adopt
-    gc.callbacks.append(_gc_timer)
-
-
-_gc_time: dict[str, float] = {"n": 0, "s": 0.0, "start": 0.0}
-
-
-def _gc_timer(phase: str, info: dict[str, Any]) -> None:
-    if phase == "start":
-        _gc_time["start"] = time.perf_counter()
-    else:
-        _gc_time["n"] += 1
-        _gc_time["s"] += time.perf_counter() - _gc_time["start"]
 
 
 def _adopt_entry(entry: dict[str, Any]) -> dict[str, Any]:

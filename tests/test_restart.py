@@ -146,3 +146,31 @@ def test_a_dead_kernels_waits_still_time_out_and_unsubscribe(tmp_path: Path, dem
         assert [(w["outcome"], w["unsubscribe"]) for w in waits] == [("TimedOut", "done")]
     finally:
         server.stop()
+
+
+def test_a_started_server_leaves_its_startup_objects_out_of_full_collections(
+    tmp_path: Path,
+) -> None:
+    """A full garbage collection walks every object the server holds (~0.1 s in which nothing
+    is answered, every few seconds under load): what the server started with is frozen out of
+    it once it runs, unless c.HookNB.freeze_startup_objects is off."""
+    said = "objects the server started with are left out of full garbage collections"
+    server = ServerProcess(tmp_path / "on").start()
+    try:
+        line = wait_for(
+            lambda: next((ln for ln in server.log().splitlines() if said in ln), None),
+            30,
+            "the freeze",
+        )
+        frozen = int(line.split("hooknb: ", 1)[1].split(" ", 1)[0].replace(",", ""))
+        assert frozen > 50_000  # Jupyter Server's own modules, classes and handlers
+    finally:
+        server.stop()
+    server = ServerProcess(
+        tmp_path / "off", extra_args=("--HookNB.freeze_startup_objects=False",)
+    ).start()
+    try:
+        wait_for(lambda: "hooknb hub ready" in server.log(), 30, "the hub")
+        assert said not in server.log()
+    finally:
+        server.stop()

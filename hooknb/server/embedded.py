@@ -171,6 +171,7 @@ class EmbeddedServer:
         # This process holds the store's lock, so no kernel of an earlier one can still be
         # connected: their runs are adoptable at once.
         config.HookNB.reconnect_grace = 0
+        config.HookNB.freeze_startup_objects = False  # the host process's objects are not ours
         if self.public_url:
             config.HookNB.public_url = self.public_url
         for section, values in self.extra_config.items():
