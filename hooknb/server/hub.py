@@ -1403,7 +1403,7 @@ class Hub:
 
             def owned(run_id: str) -> bool:
                 found = known.get(run_id)
-                return found is not None and found[0] in (None, client)
+                return found is not None and _may_act_for(found[0], client)
 
             for record in records:
                 if not owned(record["run"]):
@@ -2687,9 +2687,14 @@ def _hosted(conn: sqlite3.Connection, name: str) -> bool:
 
 
 def _owns_run(conn: sqlite3.Connection, run_id: str, client: str) -> bool:
-    """Whether ``client`` may act for the run: it runs it, or nobody does yet."""
     row = conn.execute("SELECT client FROM runs WHERE id = ?", (run_id,)).fetchone()
-    return row is not None and row[0] in (None, client)
+    return row is not None and _may_act_for(row[0], client)
+
+
+def _may_act_for(run_client: str | None, client: str) -> bool:
+    """Whether ``client`` may act for a run that ``run_client`` runs: it is that kernel, or
+    nobody runs the run yet."""
+    return run_client in (None, client)
 
 
 def _runs_client_and_workflow(
