@@ -7,6 +7,9 @@ Loaded into the *same* Jupyter server process as hooknb (``bench/`` on ``PYTHONP
   auth like hooknb's callback route, that reads the body and answers ``202`` with a small JSON
   body. Same process, same routing table, same loop: the only difference to hooknb's
   ``CallbackHandler`` is the work hooknb does (verify, store durably, answer).
+* ``POST <base>bench/raw-noop/<id>`` — the no-op at tornado's HTTP layer, where hooknb's
+  callback route answers (an ``HTTPMessageDelegate``, no ``RequestHandler``): the cheapest
+  answer this server can give, the frame for what hooknb's own work costs.
 * ``POST <base>bench/floor/<id>?sig=<...>`` — the *floor* of durable ingest: hooknb's own
   ``CallbackHandler`` (signature check, bounded body read, ``InboundRequest``) and its store's
   group commit, but the op writes no hooknb rows: it sets one ``meta`` value to a new number,
@@ -48,8 +51,9 @@ from typing import Any
 from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
-from tornado import web
+from tornado import httputil, routing, web
 
+from hooknb.server.callback_route import CallbackRouter
 from hooknb.server.handlers import CallbackHandler
 
 
@@ -64,6 +68,35 @@ class NoopHandler(web.RequestHandler):
         self.set_status(202)
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"id": ident, "status": "Accepted", "size": len(self.request.body)}))
+
+
+class RawNoop(httputil.HTTPMessageDelegate):
+    """The no-op at tornado's HTTP layer, where hooknb's callback route answers: reads the body
+    and answers 202 with the same JSON as :class:`NoopHandler`, no ``RequestHandler``."""
+
+    def __init__(self, request: httputil.HTTPServerRequest, ident: str) -> None:
+        self.request = request
+        self.ident = ident
+        self.size = 0
+
+    def data_received(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+
+    def finish(self) -> None:
+        body = json.dumps({"id": self.ident, "status": "Accepted", "size": self.size}).encode()
+        headers = httputil.HTTPHeaders(
+            {"Content-Type": "application/json", "Content-Length": str(len(body))}
+        )
+        connection = self.request.connection
+        assert connection is not None
+        start = httputil.ResponseStartLine("HTTP/1.1", 202, "Accepted")
+        connection.write_headers(start, headers, body)
+        connection.finish()
+
+
+class RawNoopRouter(routing.Router):
+    def find_handler(self, request: httputil.HTTPServerRequest, **params: Any) -> RawNoop:
+        return RawNoop(request, params["path_kwargs"]["ident"].decode())
 
 
 class DurableFloor:
@@ -350,11 +383,6 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
         [
             (url_path_join(base, r"bench/noop/(?P<ident>[A-Za-z0-9_-]{1,64})"), NoopHandler),
             (
-                url_path_join(base, r"bench/floor(?:/(?P<callback_id>.*))?"),
-                CallbackHandler,
-                {"hub": FloorHub(serverapp.web_app.settings)},
-            ),
-            (
                 url_path_join(base, r"bench/durable/(?P<ident>[A-Za-z0-9_-]{1,64})"),
                 DurableFloorHandler,
                 {"floor": floor},
@@ -362,5 +390,21 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
             (url_path_join(base, "bench/durable-stats"), DurableStatsHandler, {"floor": floor}),
             (url_path_join(base, "bench/stats"), StatsHandler),
             (url_path_join(base, "bench/profile"), ProfileHandler),
+        ],
+    )
+    # Routing targets that are not RequestHandler classes go to tornado's table directly, as
+    # hooknb's callback route does (Jupyter's add_handlers inspects handler classes).
+    web.Application.add_handlers(
+        serverapp.web_app,
+        ".*$",
+        [
+            (
+                url_path_join(base, r"bench/floor(?:/(?P<callback_id>.*))?"),
+                CallbackRouter(CallbackHandler, hub=FloorHub(serverapp.web_app.settings)),
+            ),
+            (
+                url_path_join(base, r"bench/raw-noop/(?P<ident>[A-Za-z0-9_-]{1,64})"),
+                RawNoopRouter(),
+            ),
         ],
     )

@@ -84,6 +84,7 @@ print(bench_k.callback_url)
 #: What each measured URL is, by its key in a round.
 LABELS = {
     "base": "no-op handler (baseline)",
+    "raw_noop": "no-op at tornado's HTTP layer (an HTTPMessageDelegate, as hooknb's callback route)",
     "durable": "durable floor: plain handler, own writer thread, one row per request, fsync",
     "floor": "handler floor: hooknb's CallbackHandler and store writer, no hooknb rows",
     "hook": "hooknb trigger callback",
@@ -127,6 +128,10 @@ def rounds(
         row["ratio"] = {k: round(row[k]["rps"] / base, 3) for k in keys if k != "base"}
         if "durable" in row and "hook" in row:
             row["ratio"]["hook_over_durable"] = round(row["hook"]["rps"] / row["durable"]["rps"], 3)
+        if "raw_noop" in row and "hook" in row:
+            # The same layer: what hooknb's own work costs against the cheapest answer.
+            raw = row["raw_noop"]["rps"]
+            row["ratio"]["hook_over_raw_noop"] = round(row["hook"]["rps"] / raw, 3)
         if "ref_noop" in row:
             # The frame: its own no-op is the baseline.
             ref = row["ref_noop"]["rps"]
@@ -229,6 +234,7 @@ def warmed_up_urls(server: Server, sub: Subscriber, args: argparse.Namespace) ->
     hook = enable_trigger(server, "bench", sub, "bench-client")
     urls = {
         "base": noop_url(server, hook),
+        "raw_noop": noop_url(server, hook, "raw-noop"),
         "durable": noop_url(server, hook, "durable"),
         "floor": noop_url(server, hook, "floor"),
         "hook": hook,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import stat
 import warnings
@@ -17,6 +18,9 @@ from helpers import api, api_error
 from tornado.httpclient import HTTPClientError
 
 from hooknb._version import __version__
+from hooknb.server import log_scrub
+from hooknb.server.callback_route import CallbackRouter
+from hooknb.server.handlers import CallbackHandler
 
 
 async def test_extension_is_loaded_and_versioned(jp_fetch: Any) -> None:
@@ -71,6 +75,15 @@ async def test_every_route_is_decorated(jp_serverapp: Any) -> None:
         if isinstance(inner.target, type) and inner.target.__module__.startswith("hooknb")
     ]
     assert len(found) >= 15
+    # The one hooknb route that is not a RequestHandler (so not checked above) is the public
+    # callback route, whose credential is its signed URL.
+    routers = [
+        inner.target
+        for rule in web_app.wildcard_router.rules + web_app.default_router.rules
+        for inner in getattr(rule.target, "rules", [rule])
+        if isinstance(inner.target, CallbackRouter)
+    ]
+    assert [router.route for router in routers] == [CallbackHandler]
 
 
 def test_no_auth_warning_when_loading_strictly(tmp_path: Path) -> None:
@@ -205,6 +218,113 @@ async def test_callback_route_statuses(jp_fetch: Any, server_url: str) -> None:
             headers={"Origin": "https://hooks.example.org", "Host": "hooks.example.org"},
         )
         assert response.status_code == 409
+
+
+async def _exchange(host: str, port: int, requests: list[bytes]) -> list[bytes]:
+    """Send ``requests`` one after the other on one connection; the raw answers, and b"" for
+    each one the server did not answer because it had closed the connection."""
+    reader, writer = await asyncio.open_connection(host, port)
+    answers = []
+    try:
+        for request in requests:
+            writer.write(request)
+            await writer.drain()
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+            answers.append(head + await asyncio.wait_for(reader.readexactly(length), 10))
+        answers.append(await asyncio.wait_for(reader.read(), 10))  # b"" once closed
+    finally:
+        writer.close()
+    return answers
+
+
+async def test_callback_answers_keep_the_connection_and_speak_http(
+    jp_fetch: Any, server_url: str
+) -> None:
+    """The callback route answers at tornado's HTTP layer: keep-alive, HTTP/1.0, HEAD and the
+    headers every answer carries, as a sender's HTTP client sees them on the wire."""
+    url = await _trigger_url(jp_fetch)
+    parts = urlsplit(url)
+    target = f"{parts.path}?{parts.query}".encode()
+    body = b'{"a": 1}'
+    post = b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" % target
+    post += b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    close = b"POST %s HTTP/1.0\r\nContent-Length: 2\r\n\r\n{}" % target
+    host, port = parts.hostname or "", parts.port or 80
+    answers = await _exchange(host, port, [post, post, close])
+    for answer in answers[:3]:
+        head, _, payload = answer.partition(b"\r\n\r\n")
+        lines = head.decode().split("\r\n")
+        headers = dict(line.split(": ", 1) for line in lines[1:])
+        assert lines[0].endswith(" 409 Conflict"), lines[0]  # the trigger is disabled
+        assert headers["Content-Type"] == "application/json"
+        assert headers["Date"].endswith(" GMT")
+        assert json.loads(payload)["state"] == "Disabled"
+    assert answers[3] == b""  # HTTP/1.0 without keep-alive: closed after its answer
+    head = b"HEAD %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % target
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(head)
+    answer = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 405 ") and b"Allow: POST" in answer
+    assert answer.endswith(b"\r\n\r\n")  # no body to a HEAD request
+
+
+async def test_callbacks_are_logged_and_counted_as_jupyter_requests(
+    jp_fetch: Any, server_url: str
+) -> None:
+    """Jupyter's access log (refusals as warnings, the signature scrubbed) and its request
+    metric see the callback route as they saw it when it was a RequestHandler."""
+    from tornado.log import access_log
+
+    url = await _trigger_url(jp_fetch)
+    base, _, sig = url.partition("?sig=")
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append  # type: ignore[method-assign]
+    handler.addFilter(log_scrub.ScrubSignatures())
+    access_log.addHandler(handler)
+    try:
+        async with httpx.AsyncClient(trust_env=False) as client:
+            assert (await client.post(f"{base}?sig={sig[:-2]}xx", json={})).status_code == 404
+            assert (await client.post(url, json={})).status_code == 409
+    finally:
+        access_log.removeHandler(handler)
+    messages = [record.getMessage() for record in records]
+    assert len(messages) == 2, messages
+    assert messages[0].startswith("404 POST /") and "sig=[secret]" in messages[0]
+    assert messages[1].startswith("409 POST /")
+    assert not any(sig[:-2] in message for message in messages)
+    assert all(record.levelno == logging.WARNING for record in records)
+    metrics = (await jp_fetch("metrics")).body.decode()
+    counted = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith("http_request_duration_seconds_count{")
+        and 'handler="hooknb.server.handlers.CallbackHandler"' in line
+    ]
+    assert any('status_code="404"' in line for line in counted), counted
+    assert any('status_code="409"' in line for line in counted), counted
+
+
+async def test_an_error_of_ours_is_a_json_500_to_the_sender(
+    jp_fetch: Any, jp_serverapp: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = await _trigger_url(jp_fetch)
+    hub = jp_serverapp.web_app.settings["hooknb_hub"]
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug in the hub")
+
+    monkeypatch.setattr(hub, "ingest", broken)
+    async with httpx.AsyncClient(trust_env=False) as client:
+        response = await client.post(url, json={})
+        assert response.status_code == 500
+        assert response.json() == {"error": "Internal Server Error"}
+        assert "a bug" not in response.text
+        monkeypatch.undo()
+        # the server answers the next callback as before
+        assert (await client.post(url, json={})).status_code == 409
 
 
 @pytest.mark.parametrize("hooknb_config", [{"max_body_size": 1000}])

@@ -30,7 +30,7 @@ import secrets
 import signal
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -39,10 +39,11 @@ import httpx
 import sqlalchemy as sa
 from jupyterhub.services.auth import HubAuth, check_scopes
 from tornado import web
+from tornado.httputil import HTTPServerRequest
 
 from .._version import __version__
 from ..server import log_scrub
-from ..server.callback_route import CallbackRoute, json_error
+from ..server.callback_route import CallbackRoute, CallbackRouter
 from ..server.callback_signing import Signer
 from ..server.handlers import CALLBACK_ID_PATTERN
 from ..server.rows import InboundRequest
@@ -308,11 +309,11 @@ def _log_failure(task: asyncio.Task[Any]) -> None:
 class ReceiverCallbackHandler(CallbackRoute):
     """``POST callback/<user>/[<server>/]<id>?sig=...``: public, answers JSON only."""
 
-    receiver: Receiver
-
-    def initialize(self, receiver: Receiver) -> None:  # type: ignore[override]
+    def __init__(
+        self, request: HTTPServerRequest, path_kwargs: Mapping[str, str], receiver: Receiver
+    ) -> None:
+        super().__init__(request, path_kwargs, receiver.settings.max_body_size)
         self.receiver = receiver
-        super().initialize(receiver.settings.max_body_size)
 
     def signature_valid(self) -> bool | None:
         # Malformed ids are refused at once; the keys are read from the store in accept().
@@ -443,17 +444,20 @@ class NotFoundHandler(web.RequestHandler):
     """Anything else: a JSON 404 (senders and scripts never get an HTML page)."""
 
     def prepare(self) -> None:
-        json_error(self, 404, "not found")
+        self.set_status(404)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"error": "not found"}))
 
 
 def make_app(receiver: Receiver) -> web.Application:
     prefix = receiver.settings.prefix.rstrip("/")
     ids = r"(?P<user>[^/]+)/(?:(?P<server>[^/]+)/)?(?P<callback_id>[^/]+)"
     args = {"receiver": receiver}
+    callbacks = CallbackRouter(ReceiverCallbackHandler, receiver=receiver)
     return web.Application(
         [
-            (rf"{prefix}/callback/{ids}", ReceiverCallbackHandler, args),
-            (rf"{prefix}/callback(?:/.*)?", ReceiverCallbackHandler, args),
+            (rf"{prefix}/callback/{ids}", callbacks),
+            (rf"{prefix}/callback(?:/.*)?", callbacks),
             (rf"{prefix}/api/register", RegisterHandler, args),
             (rf"{prefix}/api/callbacks", CallbacksHandler, args),
             (rf"{prefix}/api/status", StatusHandler, args),

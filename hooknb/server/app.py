@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
+from tornado import web
 from tornado.ioloop import IOLoop
 from traitlets import Bool, Float, Int, Unicode, default, validate
 
@@ -21,7 +22,7 @@ from .definitions_worker import DefinitionsWorker
 from .hub import DEFAULT_RECONNECT_GRACE, Hub
 from .outbound import OutboundCaller
 from .receiver_link import ReceiverLink
-from .routes import handlers
+from .routes import callback_rule, handlers
 from .store import Store
 
 if TYPE_CHECKING:
@@ -364,6 +365,14 @@ class HookNB(ExtensionApp):
         # ExtensionApp prefixes base_url itself; give it the relative patterns.
         for pattern, handler, kwargs in handlers("/", self.hub):
             self.handlers.append((pattern, handler, kwargs))
+        # The callback route is a tornado routing target, not a RequestHandler class, so it is
+        # added to tornado's table directly: Jupyter's add_handlers (which ExtensionApp uses)
+        # inspects RequestHandler classes for auth decorators. The route is public by design;
+        # its signed URL is its credential.
+        web_app = self._server.web_app
+        web.Application.add_handlers(
+            web_app, ".*$", [callback_rule(web_app.settings["base_url"], self.hub)]
+        )
 
     def _identity(self) -> public_urls.Identity:
         return public_urls.Identity.from_env(self._server.base_url)

@@ -7,6 +7,7 @@ from typing import Any
 from jupyter_server.utils import url_path_join
 from tornado import web
 
+from .callback_route import CallbackRouter
 from .handlers import (
     CALLBACK_ID_PATTERN,
     CallbackHandler,
@@ -46,14 +47,20 @@ from .hub import Hub
 from .page import PageHandler
 
 
+def callback_rule(base_url: str, hub: Hub) -> tuple[str, CallbackRouter]:
+    """The public callback route, under the server's ``base_url``: a tornado routing target of
+    its own (not a ``RequestHandler``, see :mod:`hooknb.server.callback_route`)."""
+    # Everything under callback/ is this route's: a malformed id is a JSON 404 too.
+    pattern = r"hooknb/callback(?:/(?P<callback_id>.*))?"
+    return url_path_join(base_url, pattern), CallbackRouter(CallbackHandler, hub=hub)
+
+
 def handlers(base_url: str, hub: Hub) -> list[tuple[str, type[web.RequestHandler], dict[str, Any]]]:
-    """The routes, under the server's ``base_url``."""
+    """The Jupyter-authenticated routes and the page, under the server's ``base_url``."""
     name = r"(?P<name>[^/]+)"
     run = r"(?P<run_id>[0-9a-f]{8,40})"
     wait = rf"(?P<wait_id>{CALLBACK_ID_PATTERN})"
     routes: list[tuple[str, type[web.RequestHandler]]] = [
-        # Everything under callback/ is this route's: a malformed id is a JSON 404 too.
-        (r"hooknb/callback(?:/(?P<callback_id>.*))?", CallbackHandler),
         ("hooknb/?", PageHandler),
         ("hooknb/api/version", VersionHandler),
         ("hooknb/api/status", StatusHandler),
