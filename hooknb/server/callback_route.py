@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from collections.abc import Mapping
 from http.client import responses
@@ -42,6 +43,9 @@ DRAIN_FACTOR = 4
 # tornado's own limit would answer a chunked body 400 and reset the connection: it is kept out
 # of the way (body_timeout bounds the reading) and data_received counts.
 _UNLIMITED = 1 << 50
+
+# What tornado refuses in a header value (a line break would split the answer).
+_UNSAFE_IN_HEADER = re.compile(r"[\x00-\x1f]")
 
 #: The key of a hub answer that holds headers for the sender (not part of the JSON answer).
 ANSWER_HEADERS = "$headers"
@@ -241,14 +245,18 @@ class CallbackRoute(httputil.HTTPMessageDelegate):
                 received=time.time(),
             )
             status, answer = await self.accept(inbound)
+            # Headers the hub gives the answer: a trigger's x-ms-workflow-run-id and tracking
+            # ids, as Logic Apps answers a trigger callback.
+            headers = answer.pop(ANSWER_HEADERS, None) if isinstance(answer, dict) else None
+            for name, value in (headers or {}).items():
+                if _UNSAFE_IN_HEADER.search(f"{name}{value}"):
+                    # What was taken is stored: the answer goes, without what cannot be sent.
+                    app_log.warning("hooknb: answer header %r left out (control characters)", name)
+                    continue
+                self._answer_headers[str(name)] = str(value)
         except Exception:
             self._fail()
             return
-        # Headers the hub gives the answer: a trigger's x-ms-workflow-run-id and tracking ids,
-        # as Logic Apps answers a trigger callback.
-        headers = answer.pop(ANSWER_HEADERS, None) if isinstance(answer, dict) else None
-        if headers:
-            self._answer_headers.update({str(k): str(v) for k, v in headers.items()})
         self._respond(status, answer)
 
     def _respond(self, status: int, answer: Any) -> None:
@@ -272,7 +280,7 @@ class CallbackRoute(httputil.HTTPMessageDelegate):
             connection.finish()
         except (iostream.StreamClosedError, httputil.HTTPOutputError):
             pass  # the sender is gone; what it sent was handled all the same
-        seconds = now - self.request._start_time
+        seconds = self.request.request_time()
         self._log(status, seconds)
         self.answered(status, seconds)
 
