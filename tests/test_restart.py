@@ -102,6 +102,9 @@ def test_waits_and_queued_callbacks_survive_kill_9(tmp_path: Path, demo: Any) ->
             out = again.run(
                 WORKFLOWS.format(base=demo.url) + "\nlater.enable()\nimport asyncio\n"
                 "while len(later.runs) < 3:\n    await asyncio.sleep(0.05)\n"
+                # Adoption is asked in the background and waits out the restarted hub's
+                # reconnect grace: its message may come after the runs, so wait for it too.
+                "await orders.adopt_async()\n"
                 "print(sorted([(await r).result for r in later.runs]))",
                 timeout=60,
             )
