@@ -309,7 +309,6 @@ class CallbackRoute(httputil.HTTPMessageDelegate):
             scrub(self.request.path),
             exc_info=True,
         )
-        self._chunks = []
         self._answer_headers.clear()
         self._respond(500, {"error": "Internal Server Error"})
 
