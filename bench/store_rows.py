@@ -5,7 +5,7 @@
 A fresh store with hooknb's schema and migrations (WAL, ``synchronous=FULL``), one thread, the
 statements ``Hub._op_insert_trigger_callbacks`` makes for a batch of ``--batch`` callbacks (as
 group commit gives under ``wrk -c16``): the largest ids, then a multi-row ``INSERT`` per table
-(``store.insert_rows``), one COMMIT per batch. Variants leave out one part at a time; prints
+(``store.execute_rows``), one COMMIT per batch. Variants leave out one part at a time; prints
 the median CPU (user + system, fsync included) and wall microseconds per callback over the
 rounds, the variants interleaved. The Python that makes the rows' values is included in
 every variant, so the differences are what SQLite does with them.
@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from hooknb.server.rows import new_run_id
-from hooknb.server.store import _SCHEMA, _migrate, insert_rows
+from hooknb.server.store import _SCHEMA, _migrate, execute_rows
 
 HEADERS = [
     ("Host", "127.0.0.1:8888"),
@@ -84,7 +84,7 @@ def measure(parts: set[str], n: int, batch: int) -> tuple[float, float]:
                 )  # fmt: skip
                 runs.append((rowid, run_id, "bench", callback_id, now, run_id))
                 history.append((history_id, "bench", now, callback_id, f'["{run_id}"]'))
-            insert_rows(
+            execute_rows(
                 conn,
                 "INSERT INTO callbacks (id, kind, target, run_id, received, method, headers,"
                 " query, content_type, body) VALUES",
@@ -92,7 +92,7 @@ def measure(parts: set[str], n: int, batch: int) -> tuple[float, float]:
                 callbacks,
             )
             if "run" in parts:
-                insert_rows(
+                execute_rows(
                     conn,
                     "INSERT INTO runs (rowid, id, workflow, status, trigger_callback, created,"
                     " tracking_id) VALUES",
@@ -100,7 +100,7 @@ def measure(parts: set[str], n: int, batch: int) -> tuple[float, float]:
                     runs,
                 )
             if "history" in parts:
-                insert_rows(
+                execute_rows(
                     conn,
                     "INSERT INTO trigger_history (id, workflow, status, received, callback, runs,"
                     " code) VALUES",

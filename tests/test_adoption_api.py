@@ -383,6 +383,44 @@ async def test_one_sync_ends_many_runs_and_fences_off_the_ones_it_may_not_touch(
         assert "NotMine" not in json.dumps(history.json())
 
 
+async def test_a_sync_that_names_a_run_twice_takes_its_reports_in_order(
+    kernels: dict[str, PretendKernel],
+) -> None:
+    # The reports a sync takes are written together (a statement per run, not per report):
+    # one run named twice ends as its second report left it, with the start time its first
+    # report gave; an ended run keeps its end against a later report of another status.
+    kernel = kernels["k"]
+    twice, ended = await start_run(kernel, "order"), await start_run(kernel, "order")
+    await report(kernel, ended, "Failed")
+    answer = await kernel.call(
+        "POST",
+        "sync",
+        {
+            "client": kernel.client,
+            "runs": [
+                {"id": twice, "status": "Running", "started": 5.0, "actions": {"a": 1}},
+                {"id": twice, "status": "Succeeded", "ended": 9.0, "actions": {"a": 2}},
+                {"id": ended, "status": "Succeeded", "ended": 9.0, "actions": {}},
+            ],
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["fenced"] == []
+    run = (await kernel.call("GET", f"runs/{twice}")).json()
+    assert (run["status"], run["started"], run["ended"]) == ("Succeeded", 5.0, 9.0)
+    assert run["actions"] == {"a": 2}
+    assert (await kernel.call("GET", f"runs/{ended}")).json()["status"] == "Failed"
+    many = [await start_run(kernel, "order") for _ in range(70)]  # statements of 32, 32, 4, 2
+    answer = await kernel.call(
+        "POST",
+        "sync",
+        {"client": kernel.client, "runs": [{"id": r, "status": "Succeeded"} for r in many]},
+    )
+    assert answer.json()["runs"] == 70
+    statuses = {(await kernel.call("GET", f"runs/{r}")).json()["status"] for r in many}
+    assert statuses == {"Succeeded"}
+
+
 async def test_an_http_step_is_made_once_and_outlives_the_request_that_asked_for_it(
     kernels: dict[str, PretendKernel],
 ) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hooknb.server.store import Store, StoreError, insert_rows
+from hooknb.server.store import Store, StoreError, execute_rows
 from hooknb.server.views import Views
 
 
@@ -52,7 +52,7 @@ def test_insert_rows_stores_every_row_once_in_order(tmp_path: Path, count: int) 
     statements: list[str] = []
     conn.set_trace_callback(statements.append)
     rows = [(i + 1, f"v{i}") for i in range(count)]
-    insert_rows(conn, "INSERT INTO t (id, v, kind) VALUES", "(?, ?, 'fixed')", rows)
+    execute_rows(conn, "INSERT INTO t (id, v, kind) VALUES", "(?, ?, 'fixed')", rows)
     conn.set_trace_callback(None)
     stored = conn.execute("SELECT id, v, kind FROM t ORDER BY rowid").fetchall()
     assert stored == [(i, v, "fixed") for i, v in rows]

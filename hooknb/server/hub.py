@@ -58,12 +58,11 @@ from .rows import (
     trigger_delivery,
 )
 from .sender_signatures import VerificationFailed, Verifier, make_verifier
-from .store import Grouped, Store, in_batches, insert_rows, marks
+from .store import Grouped, Store, execute_rows, in_batches, marks
 from .trigger_settings import Decision, TriggerSettings, decide
 from .uploads import UploadGate
 from .views import RUN_STATUSES, Views, outbox_json
 
-_TERMINAL_SQL = "('Succeeded', 'Failed', 'Cancelled', 'TimedOut')"
 # After the hub starts, kernels that ran workflows before get this long to reconnect (a kernel
 # retries within 2 s) before another kernel may adopt their runs.
 DEFAULT_RECONNECT_GRACE = 5.0
@@ -536,7 +535,7 @@ class Hub:
         sender verification or forward id), as many as the writer's batch holds: each gets
         the row of its request, its Queued run (which is its delivery: rows.trigger_delivery)
         and a Fired entry in the trigger history, a few multi-row statements per table
-        (:func:`~hooknb.server.store.insert_rows`). The ids are
+        (:func:`~hooknb.server.store.execute_rows`). The ids are
         the ones SQLite would give (the largest so far plus one: this thread is the only
         writer), given explicitly so that the rows can refer to each other. A callback whose
         workflow is not (or no longer) like that, or whose trigger is not enabled, takes the
@@ -624,21 +623,21 @@ class Hub:
                 status=202,
                 effects=effects if len(effects.deliveries) == 1 else _NO_EFFECTS,
             )
-        insert_rows(
+        execute_rows(
             conn,
             "INSERT INTO callbacks (id, kind, target, run_id, received, method, headers, query,"
             " content_type, body) VALUES",
             "(?, 'trigger', ?, ?, ?, ?, ?, ?, ?, ?)",
             callbacks,
         )
-        insert_rows(
+        execute_rows(
             conn,
             "INSERT INTO runs (rowid, id, workflow, status, trigger_callback, created,"
             " tracking_id) VALUES",
             "(?, ?, ?, 'Queued', ?, ?, ?)",
             runs,
         )
-        insert_rows(
+        execute_rows(
             conn,
             "INSERT INTO trigger_history (id, workflow, status, received, callback, runs, code)"
             " VALUES",
@@ -1396,8 +1395,8 @@ class Hub:
             fenced: set[str] = set()
             effects = Effects(acked=(client, seqs))
             # Every run named, read at once: a statement per run would hand the GIL to the
-            # event loop and back once more per run (see store.insert_rows).
-            known = _runs_client_and_workflow(
+            # event loop and back once more per run (see store.execute_rows).
+            known = _runs_client_workflow_status(
                 conn, [*(r["run"] for r in records), *(r["id"] for r in reports)]
             )
 
@@ -1425,31 +1424,39 @@ class Hub:
                     ),
                 )
             closed: dict[str, str] = {}
+            # Which reports the run's row takes is decided here, as a statement per report
+            # would (a run this kernel may act for, not ended or ended the same way), then the
+            # last taken report of each run is written in a few statements for all of them.
+            taken: dict[str, tuple[Any, ...]] = {}
             for report in reports:
-                changed = conn.execute(
-                    "UPDATE runs SET status = ?, client = ?, started = COALESCE(?, started),"
-                    " ended = ?, doc = ? WHERE id = ? AND (client IS NULL OR client = ?)"
-                    f" AND (status NOT IN {_TERMINAL_SQL} OR status = ?)",
-                    (
-                        report["status"],
-                        client,
-                        report["started"],
-                        report["ended"],
-                        report["doc"],
-                        report["id"],
-                        client,
-                        report["status"],
-                    ),
-                ).rowcount
-                if not changed:
-                    if not owned(report["id"]):
-                        fenced.add(report["id"])
+                run_id, status = report["id"], report["status"]
+                found = known.get(run_id)
+                if (
+                    found is None
+                    or found[0] not in (None, client)
+                    or (found[2] in FINISHED_RUN_STATUSES and found[2] != status)
+                ):
+                    if not owned(run_id):
+                        fenced.add(run_id)
                     continue
-                workflow = known[report["id"]][1]
-                if report["status"] in FINISHED_RUN_STATUSES:
-                    closed[report["id"]] = workflow
+                started = report["started"]
+                if started is None and run_id in taken:
+                    started = taken[run_id][2]
+                taken[run_id] = (run_id, status, started, report["ended"], report["doc"], client)
+                known[run_id] = (client, found[1], status)
+                workflow = found[1]
+                if status in FINISHED_RUN_STATUSES:
+                    closed[run_id] = workflow
                 if workflow in watched:
                     effects.reports.append((workflow, report))
+            execute_rows(
+                conn,
+                "UPDATE runs SET status = v.column2, started = COALESCE(v.column3, runs.started),"
+                " ended = v.column4, doc = v.column5, client = v.column6 FROM (VALUES",
+                "(?, ?, ?, ?, ?, ?)",
+                list(taken.values()),
+                ") AS v WHERE runs.id = v.column1",
+            )
             if closed:
                 self._op_close_runs(conn, closed, now, effects)
             return Outcome(
@@ -2697,16 +2704,16 @@ def _may_act_for(run_client: str | None, client: str) -> bool:
     return run_client in (None, client)
 
 
-def _runs_client_and_workflow(
+def _runs_client_workflow_status(
     conn: sqlite3.Connection, run_ids: list[str]
-) -> dict[str, tuple[str | None, str]]:
-    """The kernel running each of ``run_ids`` and its workflow, for those that exist."""
-    found: dict[str, tuple[str | None, str]] = {}
+) -> dict[str, tuple[str | None, str, str]]:
+    """The kernel running each of ``run_ids``, its workflow and status, for those that exist."""
+    found: dict[str, tuple[str | None, str, str]] = {}
     for batch in in_batches(list(dict.fromkeys(run_ids))):
-        for run_id, client, workflow in conn.execute(
-            f"SELECT id, client, workflow FROM runs WHERE id IN ({marks(batch)})", batch
+        for run_id, client, workflow, status in conn.execute(
+            f"SELECT id, client, workflow, status FROM runs WHERE id IN ({marks(batch)})", batch
         ):
-            found[run_id] = (client, workflow)
+            found[run_id] = (client, workflow, status)
     return found
 
 

@@ -606,10 +606,16 @@ def marks(values: Sized) -> str:
     return ", ".join("?" * len(values))
 
 
-def insert_rows(
-    conn: sqlite3.Connection, insert: str, placeholders: str, rows: Sequence[Sequence[Any]]
+def execute_rows(
+    conn: sqlite3.Connection,
+    head: str,
+    placeholders: str,
+    rows: Sequence[Sequence[Any]],
+    tail: str = "",
 ) -> None:
-    """``insert`` (``INSERT INTO t (a, b) VALUES``) of ``rows``, several rows per statement.
+    """``head`` with ``rows`` as a ``VALUES`` list, then ``tail``, several rows per statement:
+    an ``INSERT INTO t (a, b) VALUES`` (no tail), or an ``UPDATE t SET … FROM (VALUES`` with
+    the tail ``) AS v WHERE t.key = v.column1``.
 
     ``executemany`` steps its statement once per row, and the sqlite3 module lets go of the
     GIL around every step: on a busy server each step can wait for the event loop to hand the
@@ -620,7 +626,7 @@ def insert_rows(
     index, count = 0, len(rows)
     while index < count:
         size = 1 << min((count - index).bit_length() - 1, _ROWS_PER_INSERT_LOG2)
-        sql = insert + " " + ", ".join([placeholders] * size)
+        sql = head + " " + ", ".join([placeholders] * size) + tail
         conn.execute(sql, [value for row in rows[index : index + size] for value in row])
         index += size
 
