@@ -19,6 +19,8 @@ import re
 from itertools import accumulate
 from typing import Any
 
+import orjson
+
 __all__ = [
     "MAX_DEPTH",
     "MAX_REQUEST_DEPTH",
@@ -27,6 +29,7 @@ __all__ = [
     "depth_of",
     "dumps",
     "dumps_anything",
+    "dumps_bytes",
     "jsonable",
     "loads",
     "too_deep",
@@ -116,6 +119,17 @@ def dumps(value: Any, **kwargs: Any) -> str:
         return json.dumps(value, **kwargs)
     except RecursionError:
         raise JSONTooDeep("value nested too deeply to encode as JSON") from None
+
+
+def dumps_bytes(value: Any) -> bytes:
+    """Compact JSON in UTF-8 of a value hooknb built (an answer, an event it pushes), written
+    by orjson, ~10 times faster than ``json.dumps`` on the callback path. What orjson does not
+    take (integers beyond 64 bits, lone surrogates, nesting beyond 254 levels) goes through
+    :func:`dumps`. orjson writes NaN and infinities as ``null`` (JSON has no such numbers)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return dumps(value).encode()
 
 
 def jsonable(value: Any, max_depth: int = MAX_DEPTH) -> Any:

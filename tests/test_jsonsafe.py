@@ -86,3 +86,29 @@ def test_dumps_anything_encodes_what_rows_may_hold() -> None:
         "1": ["\udcff", {"2": None}],
         "t": [1],
     }
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+        max_leaves=20,
+    )
+)
+def test_dumps_bytes_is_json_that_reads_back_as_the_value(value: Any) -> None:
+    # Any text (lone surrogates too) and any integer (beyond 64 bits too): orjson or the
+    # json fallback, the bytes are UTF-8 JSON of the same value.
+    assert json.loads(jsonsafe.dumps_bytes(value)) == value
+
+
+def test_dumps_bytes_writes_utf8_compactly_and_nan_as_null() -> None:
+    assert jsonsafe.dumps_bytes({"a": "é", "b": [1, 2.5]}) == '{"a":"é","b":[1,2.5]}'.encode()
+    assert json.loads(jsonsafe.dumps_bytes({"n": float("nan"), "i": float("inf")})) == {
+        "n": None,
+        "i": None,
+    }

@@ -206,6 +206,32 @@ def test_a_schema_3_store_loses_its_trigger_delivery_rows_and_keeps_the_others(
         store.close()
 
 
+async def test_a_pushed_delivery_carries_text_beyond_ascii_as_sent(
+    jp_fetch: Any, jp_serverapp: Any, server_url: str, server_token: str, http: httpx.AsyncClient
+) -> None:
+    # Events are written as UTF-8 JSON (not \u escapes): what a kernel reads must be what the
+    # sender sent, in the live push as in catch-up, and the sender's answer too.
+    hub = the_hub(jp_serverapp)
+    with Recorder() as service:
+        record = await enabled_trigger(jp_fetch, service, "accents")
+    url = record["trigger"]["callbackUrl"]
+    reading = asyncio.ensure_future(channel_events(http, server_url, server_token, "c", 2))
+    await until(lambda: "c" in hub._channels, 10, "the kernel's channel")
+    body = "héllo ✓ \U0001f600".encode()
+    headers = {"Content-Type": "text/plain; charset=utf-8", "X-Name": "Zoë".encode("latin-1")}
+    answers = [await http.post(url, content=body, headers=headers) for _ in range(2)]
+    assert [answer.status_code for answer in answers] == [202, 202]
+    assert answers[0].headers["Content-Type"] == "application/json"
+    assert answers[0].json()["workflow"] == "accents"
+    events = await reading
+    assert [event["run"] for event in events] == [answer.json()["run"] for answer in answers]
+    for event in events:
+        assert ["X-Name", "Zoë"] in event["callback"]["headers"]
+        assert event["callback"]["body"] == {"encoding": "utf-8", "data": body.decode()}
+    again = await channel_events(http, server_url, server_token, "c", 2)
+    assert [event["callback"] for event in again] == [event["callback"] for event in events]
+
+
 async def test_a_run_that_ends_in_its_first_step_is_reported_once(
     hub: Any, http: httpx.AsyncClient
 ) -> None:

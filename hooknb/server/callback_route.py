@@ -21,7 +21,6 @@ budget or the URL's upload bound a ``503`` with ``Retry-After``, one not receive
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import time
@@ -32,6 +31,7 @@ from typing import Any
 from tornado import httputil, iostream, routing
 from tornado.log import access_log, app_log
 
+from ..jsonsafe import dumps_bytes
 from .log_scrub import scrub
 from .rows import InboundRequest
 from .uploads import RETRY_AFTER_SECONDS, Ticket, UploadGate
@@ -267,7 +267,7 @@ class CallbackRoute(httputil.HTTPMessageDelegate):
         self._cancel_timer()
         self._release()
         now = time.time()
-        payload = b"" if self.request.method == "HEAD" else json.dumps(answer).encode()
+        payload = b"" if self.request.method == "HEAD" else dumps_bytes(answer)
         headers = httputil.HTTPHeaders(self._answer_headers)
         headers["Content-Type"] = "application/json"
         headers["Content-Length"] = str(len(payload))
