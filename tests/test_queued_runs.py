@@ -8,6 +8,7 @@ store whose trigger deliveries were rows.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import sqlite3
 from pathlib import Path
@@ -20,6 +21,7 @@ from subscribers import Recorder
 from test_security import enabled_trigger
 
 import hooknb
+import hooknb.kernel.client as client_module
 
 
 async def channel_events(
@@ -204,6 +206,55 @@ def test_a_schema_3_store_loses_its_trigger_delivery_rows_and_keeps_the_others(
         assert reader.execute("SELECT id, status FROM runs").fetchall() == [("0a", "Queued")]
     finally:
         store.close()
+
+
+async def test_a_busy_kernel_syncs_at_most_every_spacing_and_a_flush_goes_at_once(
+    hub: Any, http: httpx.AsyncClient, monkeypatch: Any
+) -> None:
+    """Each sync is an authenticated request the server answers on its event loop: a kernel
+    starting runs as fast as callbacks come reports them in syncs spaced _SYNC_SPACING apart,
+    while flush() (a caller waiting for the hub to know) never waits for the spacing."""
+    sent: list[tuple[float, int]] = []
+    send = hub._send_sync
+
+    async def timed(acks: Any, reports: Any, steps: Any) -> Any:
+        sent.append((hub.loop.time(), len(reports)))
+        return await send(acks, reports, steps)
+
+    hub._send_sync = timed
+    with Recorder() as service:
+
+        @hooknb.workflow(
+            name="spaced",
+            trigger=hooknb.HttpWebhookTrigger(
+                subscribe={"method": "POST", "uri": f"{service.url}s", "body": {"n": 1}}
+            ),
+            hub=hub,
+        )
+        async def spaced(run: Any) -> Any:
+            return run.trigger.body["i"]
+
+        await spaced.enable_async()
+        await hub.flush()
+        sent.clear()
+        for wave in range(10):
+            await asyncio.gather(
+                *(
+                    http.post(spaced.callback_url, json={"i": i})
+                    for i in range(wave * 20, wave * 20 + 20)
+                )
+            )
+            await asyncio.sleep(0.005)
+        await until(lambda: len(spaced.runs) == 200 and all(r.done for r in spaced.runs), 20)
+        await until(lambda: sum(count for _, count in sent) >= 200, 10, "every run reported")
+        gaps = [later - earlier for (earlier, _), (later, _) in itertools.pairwise(sent)]
+        assert gaps and min(gaps) >= client_module._SYNC_SPACING * 0.99, gaps
+
+        monkeypatch.setattr(client_module, "_SYNC_SPACING", 30.0)
+        for count in (201, 202):
+            await http.post(spaced.callback_url, json={"i": count})
+            await until(lambda n=count: len(spaced.runs) >= n and spaced.runs[-1].done, 10)
+            await asyncio.wait_for(hub.flush(), 5)  # not 30 s
 
 
 async def test_a_pushed_delivery_carries_text_beyond_ascii_as_sent(
