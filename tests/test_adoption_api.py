@@ -421,6 +421,26 @@ async def test_a_sync_that_names_a_run_twice_takes_its_reports_in_order(
     assert statuses == {"Succeeded"}
 
 
+async def test_a_report_is_stored_as_sent_whatever_json_it_holds(
+    kernels: dict[str, PretendKernel],
+) -> None:
+    # Reports are stored as orjson writes them, with json for what orjson does not take
+    # (integers beyond 64 bits).
+    kernel = kernels["k"]
+    run_id = await start_run(kernel, "values")
+    result = {"big": 2**70, "text": "é ✓ \U0001f600", "deep": [[[1.5]]]}
+    answer = await kernel.call(
+        "POST",
+        "sync",
+        {
+            "client": kernel.client,
+            "runs": [{"id": run_id, "status": "Succeeded", "result": result}],
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    assert (await kernel.call("GET", f"runs/{run_id}")).json()["result"] == result
+
+
 async def test_an_http_step_is_made_once_and_outlives_the_request_that_asked_for_it(
     kernels: dict[str, PretendKernel],
 ) -> None:

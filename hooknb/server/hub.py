@@ -24,7 +24,7 @@ from typing import Any, cast
 
 from .. import jsonsafe
 from ..http_model.request import normalize_request
-from ..jsonsafe import clip_depth, too_deep
+from ..jsonsafe import clip_depth, dumps_bytes, too_deep
 from ..protocol import FINISHED_RUN_STATUSES, AdoptAnswer, OpenedWait, WaitView
 from ._retry import DEFAULT_POLICY, RetryPolicy
 from .callback_signing import KEY_TYPES, Signer, fingerprint, new_callback_id, normalize_key_type
@@ -2667,7 +2667,7 @@ def _run_report(report: Mapping[str, Any]) -> dict[str, Any]:
         raise HubError(400, f"run report needs an id and a status in {', '.join(RUN_STATUSES)}")
     doc = {k: v for k, v in report.items() if k not in ("id", "status", "started", "ended")}
     with contextlib.suppress(TypeError, ValueError):
-        text = json.dumps(doc)
+        text = dumps_bytes(doc).decode()
         # A step's outputs may hold whatever a sender sent: kept whole up to jsonsafe's
         # depth, deeper parts stored as cut text, so that views can always parse and show
         # the report. Decided on the text (a count in C, unless it has that many brackets)
