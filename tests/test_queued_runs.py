@@ -208,6 +208,23 @@ def test_a_schema_3_store_loses_its_trigger_delivery_rows_and_keeps_the_others(
         store.close()
 
 
+async def enabled_workflow(hub: Any, service: Recorder, name: str) -> Any:
+    """A trigger workflow on ``hub`` whose runs return their callback's ``i``, enabled."""
+
+    @hooknb.workflow(
+        name=name,
+        trigger=hooknb.HttpWebhookTrigger(
+            subscribe={"method": "POST", "uri": f"{service.url}s", "body": {"n": 1}}
+        ),
+        hub=hub,
+    )
+    async def flow(run: Any) -> Any:
+        return run.trigger.body["i"]
+
+    await flow.enable_async()
+    return flow
+
+
 async def test_a_busy_kernel_syncs_at_most_every_spacing_and_a_flush_goes_at_once(
     hub: Any, http: httpx.AsyncClient, monkeypatch: Any
 ) -> None:
@@ -223,18 +240,7 @@ async def test_a_busy_kernel_syncs_at_most_every_spacing_and_a_flush_goes_at_onc
 
     hub._send_sync = timed
     with Recorder() as service:
-
-        @hooknb.workflow(
-            name="spaced",
-            trigger=hooknb.HttpWebhookTrigger(
-                subscribe={"method": "POST", "uri": f"{service.url}s", "body": {"n": 1}}
-            ),
-            hub=hub,
-        )
-        async def spaced(run: Any) -> Any:
-            return run.trigger.body["i"]
-
-        await spaced.enable_async()
+        spaced = await enabled_workflow(hub, service, "spaced")
         await hub.flush()
         sent.clear()
         for wave in range(10):
@@ -299,18 +305,7 @@ async def test_a_run_that_ends_in_its_first_step_is_reported_once(
 
     hub._send_sync = counted
     with Recorder() as service:
-
-        @hooknb.workflow(
-            name="at_once",
-            trigger=hooknb.HttpWebhookTrigger(
-                subscribe={"method": "POST", "uri": f"{service.url}s", "body": {"n": 1}}
-            ),
-            hub=hub,
-        )
-        async def at_once(run: Any) -> Any:
-            return run.trigger.body["i"]
-
-        await at_once.enable_async()
+        at_once = await enabled_workflow(hub, service, "at_once")
         url = at_once.callback_url
         answers = await asyncio.gather(*(http.post(url, json={"i": i}) for i in range(40)))
         assert {answer.status_code for answer in answers} == {202}
