@@ -631,7 +631,7 @@ class HubClient:
             # the next sync (one UPDATE on the hub instead of two).
             await asyncio.sleep(0)
             spacing = self._last_sync + _SYNC_SPACING - self.loop.time()
-            if spacing > 0 and not self._flush_waiters:
+            if spacing > 0:  # (flush() sets _flush_wanted: a waiting flush cuts this short)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._flush_wanted.wait(), spacing)
             self._flush_wanted.clear()

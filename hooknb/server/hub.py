@@ -1430,15 +1430,12 @@ class Hub:
             taken: dict[str, tuple[Any, ...]] = {}
             for report in reports:
                 run_id, status = report["id"], report["status"]
-                found = known.get(run_id)
-                if (
-                    found is None
-                    or found[0] not in (None, client)
-                    or (found[2] in FINISHED_RUN_STATUSES and found[2] != status)
-                ):
-                    if not owned(run_id):
-                        fenced.add(run_id)
+                if not owned(run_id):
+                    fenced.add(run_id)
                     continue
+                found = known[run_id]
+                if found[2] in FINISHED_RUN_STATUSES and found[2] != status:
+                    continue  # the run ended otherwise: it keeps its end
                 started = report["started"]
                 if started is None and run_id in taken:
                     started = taken[run_id][2]
