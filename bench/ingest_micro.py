@@ -25,7 +25,7 @@ from hooknb.server.callback_signing import fingerprint
 from hooknb.server.hub import Hub
 from hooknb.server.outbound import OutboundCaller
 from hooknb.server.rows import InboundRequest
-from hooknb.server.store import Grouped, Store
+from hooknb.server.store import _WRITER_SCHEMA, Grouped, Store
 
 HEADERS = [
     ("Host", "127.0.0.1:8888"),
@@ -74,6 +74,7 @@ async def main(n: int) -> dict[str, Any]:
         }
         # The op alone, inside one open transaction on a separate connection (not committed).
         conn = store._connect()
+        conn.executescript(_WRITER_SCHEMA)  # (what the writer's own connection has)
         conn.execute("BEGIN IMMEDIATE")
         try:
             result["Hub._op_trigger_callback (3 inserts: callback, run, history)"] = per_call_us(

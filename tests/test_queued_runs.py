@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import json
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from test_security import enabled_trigger
 
 import hooknb
 import hooknb.kernel.client as client_module
+from hooknb.server.rows import InboundRequest
 
 
 async def channel_events(
@@ -314,3 +316,93 @@ async def test_a_run_that_ends_in_its_first_step_is_reported_once(
     assert sorted(sent) == sorted(answer.json()["run"] for answer in answers)
     twice = {run_id: statuses for run_id, statuses in sent.items() if statuses != ["Succeeded"]}
     assert twice == {}
+
+
+async def test_grouped_trigger_callbacks_among_other_writes_keep_their_rows_straight(
+    jp_fetch: Any, jp_serverapp: Any, http: httpx.AsyncClient
+) -> None:
+    """The grouped write of trigger callbacks keeps what it read (a trigger's state, the next
+    row ids) only while nothing else was written: callbacks of a workflow with conditions (the
+    general path, whose rows take SQLite's ids) in the same batches, a trigger disabled and
+    enabled again, and a batch rolled back, never make it store a row twice, refuse one it
+    should take, or take one it should refuse."""
+    hub = the_hub(jp_serverapp)
+    with Recorder() as service:
+        fast = (await enabled_trigger(jp_fetch, service, "grouped"))["trigger"]["callbackUrl"]
+        await api(jp_fetch, "workflows", "guarded", method="PUT", body={"client": "c"})
+        await api(
+            jp_fetch,
+            "workflows",
+            "guarded",
+            "settings",
+            method="PUT",
+            body={"conditions": ["@equals(triggerBody()?['keep'], true)"]},
+        )
+        guarded = (await enabled_trigger(jp_fetch, service, "guarded"))["trigger"]["callbackUrl"]
+
+        async def wave(size: int) -> list[httpx.Response]:
+            return await asyncio.gather(
+                *(
+                    http.post(fast if i % 3 else guarded, json={"i": i, "keep": i % 2 == 0})
+                    for i in range(size)
+                )
+            )
+
+        answers = [answer for _ in range(5) for answer in await wave(30)]
+        assert {answer.status_code for answer in answers} == {202}
+
+        # Disabled between two callbacks: the second is refused; enabled again: taken.
+        assert (await http.post(fast, json={"i": "before"})).status_code == 202
+        await api(jp_fetch, "workflows", "grouped", "trigger", method="DELETE")
+        refused = await http.post(fast, json={"i": "while disabled"})
+        assert refused.status_code == 409, refused.text
+        await enabled_trigger(jp_fetch, service, "grouped")
+        fast = (await api(jp_fetch, "workflows", "grouped"))["trigger"]["callbackUrl"]
+        assert (await http.post(fast, json={"i": "after"})).status_code == 202
+
+    # In one batch with a write that fails, the callback is stored when the batch is replayed
+    # one write at a time, and what the failing write changed is undone: still enabled.
+    trigger_id = fast.split("/hooknb/callback/")[1].split("?")[0]
+
+    def failing(conn: sqlite3.Connection) -> None:
+        conn.execute("UPDATE workflows SET trigger_state = 'disabled' WHERE name = 'grouped'")
+        raise ValueError("refused")
+
+    def request(i: str) -> InboundRequest:
+        body = json.dumps({"i": i}).encode()
+        return InboundRequest("POST", [], {}, "application/json", body, time.time())
+
+    batches = hub.store.stats.batches
+    taken, failure, after = await asyncio.gather(
+        hub.ingest(trigger_id, request("beside a failure")),
+        hub.store.write(failing),
+        hub.ingest(trigger_id, request("after the failure")),
+        return_exceptions=True,
+    )
+    assert hub.store.stats.batches - batches == 1  # one batch, replayed one write at a time
+    assert isinstance(failure, ValueError)
+    assert taken[0] == after[0] == 202, (taken, after)
+    assert (await http.post(fast, json={"i": "last"})).status_code == 202
+
+    reader = hub.store.reader
+    fired = reader.execute(
+        "SELECT h.runs, r.id, c.run_id, c.target FROM trigger_history h"
+        " JOIN callbacks c ON c.id = h.callback JOIN runs r ON r.trigger_callback = c.id"
+        " WHERE h.status = 'Fired'"
+    ).fetchall()
+    # Every Fired entry names the run its callback started, and no id was given twice.
+    assert fired and all(
+        json.loads(runs) == [run] == [callback_run] for runs, run, callback_run, _ in fired
+    )
+    taken_runs = sorted(
+        answer.json()["run"] for answer in answers if answer.json().get("status") == "Accepted"
+    )
+    assert taken_runs and set(taken_runs) <= {run for _, run, _, _ in fired}
+    refused_rows = reader.execute(
+        "SELECT COUNT(*) FROM callbacks WHERE body LIKE '%while disabled%'"
+    ).fetchone()[0]
+    assert refused_rows == 0
+    counts = dict(reader.execute("SELECT target, COUNT(*) FROM callbacks GROUP BY target"))
+    # 5 waves of 20; before, after; beside and after the failure; last.
+    assert counts["grouped"] == 100 + 5
+    assert counts["guarded"] == 50

@@ -91,6 +91,25 @@ _NO_EFFECTS = Effects()
 
 
 @dataclass
+class _TriggerMemo:
+    """What the writes of trigger callbacks read from the store and keep between batches
+    while nothing else was written (``stamp``, :meth:`Store.write_stamp`): whether a
+    workflow's trigger is enabled, and the next ids of the rows they insert. Each is a
+    statement the busiest write no longer makes, and with it a wait for the GIL."""
+
+    stamp: tuple[int, int] = (-1, -1)
+    enabled: dict[str, bool] = field(default_factory=dict)
+    next_ids: list[int] = field(default_factory=list)
+
+    def check(self, stamp: tuple[int, int]) -> None:
+        """Forget what was read if the store may have changed since."""
+        if stamp != self.stamp:
+            self.enabled.clear()
+            self.next_ids = []
+            self.stamp = stamp
+
+
+@dataclass
 class Outcome:
     """The result of a writer op: a JSON-able value plus effects to apply."""
 
@@ -184,6 +203,7 @@ class Hub:
                 self.log.error("hooknb cannot read the trigger settings of workflow %r", name)
         # The group of the busiest write (one object, so that the writer groups them).
         self._trigger_callbacks = self._op_trigger_callbacks
+        self._trigger_memo = _TriggerMemo()
         self._channels: dict[str, Channel] = {}
         self._workflow_client: dict[str, str] = dict(
             store.reader.execute("SELECT name, client FROM workflows WHERE client IS NOT NULL")
@@ -534,22 +554,25 @@ class Hub:
         """Trigger callbacks with nothing to decide (no conditions, splitOn, concurrency limit,
         sender verification or forward id), as many as the writer's batch holds: each gets
         the row of its request, its Queued run (which is its delivery: rows.trigger_delivery)
-        and a Fired entry in the trigger history, a few multi-row statements per table
-        (:func:`~hooknb.server.store.execute_rows`). The ids are
-        the ones SQLite would give (the largest so far plus one: this thread is the only
-        writer), given explicitly so that the rows can refer to each other. A callback whose
-        workflow is not (or no longer) like that, or whose trigger is not enabled, takes the
-        general path (:meth:`_op_ingest`), in its turn."""
+        and a Fired entry in the trigger history, all in one multi-row statement
+        (:meth:`_op_insert_trigger_callbacks`). The ids are the ones SQLite would give (the
+        largest so far plus one: this thread is the only writer), given explicitly so that
+        the rows can refer to each other. A callback whose workflow is not (or no longer) like
+        that, or whose trigger is not enabled, takes the general path (:meth:`_op_ingest`), in
+        its turn. Whether a trigger is enabled and the next ids are read once and kept while
+        nothing else is written (:class:`_TriggerMemo`)."""
         outcomes: list[Outcome | None] = []
         pending: list[tuple[int, str, InboundRequest]] = []
-        enabled: dict[str, bool] = {}
+        memo = self._trigger_memo
         for item in items:
             callback_id, request = item.args
             name = self._trigger_ids.get(callback_id)
             settings = self._settings.get(name) if name is not None else None
             if name is not None and (settings is None or not settings.limited):
-                if name not in enabled:
-                    enabled[name] = (
+                memo.check(self.store.write_stamp(conn))
+                enabled = memo.enabled.get(name)
+                if enabled is None:
+                    enabled = memo.enabled[name] = (
                         conn.execute(
                             "SELECT 1 FROM workflows WHERE name = ?"
                             " AND trigger_state IN ('enabled', 'enabling')",
@@ -557,7 +580,7 @@ class Hub:
                         ).fetchone()
                         is not None
                     )
-                if enabled[name]:
+                if enabled:
                     pending.append((len(outcomes), name, request))
                     outcomes.append(None)  # (set by _op_insert_trigger_callbacks)
                     continue
@@ -575,43 +598,46 @@ class Hub:
         pending: list[tuple[int, str, InboundRequest]],
         outcomes: list[Outcome | None],
     ) -> None:
-        """The rows of :meth:`_op_trigger_callbacks`' callbacks, and their outcomes."""
-        callback_id, rowid, history_id = (
-            value or 0
-            for value in conn.execute(
-                "SELECT (SELECT MAX(id) FROM callbacks), (SELECT MAX(rowid) FROM runs),"
-                " (SELECT MAX(id) FROM trigger_history)"
-            ).fetchone()
-        )
-        callbacks, runs, history = [], [], []
+        """The rows of :meth:`_op_trigger_callbacks`' callbacks, and their outcomes: one row
+        each of the writer's ``trigger_callback_rows`` view (:mod:`hooknb.server.store`),
+        whose trigger inserts the request, the run and the history entry."""
+        memo = self._trigger_memo
+        memo.check(self.store.write_stamp(conn))
+        if not memo.next_ids:
+            memo.next_ids = [
+                (largest or 0) + 1
+                for largest in conn.execute(
+                    "SELECT (SELECT MAX(id) FROM callbacks), (SELECT MAX(rowid) FROM runs),"
+                    " (SELECT MAX(id) FROM trigger_history)"
+                ).fetchone()
+            ]
+        callback_id, rowid, history_id = memo.next_ids
+        rows = []
         # One Effects for the whole group, given to its first callback: the others are
         # committed with it and resolved in the same turn of the loop, so all of its
         # deliveries may go out as the first is answered (an Effects per callback cost as
         # much as its rows' statements).
         effects = Effects()
         for index, name, request in pending:
-            callback_id += 1
-            rowid += 1
-            history_id += 1
             run_id = new_run_id()
             tracking = _tracking_id(request, run_id)
-            received = request.received
-            callbacks.append(
+            rows.append(
                 (
                     callback_id,
                     name,
                     run_id,
-                    received,
+                    request.received,
                     request.method,
                     json.dumps(request.headers),
                     json.dumps(request.queries) if request.queries else "{}",
                     request.content_type,
                     request.body,
+                    rowid,
+                    tracking,
+                    history_id,
+                    f'["{run_id}"]',  # (run ids are hex digits: nothing to escape)
                 )
             )
-            runs.append((rowid, run_id, name, callback_id, received, tracking))
-            # (run ids are hex digits: nothing to escape)
-            history.append((history_id, name, received, callback_id, f'["{run_id}"]'))
             effects.deliveries.append(trigger_delivery(rowid, name, run_id, callback_id, request))
             outcomes[index] = Outcome(
                 {
@@ -623,27 +649,15 @@ class Hub:
                 status=202,
                 effects=effects if len(effects.deliveries) == 1 else _NO_EFFECTS,
             )
+            callback_id += 1
+            rowid += 1
+            history_id += 1
         execute_rows(
-            conn,
-            "INSERT INTO callbacks (id, kind, target, run_id, received, method, headers, query,"
-            " content_type, body) VALUES",
-            "(?, 'trigger', ?, ?, ?, ?, ?, ?, ?, ?)",
-            callbacks,
+            conn, "INSERT INTO trigger_callback_rows VALUES", "(" + marks(rows[0]) + ")", rows
         )
-        execute_rows(
-            conn,
-            "INSERT INTO runs (rowid, id, workflow, status, trigger_callback, created,"
-            " tracking_id) VALUES",
-            "(?, ?, ?, 'Queued', ?, ?, ?)",
-            runs,
-        )
-        execute_rows(
-            conn,
-            "INSERT INTO trigger_history (id, workflow, status, received, callback, runs, code)"
-            " VALUES",
-            "(?, ?, 'Fired', ?, ?, ?, 202)",
-            history,
-        )
+        # Ids taken (a rollback leaves a gap: harmless); the rows were the only change since.
+        memo.next_ids = [callback_id, rowid, history_id]
+        memo.stamp = self.store.write_stamp(conn)
 
     def _op_trigger_refused(self, conn: sqlite3.Connection, name: str) -> Outcome | None:
         if not _workflow_exists(conn, name):

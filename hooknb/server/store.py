@@ -209,6 +209,31 @@ CREATE INDEX IF NOT EXISTS outbox_by_owner ON outbox (owner, id);
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (state) WHERE state = 'pending';
 """
 
+# On the writer's connection only: a trigger callback's three rows (its request, its Queued run
+# and its Fired trigger history entry, Hub._op_insert_trigger_callbacks) as one row of a view
+# whose INSTEAD OF trigger inserts them. A batch of callbacks is then one statement, which the
+# sqlite3 module steps once: one hand-over of the GIL, where three INSERTs took three (each of
+# them waits for the busy event loop to let go of the GIL, and the batch's senders wait on it).
+_WRITER_SCHEMA = """
+CREATE TEMP VIEW trigger_callback_rows (
+    callback_id, workflow, run_id, received, method, headers, query, content_type, body,
+    run_rowid, tracking_id, history_id, history_runs
+) AS SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL;
+CREATE TEMP TRIGGER trigger_callback_rows_insert INSTEAD OF INSERT ON trigger_callback_rows
+BEGIN
+    INSERT INTO callbacks (id, kind, target, run_id, received, method, headers, query,
+                           content_type, body)
+    VALUES (NEW.callback_id, 'trigger', NEW.workflow, NEW.run_id, NEW.received, NEW.method,
+            NEW.headers, NEW.query, NEW.content_type, NEW.body);
+    INSERT INTO runs (rowid, id, workflow, status, trigger_callback, created, tracking_id)
+    VALUES (NEW.run_rowid, NEW.run_id, NEW.workflow, 'Queued', NEW.callback_id, NEW.received,
+            NEW.tracking_id);
+    INSERT INTO trigger_history (id, workflow, status, received, callback, runs, code)
+    VALUES (NEW.history_id, NEW.workflow, 'Fired', NEW.received, NEW.callback_id,
+            NEW.history_runs, 202);
+END;
+"""
+
 # A writer op gets the connection and returns a value. The ops of a batch share one
 # transaction; when one raises, the batch is rolled back and replayed one op per transaction
 # (Store._run_batch), so a failing op does not undo the others.
@@ -216,8 +241,9 @@ WriteOp = Callable[[sqlite3.Connection], T]
 
 _STOP = object()
 _MAX_BATCH = 1024
-# insert_rows: at most 2**5 rows per statement (SQLite allows 32,766 bound values).
-_ROWS_PER_INSERT_LOG2 = 5
+# execute_rows: at most this many rows per statement (SQLite allows 32,766 bound values; before
+# 3.32, 999: 32 rows of up to 31 values).
+_ROWS_PER_STATEMENT = 32
 
 
 class Grouped:
@@ -312,6 +338,8 @@ class Store:
         # queued as one list, so the writer thread is woken at most once per turn.
         self._queue: queue.SimpleQueue[list[Any]] = queue.SimpleQueue()
         self._unsent: dict[asyncio.AbstractEventLoop, list[Any]] = {}
+        # ROLLBACKs so far: with the writer's total_changes, what write_stamp() tells.
+        self._rollbacks = 0
         self._lock_file: Any = None
         self._reader: sqlite3.Connection | None = None
         self._latest: sqlite3.Connection | None = None
@@ -449,11 +477,19 @@ class Store:
         self._queue.put([(op, None, future)])
         return future.result()
 
+    def write_stamp(self, conn: sqlite3.Connection) -> tuple[int, int]:
+        """For writer ops: a value that changes whenever a row of the store may have changed
+        since it was taken (every row a statement or trigger changed on the writer's
+        connection, the only one that writes, counts; so does every rollback, which undoes
+        rows without counting). What an op read while it is unchanged is still true."""
+        return conn.total_changes, self._rollbacks
+
     def _run_writer(self, ready: concurrent.futures.Future[None]) -> None:
         try:
             conn = self._connect()
             conn.executescript(_SCHEMA)
             _migrate(conn)
+            conn.executescript(_WRITER_SCHEMA)
         except Exception as exc:
             ready.set_exception(StoreError(f"cannot open the hooknb store {self.path}: {exc}"))
             return
@@ -527,6 +563,7 @@ class Store:
             committing = time.perf_counter()
             conn.execute("COMMIT")
         except Exception as exc:
+            self._rollbacks += 1
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             if len(batch) == 1:
@@ -619,13 +656,12 @@ def execute_rows(
 
     ``executemany`` steps its statement once per row, and the sqlite3 module lets go of the
     GIL around every step: on a busy server each step can wait for the event loop to hand the
-    GIL back. Rows go in statements of 32, 16, 8, 4, 2 and 1 rows, so a batch of any size
-    takes a few steps, and only six statements per table are ever prepared (the connection
-    caches them).
+    GIL back. Up to 32 rows go in one statement, so a writer's batch usually takes one step;
+    the connection caches the statement of each row count it meets (at most 32 per ``head``).
     """
     index, count = 0, len(rows)
     while index < count:
-        size = 1 << min((count - index).bit_length() - 1, _ROWS_PER_INSERT_LOG2)
+        size = min(count - index, _ROWS_PER_STATEMENT)
         sql = head + " " + ", ".join([placeholders] * size) + tail
         conn.execute(sql, [value for row in rows[index : index + size] for value in row])
         index += size
