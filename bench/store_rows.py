@@ -3,9 +3,11 @@
     taskset -c 0 python bench/store_rows.py [--n 32000] [--batch 16] [--rounds 3]
 
 A fresh store with hooknb's schema and migrations (WAL, ``synchronous=FULL``), one thread, the
-statements ``Hub._op_insert_trigger_callbacks`` makes for a batch of ``--batch`` callbacks (as
-group commit gives under ``wrk -c16``): the largest ids, then a multi-row ``INSERT`` per table
-(``store.execute_rows``), one COMMIT per batch. Variants leave out one part at a time; prints
+rows ``Hub._op_insert_trigger_callbacks`` writes for a batch of ``--batch`` callbacks (as group
+commit gives under ``wrk -c16``): the largest ids, then one multi-row ``INSERT`` into the
+writer's ``trigger_callback_rows`` view, whose trigger writes each callback's three rows (as
+shipped), or a multi-row ``INSERT`` per table (``store.execute_rows``; the seventh round), one
+COMMIT per batch. Other variants leave out one part at a time; prints
 the median CPU (user + system, fsync included) and wall microseconds per callback over the
 rounds, the variants interleaved. The Python that makes the rows' values is included in
 every variant, so the differences are what SQLite does with them.
@@ -22,7 +24,7 @@ import time
 from pathlib import Path
 
 from hooknb.server.rows import new_run_id
-from hooknb.server.store import _SCHEMA, _migrate, execute_rows
+from hooknb.server.store import _SCHEMA, _WRITER_SCHEMA, _migrate, execute_rows
 
 HEADERS = [
     ("Host", "127.0.0.1:8888"),
@@ -35,7 +37,8 @@ BODY = b'{"id":42,"msg":"hello","tags":["a","b"]}'
 #: B-trees written per callback: callbacks + callbacks_by_target; runs + its id index +
 #: runs_by_status_id + runs_by_workflow_status; trigger_history + its index.
 VARIANTS = {
-    "as shipped: callback, run, Fired history (8 B-trees)": {"run", "history"},
+    "as shipped: one view row, its trigger writes the 8": {"view"},
+    "three multi-row INSERTs (seventh round; 8 B-trees)": {"run", "history"},
     "with the index runs (workflow, created) again (9)": {"run", "history", "runs_by_workflow"},
     "without the Fired history row (6)": {"run"},
     "callback row only (2)": set(),
@@ -53,6 +56,7 @@ def measure(parts: set[str], n: int, batch: int) -> tuple[float, float]:
         conn.execute(
             "CREATE TABLE cb (id INTEGER PRIMARY KEY, route TEXT, body BLOB, headers TEXT)"
         )
+        conn.executescript(_WRITER_SCHEMA)
         if "runs_by_workflow" in parts:  # (dropped in issue 15)
             conn.execute("CREATE INDEX runs_by_workflow ON runs (workflow, created)")
         headers = json.dumps(HEADERS)
@@ -74,6 +78,20 @@ def measure(parts: set[str], n: int, batch: int) -> tuple[float, float]:
                     " (SELECT MAX(id) FROM trigger_history)"
                 ).fetchone()
             )
+            if "view" in parts:
+                rows = []
+                for _ in range(batch):
+                    callback_id, rowid, history_id = callback_id + 1, rowid + 1, history_id + 1
+                    run_id, now = new_run_id(), time.time()
+                    rows.append(
+                        (callback_id, "bench", run_id, now, "POST", headers, "{}",
+                         "application/json", BODY, rowid, run_id, history_id, f'["{run_id}"]')
+                    )  # fmt: skip
+                execute_rows(
+                    conn, "INSERT INTO trigger_callback_rows VALUES", "(" + "?, " * 12 + "?)", rows
+                )
+                conn.execute("COMMIT")
+                continue
             callbacks, runs, history = [], [], []
             for _ in range(batch):
                 callback_id, rowid, history_id = callback_id + 1, rowid + 1, history_id + 1
