@@ -386,18 +386,18 @@ async def test_grouped_trigger_callbacks_among_other_writes_keep_their_rows_stra
 
     reader = hub.store.reader
     fired = reader.execute(
-        "SELECT h.runs, r.id, c.run_id, c.target FROM trigger_history h"
+        "SELECT h.runs, r.id, c.run_id FROM trigger_history h"
         " JOIN callbacks c ON c.id = h.callback JOIN runs r ON r.trigger_callback = c.id"
         " WHERE h.status = 'Fired'"
     ).fetchall()
     # Every Fired entry names the run its callback started, and no id was given twice.
     assert fired and all(
-        json.loads(runs) == [run] == [callback_run] for runs, run, callback_run, _ in fired
+        json.loads(runs) == [run] == [callback_run] for runs, run, callback_run in fired
     )
     taken_runs = sorted(
         answer.json()["run"] for answer in answers if answer.json().get("status") == "Accepted"
     )
-    assert taken_runs and set(taken_runs) <= {run for _, run, _, _ in fired}
+    assert taken_runs and set(taken_runs) <= {run for _, run, _ in fired}
     refused_rows = reader.execute(
         "SELECT COUNT(*) FROM callbacks WHERE body LIKE '%while disabled%'"
     ).fetchone()[0]
