@@ -387,7 +387,7 @@ class Hub:
             and (settings is None or not settings.limited)
         ):
             # The busiest write there is: stored with the other trigger callbacks of the
-            # writer's batch, one statement per table (_op_trigger_callbacks).
+            # writer's batch, in one statement (_op_trigger_callbacks).
             grouped = Grouped(self._trigger_callbacks, (callback_id, request))
             outcome = await self._write(grouped)
             return outcome.status, outcome.value

@@ -249,9 +249,9 @@ _ROWS_PER_STATEMENT = 32
 class Grouped:
     """A write that the writer runs together with the ones of the same ``group`` queued right
     after it: ``group(conn, items)`` gets them all (each with its ``args``) and returns one
-    result per item, in order. For the busiest writes (trigger callbacks): one statement per
-    table for a whole batch instead of one per item, so the writer thread spends less time
-    in Python and hands the GIL over far less often. Alone (``write_sync``, or a batch replayed
+    result per item, in order. For the busiest writes (trigger callbacks): one statement for
+    a whole batch instead of several per item, so the writer thread spends less time in
+    Python and hands the GIL over far less often. Alone (``write_sync``, or a batch replayed
     one op at a time) it is a group of one.
     """
 
