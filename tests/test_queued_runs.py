@@ -372,14 +372,19 @@ async def test_grouped_trigger_callbacks_among_other_writes_keep_their_rows_stra
         body = json.dumps({"i": i}).encode()
         return InboundRequest("POST", [], {}, "application/json", body, time.time())
 
-    batches = hub.store.stats.batches
+    async def fail() -> None:
+        await hub.store.write(failing)
+
+    # Queued by three tasks in one turn of the loop, the writes are handed to the writer as
+    # one list: one batch (other writes of the server may run in batches of their own).
+    hub.store.stats.reset()
     taken, failure, after = await asyncio.gather(
         hub.ingest(trigger_id, request("beside a failure")),
-        hub.store.write(failing),
+        fail(),
         hub.ingest(trigger_id, request("after the failure")),
         return_exceptions=True,
     )
-    assert hub.store.stats.batches - batches == 1  # one batch, replayed one write at a time
+    assert hub.store.stats.max_batch >= 3
     assert isinstance(failure, ValueError)
     assert taken[0] == after[0] == 202, (taken, after)
     assert (await http.post(fast, json={"i": "last"})).status_code == 202
