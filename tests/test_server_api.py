@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import os
@@ -379,3 +380,41 @@ async def test_settings_come_from_the_environment(env_settings: None, jp_fetch: 
         jp_fetch, "runs", started["run"], "waits", method="POST", body={"step": "s", "client": "c"}
     )
     assert 29 < wait["deadline"] - started["callback"]["received"] < 31
+
+
+@pytest.mark.skipif(not hasattr(os, "fdatasync"), reason="the store syncs with fdatasync")
+async def test_a_disk_that_fails_under_the_server_answers_callbacks_503_not_500(
+    jp_fetch: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The store's fsync fails (EIO): the callback whose commit it covered, and every one
+    after, is answered 503 with Retry-After (the sender retries) and logged without a
+    traceback; nothing after the failure is taken."""
+    from subscribers import Recorder
+
+    with Recorder() as service:
+        await api(jp_fetch, "workflows", "t", method="PUT", body={"client": "c", "trigger": "T"})
+        record = await api(
+            jp_fetch,
+            "workflows",
+            "t",
+            "trigger",
+            method="PUT",
+            body={"client": "c", "subscribe": {"method": "POST", "uri": service.url}},
+        )
+        url = record["trigger"]["callbackUrl"]
+        async with httpx.AsyncClient(trust_env=False, timeout=30) as client:
+            assert (await client.post(url, json={"n": 1})).status_code == 202
+
+            def failing_fsync(fd: int) -> None:
+                raise OSError(errno.EIO, "Input/output error")
+
+            monkeypatch.setattr(os, "fdatasync", failing_fsync)
+            caplog.clear()
+            for n in (2, 3):
+                response = await client.post(url, json={"n": n})
+                assert response.status_code == 503, response.text
+                assert response.headers["Retry-After"].isdigit()
+                assert "retry later" in response.json()["error"]
+    ours = [r for r in caplog.records if r.getMessage().startswith("hooknb")]
+    assert len(ours) == 2 and all("to disk failed" in r.getMessage() for r in ours)
+    assert not any(r.exc_info for r in caplog.records)

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
 import sqlite3
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -225,3 +230,110 @@ def test_write_stamp_changes_with_every_change_and_every_rollback(tmp_path: Path
         assert store.write_sync(store.write_stamp) != changed
     finally:
         store.close()
+
+
+class _GatedSync:
+    """``os.fdatasync`` (the store's sync of the WAL) that waits for a gate before the real
+    one, and notes each file synced."""
+
+    def __init__(self, real: Callable[[int], None], *, error: OSError | None = None) -> None:
+        self.real = real
+        self.error = error
+        self.gate = threading.Event()
+        self.gate.set()
+        self.entered = threading.Event()
+        self.files: list[str] = []
+
+    def __call__(self, fd: int) -> None:
+        self.files.append(os.readlink(f"/proc/self/fd/{fd}"))
+        self.entered.set()
+        if not self.gate.wait(timeout=30):
+            raise AssertionError("the test never opened the gate")
+        if self.error is not None:
+            raise self.error
+        self.real(fd)
+
+
+def _wait_until(check: Callable[[], bool], seconds: float = 10) -> None:
+    give_up = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < give_up, "timed out"
+        time.sleep(0.01)
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="Linux: reads /proc/self/fd")
+def test_a_write_resolves_after_the_fsync_of_its_commit_while_the_writer_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A durable store answers only once the WAL holding the commit is fsynced, and commits
+    the next batch while that fsync is under way (SQLite's own syncs are not os.fdatasync)."""
+    fsync = _GatedSync(os.fdatasync)
+    monkeypatch.setattr(os, "fdatasync", fsync)
+    store = Store(tmp_path / "s.sqlite").open()
+    assert store.durable
+
+    def rows() -> list[int]:
+        return [v for (v,) in store.reader.execute("SELECT v FROM t ORDER BY v")]
+
+    async def main() -> None:
+        fsync.gate.clear()
+        fsync.entered.clear()
+        first = store.write(lambda conn: conn.execute("INSERT INTO t VALUES (1)").rowcount)
+        await asyncio.to_thread(_wait_until, fsync.entered.is_set)
+        assert rows() == [1]  # committed: the syncer has it, the writer is free
+        second = store.write(lambda conn: conn.execute("INSERT INTO t VALUES (2)").rowcount)
+        await asyncio.to_thread(_wait_until, lambda: rows() == [1, 2])
+        await asyncio.sleep(0.2)
+        assert not first.done() and not second.done()  # neither is on disk yet
+        fsync.gate.set()
+        assert await asyncio.wait_for(asyncio.gather(first, second), 10) == [1, 1]
+
+    try:
+        store.write_sync(lambda conn: conn.execute("CREATE TABLE t (v INTEGER)"))
+        store.stats.reset()
+        asyncio.run(main())
+        assert set(fsync.files) == {str((tmp_path / "s.sqlite-wal").resolve())}
+        # The second commit came after the first fsync had begun: a fsync of its own.
+        assert store.stats.syncs == 2 and store.stats.synced_commits == 2
+    finally:
+        fsync.gate.set()
+        store.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fdatasync"), reason="the store syncs with fdatasync")
+def test_a_failed_fsync_fails_its_writes_and_every_write_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a failed fsync nothing is known about what reached the disk: the writes it
+    covered fail, and the store takes no more (a restart reopens it from what is on disk)."""
+    store = Store(tmp_path / "s.sqlite").open()
+    store.write_sync(lambda conn: conn.execute("CREATE TABLE t (v INTEGER)"))
+    fsync = _GatedSync(os.fdatasync, error=OSError(errno.EIO, "Input/output error"))
+    monkeypatch.setattr(os, "fdatasync", fsync)
+
+    async def main() -> None:
+        with pytest.raises(StoreError, match=r"to disk failed .*Input/output error"):
+            await asyncio.wait_for(
+                store.write(lambda conn: conn.execute("INSERT INTO t VALUES (1)")), 10
+            )
+        with pytest.raises(StoreError, match="to disk failed"):
+            store.write(lambda conn: conn.execute("INSERT INTO t VALUES (2)"))
+
+    try:
+        asyncio.run(main())
+        with pytest.raises(StoreError, match="to disk failed"):
+            store.write_sync(lambda conn: conn.execute("INSERT INTO t VALUES (3)"))
+        assert len(fsync.files) == 1  # no fsync was tried again
+    finally:
+        store.close()
+    monkeypatch.undo()
+    reopened = Store(tmp_path / "s.sqlite").open()
+    try:
+        # The failed write is not known to be lost (the page cache may still write it): the
+        # store is consistent either way, and takes writes again.
+        assert reopened.write_sync(
+            lambda conn: conn.execute("SELECT COUNT(*) FROM t").fetchone()[0]
+        ) in (0, 1)
+        reopened.write_sync(lambda conn: conn.execute("INSERT INTO t VALUES (4)"))
+    finally:
+        reopened.close()

@@ -146,9 +146,9 @@ class HookNB(ExtensionApp):
 
     durable = Bool(
         help=(
-            "fsync every commit before answering a callback (SQLite synchronous=FULL). Off "
-            "survives a crash of the server but not of the machine. Env: HOOKNB_DURABLE "
-            "(0/false/no turn it off)."
+            "fsync every commit before answering a callback (what SQLite's synchronous=FULL "
+            "does). Off survives a crash of the server but not of the machine. "
+            "Env: HOOKNB_DURABLE (0/false/no turn it off)."
         ),
     ).tag(config=True)
 

@@ -34,6 +34,7 @@ from tornado.log import access_log, app_log
 from ..jsonsafe import dumps_bytes
 from .log_scrub import scrub
 from .rows import InboundRequest
+from .store import StoreError
 from .uploads import RETRY_AFTER_SECONDS, Ticket, UploadGate
 
 # How many times the body limit a refused body is read (and dropped) before its answer: a
@@ -254,6 +255,14 @@ class CallbackRoute(httputil.HTTPMessageDelegate):
                     app_log.warning("hooknb: answer header %r left out (control characters)", name)
                     continue
                 self._answer_headers[str(name)] = str(value)
+        except StoreError as exc:
+            # The store takes no writes (its disk failed, or the server is stopping): not a
+            # fault of this request, so no traceback, and an answer that asks for a retry.
+            app_log.error("hooknb: callback %s not taken: %s", scrub(request.path), exc)
+            self._answer_headers.clear()
+            self._answer_headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            self._respond(503, {"error": "the server cannot store callbacks now; retry later"})
+            return
         except Exception:
             self._fail()
             return

@@ -2,9 +2,13 @@
 
 Every state change goes through :meth:`Store.write`, which runs a small function against the
 writer connection inside a transaction shared with whatever other writes are queued at that
-moment, and resolves the caller's future only after ``COMMIT`` returned. With
-``synchronous=FULL`` that means the change is on disk before an HTTP handler answers, while
-concurrent requests share one fsync. A single writer also serialises every state transition,
+moment, and resolves the caller's future only once that commit is on disk. A durable store
+commits with ``synchronous=NORMAL`` and a second thread, the syncer, then fsyncs the WAL (what
+``synchronous=FULL`` adds to each commit) before it resolves the futures of every commit the
+fsync covers: concurrent requests share one commit, consecutive commits share one fsync, and
+the writer runs the next batch while the disk writes the last. So every answer and every
+announcement waits for the fsync; only reads (listings, the page) may show a commit while its
+fsync is under way. A single writer also serialises every state transition,
 which is what makes "exactly one outcome" races (callback vs. timeout vs. cancel) easy to get
 right: each transition is a conditional ``UPDATE`` whose row count says who won.
 
@@ -270,9 +274,9 @@ class StoreError(RuntimeError):
 
 
 class StoreStats:
-    """Group-commit counters, updated by the writer thread only (plain ints: no lock needed
-    for a reader that tolerates a snapshot taken between two updates). Benchmarks read them to
-    check that concurrent requests really share commits."""
+    """Group-commit counters, each updated by one thread only, the writer's or the syncer's
+    (plain numbers: no lock needed for a reader that tolerates a snapshot taken between two
+    updates). Benchmarks read them to check that concurrent requests really share commits."""
 
     # Upper bounds of the batch-size histogram buckets: 1, 2-3, 4-7, ... 512-1023, 1024.
     BUCKETS = (1, 3, 7, 15, 31, 63, 127, 255, 511, 1023, _MAX_BATCH)
@@ -287,7 +291,13 @@ class StoreStats:
         self.batch_seconds = 0.0
         self.commit_seconds = 0.0
         self.max_commit_seconds = 0.0
-        self.slow_commits = 0  # COMMITs (fsync) that took 10 ms or more
+        self.slow_commits = 0  # COMMITs that took 10 ms or more
+        # Durable stores: the syncer's fsyncs of the WAL, and the commits each covered.
+        self.syncs = 0
+        self.synced_commits = 0
+        self.sync_seconds = 0.0
+        self.max_sync_seconds = 0.0
+        self.slow_syncs = 0  # fsyncs that took 10 ms or more
         self.histogram = [0] * len(self.BUCKETS)
 
     def record(self, size: int, batch_seconds: float, commit_seconds: float) -> None:
@@ -303,6 +313,13 @@ class StoreStats:
                 self.histogram[index] += 1
                 break
 
+    def record_sync(self, commits: int, seconds: float) -> None:
+        self.syncs += 1
+        self.synced_commits += commits
+        self.sync_seconds += seconds
+        self.max_sync_seconds = max(self.max_sync_seconds, seconds)
+        self.slow_syncs += seconds >= 0.01
+
     def snapshot(self) -> dict[str, Any]:
         labels, low = [], 1
         for bound in self.BUCKETS:
@@ -317,6 +334,13 @@ class StoreStats:
             "commit_seconds": round(self.commit_seconds, 4),
             "max_commit_ms": round(self.max_commit_seconds * 1000, 3),
             "commits_over_10ms": self.slow_commits,
+            "syncs": self.syncs,
+            "commits_per_sync": (
+                round(self.synced_commits / self.syncs, 2) if self.syncs else None
+            ),
+            "sync_seconds": round(self.sync_seconds, 4),
+            "max_sync_ms": round(self.max_sync_seconds * 1000, 3),
+            "syncs_over_10ms": self.slow_syncs,
             "histogram": {
                 label: count for label, count in zip(labels, self.histogram, strict=True) if count
             },
@@ -326,8 +350,8 @@ class StoreStats:
 class Store:
     """SQLite state with a single writer thread and group commit.
 
-    ``durable=True`` (the default) uses ``synchronous=FULL``: a commit is fsynced before any
-    writer future resolves. ``durable=False`` uses ``synchronous=NORMAL``, which survives a
+    ``durable=True`` (the default): a commit is fsynced before any of its writer futures
+    resolves (see the module doc). ``durable=False`` uses ``synchronous=NORMAL``, which survives a
     process crash but not a power loss; it exists for benchmarks that want to show the cost.
     """
 
@@ -347,6 +371,11 @@ class Store:
         self._counter: sqlite3.Connection | None = None
         self._counter_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        # Durable stores: outcomes of commits whose fsync is still to come, in commit order
+        # (lists of outcomes, or _STOP), read by the syncer thread (see _run_syncer).
+        self._unsynced: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._syncer: threading.Thread | None = None
+        self._disk_error: StoreError | None = None
         self._closed = False
         self.stats = StoreStats()
 
@@ -452,6 +481,8 @@ class Store:
         """Queue ``op``; the returned future resolves (on the calling loop) after COMMIT."""
         if self._closed:
             raise StoreError("the hooknb store is closed")
+        if self._disk_error is not None:
+            raise self._disk_error
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         unsent = self._unsent.get(loop)
@@ -473,6 +504,8 @@ class Store:
         """Run ``op`` in the writer and block until it is committed (start-up and tests)."""
         if self._closed:
             raise StoreError("the hooknb store is closed")
+        if self._disk_error is not None:
+            raise self._disk_error
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
         self._queue.put([(op, None, future)])
         return future.result()
@@ -490,6 +523,7 @@ class Store:
             conn.executescript(_SCHEMA)
             _migrate(conn)
             conn.executescript(_WRITER_SCHEMA)
+            wal_fd = self._start_syncer(conn) if self.durable else None
         except Exception as exc:
             ready.set_exception(StoreError(f"cannot open the hooknb store {self.path}: {exc}"))
             return
@@ -507,6 +541,10 @@ class Store:
                 batch = [item for item in batch if item is not _STOP]
             if batch:
                 self._run_batch(conn, batch)
+        if self._syncer is not None and wal_fd is not None:
+            self._unsynced.put(_STOP)
+            self._syncer.join()
+            os.close(wal_fd)
         with contextlib.suppress(sqlite3.Error):
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         conn.close()
@@ -524,7 +562,66 @@ class Store:
                 outcomes.extend(single or [])
         finished = time.perf_counter()
         self.stats.record(len(batch), finished - started, finished - committing)
-        self._resolve(outcomes)
+        if self._syncer is None:
+            self._resolve(outcomes)
+        else:
+            self._unsynced.put(outcomes)
+
+    def _start_syncer(self, conn: sqlite3.Connection) -> int:
+        """Hand the fsync of every commit to a thread of its own; return the WAL's descriptor.
+
+        ``synchronous=FULL`` in WAL mode is ``NORMAL`` plus an fsync of the WAL after each
+        commit (SQLite's documentation of the pragma). Here the writer commits with ``NORMAL``
+        and the syncer makes that fsync, then resolves the commit's futures: an answer still
+        waits for the fsync that covers its commit, but the writer runs the next batch
+        meanwhile instead of waiting for the disk, and one fsync covers every commit made
+        before it started. Checkpoints keep NORMAL's own syncs (the WAL before it is copied
+        into the database, the database after).
+        """
+        conn.execute("PRAGMA synchronous=NORMAL")
+        # The WAL exists (the schema was just written in WAL mode) and keeps its inode while
+        # the writer's connection is open: SQLite resets and truncates it, never deletes it.
+        wal_fd = os.open(f"{self.path}-wal", os.O_RDONLY)
+        self._syncer = threading.Thread(
+            target=self._run_syncer, args=(wal_fd,), name="hooknb-store-syncer", daemon=True
+        )
+        self._syncer.start()
+        return wal_fd
+
+    def _run_syncer(self, wal_fd: int) -> None:
+        """Until _STOP: sync the WAL once for every commit queued so far, then resolve them."""
+        stopping = False
+        while not stopping:
+            pending = [self._unsynced.get()]
+            while True:
+                try:
+                    pending.append(self._unsynced.get_nowait())
+                except queue.Empty:
+                    break
+            if pending[-1] is _STOP:
+                stopping = True
+                pending.pop()
+            if not pending:
+                continue
+            if self._disk_error is None:
+                started = time.perf_counter()
+                try:
+                    _sync_data(wal_fd)
+                except OSError as exc:
+                    # What the OS did with the pages it could not write is unknown (Linux
+                    # may drop them and report nothing on the next fsync): no commit counts
+                    # as durable from now on, and no write is taken any more.
+                    self._disk_error = StoreError(
+                        f"hooknb store: writing {self.path} to disk failed ({exc}); restart the "
+                        "server once the disk is fixed"
+                    )
+                self.stats.record_sync(len(pending), time.perf_counter() - started)
+            for outcomes in pending:
+                if self._disk_error is not None:
+                    outcomes = [
+                        (loop, future, None, self._disk_error) for loop, future, *_ in outcomes
+                    ]
+                self._resolve(outcomes)
 
     def _commit(
         self, conn: sqlite3.Connection, batch: list[Any]
@@ -665,6 +762,15 @@ def execute_rows(
         sql = head + " " + ", ".join([placeholders] * size) + tail
         conn.execute(sql, [value for row in rows[index : index + size] for value in row])
         index += size
+
+
+def _sync_data(fd: int) -> None:
+    """What SQLite calls on the WAL at a ``synchronous=FULL`` commit: ``fdatasync`` where the
+    OS has it (the file's data and size, not its times), else ``fsync``."""
+    if hasattr(os, "fdatasync"):
+        os.fdatasync(fd)
+    else:  # macOS
+        os.fsync(fd)
 
 
 def _lenient_text(data: bytes) -> str:
