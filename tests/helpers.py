@@ -83,6 +83,21 @@ async def api(jp_fetch: Any, *parts: str, method: str = "GET", body: Any = None,
     return json.loads(response.body) if response.body else None
 
 
+async def enabled_trigger(jp_fetch: Any, subscribe_uri: str, workflow: str = "t") -> str:
+    """Define ``workflow`` with an HttpWebhook trigger subscribed at ``subscribe_uri`` (a
+    subscriber that answers 2xx) and enable it: its callback URL."""
+    await api(jp_fetch, "workflows", workflow, method="PUT", body={"client": "c", "trigger": "T"})
+    record = await api(
+        jp_fetch,
+        "workflows",
+        workflow,
+        "trigger",
+        method="PUT",
+        body={"client": "c", "subscribe": {"method": "POST", "uri": subscribe_uri}},
+    )
+    return str(record["trigger"]["callbackUrl"])
+
+
 async def api_error(jp_fetch: Any, *parts: str, **kw: Any) -> tuple[int, dict[str, Any]]:
     """The status and JSON body of an API call that must fail."""
     with pytest.raises(HTTPClientError) as info:

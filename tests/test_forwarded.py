@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from helpers import api, api_error
+from helpers import api, api_error, enabled_trigger
 from subscribers import Recorder
 
 
@@ -34,16 +34,7 @@ def callback_id(url: str) -> str:
 
 async def test_a_forwarded_trigger_callback_starts_one_run(jp_fetch: Any) -> None:
     with Recorder() as service:
-        await api(jp_fetch, "workflows", "t", method="PUT", body={"client": "c", "trigger": "T"})
-        record = await api(
-            jp_fetch,
-            "workflows",
-            "t",
-            "trigger",
-            method="PUT",
-            body={"client": "c", "subscribe": {"method": "POST", "uri": f"{service.url}s"}},
-        )
-    trigger = callback_id(record["trigger"]["callbackUrl"])
+        trigger = callback_id(await enabled_trigger(jp_fetch, f"{service.url}s"))
     first = await api(jp_fetch, "forwarded", method="POST", body=forward("r1", trigger))
     assert first["forwarded"] == "r1" and first["status"] == 202
     run = first["answer"]["run"]

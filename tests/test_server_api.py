@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from helpers import api, api_error
+from helpers import api, api_error, enabled_trigger
 from tornado.httpclient import HTTPClientError
 
 from hooknb._version import __version__
@@ -392,16 +392,7 @@ async def test_a_disk_that_fails_under_the_server_answers_callbacks_503_not_500(
     from subscribers import Recorder
 
     with Recorder() as service:
-        await api(jp_fetch, "workflows", "t", method="PUT", body={"client": "c", "trigger": "T"})
-        record = await api(
-            jp_fetch,
-            "workflows",
-            "t",
-            "trigger",
-            method="PUT",
-            body={"client": "c", "subscribe": {"method": "POST", "uri": service.url}},
-        )
-        url = record["trigger"]["callbackUrl"]
+        url = await enabled_trigger(jp_fetch, service.url)
         async with httpx.AsyncClient(trust_env=False, timeout=30) as client:
             assert (await client.post(url, json={"n": 1})).status_code == 202
 
