@@ -260,8 +260,7 @@ class CallbackRoute(httputil.HTTPMessageDelegate):
             # fault of this request, so no traceback, and an answer that asks for a retry.
             app_log.error("hooknb: callback %s not taken: %s", scrub(request.path), exc)
             self._answer_headers.clear()
-            self._answer_headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-            self._respond(503, {"error": "the server cannot store callbacks now; retry later"})
+            self._busy("the server cannot store callbacks now; retry later", now=True)
             return
         except Exception:
             self._fail()

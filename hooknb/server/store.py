@@ -478,7 +478,8 @@ class Store:
     # -- writing ---------------------------------------------------------------------------
 
     def write(self, op: WriteOp[T]) -> asyncio.Future[T]:
-        """Queue ``op``; the returned future resolves (on the calling loop) after COMMIT."""
+        """Queue ``op``; the returned future resolves (on the calling loop) once its commit
+        is on disk (committed, for a store that is not durable)."""
         if self._closed:
             raise StoreError("the hooknb store is closed")
         if self._disk_error is not None:
@@ -541,7 +542,8 @@ class Store:
                 batch = [item for item in batch if item is not _STOP]
             if batch:
                 self._run_batch(conn, batch)
-        if self._syncer is not None and wal_fd is not None:
+        if wal_fd is not None:  # a durable store: its syncer resolves what is queued first
+            assert self._syncer is not None
             self._unsynced.put(_STOP)
             self._syncer.join()
             os.close(wal_fd)
