@@ -130,6 +130,15 @@ class CallbackRoute(httputil.HTTPMessageDelegate):
         """Take a request whose signature passed; return the status and JSON answer."""
         raise NotImplementedError
 
+    def accept_at_once(
+        self, request: InboundRequest
+    ) -> asyncio.Future[tuple[int, dict[str, Any]]] | None:
+        """Take ``request`` without a task of its own, when that can be done at once: the
+        future of its answer (as :meth:`accept` returns it), or None to go through
+        :meth:`accept`. Creating and stepping a task per request, and the coroutines under
+        it, cost the event loop more than the rest of a trigger callback's taking."""
+        return None
+
     def answered(self, status: int, seconds: float) -> None:
         """Called once the answer is written (``seconds`` since the request arrived)."""
 
@@ -214,7 +223,16 @@ class CallbackRoute(httputil.HTTPMessageDelegate):
         if self._rejection is not None:
             self._answer_now()
             return
-        task = asyncio.get_running_loop().create_task(self._take())
+        try:
+            inbound = self._inbound()
+            taking = self.accept_at_once(inbound)
+        except Exception as exc:
+            self._not_taken(exc)
+            return
+        if taking is not None:
+            taking.add_done_callback(self._taken)
+            return
+        task = asyncio.get_running_loop().create_task(self._take(inbound))
         _answering.add(task)
         task.add_done_callback(_answering.discard)
 
@@ -226,7 +244,7 @@ class CallbackRoute(httputil.HTTPMessageDelegate):
 
     # -- answering -------------------------------------------------------------------------
 
-    async def _take(self) -> None:
+    def _inbound(self) -> InboundRequest:
         request = self.request
         queries: dict[str, Any] = {}
         for name, values in request.query_arguments.items():
@@ -236,16 +254,36 @@ class CallbackRoute(httputil.HTTPMessageDelegate):
             queries[name] = decoded[0] if len(decoded) == 1 else decoded
         body = b"".join(self._chunks)
         self._chunks = []  # one copy of the body from here on
+        return InboundRequest(
+            method=request.method or "POST",
+            headers=list(request.headers.get_all()),
+            queries=queries,
+            content_type=request.headers.get("Content-Type"),
+            body=body,
+            received=time.time(),
+        )
+
+    async def _take(self, inbound: InboundRequest) -> None:
         try:
-            inbound = InboundRequest(
-                method=request.method or "POST",
-                headers=list(request.headers.get_all()),
-                queries=queries,
-                content_type=request.headers.get("Content-Type"),
-                body=body,
-                received=time.time(),
-            )
             status, answer = await self.accept(inbound)
+        except Exception as exc:
+            self._not_taken(exc)
+            return
+        self._answer_taken(status, answer)
+
+    def _taken(self, taking: asyncio.Future[tuple[int, dict[str, Any]]]) -> None:
+        if taking.cancelled():  # the store stopped with the write queued
+            self._not_taken(StoreError("the hooknb store is closed"))
+            return
+        exc = taking.exception()
+        if exc is not None:
+            self._not_taken(exc)
+            return
+        status, answer = taking.result()
+        self._answer_taken(status, answer)
+
+    def _answer_taken(self, status: int, answer: Any) -> None:
+        try:
             # Headers the hub gives the answer: a trigger's x-ms-workflow-run-id and tracking
             # ids, as Logic Apps answers a trigger callback.
             headers = answer.pop(ANSWER_HEADERS, None) if isinstance(answer, dict) else None
@@ -255,17 +293,20 @@ class CallbackRoute(httputil.HTTPMessageDelegate):
                     app_log.warning("hooknb: answer header %r left out (control characters)", name)
                     continue
                 self._answer_headers[str(name)] = str(value)
-        except StoreError as exc:
-            # The store takes no writes (its disk failed, or the server is stopping): not a
-            # fault of this request, so no traceback, and an answer that asks for a retry.
-            app_log.error("hooknb: callback %s not taken: %s", scrub(request.path), exc)
-            self._answer_headers.clear()
-            self._busy("the server cannot store callbacks now; retry later", now=True)
-            return
         except Exception:
             self._fail()
             return
         self._respond(status, answer)
+
+    def _not_taken(self, exc: BaseException) -> None:
+        if not isinstance(exc, StoreError):
+            self._fail(exc)
+            return
+        # The store takes no writes (its disk failed, or the server is stopping): not a fault
+        # of this request, so no traceback, and an answer that asks for a retry.
+        app_log.error("hooknb: callback %s not taken: %s", scrub(self.request.path), exc)
+        self._answer_headers.clear()
+        self._busy("the server cannot store callbacks now; retry later", now=True)
 
     def _respond(self, status: int, answer: Any) -> None:
         """Write the JSON answer and end the response (once)."""
@@ -309,13 +350,14 @@ class CallbackRoute(httputil.HTTPMessageDelegate):
                 seconds * 1000,
             )
 
-    def _fail(self) -> None:
-        """An error of ours: logged with its traceback; the sender gets a JSON 500."""
+    def _fail(self, exc: BaseException | None = None) -> None:
+        """An error of ours (``exc``, else the one being handled): logged with its traceback;
+        the sender gets a JSON 500."""
         app_log.error(
             "hooknb: uncaught exception answering %s %s",
             self.request.method,
             scrub(self.request.path),
-            exc_info=True,
+            exc_info=exc if exc is not None else True,
         )
         self._answer_headers.clear()
         self._respond(500, {"error": "Internal Server Error"})

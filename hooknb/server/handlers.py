@@ -54,6 +54,11 @@ class CallbackHandler(CallbackRoute):
             await self.hub.ready()
         return await self.hub.ingest(self.path_kwargs["callback_id"], request)
 
+    def accept_at_once(
+        self, request: InboundRequest
+    ) -> asyncio.Future[tuple[int, dict[str, Any]]] | None:
+        return self.hub.ingest_at_once(self.path_kwargs["callback_id"], request)
+
     def upload_key(self) -> str:
         return self.path_kwargs.get("callback_id") or ""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -344,6 +345,44 @@ class Hub:
 
     # -- the public callback route ---------------------------------------------------------
 
+    def ingest_at_once(
+        self, callback_id: str, request: InboundRequest
+    ) -> asyncio.Future[tuple[int, dict[str, Any]]] | None:
+        """The future of the answer to a trigger callback that needs nothing decided before
+        its write (no sender verification, conditions, splitOn or concurrency limit), its
+        write queued now, without a task; None for any other request (:meth:`ingest`).
+
+        The busiest write there is: stored with the other trigger callbacks of the writer's
+        batch, in one statement (:meth:`_op_trigger_callbacks`)."""
+        if not self.is_ready or callback_id in self._unverifiable:
+            return None
+        name = self._trigger_ids.get(callback_id)
+        if name is None or self._verifiers.get(callback_id) is not None:
+            return None
+        settings = self._settings.get(name)
+        if settings is not None and (settings.evaluates or settings.limited):
+            return None
+        written = self.store.write(Grouped(self._trigger_callbacks, (callback_id, request)))
+        answer: asyncio.Future[tuple[int, dict[str, Any]]] = written.get_loop().create_future()
+        written.add_done_callback(functools.partial(self._answer_written, answer))
+        return answer
+
+    def _answer_written(
+        self, answer: asyncio.Future[tuple[int, dict[str, Any]]], written: asyncio.Future[Outcome]
+    ) -> None:
+        if answer.cancelled():
+            return
+        if written.cancelled():
+            answer.cancel()
+            return
+        exc = written.exception()
+        if exc is not None:
+            answer.set_exception(exc)
+            return
+        outcome = written.result()
+        self._apply(outcome.effects)
+        answer.set_result((outcome.status, outcome.value))
+
     async def ingest(
         self, callback_id: str, request: InboundRequest, *, forward_id: str | None = None
     ) -> tuple[int, dict[str, Any]]:
@@ -352,6 +391,9 @@ class Hub:
         ``forward_id`` is a hooknb receiver's id for a callback it received and stored for this
         server: the same id forwarded again gets the first answer and changes nothing.
         """
+        taking = self.ingest_at_once(callback_id, request) if forward_id is None else None
+        if taking is not None:
+            return await taking
         delivery_id = None
         if callback_id in self._unverifiable:
             return 404, {"error": "not found"}
@@ -380,17 +422,6 @@ class Hub:
         settings = self._settings.get(trigger_of) if trigger_of is not None else None
         if settings is not None and settings.evaluates:
             decision = decide(settings, trigger_of or "", request)
-        elif (
-            trigger_of is not None
-            and verifier is None
-            and forward_id is None
-            and (settings is None or not settings.limited)
-        ):
-            # The busiest write there is: stored with the other trigger callbacks of the
-            # writer's batch, in one statement (_op_trigger_callbacks).
-            grouped = Grouped(self._trigger_callbacks, (callback_id, request))
-            outcome = await self._write(grouped)
-            return outcome.status, outcome.value
 
         def op(conn: sqlite3.Connection) -> Outcome:
             if delivery_id is not None:
