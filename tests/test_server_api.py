@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from helpers import api, api_error, enabled_trigger
+from tornado import routing, web
 from tornado.httpclient import HTTPClientError
 
 from hooknb._version import __version__
@@ -188,6 +189,32 @@ async def _trigger_url(jp_fetch: Any) -> str:
     return record["trigger"]["callbackUrl"]
 
 
+async def test_the_callback_route_is_matched_before_every_other_route(
+    jp_fetch: Any, jp_serverapp: Any
+) -> None:
+    """Callbacks are the busiest requests a server gets: their route is tornado's first rule,
+    so a callback is not matched against each extension's routes first, and no route of an
+    extension loaded before hooknb, however broad, takes its requests."""
+    url = await _trigger_url(jp_fetch)
+    table = jp_serverapp.web_app.default_router
+    assert isinstance(table.rules[0].target, CallbackRouter)
+
+    class Everything(web.RequestHandler):
+        def get(self, *args: Any) -> None:
+            self.set_status(418)
+
+    broad = table.process_rule(routing.Rule(routing.PathMatches(r"/.*"), Everything))
+    table.rules.insert(1, broad)
+    try:
+        async with httpx.AsyncClient(trust_env=False) as client:
+            response = await client.post(url, json={"a": 1})
+            assert response.status_code == 409 and response.json()["state"] == "Disabled"
+            elsewhere = await client.get(url.replace("/hooknb/callback/", "/hooknb/elsewhere/"))
+            assert elsewhere.status_code == 418  # the broad route is in the table, after ours
+    finally:
+        table.rules.remove(broad)
+
+
 async def test_callback_route_statuses(jp_fetch: Any, server_url: str) -> None:
     url = await _trigger_url(jp_fetch)
     assert urlsplit(url).path.startswith(urlsplit(server_url).path + "hooknb/callback/")
@@ -308,16 +335,24 @@ async def test_callbacks_are_logged_and_counted_as_jupyter_requests(
     assert any('status_code="409"' in line for line in counted), counted
 
 
+@pytest.mark.parametrize("taken", ["at once", "by a task"])
 async def test_an_error_of_ours_is_a_json_500_to_the_sender(
-    jp_fetch: Any, jp_serverapp: Any, monkeypatch: pytest.MonkeyPatch
+    jp_fetch: Any, jp_serverapp: Any, monkeypatch: pytest.MonkeyPatch, taken: str
 ) -> None:
     url = await _trigger_url(jp_fetch)
     hub = jp_serverapp.web_app.settings["hooknb_hub"]
 
+    def broken_at_once(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug in the hub")
+
     async def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("a bug in the hub")
 
-    monkeypatch.setattr(hub, "ingest", broken)
+    if taken == "at once":
+        monkeypatch.setattr(hub, "ingest_at_once", broken_at_once)
+    else:
+        monkeypatch.setattr(hub, "ingest_at_once", lambda *args: None)
+        monkeypatch.setattr(hub, "ingest", broken)
     async with httpx.AsyncClient(trust_env=False) as client:
         response = await client.post(url, json={})
         assert response.status_code == 500
