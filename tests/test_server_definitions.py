@@ -144,6 +144,15 @@ def test_a_definition_run_goes_on_across_a_server_kill_9(server: ServerProcess) 
         )
         run_id = started["run"]
         wait_for(lambda: server.api("GET", f"runs/{run_id}")["status"] == "Waiting", timeout=60)
+        # Killed once the subscription is on record (a run waits from its subscribe call on;
+        # killed during that call, the restarted worker rightly subscribes again).
+        wait_for(
+            lambda: (
+                [w["state"] for w in server.api("GET", f"waits?run={run_id}")["waits"]]
+                == ["waiting"]
+            ),
+            timeout=60,
+        )
         (wait,) = server.api("GET", f"waits?run={run_id}")["waits"]
 
         server.kill()  # the worker goes with it (its stdin closes)
