@@ -135,8 +135,8 @@ class CallbackRoute(httputil.HTTPMessageDelegate):
     ) -> asyncio.Future[tuple[int, dict[str, Any]]] | None:
         """Take ``request`` without a task of its own, when that can be done at once: the
         future of its answer (as :meth:`accept` returns it), or None to go through
-        :meth:`accept`. Creating and stepping a task per request, and the coroutines under
-        it, cost the event loop more than the rest of a trigger callback's taking."""
+        :meth:`accept`. A task per request and the coroutines under it cost the event loop
+        up to ~30 µs per trigger callback (BENCHMARKS.md, issue 15's tenth round)."""
         return None
 
     def answered(self, status: int, seconds: float) -> None:
