@@ -272,10 +272,7 @@ class CallbackRoute(httputil.HTTPMessageDelegate):
         self._answer_taken(status, answer)
 
     def _taken(self, taking: asyncio.Future[tuple[int, dict[str, Any]]]) -> None:
-        if taking.cancelled():  # the store stopped with the write queued
-            self._not_taken(StoreError("the hooknb store is closed"))
-            return
-        exc = taking.exception()
+        exc = taking.exception()  # (nothing cancels it: only this route waits for it)
         if exc is not None:
             self._not_taken(exc)
             return

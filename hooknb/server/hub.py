@@ -370,12 +370,9 @@ class Hub:
     def _answer_written(
         self, answer: asyncio.Future[tuple[int, dict[str, Any]]], written: asyncio.Future[Outcome]
     ) -> None:
-        if answer.cancelled():
+        if answer.cancelled():  # the task awaiting it in ingest() was cancelled
             return
-        if written.cancelled():
-            answer.cancel()
-            return
-        exc = written.exception()
+        exc = written.exception()  # (the store never cancels its futures)
         if exc is not None:
             answer.set_exception(exc)
             return
