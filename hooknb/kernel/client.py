@@ -39,10 +39,14 @@ _REQUEST_RETRY_SECONDS = 60.0
 # rescanning its queue (quadratic), and requests time out waiting for a connection.
 _MAX_IN_FLIGHT = 32
 #: Under load, syncs go out at most this often (seconds): each is an authenticated request the
-#: server answers on its event loop, so a kernel starting thousands of runs a second sends its
-#: reports in fewer, larger syncs. A sync after a quiet spell, or one ``flush()`` waits for,
-#: goes out at once.
-_SYNC_SPACING = 0.02
+#: server answers on its event loop and a write whose statements each hand the GIL from the
+#: server's writer thread to its event loop and back, so a kernel starting thousands of runs a
+#: second sends its reports in fewer, larger syncs. Measured (BENCHMARKS.md, issue 15's
+#: eleventh round): at 20 ms a sync's write held up the trigger callbacks queued behind it for
+#: 2-7 ms, 40 times a second; at 100 ms, runs started live went up 5 %. The hub's view of a
+#: run lags its kernel by at most this much under load. A sync after a quiet spell, or one
+#: ``flush()`` waits for, goes out at once.
+_SYNC_SPACING = 0.1
 
 
 class _RunsWorkflow(Protocol):
