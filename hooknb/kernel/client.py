@@ -43,7 +43,7 @@ _MAX_IN_FLIGHT = 32
 #: server's writer thread to its event loop and back, so a kernel starting thousands of runs a
 #: second sends its reports in fewer, larger syncs. Measured (BENCHMARKS.md, issue 15's
 #: eleventh round): at 20 ms a sync's write held up the trigger callbacks queued behind it for
-#: 2-7 ms, 40 times a second; at 100 ms, runs started live went up 5 %. The hub's view of a
+#: up to 6 ms, 40 times a second; at 100 ms, runs started live went up 3-5 %. The hub's view of a
 #: run lags its kernel by at most this much under load. A sync after a quiet spell, or one
 #: ``flush()`` waits for, goes out at once.
 _SYNC_SPACING = 0.1
