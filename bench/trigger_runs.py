@@ -64,6 +64,14 @@ def make(name):
 """
 
 
+def enable_live(kernel: Kernel, subscriber_url: str) -> str:
+    """Define the bench's trigger workflows in ``kernel`` (``KERNEL_SETUP``) and enable
+    ``p3_live``, P3's live workflow; return its callback URL."""
+    kernel.run(KERNEL_SETUP.format(sub=subscriber_url))
+    out = kernel.run('live = make("p3_live").enable(); print(live.callback_url)')
+    return out.strip().splitlines()[-1]
+
+
 def wait_drained(kernel: Kernel, name: str, expected: int, timeout: float = 120) -> int:
     """Wait until the kernel has started ``expected`` runs (or the count stops growing)."""
     give_up = time.monotonic() + timeout
@@ -105,9 +113,7 @@ def main() -> None:
             },
         }
         try:
-            kernel.run(KERNEL_SETUP.format(sub=sub.url))
-            url = kernel.run('live = make("p3_live").enable(); print(live.callback_url)')
-            url = url.strip().splitlines()[-1]
+            url = enable_live(kernel, sub.url)
             noop = noop_url(server, url)
 
             # -- baseline and live, in rounds -------------------------------------------------

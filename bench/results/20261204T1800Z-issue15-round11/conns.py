@@ -15,7 +15,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(BENCH))
 from _common import Kernel, Server, Subscriber, noop_url, thread_cpu_seconds, workdir, wrk  # noqa: E402
-from trigger_runs import KERNEL_SETUP, wait_drained  # noqa: E402
+from trigger_runs import enable_live, wait_drained  # noqa: E402
 
 SECONDS = 3
 
@@ -25,9 +25,7 @@ def main() -> None:
         server = Server(root, cpus=None).start()
         kernel = Kernel(server)
         try:
-            kernel.run(KERNEL_SETUP.format(sub=sub.url))
-            out = kernel.run('live = make("p3_live").enable(); print(live.callback_url)')
-            url = out.strip().splitlines()[-1]
+            url = enable_live(kernel, sub.url)
             pids = [server.pid, kernel.pid]
             noop = noop_url(server, url)
             wrk(url, duration=2, cpus=None, pids=pids)

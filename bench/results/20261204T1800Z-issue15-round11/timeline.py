@@ -28,7 +28,7 @@ from typing import Any
 BENCH = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(BENCH))
 from _common import Kernel, Server, Subscriber, workdir, wrk  # noqa: E402
-from trigger_runs import KERNEL_SETUP  # noqa: E402
+from trigger_runs import enable_live  # noqa: E402
 
 ON, DUMP, OUT, KNOBS = (
     Path(f"/tmp/{name}") for name in ("tl_on", "tl_dump", "tl.pkl", "r11_knobs")
@@ -48,9 +48,7 @@ def record(knobs: str) -> list[Event]:
         server = Server(root, cpus=None).start()
         kernel = Kernel(server)
         try:
-            kernel.run(KERNEL_SETUP.format(sub=sub.url))
-            out = kernel.run('live = make("p3_live").enable(); print(live.callback_url)')
-            url = out.strip().splitlines()[-1]
+            url = enable_live(kernel, sub.url)
             pids = [server.pid, kernel.pid]
             spacing = json.loads(knobs or "{}").get("spacing")
             if spacing is not None:  # the kernel's sync spacing (hooknb.kernel.client)
