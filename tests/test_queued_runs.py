@@ -232,7 +232,9 @@ async def test_a_busy_kernel_syncs_at_most_every_spacing_and_a_flush_goes_at_onc
 ) -> None:
     """Each sync is an authenticated request the server answers on its event loop: a kernel
     starting runs as fast as callbacks come reports them in syncs spaced _SYNC_SPACING apart,
-    while flush() (a caller waiting for the hub to know) never waits for the spacing."""
+    _SYNC_SPACING_BUSY after a sync of _BUSY_SYNC reports or more, while flush() (a caller
+    waiting for the hub to know) never waits for the spacing."""
+    monkeypatch.setattr(client_module, "_BUSY_SYNC", 8)  # (20 callbacks come at once)
     sent: list[tuple[float, int]] = []
     send = hub._send_sync
 
@@ -257,6 +259,12 @@ async def test_a_busy_kernel_syncs_at_most_every_spacing_and_a_flush_goes_at_onc
         await until(lambda: sum(count for _, count in sent) >= 200, 10, "every run reported")
         gaps = [later - earlier for (earlier, _), (later, _) in itertools.pairwise(sent)]
         assert gaps and min(gaps) >= client_module._SYNC_SPACING * 0.99, gaps
+        after_busy = [
+            later - earlier
+            for (earlier, count), (later, _) in itertools.pairwise(sent)
+            if count >= client_module._BUSY_SYNC
+        ]
+        assert after_busy and min(after_busy) >= client_module._SYNC_SPACING_BUSY * 0.99, sent
 
         monkeypatch.setattr(client_module, "_SYNC_SPACING", 30.0)
         for count in (201, 202):

@@ -38,15 +38,20 @@ _REQUEST_RETRY_SECONDS = 60.0
 # Requests in flight to the hub at once. Past a few dozen, httpx's pool spends its time
 # rescanning its queue (quadratic), and requests time out waiting for a connection.
 _MAX_IN_FLIGHT = 32
-#: Under load, syncs go out at most this often (seconds): each is an authenticated request the
-#: server answers on its event loop and a write whose statements each hand the GIL from the
-#: server's writer thread to its event loop and back, so a kernel starting thousands of runs a
-#: second sends its reports in fewer, larger syncs. Measured (BENCHMARKS.md, issue 15's
-#: eleventh round): at 20 ms a sync's write held up the trigger callbacks queued behind it for
-#: up to 6 ms, 40 times a second; at 100 ms, runs started live went up 3-5 %. The hub's view of a
-#: run lags its kernel by at most this much under load. A sync after a quiet spell, or one
-#: ``flush()`` waits for, goes out at once.
-_SYNC_SPACING = 0.1
+#: Syncs go out at most this often (seconds): each is an authenticated request the server
+#: answers on its event loop, so a kernel starting runs faster than that sends its reports in
+#: fewer, larger syncs. A sync after a quiet spell, or one ``flush()`` waits for, goes out at
+#: once.
+_SYNC_SPACING = 0.02
+#: ... and at most this often after a sync that carried ``_BUSY_SYNC`` or more reports: a
+#: kernel starting runs as fast as callbacks come. Each sync is also a write whose statements
+#: hand the GIL from the server's writer thread to its busy event loop and back: at 20 ms (40
+#: syncs a second in P3 live, ~60 reports each) such a write held up the trigger callbacks
+#: queued behind it for up to 6 ms each time; at 100 ms runs started live went up 3-5 %
+#: (BENCHMARKS.md, issue 15's eleventh round). The hub's view of a run then lags its kernel
+#: by up to this much; a kernel running a few runs keeps the short spacing.
+_SYNC_SPACING_BUSY = 0.1
+_BUSY_SYNC = 32
 
 
 class _RunsWorkflow(Protocol):
@@ -148,6 +153,7 @@ class HubClient:
         self._sync_needed: asyncio.Event | None = None
         self._flush_wanted: asyncio.Event | None = None
         self._last_sync = float("-inf")
+        self._last_sync_size = 0  # reports in the last sync (see _SYNC_SPACING_BUSY)
         self._in_flight: asyncio.Semaphore | None = None
         self._connected: asyncio.Event | None = None
         self._http: httpx.AsyncClient | None = None
@@ -634,7 +640,10 @@ class HubClient:
             # run that ends in it is reported once, ended, instead of Running now and ended in
             # the next sync (one UPDATE on the hub instead of two).
             await asyncio.sleep(0)
-            spacing = self._last_sync + _SYNC_SPACING - self.loop.time()
+            busy = self._last_sync_size >= _BUSY_SYNC
+            spacing = (
+                self._last_sync + (_SYNC_SPACING_BUSY if busy else _SYNC_SPACING) - self.loop.time()
+            )
             if spacing > 0:  # (flush() sets _flush_wanted: a waiting flush cuts this short)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._flush_wanted.wait(), spacing)
@@ -648,6 +657,7 @@ class HubClient:
             self._pending_acks.clear()
             self._pending_reports.clear()
             reports = [report for report in map(_report_of, runs) if report is not None]
+            self._last_sync_size = len(reports)
             if acks or reports or steps:
                 try:
                     try:
