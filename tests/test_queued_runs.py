@@ -419,3 +419,49 @@ async def test_grouped_trigger_callbacks_among_other_writes_keep_their_rows_stra
     # 5 waves of 20; before, after; beside and after the failure; last.
     assert counts["grouped"] == 100 + 5
     assert counts["guarded"] == 50
+
+
+async def test_a_run_its_kernel_started_but_not_yet_reported_stops_there_when_cancelled(
+    hub: Any, http: httpx.AsyncClient, monkeypatch: Any
+) -> None:
+    """A Queued run has been pushed to the kernel that runs its workflow, which may have
+    started it before its first report (the next sync) tells the hub: cancelling it on the hub
+    ends it there and tells that kernel, which stops it (it went on running there, its reports
+    refused, and a hosted run's viewers waited for it for ever)."""
+    release = asyncio.Event()
+    with Recorder() as service:
+
+        @hooknb.workflow(
+            name="early_cancel",
+            trigger=hooknb.HttpWebhookTrigger(
+                subscribe={"method": "POST", "uri": f"{service.url}s"}
+            ),
+            hub=hub,
+        )
+        async def flow(run: Any) -> Any:
+            await release.wait()
+            return "went on"
+
+        await flow.enable_async()
+        await hub.flush()
+        # As if a sync had just gone: the next one waits for the spacing.
+        monkeypatch.setattr(client_module, "_SYNC_SPACING", 30.0)
+        monkeypatch.setattr(client_module, "_SYNC_SPACING_BUSY", 30.0)
+        hub._last_sync = hub.loop.time()
+        posted = await http.post(flow.callback_url, json={"i": 1})
+        assert posted.status_code == 202
+        run_id = posted.json()["run"]
+        await until(lambda: any(r.id == run_id for r in flow.runs), 10, "the run in the kernel")
+        (run,) = flow.runs
+        await until(lambda: run.status == "Running", 10, "the run to start in the kernel")
+        shown = await hub.request("GET", f"hooknb/api/runs/{run_id}")
+        assert shown["status"] == "Queued"  # the kernel has not reported it yet
+
+        answer = await hub.request("POST", f"hooknb/api/runs/{run_id}/cancel", {})
+        assert answer["status"] == "Cancelled"
+        await until(lambda: run.done, 10, "the kernel to stop the run")
+        assert run.status == "Cancelled"
+        release.set()
+        await asyncio.wait_for(hub.flush(), 5)
+        shown = await hub.request("GET", f"hooknb/api/runs/{run_id}")
+        assert shown["status"] == "Cancelled"

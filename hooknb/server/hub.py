@@ -1359,13 +1359,22 @@ class Hub:
         kernel that runs it winds it down). ``final`` ends it Cancelled here at once even when
         a kernel runs it (a deleted workflow: its kernel is told, but may stop it without
         reporting)."""
-        status, client, doc, workflow, started = conn.execute(
-            "SELECT status, client, doc, workflow, started FROM runs WHERE id = ?", (run_id,)
+        status, client, doc, workflow, started, held = conn.execute(
+            "SELECT status, client, doc, workflow, started, held FROM runs WHERE id = ?",
+            (run_id,),
         ).fetchone()
         # A Queued run is its own delivery (rows.trigger_delivery): ending it Cancelled below
         # takes it back, with no row to find (this made a bulk cancel quadratic: F5).
         conn.execute("UPDATE runs SET cancel_requested = 1 WHERE id = ?", (run_id,))
         live = status != "Queued" and client is not None and client in connected
+        # A Queued run that is not held back has been pushed to the kernel that runs its
+        # workflow, which may have started it already: its first report, which moves it on
+        # from Queued, comes with the kernel's next sync. That kernel is told as well.
+        pushed_to = None
+        if status == "Queued" and not held:
+            pushed_to = self._route_client(Route.workflow(workflow))
+            if pushed_to not in connected:
+                pushed_to = None
         waits = conn.execute(
             f"SELECT id FROM waits WHERE run_id = ? AND state IN {OPEN_SQL}", (run_id,)
         ).fetchall()
@@ -1393,7 +1402,11 @@ class Hub:
             (now, ended_doc, run_id),
         )
         self._op_close_runs(conn, {run_id: workflow}, now, effects)
-        if live:
+        if pushed_to is not None:
+            effects.deliveries.append(
+                insert_delivery(conn, Route.client(pushed_to), "run", event="cancel", run_id=run_id)
+            )
+        if live or pushed_to is not None:
             # The kernel's own last report may never come: kernels showing the run hear it here.
             effects.reports.append(
                 (

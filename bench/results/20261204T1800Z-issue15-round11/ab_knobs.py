@@ -5,8 +5,9 @@ in short alternating runs, so that the VM's slow drifts hit both alike.
     PYTHONPATH=<checkout> python ab_knobs.py PAIRS SECONDS '{"swi": 0.001}' [A-knobs]
 
 The knob ``spacing`` is set in the kernel instead: its sync spacing
-(``hooknb.kernel.client._SYNC_SPACING``) for that side, 0.02 s (the default before git e5f6e1a)
-where a side does not give it. The other knobs are read by the probe's store (``KN``).
+(``hooknb.kernel.client._SYNC_SPACING``, and ``_SYNC_SPACING_BUSY`` since git 6326645) for that
+side, 0.02 s (the default before git e5f6e1a) where a side does not give it; ``"default"``
+gives both as shipped. The other knobs are read by the probe's store (``KN``).
 
 Prints each pair's B/A and, at the end, the median and geometric mean of B/A, how many pairs
 B won, and the medians of A's and B's ratio to the no-op (run before every second pair).
@@ -37,6 +38,8 @@ def main() -> None:
         kernel = Kernel(server)
         try:
             url = enable_live(kernel, sub.url)
+            kernel.run("import hooknb.kernel.client as c")
+            shipped = kernel.json("[c._SYNC_SPACING, getattr(c, '_SYNC_SPACING_BUSY', None)]")
             pids = [server.pid, kernel.pid]
             noop = noop_url(server, url)
             wrk(url, duration=2, cpus=None, pids=pids)
@@ -54,7 +57,10 @@ def main() -> None:
                     else:
                         KNOBS.unlink(missing_ok=True)
                     spacing = json.loads(knobs or "{}").get("spacing", 0.02)
-                    kernel.run(f"import hooknb.kernel.client as _c; _c._SYNC_SPACING = {spacing}")
+                    light, busy = shipped if spacing == "default" else (spacing, spacing)
+                    kernel.run(f"c._SYNC_SPACING = {light}")
+                    if busy is not None:
+                        kernel.run(f"c._SYNC_SPACING_BUSY = {busy}")
                     time.sleep(0.3)
                     before = thread_cpu_seconds(server.pid).get(server.pid, 0.0)
                     result = wrk(url, duration=seconds, cpus=None, pids=pids)
