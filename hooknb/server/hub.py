@@ -1366,29 +1366,30 @@ class Hub:
         # A Queued run is its own delivery (rows.trigger_delivery): ending it Cancelled below
         # takes it back, with no row to find (this made a bulk cancel quadratic: F5).
         conn.execute("UPDATE runs SET cancel_requested = 1 WHERE id = ?", (run_id,))
-        live = status != "Queued" and client is not None and client in connected
-        # A Queued run that is not held back has been pushed to the kernel that runs its
-        # workflow, which may have started it already: its first report, which moves it on
-        # from Queued, comes with the kernel's next sync. That kernel is told as well.
-        pushed_to = None
-        if status == "Queued" and not held:
-            pushed_to = self._route_client(Route.workflow(workflow))
-            if pushed_to not in connected:
-                pushed_to = None
+        if status != "Queued":
+            running_in = client
+        elif not held:
+            # Pushed to the kernel that runs its workflow, which may have started it already:
+            # its first report, which moves it on from Queued, comes with the kernel's next sync.
+            running_in = self._route_client(Route.workflow(workflow))
+        else:
+            running_in = None
+        if running_in not in connected:
+            running_in = None
+        live = running_in is not None and status != "Queued"
         waits = conn.execute(
             f"SELECT id FROM waits WHERE run_id = ? AND state IN {OPEN_SQL}", (run_id,)
         ).fetchall()
         for (wait_id,) in waits:
             self._op_end_wait(conn, wait_id, "cancelled", now, effects, notify=live)
-        if live:
-            if not waits:
-                effects.deliveries.append(
-                    insert_delivery(
-                        conn, Route.client(client), "run", event="cancel", run_id=run_id
-                    )
+        if running_in is not None and not waits:
+            effects.deliveries.append(
+                insert_delivery(
+                    conn, Route.client(running_in), "run", event="cancel", run_id=run_id
                 )
-            if not final:
-                return "Cancelling"
+            )
+        if live and not final:
+            return "Cancelling"
         reason = "the run was cancelled" + (
             ": its workflow was deleted"
             if final
@@ -1402,11 +1403,7 @@ class Hub:
             (now, ended_doc, run_id),
         )
         self._op_close_runs(conn, {run_id: workflow}, now, effects)
-        if pushed_to is not None:
-            effects.deliveries.append(
-                insert_delivery(conn, Route.client(pushed_to), "run", event="cancel", run_id=run_id)
-            )
-        if live or pushed_to is not None:
+        if running_in is not None:
             # The kernel's own last report may never come: kernels showing the run hear it here.
             effects.reports.append(
                 (
