@@ -241,6 +241,9 @@ class StatsHandler(APIHandler):
             scheduler_stats = getattr(hub._deadlines, "stats", None)
             value["deadline_scheduler"] = scheduler_stats() if scheduler_stats else None
             value["adopt"] = [_adopt_entry(entry) for entry in _adopt_timings]
+            writer = hub._trigger_writer
+            process = writer._process if writer is not None else None
+            value["trigger_writer_pid"] = process.pid if process is not None else None
         value["gc"] = _gc_pauses.snapshot()
         self.finish(json.dumps(value))
 
@@ -253,6 +256,11 @@ class StatsHandler(APIHandler):
         _gc_pauses.longest = [0.0, 0.0, 0.0]
         if hub is not None:
             _time_adoption(hub)
+            # ?trigger_writer=1|0: the hub's trigger_writer_process switched at run time, so
+            # that one server measures with and without it (bench/results' A/B scripts).
+            switch = self.get_query_argument("trigger_writer", None)
+            if switch is not None:
+                hub.trigger_writer_process = switch == "1"
         self.finish(json.dumps({"reset": stats is not None}))
 
 

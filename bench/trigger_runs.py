@@ -96,11 +96,17 @@ def main() -> None:
     parser.add_argument("--conns", type=int, default=16)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument(
+        "--trigger-writer-process",
+        action="store_true",
+        help="start the server with c.HookNB.trigger_writer_process on",
+    )
     args = parser.parse_args()
 
     with workdir("p3", keep=args.keep) as root, Subscriber() as sub:
         info = machine(root)
-        server = Server(root, cpus=None).start()
+        env = {"HOOKNB_TRIGGER_WRITER_PROCESS": "1"} if args.trigger_writer_process else {}
+        server = Server(root, cpus=None, env=env).start()
         kernel = Kernel(server)
         pids = [server.pid, kernel.pid]
         result: dict[str, Any] = {
@@ -115,10 +121,16 @@ def main() -> None:
         try:
             url = enable_live(kernel, sub.url)
             noop = noop_url(server, url)
+            if args.trigger_writer_process:
+                # The trigger writer starts at the first callback; its CPU is ours, not foreign.
+                expected = wrk(url, duration=1, conns=args.conns, cpus=None, pids=pids)["requests"]
+                wait_drained(kernel, "p3_live", expected)
+                pids.append(int(server.stats()["trigger_writer_pid"]))
+                result["setup"]["trigger_writer_process"] = True
 
             # -- baseline and live, in rounds -------------------------------------------------
             rounds = []
-            expected = 0
+            expected = int(kernel.json('len(STARTS["p3_live"])'))
             for index in range(args.rounds):
                 quiet = wait_quiet(pids)
                 order = ("base", "live") if index % 2 == 0 else ("live", "base")

@@ -168,6 +168,18 @@ class HookNB(ExtensionApp):
         )
     ).tag(config=True)
 
+    trigger_writer_process = Bool(
+        help=(
+            "Store plain trigger callbacks (no conditions, splitOn, concurrency limit or "
+            "sender verification; bodies up to 64 KiB) in a process of their own, started at "
+            "the first one, instead of the server's writer thread: under a steady stream of "
+            "them the server's event loop and the store's writes then run side by side "
+            "instead of taking turns on one GIL (more runs a second; one Python process more "
+            "while it runs). Durability is the same: each answer waits for the commit's "
+            "fsync. Env: HOOKNB_TRIGGER_WRITER_PROCESS (1/true/yes turn it on)."
+        )
+    ).tag(config=True)
+
     freeze_startup_objects = Bool(
         help=(
             "Once the server has started, leave the objects it started with (Jupyter's and "
@@ -183,6 +195,10 @@ class HookNB(ExtensionApp):
     @default("run_definitions")
     def _default_run_definitions(self) -> bool:
         return _env_flag("HOOKNB_RUN_DEFINITIONS", True)
+
+    @default("trigger_writer_process")
+    def _default_trigger_writer_process(self) -> bool:
+        return _env_flag("HOOKNB_TRIGGER_WRITER_PROCESS", False)
 
     @default("freeze_startup_objects")
     def _default_freeze_startup_objects(self) -> bool:
@@ -326,6 +342,7 @@ class HookNB(ExtensionApp):
             reconnect_grace=self.reconnect_grace,
             callback_base=(lambda: receiver.callback_base) if (receiver := self.receiver) else None,
             status_notes=self._status_notes,
+            trigger_writer_process=self.trigger_writer_process,
         )
         if self.receiver is not None:
             self.hub.on_keys_changed = self.receiver.keys_changed

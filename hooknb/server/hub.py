@@ -46,21 +46,26 @@ from .rows import (
     Owner,
     Route,
     StepOrder,
+    StoredTrigger,
     callback_from_row,
     insert_callback,
     insert_delivery,
     insert_outbox,
     insert_step,
     insert_trigger_callback,
+    insert_trigger_callbacks,
     last_outbox,
     new_run_id,
+    next_trigger_ids,
     queued_run_seq,
     stamp_trigger_callbacks,
+    tracking_id,
     trigger_delivery,
 )
 from .sender_signatures import VerificationFailed, Verifier, make_verifier
-from .store import Grouped, Store, execute_rows, in_batches, marks
+from .store import Grouped, Store, StoreError, execute_rows, in_batches, marks
 from .trigger_settings import Decision, TriggerSettings, decide
+from .trigger_writer import TriggerWriter
 from .uploads import UploadGate
 from .views import RUN_STATUSES, Views, outbox_json
 
@@ -137,6 +142,7 @@ class Hub:
         reconnect_grace: float = DEFAULT_RECONNECT_GRACE,
         callback_base: Callable[[], str] | None = None,
         status_notes: Callable[[], dict[str, Any]] | None = None,
+        trigger_writer_process: bool = False,
     ) -> None:
         """``public_base`` is this server's base URL for outside services; callback URLs are
         ``<callback_base>/<id>?sig=`` with ``callback_base`` defaulting to
@@ -205,6 +211,10 @@ class Hub:
         # The group of the busiest write (one object, so that the writer groups them).
         self._trigger_callbacks = self._op_trigger_callbacks
         self._trigger_memo = _TriggerMemo()
+        #: Plain trigger callbacks stored by a process of their own (trigger_writer.py),
+        #: started at the first one; may be switched at run time.
+        self.trigger_writer_process = trigger_writer_process
+        self._trigger_writer: TriggerWriter | None = None
         self._channels: dict[str, Channel] = {}
         self._workflow_client: dict[str, str] = dict(
             store.reader.execute("SELECT name, client FROM workflows WHERE client IS NOT NULL")
@@ -273,6 +283,8 @@ class Hub:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         await self.outbox.stop()
+        if self._trigger_writer is not None:
+            await self._trigger_writer.stop()
 
     # -- URLs ------------------------------------------------------------------------------
 
@@ -362,10 +374,81 @@ class Hub:
         settings = self._settings.get(name)
         if settings is not None and (settings.evaluates or settings.limited):
             return None
-        written = self.store.write(Grouped(self._trigger_callbacks, (callback_id, request)))
-        answer: asyncio.Future[tuple[int, dict[str, Any]]] = written.get_loop().create_future()
-        written.add_done_callback(functools.partial(self._answer_written, answer))
+        answer: asyncio.Future[tuple[int, dict[str, Any]]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        writer = self._trigger_writer
+        if self.trigger_writer_process and writer is None:
+            writer = self._start_trigger_writer()
+        if writer is not None and writer.can_take(len(request.body)):
+            writer.send(
+                [
+                    name,
+                    request.method,
+                    request.headers,
+                    request.queries,
+                    request.content_type,
+                    request.body,
+                    request.received,
+                ],
+                (answer, callback_id, name, request),
+            )
+        else:
+            self._store_trigger_callback(callback_id, request, answer)
         return answer
+
+    def _store_trigger_callback(
+        self,
+        callback_id: str,
+        request: InboundRequest,
+        answer: asyncio.Future[tuple[int, dict[str, Any]]],
+    ) -> None:
+        """Store a plain trigger callback with the writer thread's batch; answer when durable."""
+        written = self.store.write(Grouped(self._trigger_callbacks, (callback_id, request)))
+        written.add_done_callback(functools.partial(self._answer_written, answer))
+
+    def _start_trigger_writer(self) -> TriggerWriter | None:
+        """Start the trigger writer process (on the first plain trigger callback, when
+        ``trigger_writer_process`` is on); None if it cannot start."""
+        writer = TriggerWriter(self.store.path, self._trigger_writer_replies, self.log)
+        self.store.share_writes()
+        try:
+            writer.start()
+        except OSError as exc:
+            self.log.error("hooknb: the trigger writer process did not start: %s", exc)
+            self.trigger_writer_process = False
+            return None
+        self._trigger_writer = writer
+        return writer
+
+    def _trigger_writer_replies(self, replies: list[tuple[Any, list[Any]]]) -> None:
+        """The trigger writer's answers for one of its batches (see
+        :mod:`hooknb.server.trigger_writer`): the stored callbacks are answered 202 and their
+        runs delivered, as from the writer thread; a callback whose trigger is not enabled is
+        taken as any other (409, 404, …); one that failed gets a 503."""
+        stored: list[tuple[str, InboundRequest, StoredTrigger]] = []
+        answers = []
+        for (answer, callback_id, name, request), reply in replies:
+            if reply[1] is None:
+                try:
+                    self._store_trigger_callback(callback_id, request, answer)
+                except StoreError as exc:
+                    if not answer.done():
+                        answer.set_exception(exc)
+            elif reply[1] is False:
+                self.log.error("hooknb: the trigger writer did not store a callback: %s", reply[2])
+                if not answer.done():
+                    answer.set_exception(StoreError(f"hooknb trigger writer: {reply[2]}"))
+            else:
+                stored.append((name, request, StoredTrigger(*reply[1:])))
+                answers.append(answer)
+        if not stored:
+            return
+        outcomes = self._accepted_triggers(stored)
+        self._apply(outcomes[0].effects)
+        for answer, outcome in zip(answers, outcomes, strict=True):
+            if not answer.done():
+                answer.set_result((outcome.status, outcome.value))
 
     def _answer_written(
         self, answer: asyncio.Future[tuple[int, dict[str, Any]]], written: asyncio.Future[Outcome]
@@ -548,7 +631,7 @@ class Hub:
             callback_id = insert_trigger_callback(conn, name, run_id, request)
             if callback_id is None:
                 return self._op_trigger_refused(conn, name)
-            tracking = _tracking_id(request, run_id)
+            tracking = tracking_id(request, run_id)
             rowid = conn.execute(
                 "INSERT INTO runs (id, workflow, status, trigger_callback, created, tracking_id)"
                 " VALUES (?, ?, 'Queued', ?, ?, ?)",
@@ -632,60 +715,45 @@ class Hub:
         memo = self._trigger_memo
         memo.check(self.store.write_stamp(conn))
         if not memo.next_ids:
-            memo.next_ids = [
-                (largest or 0) + 1
-                for largest in conn.execute(
-                    "SELECT (SELECT MAX(id) FROM callbacks), (SELECT MAX(rowid) FROM runs),"
-                    " (SELECT MAX(id) FROM trigger_history)"
-                ).fetchone()
-            ]
-        callback_id, rowid, history_id = memo.next_ids
-        rows = []
-        # One Effects for the whole group, given to its first callback: the others are
-        # committed with it and resolved in the same turn of the loop, so all of its
-        # deliveries may go out as the first is answered (an Effects per callback cost as
-        # much as its rows' statements).
+            memo.next_ids = next_trigger_ids(conn)
+        triggers = [(name, request) for _, name, request in pending]
+        stored = insert_trigger_callbacks(conn, triggers, memo.next_ids)
+        # Ids taken (a rollback leaves a gap: harmless); the rows were the only change since.
+        memo.stamp = self.store.write_stamp(conn)
+        accepted = self._accepted_triggers(
+            [(*trigger, made) for trigger, made in zip(triggers, stored, strict=True)]
+        )
+        for (index, _, _), outcome in zip(pending, accepted, strict=True):
+            outcomes[index] = outcome
+
+    def _accepted_triggers(
+        self, stored: list[tuple[str, InboundRequest, StoredTrigger]]
+    ) -> list[Outcome]:
+        """The 202 of each stored trigger callback, with its run's delivery. One Effects for
+        the whole group, given to its first callback: the others are committed with it and
+        resolved in the same turn of the loop, so all of its deliveries may go out as the
+        first is answered (an Effects per callback cost as much as its rows' statements)."""
         effects = Effects()
-        for index, name, request in pending:
-            run_id = new_run_id()
-            tracking = _tracking_id(request, run_id)
-            rows.append(
-                (
-                    callback_id,
-                    name,
-                    run_id,
-                    request.received,
-                    request.method,
-                    json.dumps(request.headers),
-                    json.dumps(request.queries) if request.queries else "{}",
-                    request.content_type,
-                    request.body,
-                    rowid,
-                    tracking,
-                    history_id,
-                    f'["{run_id}"]',  # (run ids are hex digits: nothing to escape)
+        outcomes = []
+        for name, request, made in stored:
+            effects.deliveries.append(
+                trigger_delivery(made.run_rowid, name, made.run_id, made.callback_id, request)
+            )
+            outcomes.append(
+                Outcome(
+                    {
+                        "run": made.run_id,
+                        "workflow": name,
+                        "status": "Accepted",
+                        "$headers": _run_headers(
+                            name, made.run_id, made.tracking, history_name(made.history_id)
+                        ),
+                    },
+                    status=202,
+                    effects=effects if len(effects.deliveries) == 1 else _NO_EFFECTS,
                 )
             )
-            effects.deliveries.append(trigger_delivery(rowid, name, run_id, callback_id, request))
-            outcomes[index] = Outcome(
-                {
-                    "run": run_id,
-                    "workflow": name,
-                    "status": "Accepted",
-                    "$headers": _run_headers(name, run_id, tracking, history_name(history_id)),
-                },
-                status=202,
-                effects=effects if len(effects.deliveries) == 1 else _NO_EFFECTS,
-            )
-            callback_id += 1
-            rowid += 1
-            history_id += 1
-        execute_rows(
-            conn, "INSERT INTO trigger_callback_rows VALUES", "(" + marks(rows[0]) + ")", rows
-        )
-        # Ids taken (a rollback leaves a gap: harmless); the rows were the only change since.
-        memo.next_ids = [callback_id, rowid, history_id]
-        memo.stamp = self.store.write_stamp(conn)
+        return outcomes
 
     def _op_trigger_refused(self, conn: sqlite3.Connection, name: str) -> Outcome | None:
         if not _workflow_exists(conn, name):
@@ -769,7 +837,7 @@ class Hub:
             first_callback = first_callback or callback_id
             held = free <= 0
             free -= 1
-            tracking = _tracking_id(request, run_id)
+            tracking = tracking_id(request, run_id)
             rowid = conn.execute(
                 "INSERT INTO runs (id, workflow, status, trigger_callback, created, tracking_id,"
                 " held) VALUES (?, ?, 'Queued', ?, ?, ?, ?)",
@@ -795,7 +863,7 @@ class Hub:
             "workflow": name,
             "status": "Accepted",
             "$headers": _run_headers(
-                name, first["run"], _tracking_id(request, first["run"]), history
+                name, first["run"], tracking_id(request, first["run"]), history
             ),
         }
         if len(runs) > 1:
@@ -1213,7 +1281,7 @@ class Hub:
             run_id = new_run_id()
             callback_id = insert_callback(conn, "manual", workflow, run_id, request)
             _insert_history(conn, workflow, "Fired", request, callback_id, [run_id], 202)
-            tracking = _tracking_id(request, run_id)
+            tracking = tracking_id(request, run_id)
             if queued:
                 rowid = conn.execute(
                     "INSERT INTO runs (id, workflow, status, trigger_callback, created,"
@@ -1285,7 +1353,7 @@ class Hub:
             rowid = conn.execute(
                 "INSERT INTO runs (id, workflow, status, trigger_callback, created, tracking_id,"
                 " held) VALUES (?, ?, 'Queued', ?, ?, ?, ?)",
-                (new_run, workflow, callback_id, now, _tracking_id(request, new_run), int(held)),
+                (new_run, workflow, callback_id, now, tracking_id(request, new_run), int(held)),
             ).lastrowid
             effects = Effects()
             if not held:
@@ -2562,22 +2630,6 @@ def _run_load(conn: sqlite3.Connection, workflow: str) -> tuple[int, int]:
         (workflow,),
     ).fetchone()
     return int(row[0]), int(row[1])
-
-
-_MAX_TRACKING_ID = 256
-
-
-def _tracking_id(request: InboundRequest, run_id: str) -> str:
-    """The run's client tracking id: the sender's ``x-ms-client-tracking-id``, else the run's
-    id (Logic Apps' default: https://learn.microsoft.com/azure/logic-apps/
-    logic-apps-workflow-actions-triggers, "x-ms-client-tracking-id")."""
-    for name, value in request.headers:
-        if name.lower() == "x-ms-client-tracking-id":
-            value = value.strip()[:_MAX_TRACKING_ID]
-            # Echoed in the answer's headers: control characters would make it unsendable.
-            if value and not any(ord(c) < 32 or ord(c) == 127 for c in value):
-                return value
-    return run_id
 
 
 def _insert_history(

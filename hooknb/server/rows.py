@@ -9,13 +9,14 @@ import json
 import secrets
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from .. import jsonsafe
 from ..http_model.wire import CallbackWire, encode_wire_body
 from .http_errors import HubError
+from .store import execute_rows, marks
 
 OPEN_WAIT_STATES = ("open", "subscribing", "waiting")
 OPEN_SQL = "('open', 'subscribing', 'waiting')"
@@ -110,6 +111,90 @@ class InboundRequest:
 def new_run_id() -> str:
     """Run ids sort by creation time (microseconds, hex) and carry a random tail."""
     return f"{time.time_ns() // 1000:014x}{secrets.token_hex(3)}"
+
+
+_MAX_TRACKING_ID = 256
+
+
+def tracking_id(request: InboundRequest, run_id: str) -> str:
+    """The run's client tracking id: the sender's ``x-ms-client-tracking-id``, else the run's
+    id (Logic Apps' default: https://learn.microsoft.com/azure/logic-apps/
+    logic-apps-workflow-actions-triggers, "x-ms-client-tracking-id")."""
+    for name, value in request.headers:
+        if name.lower() == "x-ms-client-tracking-id":
+            value = value.strip()[:_MAX_TRACKING_ID]
+            # Echoed in the answer's headers: control characters would make it unsendable.
+            if value and not any(ord(c) < 32 or ord(c) == 127 for c in value):
+                return value
+    return run_id
+
+
+class StoredTrigger(NamedTuple):
+    """What :func:`insert_trigger_callbacks` stored for one trigger callback."""
+
+    callback_id: int
+    run_rowid: int
+    history_id: int
+    run_id: str
+    tracking: str
+
+
+def next_trigger_ids(conn: sqlite3.Connection) -> list[int]:
+    """The ids the next trigger callback's rows get (callback, run rowid, history entry): the
+    largest so far plus one, as SQLite would give them; read inside the writing
+    transaction, so no other writer takes them meanwhile."""
+    return [
+        (largest or 0) + 1
+        for largest in conn.execute(
+            "SELECT (SELECT MAX(id) FROM callbacks), (SELECT MAX(rowid) FROM runs),"
+            " (SELECT MAX(id) FROM trigger_history)"
+        ).fetchone()
+    ]
+
+
+def insert_trigger_callbacks(
+    conn: sqlite3.Connection, callbacks: Sequence[tuple[str, InboundRequest]], next_ids: list[int]
+) -> list[StoredTrigger]:
+    """Store trigger callbacks ``(workflow, request)`` that start a run each: the request,
+    its Queued run (which is its delivery: :func:`trigger_delivery`) and a Fired entry in
+    the trigger history, as rows of the writer's ``trigger_callback_rows`` view
+    (:mod:`hooknb.server.store`), up to 32 callbacks a statement. The ids are ``next_ids``
+    (:func:`next_trigger_ids`), given explicitly so that the rows can refer to each other,
+    and advanced past the ones taken. Used by the store's writer thread and by the trigger
+    writer process alike (:mod:`hooknb.server.trigger_writer`)."""
+    callback_id, rowid, history_id = next_ids
+    rows = []
+    stored = []
+    for name, request in callbacks:
+        run_id = new_run_id()
+        tracking = tracking_id(request, run_id)
+        rows.append(
+            (
+                callback_id,
+                name,
+                run_id,
+                request.received,
+                request.method,
+                json.dumps(request.headers),
+                json.dumps(request.queries) if request.queries else "{}",
+                request.content_type,
+                request.body,
+                rowid,
+                tracking,
+                history_id,
+                f'["{run_id}"]',  # (run ids are hex digits: nothing to escape)
+            )
+        )
+        stored.append(StoredTrigger(callback_id, rowid, history_id, run_id, tracking))
+        callback_id += 1
+        rowid += 1
+        history_id += 1
+    if rows:
+        execute_rows(
+            conn, "INSERT INTO trigger_callback_rows VALUES", "(" + marks(rows[0]) + ")", rows
+        )
+    next_ids[:] = [callback_id, rowid, history_id]
+    return stored
 
 
 def callback_json(

@@ -364,6 +364,11 @@ class Store:
         self._unsent: dict[asyncio.AbstractEventLoop, list[Any]] = {}
         # ROLLBACKs so far: with the writer's total_changes, what write_stamp() tells.
         self._rollbacks = 0
+        # Set by share_writes(): the lock the writer thread holds around each transaction
+        # once another process writes too (the trigger writer), and a stamp that never
+        # repeats from then on.
+        self._write_lock: Any = None
+        self._shared_stamps = 0
         self._lock_file: Any = None
         self._reader: sqlite3.Connection | None = None
         self._latest: sqlite3.Connection | None = None
@@ -418,6 +423,8 @@ class Store:
             if self._counter is not None:
                 self._counter.close()
                 self._counter = None
+        if self._write_lock is not None:
+            self._write_lock.close()
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
@@ -514,9 +521,23 @@ class Store:
     def write_stamp(self, conn: sqlite3.Connection) -> tuple[int, int]:
         """For writer ops: a value that changes whenever a row of the store may have changed
         since it was taken (every row a statement or trigger changed on the writer's
-        connection, the only one that writes, counts; so does every rollback, which undoes
-        rows without counting). What an op read while it is unchanged is still true."""
+        connection counts; so does every rollback, which undoes rows without counting).
+        What an op read while it is unchanged is still true. Once another process writes
+        too (:meth:`share_writes`), it is new at each call."""
+        if self._write_lock is not None:
+            self._shared_stamps += 1
+            return -1, self._shared_stamps
         return conn.total_changes, self._rollbacks
+
+    def share_writes(self) -> None:
+        """From now on another process writes this store too (the trigger writer,
+        :mod:`hooknb.server.trigger_writer`): the writer thread holds the write lock it
+        takes around each of its transactions as well, and nothing it read in one
+        transaction counts as still true in the next. Event-loop thread; once."""
+        if self._write_lock is None:
+            from .trigger_writer import open_write_lock
+
+            self._write_lock = open_write_lock(self.path)
 
     def _run_writer(self, ready: concurrent.futures.Future[None]) -> None:
         try:
@@ -635,6 +656,17 @@ class Store:
         No savepoint per op: on the hot path (every callback) that would be two more
         statements, and two more hand-overs of the GIL, per request.
         """
+        lock = self._write_lock
+        if lock is None:
+            return self._commit_alone(conn, batch)
+        from .trigger_writer import locked
+
+        with locked(lock):
+            return self._commit_alone(conn, batch)
+
+    def _commit_alone(
+        self, conn: sqlite3.Connection, batch: list[Any]
+    ) -> tuple[list[tuple[Any, Any, Any, BaseException | None]] | None, float]:
         outcomes: list[tuple[Any, Any, Any, BaseException | None]] = []
         committing = time.perf_counter()
         try:

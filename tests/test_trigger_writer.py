@@ -1,0 +1,186 @@
+"""``c.HookNB.trigger_writer_process``: plain trigger callbacks stored by a process of their own.
+
+Real server, real child process, real SQLite: what the sender gets, what is stored (with the
+writer thread's own writes interleaved: no id is taken twice), the kernel's deliveries, a
+trigger disabled meanwhile, the child killed, and a ``kill -9`` of the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from helpers import api, the_hub, until
+from processes import ServerProcess
+from subscribers import Recorder
+from test_queued_runs import channel_events
+from test_security import enabled_trigger
+
+from hooknb.server.trigger_writer import MAX_BODY
+
+
+@pytest.fixture
+def hooknb_config() -> dict[str, Any]:
+    return {"trigger_writer_process": True}
+
+
+async def _writer_ready(hub: Any, http: httpx.AsyncClient, url: str) -> None:
+    """The first plain trigger callback starts the child; wait until it takes callbacks."""
+    assert (await http.post(url, json={"first": True})).status_code == 202
+    await until(lambda: hub._trigger_writer is not None and hub._trigger_writer.ready, 30, "ready")
+
+
+def _child_pids(store: Path) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"hooknb.server.trigger_writer" in command and str(store).encode() in command:
+            pids.append(int(entry.name))
+    return pids
+
+
+async def test_callbacks_are_stored_by_the_child_alongside_the_writer_threads_own(
+    jp_fetch: Any, jp_serverapp: Any, server_url: str, server_token: str, http: httpx.AsyncClient
+) -> None:
+    hub = the_hub(jp_serverapp)
+    with Recorder() as service:
+        record = await enabled_trigger(jp_fetch, service, "tw")
+    url = record["trigger"]["callbackUrl"]
+    await _writer_ready(hub, http, url)
+    ops_before = hub.store.stats.ops
+    # Small bodies go to the child, large ones to the writer thread: both write the same
+    # tables at once, each in turn under the write lock.
+    large = "x" * (MAX_BODY + 1)
+    bodies = [{"i": i, "pad": large if i % 5 == 0 else ""} for i in range(60)]
+    answers = await asyncio.gather(*(http.post(url, json=body) for body in bodies))
+    assert {answer.status_code for answer in answers} == {202}, [a.text for a in answers]
+    for answer in answers:  # Logic Apps' headers, as from the writer thread
+        assert answer.headers["x-ms-workflow-run-id"] == answer.json()["run"]
+        assert answer.headers["x-ms-client-tracking-id"] == answer.json()["run"]
+        assert answer.headers["x-ms-workflow-name"] == "tw"
+        assert len(answer.headers["x-ms-trigger-history-name"]) == 20
+    # The writer thread stored the 12 large ones (and no more); the child the 48 others.
+    assert 1 <= hub.store.stats.ops - ops_before <= 12
+    reader = hub.store.latest
+    stored = reader.execute(
+        "SELECT r.id, r.rowid, c.id, c.body, h.id, h.runs FROM runs r"
+        " JOIN callbacks c ON c.id = r.trigger_callback"
+        " JOIN trigger_history h ON h.callback = c.id WHERE r.workflow = 'tw'"
+    ).fetchall()
+    assert len(stored) == 61  # with the first
+    assert len({row[1] for row in stored}) == len({row[2] for row in stored}) == 61
+    assert all(json.loads(row[5]) == [row[0]] for row in stored)
+    by_run = {row[0]: json.loads(row[3]) for row in stored}
+    for body, answer in zip(bodies, answers, strict=True):
+        assert by_run[answer.json()["run"]] == body
+    # The history names in the answers are the stored entries'.
+    names = {answer.headers["x-ms-trigger-history-name"] for answer in answers}
+    assert len(names) == 60 and names <= {f"{row[4]:020d}" for row in stored}
+
+
+async def test_the_childs_runs_are_delivered_to_the_workflows_kernel(
+    jp_fetch: Any, jp_serverapp: Any, server_url: str, server_token: str, http: httpx.AsyncClient
+) -> None:
+    hub = the_hub(jp_serverapp)
+    with Recorder() as service:
+        record = await enabled_trigger(jp_fetch, service, "twk")
+    url = record["trigger"]["callbackUrl"]
+    await _writer_ready(hub, http, url)
+    reading = asyncio.ensure_future(channel_events(http, server_url, server_token, "c", 21))
+    await asyncio.sleep(0.5)  # the channel is open: the deliveries below are pushed live
+    answers = await asyncio.gather(*(http.post(url, json={"i": i}) for i in range(20)))
+    assert {answer.status_code for answer in answers} == {202}
+    events = await reading
+    delivered = {event["run"] for event in events if event.get("kind") == "trigger"}
+    assert {answer.json()["run"] for answer in answers} <= delivered
+    sent = [event for event in events if event["run"] == answers[0].json()["run"]]
+    assert sent[0]["workflow"] == "twk"
+
+
+async def test_a_trigger_disabled_meanwhile_is_refused_as_without_the_child(
+    jp_fetch: Any, jp_serverapp: Any, http: httpx.AsyncClient
+) -> None:
+    hub = the_hub(jp_serverapp)
+    with Recorder() as service:
+        record = await enabled_trigger(jp_fetch, service, "twd")
+        url = record["trigger"]["callbackUrl"]
+        await _writer_ready(hub, http, url)
+        await api(jp_fetch, "workflows", "twd", "trigger", method="DELETE")
+    answer = await http.post(url, json={"late": True})
+    assert answer.status_code == 409
+    assert answer.json()["state"] == "Disabled"
+    assert hub._trigger_writer.alive  # the child asked the server to decide; it goes on
+
+
+async def test_when_the_child_dies_the_server_stores_callbacks_itself(
+    jp_fetch: Any, jp_serverapp: Any, http: httpx.AsyncClient, hooknb_store: Path
+) -> None:
+    hub = the_hub(jp_serverapp)
+    with Recorder() as service:
+        record = await enabled_trigger(jp_fetch, service, "twx")
+    url = record["trigger"]["callbackUrl"]
+    await _writer_ready(hub, http, url)
+    (pid,) = _child_pids(hooknb_store)
+    os.kill(pid, signal.SIGKILL)
+    await until(lambda: not hub._trigger_writer.alive, 10, "the child's exit seen")
+    answers = await asyncio.gather(*(http.post(url, json={"i": i}) for i in range(10)))
+    assert {answer.status_code for answer in answers} == {202}
+    runs = {answer.json()["run"] for answer in answers}
+    stored = {
+        row[0] for row in hub.store.latest.execute("SELECT id FROM runs WHERE workflow = 'twx'")
+    }
+    assert runs <= stored
+    assert _child_pids(hooknb_store) == []  # not restarted
+
+
+def test_every_202_survives_a_kill_9_and_the_child_ends_with_the_server(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path, env={"HOOKNB_TRIGGER_WRITER_PROCESS": "1"}).start()
+    try:
+        with Recorder() as service:
+            server.api("PUT", "workflows/twk9", json={"client": "k", "trigger": "T"})
+            record = server.api(
+                "PUT",
+                "workflows/twk9/trigger",
+                json={"client": "k", "subscribe": {"method": "POST", "uri": f"{service.url}s"}},
+            )
+        url = record["trigger"]["callbackUrl"]
+
+        async def post_all() -> list[str]:
+            async with httpx.AsyncClient(trust_env=False, timeout=30) as client:
+                answers = await asyncio.gather(
+                    *(client.post(url, json={"i": i}) for i in range(300))
+                )
+            assert {answer.status_code for answer in answers} == {202}
+            return [answer.json()["run"] for answer in answers]
+
+        accepted = asyncio.run(post_all())
+        assert len(_child_pids(server.store)) == 1
+        accepted += asyncio.run(post_all())
+        server.kill()
+        deadline = time.monotonic() + 10
+        while _child_pids(server.store) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _child_pids(server.store) == []  # its input closed with the server: it ended
+        server.start()
+
+        async def connect() -> list[dict[str, Any]]:
+            async with httpx.AsyncClient(trust_env=False, timeout=30) as http:
+                return await channel_events(http, server.url, server.token, "k", len(accepted))
+
+        events = asyncio.run(connect())
+        assert sorted(event["run"] for event in events) == sorted(accepted)
+        assert len({event["seq"] for event in events}) == len(accepted)
+    finally:
+        server.stop()
