@@ -377,9 +377,9 @@ class Hub:
         answer: asyncio.Future[tuple[int, dict[str, Any]]] = (
             asyncio.get_running_loop().create_future()
         )
-        writer = self._trigger_writer
-        if self.trigger_writer_process and writer is None:
-            writer = self._start_trigger_writer()
+        writer = None
+        if self.trigger_writer_process:
+            writer = self._trigger_writer or self._start_trigger_writer()
         if writer is not None and writer.can_take(len(request.body)):
             writer.send(
                 [
