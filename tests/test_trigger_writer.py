@@ -145,6 +145,28 @@ async def test_when_the_child_dies_the_server_stores_callbacks_itself(
     assert _child_pids(hooknb_store) == []  # not restarted
 
 
+async def test_callbacks_the_child_had_not_answered_when_it_died_get_a_503(
+    jp_fetch: Any, jp_serverapp: Any, http: httpx.AsyncClient, hooknb_store: Path
+) -> None:
+    hub = the_hub(jp_serverapp)
+    with Recorder() as service:
+        record = await enabled_trigger(jp_fetch, service, "tw503")
+    url = record["trigger"]["callbackUrl"]
+    await _writer_ready(hub, http, url)
+    (pid,) = _child_pids(hooknb_store)
+    os.kill(pid, signal.SIGSTOP)  # it reads nothing more: the next callbacks wait for it
+    try:
+        posting = asyncio.gather(*(http.post(url, json={"i": i}) for i in range(5)))
+        await until(lambda: len(hub._trigger_writer._pending) == 5, 10, "5 sent to the child")
+    finally:
+        os.kill(pid, signal.SIGKILL)
+    answers = await posting
+    assert {answer.status_code for answer in answers} == {503}
+    assert all(answer.headers["Retry-After"] for answer in answers)
+    assert "retry later" in answers[0].json()["error"]
+    assert (await http.post(url, json={"after": True})).status_code == 202
+
+
 def test_every_202_survives_a_kill_9_and_the_child_ends_with_the_server(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path, env={"HOOKNB_TRIGGER_WRITER_PROCESS": "1"}).start()
     try:

@@ -428,6 +428,7 @@ class Hub:
         taken as any other (409, 404, …); one that failed gets a 503."""
         stored: list[tuple[str, InboundRequest, StoredTrigger]] = []
         answers = []
+        failed = []
         for (answer, callback_id, name, request), reply in replies:
             if reply[1] is None:
                 try:
@@ -436,12 +437,14 @@ class Hub:
                     if not answer.done():
                         answer.set_exception(exc)
             elif reply[1] is False:
-                self.log.error("hooknb: the trigger writer did not store a callback: %s", reply[2])
+                failed.append(reply[2])
                 if not answer.done():
                     answer.set_exception(StoreError(f"hooknb trigger writer: {reply[2]}"))
             else:
                 stored.append((name, request, StoredTrigger(*reply[1:])))
                 answers.append(answer)
+        if failed:
+            self.log.error("hooknb: %d trigger callbacks answered 503: %s", len(failed), failed[0])
         if not stored:
             return
         outcomes = self._accepted_triggers(stored)
