@@ -540,8 +540,6 @@ class Store:
         takes around each of its transactions as well, and nothing it read in one
         transaction counts as still true in the next. Event-loop thread; once."""
         if self._write_lock is None:
-            from .trigger_writer import open_write_lock
-
             self._write_lock = open_write_lock(self.path)
 
     def _run_writer(self, ready: concurrent.futures.Future[None]) -> None:
@@ -664,8 +662,6 @@ class Store:
         lock = self._write_lock
         if lock is None:
             return self._commit_alone(conn, batch)
-        from .trigger_writer import locked
-
         with locked(lock):
             return self._commit_alone(conn, batch)
 
@@ -801,6 +797,32 @@ def execute_rows(
         sql = head + " " + ", ".join([placeholders] * size) + tail
         conn.execute(sql, [value for row in rows[index : index + size] for value in row])
         index += size
+
+
+def write_lock_path(store_path: str | os.PathLike[str]) -> Path:
+    """The lock file the store's writers (its writer thread and the trigger writer process,
+    :mod:`hooknb.server.trigger_writer`) hold around each transaction once there are two
+    (:meth:`Store.share_writes`)."""
+    path = Path(store_path)
+    return path.with_name(path.name + ".write-lock")
+
+
+def open_write_lock(store_path: str | os.PathLike[str]) -> Any:
+    """The write lock's file (``0600``), for ``flock``."""
+    fd = os.open(write_lock_path(store_path), os.O_CREAT | os.O_RDWR, 0o600)
+    return os.fdopen(fd, "r+b", buffering=0)
+
+
+@contextlib.contextmanager
+def locked(lock: Any) -> Iterator[None]:
+    """Hold the write lock (blocking; the GIL is let go while waiting)."""
+    import fcntl  # POSIX only, as the store's own lock: hooknb imports on other systems
+
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _sync_data(fd: int) -> None:

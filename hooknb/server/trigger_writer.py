@@ -36,12 +36,11 @@ import sqlite3
 import struct
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from .rows import InboundRequest, insert_trigger_callbacks, next_trigger_ids
-from .store import _WRITER_SCHEMA, _sync_data
+from .store import _WRITER_SCHEMA, _sync_data, locked, open_write_lock
 
 _HEADER = struct.Struct("<I")
 #: Bodies up to this size go to the child; larger ones are stored by the writer thread (a
@@ -53,30 +52,6 @@ _READ_SIZE = 1 << 20
 
 #: What a reply is handed to: a list of (context, reply) for one batch of the child.
 Replies = Callable[[list[tuple[Any, list[Any]]]], None]
-
-
-def write_lock_path(store_path: str | os.PathLike[str]) -> Path:
-    """The lock file both writers hold around each transaction."""
-    path = Path(store_path)
-    return path.with_name(path.name + ".write-lock")
-
-
-def open_write_lock(store_path: str | os.PathLike[str]) -> Any:
-    """The write lock's file (``0600``), for ``flock``."""
-    fd = os.open(write_lock_path(store_path), os.O_CREAT | os.O_RDWR, 0o600)
-    return os.fdopen(fd, "r+b", buffering=0)
-
-
-@contextlib.contextmanager
-def locked(lock: Any) -> Iterator[None]:
-    """Hold the write lock (blocking; the GIL is let go while waiting)."""
-    import fcntl  # POSIX only, as the store's own lock: hooknb imports on other systems
-
-    fcntl.flock(lock, fcntl.LOCK_EX)
-    try:
-        yield
-    finally:
-        fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _frames(buffer: bytearray) -> list[Any]:
