@@ -31,10 +31,21 @@ def hooknb_config() -> dict[str, Any]:
     return {"trigger_writer_process": True}
 
 
-async def _writer_ready(hub: Any, http: httpx.AsyncClient, url: str) -> None:
-    """The first plain trigger callback starts the child; wait until it takes callbacks."""
+async def _ready_trigger(
+    jp_fetch: Any, hub: Any, http: httpx.AsyncClient, name: str, service: Recorder | None = None
+) -> str:
+    """Enable ``name``'s trigger (subscribed at ``service``, else a service gone by then),
+    send it a first callback (which starts the child) and wait until the child takes
+    callbacks: the callback URL."""
+    if service is None:
+        with Recorder() as gone:
+            record = await enabled_trigger(jp_fetch, gone, name)
+    else:
+        record = await enabled_trigger(jp_fetch, service, name)
+    url = str(record["trigger"]["callbackUrl"])
     assert (await http.post(url, json={"first": True})).status_code == 202
     await until(lambda: hub._trigger_writer is not None and hub._trigger_writer.ready, 30, "ready")
+    return url
 
 
 def _child_pids(store: Path) -> list[int]:
@@ -55,10 +66,7 @@ async def test_callbacks_are_stored_by_the_child_alongside_the_writer_threads_ow
     jp_fetch: Any, jp_serverapp: Any, server_url: str, server_token: str, http: httpx.AsyncClient
 ) -> None:
     hub = the_hub(jp_serverapp)
-    with Recorder() as service:
-        record = await enabled_trigger(jp_fetch, service, "tw")
-    url = record["trigger"]["callbackUrl"]
-    await _writer_ready(hub, http, url)
+    url = await _ready_trigger(jp_fetch, hub, http, "tw")
     ops_before = hub.store.stats.ops
     # Small bodies go to the child, large ones to the writer thread: both write the same
     # tables at once, each in turn under the write lock.
@@ -94,10 +102,7 @@ async def test_the_childs_runs_are_delivered_to_the_workflows_kernel(
     jp_fetch: Any, jp_serverapp: Any, server_url: str, server_token: str, http: httpx.AsyncClient
 ) -> None:
     hub = the_hub(jp_serverapp)
-    with Recorder() as service:
-        record = await enabled_trigger(jp_fetch, service, "twk")
-    url = record["trigger"]["callbackUrl"]
-    await _writer_ready(hub, http, url)
+    url = await _ready_trigger(jp_fetch, hub, http, "twk")
     reading = asyncio.ensure_future(channel_events(http, server_url, server_token, "c", 21))
     await asyncio.sleep(0.5)  # the channel is open: the deliveries below are pushed live
     answers = await asyncio.gather(*(http.post(url, json={"i": i}) for i in range(20)))
@@ -114,9 +119,7 @@ async def test_a_trigger_disabled_meanwhile_is_refused_as_without_the_child(
 ) -> None:
     hub = the_hub(jp_serverapp)
     with Recorder() as service:
-        record = await enabled_trigger(jp_fetch, service, "twd")
-        url = record["trigger"]["callbackUrl"]
-        await _writer_ready(hub, http, url)
+        url = await _ready_trigger(jp_fetch, hub, http, "twd", service)
         await api(jp_fetch, "workflows", "twd", "trigger", method="DELETE")
     answer = await http.post(url, json={"late": True})
     assert answer.status_code == 409
@@ -128,10 +131,7 @@ async def test_when_the_child_dies_the_server_stores_callbacks_itself(
     jp_fetch: Any, jp_serverapp: Any, http: httpx.AsyncClient, hooknb_store: Path
 ) -> None:
     hub = the_hub(jp_serverapp)
-    with Recorder() as service:
-        record = await enabled_trigger(jp_fetch, service, "twx")
-    url = record["trigger"]["callbackUrl"]
-    await _writer_ready(hub, http, url)
+    url = await _ready_trigger(jp_fetch, hub, http, "twx")
     (pid,) = _child_pids(hooknb_store)
     os.kill(pid, signal.SIGKILL)
     await until(lambda: not hub._trigger_writer.alive, 10, "the child's exit seen")
@@ -149,10 +149,7 @@ async def test_callbacks_the_child_had_not_answered_when_it_died_get_a_503(
     jp_fetch: Any, jp_serverapp: Any, http: httpx.AsyncClient, hooknb_store: Path
 ) -> None:
     hub = the_hub(jp_serverapp)
-    with Recorder() as service:
-        record = await enabled_trigger(jp_fetch, service, "tw503")
-    url = record["trigger"]["callbackUrl"]
-    await _writer_ready(hub, http, url)
+    url = await _ready_trigger(jp_fetch, hub, http, "tw503")
     (pid,) = _child_pids(hooknb_store)
     os.kill(pid, signal.SIGSTOP)  # it reads nothing more: the next callbacks wait for it
     try:
