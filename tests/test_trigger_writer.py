@@ -145,6 +145,33 @@ async def test_when_the_child_dies_the_server_stores_callbacks_itself(
     assert _child_pids(hooknb_store) == []  # not restarted
 
 
+async def test_callbacks_sent_while_the_childs_pipe_is_full_wait_and_are_stored(
+    jp_fetch: Any, jp_serverapp: Any, http: httpx.AsyncClient, hooknb_store: Path
+) -> None:
+    hub = the_hub(jp_serverapp)
+    url = await _ready_trigger(jp_fetch, hub, http, "twp")
+    (pid,) = _child_pids(hooknb_store)
+    os.kill(pid, signal.SIGSTOP)  # the pipe to it fills: the rest waits in the server
+    body = "y" * (MAX_BODY - 1024)
+    try:
+        posting = asyncio.gather(*(http.post(url, json={"i": i, "b": body}) for i in range(8)))
+        await until(lambda: len(hub._trigger_writer._pending) == 8, 10, "8 sent to the child")
+        await until(lambda: hub._trigger_writer._outgoing, 10, "bytes the pipe did not take")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    answers = await posting
+    assert {answer.status_code for answer in answers} == {202}
+    stored = {
+        row[0]: json.loads(row[1]).get("i")
+        for row in hub.store.latest.execute(
+            "SELECT r.id, c.body FROM runs r JOIN callbacks c ON c.id = r.trigger_callback"
+            " WHERE r.workflow = 'twp'"
+        )
+    }
+    assert sorted(stored[answer.json()["run"]] for answer in answers) == list(range(8))
+    assert not hub._trigger_writer._outgoing
+
+
 async def test_callbacks_the_child_had_not_answered_when_it_died_get_a_503(
     jp_fetch: Any, jp_serverapp: Any, http: httpx.AsyncClient, hooknb_store: Path
 ) -> None:
