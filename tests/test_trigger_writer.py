@@ -127,6 +127,21 @@ async def test_a_trigger_disabled_meanwhile_is_refused_as_without_the_child(
     assert hub._trigger_writer.alive  # the child asked the server to decide; it goes on
 
 
+async def test_ctrl_c_in_the_servers_terminal_leaves_the_child_storing(
+    jp_fetch: Any, jp_serverapp: Any, http: httpx.AsyncClient, hooknb_store: Path
+) -> None:
+    hub = the_hub(jp_serverapp)
+    url = await _ready_trigger(jp_fetch, hub, http, "twi")
+    (pid,) = _child_pids(hooknb_store)
+    os.kill(pid, signal.SIGINT)  # what the terminal sends the server's process group
+    await asyncio.sleep(0.3)
+    assert _child_pids(hooknb_store) == [pid]
+    ops_before = hub.store.stats.ops
+    answers = await asyncio.gather(*(http.post(url, json={"i": i}) for i in range(5)))
+    assert {answer.status_code for answer in answers} == {202}
+    assert hub.store.stats.ops == ops_before  # stored by the child, not the writer thread
+
+
 async def test_when_the_child_dies_the_server_stores_callbacks_itself(
     jp_fetch: Any, jp_serverapp: Any, http: httpx.AsyncClient, hooknb_store: Path
 ) -> None:

@@ -32,6 +32,7 @@ import contextlib
 import logging
 import marshal
 import os
+import signal
 import sqlite3
 import struct
 import subprocess
@@ -246,6 +247,9 @@ class TriggerWriter:
 
 
 def _serve(store_path: str, from_server: int, to_server: int) -> None:
+    # Ctrl-C in the server's terminal reaches its whole process group: the server decides
+    # whether to stop, and the child ends when its input closes.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     conn = sqlite3.connect(store_path, isolation_level=None, timeout=30)
     conn.execute("PRAGMA journal_mode=WAL")
     # As the store's writer: the commit itself with NORMAL, then the WAL's sync (what FULL
@@ -285,6 +289,12 @@ def _serve(store_path: str, from_server: int, to_server: int) -> None:
             replies += [[item[0], None] for item in items if not enabled[item[1]]]
         except Exception as exc:  # not stored, or not synced: each gets a 503
             replies = [[item[0], False, f"{type(exc).__name__}: {exc}"] for item in items]
+            if isinstance(exc, OSError):
+                # The disk failed (the WAL's sync, most likely): no later commit of this
+                # process would count as durable. It ends; the server stores callbacks
+                # itself, and its own sync finds out the same.
+                os.write(to_server, _frame(replies))
+                return
         os.write(to_server, _frame(replies))
 
 
