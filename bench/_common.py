@@ -320,7 +320,8 @@ class Server:
         return rss_mib(self.pid)
 
     def cpu_seconds(self) -> float:
-        return cpu_seconds(self.pid)
+        """The server's CPU seconds, its child processes' (the trigger writer) included."""
+        return own_cpu([self.pid])
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -355,13 +356,16 @@ def rss_mib(pid: int) -> float:
 
 
 def thread_cpu_seconds(pid: int) -> dict[int, float]:
-    """CPU seconds (user + system) of each thread of ``pid``, by thread id."""
+    """CPU seconds (user + system) of each thread of ``pid`` and of its living child
+    processes (a server's trigger writer process), by thread id."""
     ticks = os.sysconf("SC_CLK_TCK")
     seconds = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
+    for member in (pid, *child_pids(pid)):
         with contextlib.suppress(OSError):
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-            seconds[int(task.name)] = (int(fields[11]) + int(fields[12])) / ticks
+            for task in Path(f"/proc/{member}/task").iterdir():
+                with contextlib.suppress(OSError):
+                    fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                    seconds[int(task.name)] = (int(fields[11]) + int(fields[12])) / ticks
     return seconds
 
 
@@ -378,11 +382,24 @@ def busy_seconds() -> float:
 
 
 def own_cpu(pids: Sequence[int]) -> float:
+    """CPU seconds of ``pids`` and of their living child processes (a server's trigger
+    writer process is its child)."""
     total = 0.0
     for pid in pids:
-        with contextlib.suppress(OSError):
-            total += cpu_seconds(pid)
+        for member in (pid, *child_pids(pid)):
+            with contextlib.suppress(OSError):
+                total += cpu_seconds(member)
     return total
+
+
+def child_pids(pid: int) -> list[int]:
+    """The living child processes of ``pid`` (of any of its threads)."""
+    children: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                children += [int(child) for child in (task / "children").read_text().split()]
+    return children
 
 
 def children_cpu() -> float:

@@ -23,6 +23,8 @@ from subscribers import Recorder
 from test_queued_runs import channel_events
 from test_security import enabled_trigger
 
+import hooknb.server.hub as hub_module
+from hooknb.server.app import HookNB
 from hooknb.server.trigger_writer import MAX_BODY
 
 
@@ -96,6 +98,64 @@ async def test_callbacks_are_stored_by_the_child_alongside_the_writer_threads_ow
     # The history names in the answers are the stored entries'.
     names = {answer.headers["x-ms-trigger-history-name"] for answer in answers}
     assert len(names) == 60 and names <= {f"{row[4]:020d}" for row in stored}
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one usable core: never started")
+@pytest.mark.parametrize("hooknb_config", [{}])
+async def test_by_default_the_child_starts_once_callbacks_come_as_a_stream(
+    jp_fetch: Any, jp_serverapp: Any, http: httpx.AsyncClient, hooknb_store: Path
+) -> None:
+    hub = the_hub(jp_serverapp)
+    assert hub.trigger_writer_process is None  # the default: automatic
+    with Recorder() as service:
+        record = await enabled_trigger(jp_fetch, service, "twa")
+    url = record["trigger"]["callbackUrl"]
+    hub.trigger_stream_rate = 20  # (500 by default: more than a test should send)
+    for i in range(5):  # a few, one at a time: the writer thread stores them
+        assert (await http.post(url, json={"i": i})).status_code == 202
+    assert hub._trigger_writer is None and _child_pids(hooknb_store) == []
+    # 40 at once: at least 20 of them within one second, whatever second they fall in.
+    answers = await asyncio.gather(*(http.post(url, json={"i": i}) for i in range(40)))
+    assert {answer.status_code for answer in answers} == {202}
+    await until(lambda: hub._trigger_writer is not None and hub._trigger_writer.ready, 30, "ready")
+    ops_before = hub.store.stats.ops
+    answers = await asyncio.gather(*(http.post(url, json={"i": i}) for i in range(10)))
+    assert {answer.status_code for answer in answers} == {202}
+    assert hub.store.stats.ops == ops_before  # stored by the child
+
+
+@pytest.mark.parametrize("hooknb_config", [{}])
+async def test_by_default_a_server_pinned_to_one_core_keeps_storing_them_itself(
+    jp_fetch: Any,
+    jp_serverapp: Any,
+    http: httpx.AsyncClient,
+    hooknb_store: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hub = the_hub(jp_serverapp)
+    monkeypatch.setattr(hub_module, "_usable_cores", lambda: 1)
+    with Recorder() as service:
+        record = await enabled_trigger(jp_fetch, service, "tw1")
+    url = record["trigger"]["callbackUrl"]
+    hub.trigger_stream_rate = 20
+    answers = await asyncio.gather(*(http.post(url, json={"i": i}) for i in range(60)))
+    assert {answer.status_code for answer in answers} == {202}
+    await asyncio.sleep(0.5)
+    assert hub._trigger_writer is None and _child_pids(hooknb_store) == []
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(None, None), ("auto", None), ("1", True), ("yes", True), ("0", False), ("false", False)],
+)
+def test_the_options_environment_variable(
+    monkeypatch: pytest.MonkeyPatch, value: str | None, expected: bool | None
+) -> None:
+    if value is None:
+        monkeypatch.delenv("HOOKNB_TRIGGER_WRITER_PROCESS", raising=False)
+    else:
+        monkeypatch.setenv("HOOKNB_TRIGGER_WRITER_PROCESS", value)
+    assert HookNB().trigger_writer_process is expected
 
 
 async def test_the_childs_runs_are_delivered_to_the_workflows_kernel(

@@ -169,15 +169,18 @@ class HookNB(ExtensionApp):
     ).tag(config=True)
 
     trigger_writer_process = Bool(
+        None,
+        allow_none=True,
         help=(
             "Store plain trigger callbacks (no conditions, splitOn, concurrency limit or "
-            "sender verification; bodies up to 64 KiB) in a process of their own, started at "
-            "the first one, instead of the server's writer thread: under a steady stream of "
-            "them the server's event loop and the store's writes then run side by side "
-            "instead of taking turns on one GIL (more runs a second; one Python process more "
-            "while it runs). Durability is the same: each answer waits for the commit's "
-            "fsync. Env: HOOKNB_TRIGGER_WRITER_PROCESS (1/true/yes turn it on)."
-        )
+            "sender verification; bodies up to 64 KiB) in a process of their own instead of "
+            "the server's writer thread: under a steady stream of them the server's event "
+            "loop and the store's writes then run side by side instead of taking turns on one "
+            "GIL. None (the default): started the first time 500 of them arrive within a "
+            "second, and kept until the server stops; True: started at the first one; False: "
+            "never. Durability is the same: each answer waits for the commit's fsync. "
+            "Env: HOOKNB_TRIGGER_WRITER_PROCESS (1/true/yes, 0/false/no, or auto)."
+        ),
     ).tag(config=True)
 
     freeze_startup_objects = Bool(
@@ -197,8 +200,9 @@ class HookNB(ExtensionApp):
         return _env_flag("HOOKNB_RUN_DEFINITIONS", True)
 
     @default("trigger_writer_process")
-    def _default_trigger_writer_process(self) -> bool:
-        return _env_flag("HOOKNB_TRIGGER_WRITER_PROCESS", False)
+    def _default_trigger_writer_process(self) -> bool | None:
+        value = os.environ.get("HOOKNB_TRIGGER_WRITER_PROCESS", "auto").strip().lower()
+        return None if value == "auto" else _env_flag("HOOKNB_TRIGGER_WRITER_PROCESS", False)
 
     @default("freeze_startup_objects")
     def _default_freeze_startup_objects(self) -> bool:

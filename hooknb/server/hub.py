@@ -69,6 +69,11 @@ from .trigger_writer import TriggerWriter
 from .uploads import UploadGate
 from .views import RUN_STATUSES, Views, outbox_json
 
+#: Plain trigger callbacks received within one second that start the trigger writer process
+#: when ``trigger_writer_process`` is None (the default): a stream no interactive use sends
+#: (P3 live sends ~3,000 a second; a tutorial a handful).
+TRIGGER_STREAM_RATE = 500
+
 # After the hub starts, kernels that ran workflows before get this long to reconnect (a kernel
 # retries within 2 s) before another kernel may adopt their runs.
 DEFAULT_RECONNECT_GRACE = 5.0
@@ -142,7 +147,7 @@ class Hub:
         reconnect_grace: float = DEFAULT_RECONNECT_GRACE,
         callback_base: Callable[[], str] | None = None,
         status_notes: Callable[[], dict[str, Any]] | None = None,
-        trigger_writer_process: bool = False,
+        trigger_writer_process: bool | None = None,
     ) -> None:
         """``public_base`` is this server's base URL for outside services; callback URLs are
         ``<callback_base>/<id>?sig=`` with ``callback_base`` defaulting to
@@ -211,10 +216,15 @@ class Hub:
         # The group of the busiest write (one object, so that the writer groups them).
         self._trigger_callbacks = self._op_trigger_callbacks
         self._trigger_memo = _TriggerMemo()
-        #: Plain trigger callbacks stored by a process of their own (trigger_writer.py),
-        #: started at the first one; may be switched at run time.
+        #: Plain trigger callbacks stored by a process of their own (trigger_writer.py):
+        #: True starts it at the first one, None once they come as a stream (at least
+        #: ``trigger_stream_rate`` within a second of their arrival times), False never.
+        #: May be switched at run time.
         self.trigger_writer_process = trigger_writer_process
+        self.trigger_stream_rate = TRIGGER_STREAM_RATE
         self._trigger_writer: TriggerWriter | None = None
+        self._stream_second = 0
+        self._stream_count = 0
         self._channels: dict[str, Channel] = {}
         self._workflow_client: dict[str, str] = dict(
             store.reader.execute("SELECT name, client FROM workflows WHERE client IS NOT NULL")
@@ -378,8 +388,11 @@ class Hub:
             asyncio.get_running_loop().create_future()
         )
         writer = None
-        if self.trigger_writer_process:
-            writer = self._trigger_writer or self._start_trigger_writer()
+        wanted = self.trigger_writer_process
+        if wanted is not False:
+            writer = self._trigger_writer
+            if writer is None and (wanted or self._in_a_stream(request.received)):
+                writer = self._start_trigger_writer()
         if writer is not None and writer.can_take(len(request.body)):
             writer.send(
                 [
@@ -407,9 +420,20 @@ class Hub:
         written = self.store.write(Grouped(self._trigger_callbacks, (callback_id, request)))
         written.add_done_callback(functools.partial(self._answer_written, answer))
 
+    def _in_a_stream(self, received: float) -> bool:
+        """Whether plain trigger callbacks come as a stream that a trigger writer process
+        would take faster: ``trigger_stream_rate`` of them received within one second
+        (counted until it starts), and this process may use two cores or more (pinned to
+        one, the child would only take the loop's core from it)."""
+        second = int(received)
+        if second != self._stream_second:
+            self._stream_second, self._stream_count = second, 0
+        self._stream_count += 1
+        return self._stream_count == self.trigger_stream_rate and _usable_cores() >= 2
+
     def _start_trigger_writer(self) -> TriggerWriter | None:
-        """Start the trigger writer process (on the first plain trigger callback, when
-        ``trigger_writer_process`` is on); None if it cannot start."""
+        """Start the trigger writer process (see ``trigger_writer_process``); None if it
+        cannot start, and it is not tried again."""
         writer = TriggerWriter(self.store.path, self._trigger_writer_replies, self.log)
         self.store.share_writes()
         try:
@@ -2660,6 +2684,13 @@ def _insert_history(
         ),
     )
     return history_name(int(cursor.lastrowid or 0))
+
+
+def _usable_cores() -> int:
+    """The CPUs this process may run on (its affinity), where the OS says."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def history_name(history_id: int) -> str:
