@@ -15,10 +15,10 @@ right: each transition is a conditional ``UPDATE`` whose row count says who won.
 Reads for listings use a second connection on the event-loop thread; WAL lets them run
 alongside the writer.
 
-With ``c.HookNB.trigger_writer_process`` on, a child process stores plain trigger callbacks
-too (:mod:`hooknb.server.trigger_writer`): the writer thread and the child then take an
-exclusive lock around each of their transactions, so the store still has one writer at a
-time (:meth:`Store.share_writes`).
+Once the trigger writer process runs (``c.HookNB.trigger_writer_process``), a child process
+stores plain trigger callbacks too (:mod:`hooknb.server.trigger_writer`): the writer thread
+and the child then take an exclusive lock around each of their transactions, so the store
+still has one writer at a time (:meth:`Store.share_writes`).
 """
 
 from __future__ import annotations

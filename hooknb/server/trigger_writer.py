@@ -1,4 +1,4 @@
-"""The trigger writer: plain trigger callbacks stored by a process of their own (opt-in).
+"""The trigger writer: plain trigger callbacks stored by a process of their own.
 
 Under a steady stream of trigger callbacks the server's event loop and the store's writer
 thread take turns on one GIL: while the writer stores a batch, the loop has nothing to read
@@ -8,11 +8,13 @@ interval). A child process has a GIL of its own: it stores the batch, commits an
 WAL while the loop goes on reading and answering (BENCHMARKS.md, issue 15's twelfth round).
 
 Only the busiest write goes there: a trigger callback with nothing to decide before its
-write (what :meth:`hooknb.server.hub.Hub.ingest_at_once` takes) and a small body. Everything
-else stays with the store's writer thread. The two writers take turns through an exclusive
-``flock`` on ``<store>.write-lock`` around each transaction, so every state change is still
-made by one writer at a time: the child reads whether the trigger is enabled, and the next
-ids, inside its transaction.
+write (what :meth:`hooknb.server.hub.Hub.ingest_at_once` takes) and a small body. The child
+starts when ``c.HookNB.trigger_writer_process`` says (by default the first time such
+callbacks come as a stream) and stays until the server stops. Everything else stays with
+the store's writer thread. The two writers take turns through an exclusive ``flock`` on
+``<store>.write-lock`` around each transaction, so every state change is still made by one
+writer at a time: the child reads whether the trigger is enabled, and the next ids, inside
+its transaction.
 
 The protocol is two pipes of length-prefixed :mod:`marshal` frames (plain values only; both
 ends are hooknb's own): the server sends ``[token, workflow, method, headers, queries,
