@@ -61,6 +61,7 @@ from .rows import (
     stamp_trigger_callbacks,
     tracking_id,
     trigger_delivery,
+    trigger_enabled,
 )
 from .sender_signatures import VerificationFailed, Verifier, make_verifier
 from .store import Grouped, Store, StoreError, execute_rows, in_batches, marks
@@ -394,18 +395,7 @@ class Hub:
             if writer is None and (wanted or self._in_a_stream(request.received)):
                 writer = self._start_trigger_writer()
         if writer is not None and writer.can_take(len(request.body)):
-            writer.send(
-                [
-                    name,
-                    request.method,
-                    request.headers,
-                    request.queries,
-                    request.content_type,
-                    request.body,
-                    request.received,
-                ],
-                (answer, callback_id, name, request),
-            )
+            writer.send(name, request, (answer, callback_id, name, request))
         else:
             self._store_trigger_callback(callback_id, request, answer)
         return answer
@@ -710,14 +700,7 @@ class Hub:
                 memo.check(self.store.write_stamp(conn))
                 enabled = memo.enabled.get(name)
                 if enabled is None:
-                    enabled = memo.enabled[name] = (
-                        conn.execute(
-                            "SELECT 1 FROM workflows WHERE name = ?"
-                            " AND trigger_state IN ('enabled', 'enabling')",
-                            (name,),
-                        ).fetchone()
-                        is not None
-                    )
+                    enabled = memo.enabled[name] = trigger_enabled(conn, name)
                 if enabled:
                     pending.append((len(outcomes), name, request))
                     outcomes.append(None)  # (set by _op_insert_trigger_callbacks)

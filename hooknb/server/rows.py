@@ -139,6 +139,17 @@ class StoredTrigger(NamedTuple):
     tracking: str
 
 
+def trigger_enabled(conn: sqlite3.Connection, workflow: str) -> bool:
+    """Whether ``workflow``'s trigger takes callbacks (Enabled, or Enabling)."""
+    return (
+        conn.execute(
+            "SELECT 1 FROM workflows WHERE name = ? AND trigger_state IN ('enabled', 'enabling')",
+            (workflow,),
+        ).fetchone()
+        is not None
+    )
+
+
 def next_trigger_ids(conn: sqlite3.Connection) -> list[int]:
     """The ids the next trigger callback's rows get (callback, run rowid, history entry): the
     largest so far plus one, as SQLite would give them; read inside the writing

@@ -799,17 +799,11 @@ def execute_rows(
         index += size
 
 
-def write_lock_path(store_path: str | os.PathLike[str]) -> Path:
-    """The lock file the store's writers (its writer thread and the trigger writer process,
-    :mod:`hooknb.server.trigger_writer`) hold around each transaction once there are two
-    (:meth:`Store.share_writes`)."""
-    path = Path(store_path)
-    return path.with_name(path.name + ".write-lock")
-
-
 def open_write_lock(store_path: str | os.PathLike[str]) -> Any:
-    """The write lock's file (``0600``), for ``flock``."""
-    fd = os.open(write_lock_path(store_path), os.O_CREAT | os.O_RDWR, 0o600)
+    """The file (``<store>.write-lock``, ``0600``) whose ``flock`` the store's writers (its
+    writer thread and the trigger writer process, :mod:`hooknb.server.trigger_writer`) hold
+    around each transaction once there are two (:meth:`Store.share_writes`)."""
+    fd = os.open(f"{store_path}.write-lock", os.O_CREAT | os.O_RDWR, 0o600)
     return os.fdopen(fd, "r+b", buffering=0)
 
 

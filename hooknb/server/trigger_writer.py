@@ -42,7 +42,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from .rows import InboundRequest, insert_trigger_callbacks, next_trigger_ids
+from .rows import InboundRequest, insert_trigger_callbacks, next_trigger_ids, trigger_enabled
 from .store import _WRITER_SCHEMA, _sync_data, locked, open_write_lock
 
 _HEADER = struct.Struct("<I")
@@ -132,16 +132,29 @@ class TriggerWriter:
             self.ready and self.alive and body_size <= MAX_BODY and len(self._pending) < MAX_PENDING
         )
 
-    def send(self, item: list[Any], context: Any) -> None:
-        """Queue ``item`` (without its token) for the child; its reply comes with ``context``.
-        Frames queued in one turn of the loop go out in one write, at its end."""
+    def send(self, workflow: str, request: InboundRequest, context: Any) -> None:
+        """Queue a trigger callback of ``workflow`` for the child; its reply comes with
+        ``context``. Frames queued in one turn of the loop go out in one write, at its end."""
         assert self._loop is not None
         token = self._next_token
         self._next_token += 1
         self._pending[token] = context
         if not self._unsent:
             self._loop.call_soon(self._flush)
-        self._unsent.append(_frame([token, *item]))
+        self._unsent.append(
+            _frame(
+                [
+                    token,
+                    workflow,
+                    request.method,
+                    request.headers,
+                    request.queries,
+                    request.content_type,
+                    request.body,
+                    request.received,
+                ]
+            )
+        )
 
     def _flush(self) -> None:
         if not self.alive:
@@ -227,9 +240,13 @@ class TriggerWriter:
         if self._process is None:
             return
         self._stopping = True
-        if self.alive and self._outgoing:
-            self._write()
         if self.alive:
+            # What this turn queued goes too; what the pipe does not take now is answered 503
+            # below. The pipe leaves the loop's selector before it is closed.
+            self._flush()
+        if self.alive:
+            assert self._loop is not None
+            self._loop.remove_writer(self._to_child)
             with contextlib.suppress(OSError):
                 os.close(self._to_child)
             self._to_child = -1
@@ -274,7 +291,8 @@ def _serve(store_path: str, from_server: int, to_server: int) -> None:
             with locked(lock):
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    enabled = {name: _enabled(conn, name) for name in {item[1] for item in items}}
+                    names = {item[1] for item in items}
+                    enabled = {name: trigger_enabled(conn, name) for name in names}
                     taken = [item for item in items if enabled[item[1]]]
                     stored = insert_trigger_callbacks(
                         conn, [_callback(item) for item in taken], next_trigger_ids(conn)
@@ -289,29 +307,20 @@ def _serve(store_path: str, from_server: int, to_server: int) -> None:
                 [item[0], *made] for item, made in zip(taken, stored, strict=True)
             ]
             replies += [[item[0], None] for item in items if not enabled[item[1]]]
+            disk_failed = False
         except Exception as exc:  # not stored, or not synced: each gets a 503
             replies = [[item[0], False, f"{type(exc).__name__}: {exc}"] for item in items]
-            if isinstance(exc, OSError):
-                # The disk failed (the WAL's sync, most likely): no later commit of this
-                # process would count as durable. It ends; the server stores callbacks
-                # itself, and its own sync finds out the same.
-                os.write(to_server, _frame(replies))
-                return
+            # The disk failed (the WAL's sync, most likely): no later commit of this process
+            # would count as durable. It ends; the server stores callbacks itself, and its
+            # own sync finds out the same.
+            disk_failed = isinstance(exc, OSError)
         os.write(to_server, _frame(replies))
-
-
-def _enabled(conn: sqlite3.Connection, workflow: str) -> bool:
-    return (
-        conn.execute(
-            "SELECT 1 FROM workflows WHERE name = ? AND trigger_state IN ('enabled', 'enabling')",
-            (workflow,),
-        ).fetchone()
-        is not None
-    )
+        if disk_failed:
+            return
 
 
 def _callback(item: list[Any]) -> tuple[str, InboundRequest]:
-    """(workflow, request) of a frame's item."""
+    """(workflow, request) of a frame's item (as :meth:`TriggerWriter.send` makes it)."""
     _, workflow, method, headers, queries, content_type, body, received = item
     request = InboundRequest(
         method=method,
